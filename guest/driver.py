@@ -1,0 +1,184 @@
+"""The guest driver: implements the `guest` world's exports inside the sandbox.
+
+componentize-py runs this module's top level once, at build time, and keeps
+the interpreter's memory as the component's starting state. Whatever is
+imported here is therefore already loaded in every new interpreter; the
+modules every run may need (`traceback` for reporting errors) belong here,
+the rest of the stdlib is imported on demand from the read-only `/python`
+that the host mounts.
+"""
+
+import linecache
+import sys
+import traceback
+import types
+
+import wit_world
+from componentize_py_types import Err
+from wit_world.imports.types import (
+    ChainLink,
+    ExceptionInfo,
+    ExceptionNode,
+    RunError_Exception,
+    RunError_Exit,
+)
+
+# The persistent `__main__`: every run executes in its namespace, as in a
+# REPL. At build time `sys.modules["__main__"]` is a placeholder of the
+# pre-initialiser, so a fresh module takes its place.
+_MAIN = types.ModuleType("__main__")
+_MAIN.__spec__ = None
+sys.modules["__main__"] = _MAIN
+
+# CPython reads a script from stdin as a stream and keeps none of its lines,
+# so tracebacks for `-` show no source; every other run keeps its source for
+# `traceback` and `linecache`.
+_NO_SOURCE_LINES = "<stdin>"
+
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+
+
+class WitWorld(wit_world.WitWorld):
+    def init(self, config):
+        sys.argv = list(config.argv)
+        # Buffering was decided at build time, when stdout was no terminal.
+        # CPython line-buffers stdout when it is a terminal.
+        try:
+            sys.stdout.reconfigure(line_buffering=sys.stdout.isatty())
+        except Exception:
+            pass
+
+    def run(self, source, filename):
+        try:
+            _run(source, filename)
+        except SystemExit as exc:
+            raise Err(RunError_Exit(_exit_status(exc)))
+        except BaseException as exc:
+            raise Err(RunError_Exception(_describe(_strip_driver_frames(exc))))
+        finally:
+            _flush_stdio()
+
+
+def _run(source: bytes, filename: str) -> None:
+    code = compile(source, filename, "exec", dont_inherit=True)
+    if filename != _NO_SOURCE_LINES:
+        _remember_source(code, source, filename)
+    if not (filename.startswith("<") and filename.endswith(">")):
+        _MAIN.__file__ = filename
+    exec(code, _MAIN.__dict__)
+
+
+def _remember_source(code, source: bytes, filename: str) -> None:
+    """Make the source visible to `linecache`, as CPython does for files and `-c`."""
+    text = _decode_source(source)
+    if filename.startswith("<") and filename.endswith(">"):
+        # Pseudo-files (`<string>`) are keyed by code object, so a function
+        # defined by one run still shows its own lines after later runs.
+        linecache._register_code(code, text, filename)
+    else:
+        lines = text.splitlines(keepends=True)
+        # An mtime of None tells `linecache.checkcache` never to stat the
+        # file: it is on the host, out of the sandbox's reach.
+        linecache.cache[filename] = (len(text), None, lines, filename)
+
+
+def _decode_source(source: bytes) -> str:
+    # The same decoding as `compile`: a BOM or a PEP 263 coding cookie,
+    # else UTF-8.
+    import io
+    import tokenize
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except SyntaxError:
+        encoding = "utf-8"
+    return source.decode(encoding, errors="replace")
+
+
+def _strip_driver_frames(exc: BaseException) -> BaseException:
+    """Drop this module's frames, so tracebacks start where the user's code does."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_globals is globals():
+        tb = tb.tb_next
+    return exc.with_traceback(tb)
+
+
+def _exit_status(exc: SystemExit) -> int:
+    """The status CPython's `Py_Main` exits with for an uncaught `SystemExit`."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return max(_I32_MIN, min(_I32_MAX, code))
+    # CPython prints any other code to stderr and exits with 1.
+    try:
+        sys.stderr.write(_safe_str(code) + "\n")
+    except BaseException:
+        pass
+    return 1
+
+
+def _describe(exc: BaseException) -> ExceptionInfo:
+    return ExceptionInfo(chain=_chain(exc))
+
+
+def _chain(exc: BaseException) -> list:
+    """The exceptions CPython prints for `exc`, first the raised one.
+
+    Follows `__cause__`, else `__context__` unless suppressed, as
+    `traceback.TracebackException` does, and stops on a cycle.
+    """
+    nodes = []
+    seen = set()
+    link = None
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        nodes.append(
+            ExceptionNode(
+                type_name=_type_name(exc),
+                message=_safe_str(exc),
+                traceback=_format_alone(exc),
+                link=link,
+            )
+        )
+        if exc.__cause__ is not None:
+            exc, link = exc.__cause__, ChainLink.CAUSE
+        elif exc.__context__ is not None and not exc.__suppress_context__:
+            exc, link = exc.__context__, ChainLink.CONTEXT
+        else:
+            break
+    return nodes
+
+
+def _format_alone(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception(exc, chain=False))
+    except BaseException:
+        # A hostile `__str__` or a MemoryError while formatting: say what we can.
+        return f"{_type_name(exc)}: <exception could not be formatted>\n"
+
+
+def _type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    try:
+        module, qualname = cls.__module__, cls.__qualname__
+    except BaseException:
+        return "<unknown>"
+    if not isinstance(module, str) or module in ("builtins", "__main__"):
+        return str(qualname)
+    return f"{module}.{qualname}"
+
+
+def _safe_str(value) -> str:
+    try:
+        return str(value)
+    except BaseException:
+        return f"<{type(value).__name__} object: str() failed>"
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:
+            pass

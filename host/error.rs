@@ -1,0 +1,204 @@
+//! The one error type of the crate, and the surrogate of a Python exception.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::InterpreterId;
+
+/// Everything that can go wrong in `isolate`.
+///
+/// Match on the variant to learn what happened; the messages are for people.
+/// New variants may be added, hence `#[non_exhaustive]`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Python code raised an exception that it did not catch.
+    ///
+    /// The interpreter is fine and can run again.
+    #[error("python code raised {0}")]
+    RunFailed(Box<PythonException>),
+
+    /// Python code raised `SystemExit` (for example by calling `sys.exit`).
+    ///
+    /// `code` is the status CPython would exit with: `0` for `sys.exit()`,
+    /// the integer for `sys.exit(n)`, and `1` for any other argument, which
+    /// has then been printed to the interpreter's stderr as CPython does.
+    /// The interpreter is fine and can run again.
+    #[error("python code exited with status {code}")]
+    SystemExit {
+        /// The exit status.
+        code: i32,
+    },
+
+    /// The interpreter was asked to run while it was already running.
+    /// Runs never wait for each other.
+    #[error("interpreter `{0}` is already running")]
+    AlreadyRunning(InterpreterId),
+
+    /// The interpreter's WebAssembly instance trapped, so it was discarded.
+    /// Every later call on it returns this error again.
+    #[error("interpreter `{id}` trapped and was discarded: {reason}")]
+    Trapped {
+        /// The interpreter that trapped.
+        id: InterpreterId,
+        /// What the trap was, as wasmtime describes it.
+        reason: String,
+    },
+
+    /// The interpreter was closed.
+    #[error("interpreter `{0}` was closed")]
+    Closed(InterpreterId),
+
+    /// A folder of the runtime's cache could not be used.
+    #[error("cache folder `{}` is unusable", path.display())]
+    Cache {
+        /// The folder.
+        path: PathBuf,
+        /// Why it could not be used.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// wasmtime failed to compile, load or instantiate the guest: a problem
+    /// of the host or of the embedded guest, not of the Python code.
+    #[error("the WebAssembly engine failed: {0}")]
+    Engine(String),
+}
+
+impl Error {
+    pub(crate) fn engine(err: impl fmt::Display) -> Self {
+        // `{:#}` keeps wasmtime's chain of contexts on one line.
+        Error::Engine(format!("{err:#}"))
+    }
+
+    /// The Python exception, if this error is [`Error::RunFailed`].
+    pub fn python_exception(&self) -> Option<&PythonException> {
+        match self {
+            Error::RunFailed(exc) => Some(exc),
+            _ => None,
+        }
+    }
+}
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A Python exception, described without any live object.
+///
+/// This is what crosses the sandbox's boundary: names and text, never the
+/// exception itself, so nothing of the guest's memory leaks into the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonException {
+    type_name: String,
+    message: String,
+    own_traceback: String,
+    cause: Option<Box<PythonException>>,
+    context: Option<Box<PythonException>>,
+}
+
+/// How an exception relates to the next one down its chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChainLink {
+    /// `__cause__`, from `raise ... from ...`.
+    Cause,
+    /// `__context__`: raised while the other one was being handled.
+    Context,
+}
+
+// The separators CPython's `traceback` module prints between the exceptions
+// of a chain (`traceback._cause_message` and `_context_message`).
+const CAUSE_SEPARATOR: &str = "\nThe above exception was the direct cause of the following exception:\n\n";
+const CONTEXT_SEPARATOR: &str = "\nDuring handling of the above exception, another exception occurred:\n\n";
+
+impl PythonException {
+    /// Builds the surrogate from the chain the guest reports: the raised
+    /// exception first, each next one linked to the one before it.
+    pub(crate) fn from_chain(chain: impl IntoIterator<Item = (String, String, String, Option<ChainLink>)>) -> Option<Self> {
+        let mut nodes: Vec<_> = chain.into_iter().collect();
+        let mut below: Option<(Box<PythonException>, ChainLink)> = None;
+        while let Some((type_name, message, own_traceback, link)) = nodes.pop() {
+            let (mut cause, mut context) = (None, None);
+            match below.take() {
+                Some((exc, ChainLink::Cause)) => cause = Some(exc),
+                Some((exc, ChainLink::Context)) => context = Some(exc),
+                None => {}
+            }
+            let exc = Box::new(PythonException { type_name, message, own_traceback, cause, context });
+            match link {
+                Some(link) => below = Some((exc, link)),
+                // The first node: the raised exception.
+                None => return Some(*exc),
+            }
+        }
+        None
+    }
+
+    /// The exception type's name as CPython prints it: the qualified name,
+    /// prefixed by its module unless that is `builtins` or `__main__`
+    /// (`ZeroDivisionError`, `json.decoder.JSONDecodeError`).
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// `str(exception)`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The report CPython prints for this exception when nothing catches it:
+    /// its `__cause__`/`__context__` chain first, then the traceback and the
+    /// final `Type: message` line.
+    pub fn traceback(&self) -> String {
+        let mut report = String::new();
+        self.write_report(&mut report);
+        report
+    }
+
+    fn write_report(&self, report: &mut String) {
+        if let Some(cause) = &self.cause {
+            cause.write_report(report);
+            report.push_str(CAUSE_SEPARATOR);
+        } else if let Some(context) = &self.context {
+            context.write_report(report);
+            report.push_str(CONTEXT_SEPARATOR);
+        }
+        report.push_str(&self.own_traceback);
+    }
+
+    /// This exception's own part of [`traceback`](Self::traceback), without
+    /// its chain.
+    pub fn own_traceback(&self) -> &str {
+        &self.own_traceback
+    }
+
+    /// `__cause__`: the exception named in `raise ... from cause`.
+    pub fn cause(&self) -> Option<&PythonException> {
+        self.cause.as_deref()
+    }
+
+    /// `__context__`, when CPython prints it: the exception that was being
+    /// handled when this one was raised, unless a cause suppressed it.
+    pub fn context(&self) -> Option<&PythonException> {
+        self.context.as_deref()
+    }
+}
+
+impl fmt::Display for PythonException {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.message.is_empty() {
+            write!(f, "`{}`", self.type_name)
+        } else {
+            write!(f, "`{}`: {}", self.type_name, self.message)
+        }
+    }
+}
+
+impl std::error::Error for PythonException {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match (&self.cause, &self.context) {
+            (Some(cause), _) => Some(cause.as_ref()),
+            (None, Some(context)) => Some(context.as_ref()),
+            (None, None) => None,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Many sandboxed Python interpreters in one process.
+//!
+//! Each [`Interpreter`] is real CPython 3.14 running in its own WebAssembly
+//! instance (wasmtime): its own linear memory, no shared GIL, and nothing of
+//! the host visible unless granted.
+//!
+//! ```
+//! use isolate::Runtime;
+//!
+//! # fn main() -> isolate::Result<()> {
+//! // Once per process: compiles the guest, or loads it from the cache.
+//! let runtime = Runtime::new()?;
+//!
+//! let interp = runtime.create_interpreter()?;
+//! interp.run("import json\nprint(json.dumps({'answer': 1 + 1}))")?;
+//! assert_eq!(interp.take_stdout().text(), "{\"answer\": 2}\n");
+//!
+//! // `__main__` persists between runs, as in a REPL.
+//! interp.run("x = 40")?;
+//! interp.run("print(x + 2)")?;
+//! assert_eq!(interp.take_stdout().text(), "42\n");
+//!
+//! // An uncaught exception comes back as a description, never a live object.
+//! let err = interp.run("1 / 0").unwrap_err();
+//! let exc = err.python_exception().unwrap();
+//! assert_eq!(exc.type_name(), "ZeroDivisionError");
+//! assert!(exc.traceback().ends_with("ZeroDivisionError: division by zero\n"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Concepts
+//!
+//! - [`Runtime`]: one per process, cheap to clone, `Send + Sync`. It holds
+//!   the wasmtime engine, the compiled guest and the unpacked stdlib.
+//! - [`Interpreter`]: one sandbox. Created from a runtime in well under a
+//!   millisecond to a few; [`Interpreter::run`] executes code in its
+//!   persistent `__main__`. A run never waits for another run of the same
+//!   interpreter: it fails with [`Error::AlreadyRunning`].
+//! - [`Output`]: where an interpreter's stdout and stderr go: captured (the
+//!   default, capped), streamed to a writer, inherited, or discarded.
+//! - [`Error`]: every failure, typed. A Python exception is
+//!   [`Error::RunFailed`] with a [`PythonException`] surrogate: type name,
+//!   message, the traceback exactly as CPython prints it, and the
+//!   `__cause__`/`__context__` chain.
+//!
+//! # The guest
+//!
+//! The interpreter is CPython 3.14.0 built for WASI by componentize-py, with
+//! the whole pure-Python standard library (byte-compiled) mounted read-only
+//! at `/python`. Both are embedded in this crate: nothing needs to be
+//! installed beside the binary. The first [`Runtime::new`] on a machine
+//! compiles the guest to native code (a few seconds) and caches it; later
+//! starts load it from the cache folder (see [`RuntimeBuilder`]).
+//!
+//! # Security model
+//!
+//! Deny by default. An interpreter sees its own stdlib, read-only, and
+//! nothing else of the host: no other files, no environment variables, no
+//! stdin, no network. It cannot reach another interpreter's memory: each is
+//! a separate WebAssembly instance.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod artifact_cache;
+mod error;
+mod guest;
+mod interpreter;
+mod output;
+mod runtime;
+mod stdlib;
+
+pub use error::{Error, PythonException, Result};
+pub use interpreter::{Interpreter, InterpreterBuilder, InterpreterId, STRING_FILENAME};
+pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
+pub use runtime::{CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
+
+// The cost model of the docs, checked: a runtime is shared across threads,
+// an interpreter can be moved to and shared with other threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Runtime>();
+    assert_send_sync::<Interpreter>();
+    assert_send_sync::<Error>();
+};

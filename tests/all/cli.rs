@@ -1,0 +1,121 @@
+//! The `isolate` command line.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+pub fn isolate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_isolate"))
+}
+
+fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = isolate()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn hello_example_runs() {
+    let out = isolate().args(["run", "examples/hello.py"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("Hello from CPython 3.14"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn dash_c_runs_code_with_argv() {
+    let out = isolate().args(["run", "-c", "import sys; print(sys.argv)", "a", "-x", "--flag"]).output().unwrap();
+    assert_eq!(text(&out.stdout), "['-c', 'a', '-x', '--flag']\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn script_arguments_that_look_like_options_go_to_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("args.py");
+    std::fs::write(&script, "import sys\nprint(sys.argv[1:])\n").unwrap();
+    let out = isolate().arg("run").arg(&script).args(["-c", "--help", "x"]).output().unwrap();
+    assert_eq!(text(&out.stdout), "['-c', '--help', 'x']\n");
+}
+
+#[test]
+fn dash_reads_the_script_from_stdin() {
+    let out = run_with_stdin(&["run", "-", "arg"], b"import sys\nprint(sys.argv, __file__)\n");
+    assert_eq!(text(&out.stdout), "['-', 'arg'] <stdin>\n");
+    let out = run_with_stdin(&["run", "-"], b"def f():\n    1/0\nf()\n");
+    assert_eq!(out.status.code(), Some(1));
+    // As CPython: no source lines for a script read from stdin.
+    assert_eq!(
+        text(&out.stderr),
+        "Traceback (most recent call last):\n  File \"<stdin>\", line 3, in <module>\n  File \"<stdin>\", line 2, in f\nZeroDivisionError: division by zero\n"
+    );
+}
+
+#[test]
+fn an_uncaught_exception_prints_the_traceback_and_exits_1() {
+    let out = isolate().args(["run", "-c", "print('before')\nraise ValueError('nope')"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "before\n");
+    assert_eq!(
+        text(&out.stderr),
+        "Traceback (most recent call last):\n  File \"<string>\", line 2, in <module>\n    raise ValueError('nope')\nValueError: nope\n"
+    );
+}
+
+#[test]
+fn sys_exit_sets_the_exit_status() {
+    let out = isolate().args(["run", "-c", "import sys; sys.exit(7)"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let out = isolate().args(["run", "-c", "import sys; sys.exit('bye')"]).output().unwrap();
+    assert_eq!((out.status.code(), text(&out.stderr)), (Some(1), "bye\n"));
+}
+
+#[test]
+fn binary_output_passes_through_unchanged() {
+    let out = isolate().args(["run", "-c", "import sys; sys.stdout.buffer.write(bytes(range(256)))"]).output().unwrap();
+    assert_eq!(out.stdout, (0..=255u8).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_missing_script_is_a_one_line_error() {
+    let out = isolate().args(["run", "no/such/script.py"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr), "isolate: can't open file 'no/such/script.py': No such file or directory\n");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_folder_is_not_a_script() {
+    let out = isolate().args(["run", "examples"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stderr).lines().count(), 1, "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = isolate().args(["run"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage:"), "{}", text(&out.stderr));
+    let out = isolate().args(["frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn help_describes_the_sandbox_and_exit_statuses() {
+    let out = isolate().args(["run", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for expected in ["SCRIPT", "-c <CODE>", "no files, no environment variables", "Exit status:", "125"] {
+        assert!(help.contains(expected), "`isolate run --help` lacks {expected:?}:\n{help}");
+    }
+    let out = isolate().arg("--help").output().unwrap();
+    assert!(text(&out.stdout).contains("run"));
+}

@@ -1,0 +1,125 @@
+//! Interpreters: isolation from each other, persistence, ids, concurrency.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use isolate::Error;
+
+use crate::{interpreter, runtime, stdout_of};
+
+#[test]
+fn main_persists_between_runs() {
+    let interp = interpreter();
+    interp.run("counter = 1\ndef bump():\n    global counter\n    counter += 1").unwrap();
+    interp.run("bump(); bump()").unwrap();
+    interp.run("print(counter, __name__)").unwrap();
+    assert_eq!(interp.take_stdout().text(), "3 __main__\n");
+}
+
+#[test]
+fn interpreters_do_not_share_state() {
+    let first = interpreter();
+    let second = interpreter();
+    first.run("import sys; secret = 42; sys.shared_marker = 1").unwrap();
+    let err = second.run("print(secret)").unwrap_err();
+    assert_eq!(err.python_exception().unwrap().type_name(), "NameError");
+    second.run("import sys; print(hasattr(sys, 'shared_marker'))").unwrap();
+    assert_eq!(second.take_stdout().text(), "False\n");
+}
+
+#[test]
+fn ids_are_unique() {
+    let a = interpreter();
+    let b = interpreter();
+    assert_ne!(a.id(), b.id());
+    assert_eq!(a.id().to_string(), a.id().as_u64().to_string());
+}
+
+#[test]
+fn argv_defaults_to_an_empty_name_and_can_be_set() {
+    assert_eq!(stdout_of("import sys; print(sys.argv)"), "['']\n");
+    let interp = runtime().interpreter().argv(["prog.py", "a", "b c"]).build().unwrap();
+    interp.run("import sys; print(sys.argv)").unwrap();
+    assert_eq!(interp.take_stdout().text(), "['prog.py', 'a', 'b c']\n");
+}
+
+#[test]
+fn the_interpreter_is_cpython_3_14_on_wasi() {
+    assert_eq!(
+        stdout_of("import sys; print(sys.implementation.name, sys.version_info[:2], sys.platform)"),
+        "cpython (3, 14) wasi\n"
+    );
+}
+
+#[test]
+fn running_while_running_is_an_error_not_a_wait() {
+    let interp = Arc::new(interpreter());
+    let busy = {
+        let interp = interp.clone();
+        std::thread::spawn(move || interp.run("import time; time.sleep(2)"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !interp.is_running() {
+        assert!(Instant::now() < deadline, "the first run never started");
+        std::thread::yield_now();
+    }
+    let started = Instant::now();
+    match interp.run("x = 1") {
+        Err(Error::AlreadyRunning(id)) => assert_eq!(id, interp.id()),
+        other => panic!("expected AlreadyRunning, got {other:?}"),
+    }
+    // It failed at once rather than waiting for the sleep to end.
+    assert!(started.elapsed() < Duration::from_secs(2));
+    busy.join().unwrap().unwrap();
+    assert!(!interp.is_running());
+    interp.run("x = 1").unwrap();
+}
+
+#[test]
+fn interpreters_run_in_parallel_on_threads() {
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let interp = interpreter();
+                interp.run(&format!("print(sum(range({n} * 1000)))")).unwrap();
+                interp.take_stdout().text()
+            })
+        })
+        .collect();
+    let outputs: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let expected: Vec<String> = (0..4u64).map(|n| format!("{}\n", (0..n * 1000).sum::<u64>())).collect();
+    assert_eq!(outputs, expected);
+}
+
+#[test]
+fn no_host_files_are_visible() {
+    let interp = interpreter();
+    let err = interp.run("open('/etc/passwd')").unwrap_err();
+    assert_eq!(err.python_exception().unwrap().type_name(), "FileNotFoundError");
+    interp.run("import os; print(os.environ.get('HOME'), dict(os.environ))").unwrap();
+    assert_eq!(interp.take_stdout().text(), "None {}\n");
+}
+
+#[test]
+fn the_stdlib_is_read_only() {
+    let interp = interpreter();
+    let err = interp.run("open('/python/os.py', 'a').write('# changed')").unwrap_err();
+    let exc = err.python_exception().unwrap();
+    assert!(
+        matches!(exc.type_name(), "PermissionError" | "OSError"),
+        "writing to the stdlib raised {exc}"
+    );
+}
+
+#[test]
+fn stdin_is_empty() {
+    let err = interpreter().run("input()").unwrap_err();
+    assert_eq!(err.python_exception().unwrap().type_name(), "EOFError");
+}
+
+#[test]
+fn close_destroys_the_interpreter() {
+    let interp = interpreter();
+    interp.run("x = 1").unwrap();
+    interp.close();
+}

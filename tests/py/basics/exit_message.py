@@ -1,0 +1,3 @@
+# exit: 1
+# stderr: configuration missing
+raise SystemExit("configuration missing")

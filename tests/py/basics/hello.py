@@ -1,0 +1,2 @@
+# stdout: hello, world
+print("hello, world")
