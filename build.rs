@@ -23,7 +23,10 @@ use std::process::Command;
 const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
 /// Files whose content defines the guest; a change to any rebuilds it.
-const GUEST_INPUTS: &[&str] = &["wit/world.wit", "guest/driver.py", "guest/export_stdlib.py"];
+const GUEST_INPUTS: &[&str] = &["wit/world.wit", "guest/driver.py", "guest/asyncio_wasi.py", "guest/export_stdlib.py"];
+
+/// The modules of the guest driver app (guest/export_stdlib.py is its own app).
+const DRIVER_MODULES: &[&str] = &["driver.py", "asyncio_wasi.py"];
 
 /// zstd level for the embedded artifacts: a good ratio at a few seconds.
 const ZSTD_LEVEL: i32 = 12;
@@ -121,7 +124,9 @@ fn build_guest(manifest_dir: &Path, venv: &Path, out: &Path) -> Result<(), Strin
     // The apps are copied out of guest/ because componentize-py's pre-init
     // writes into the app folder (`__pycache__`, and the stdlib copy).
     copy(&manifest_dir.join("guest/export_stdlib.py"), &stdlib_app.join("export_stdlib.py"))?;
-    copy(&manifest_dir.join("guest/driver.py"), &driver_app.join("driver.py"))?;
+    for module in DRIVER_MODULES {
+        copy(&manifest_dir.join("guest").join(module), &driver_app.join(module))?;
+    }
 
     let wit = manifest_dir.join("wit");
     componentize(venv, &wit, &stdlib_app, "export_stdlib", &work.join("export_stdlib.wasm"))?;

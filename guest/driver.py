@@ -13,6 +13,7 @@ import sys
 import traceback
 import types
 
+import asyncio_wasi
 import wit_world
 from componentize_py_types import Err
 from wit_world.imports.types import (
@@ -30,10 +31,15 @@ _MAIN = types.ModuleType("__main__")
 _MAIN.__spec__ = None
 sys.modules["__main__"] = _MAIN
 
+asyncio_wasi.install()
+
 # CPython reads a script from stdin as a stream and keeps none of its lines,
 # so tracebacks for `-` show no source; every other run keeps its source for
 # `traceback` and `linecache`.
 _NO_SOURCE_LINES = "<stdin>"
+
+# The filename of code run as `python -c` (the host's `Interpreter.run`).
+_COMMAND_FILENAME = "<string>"
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
@@ -63,7 +69,8 @@ def _run(source: bytes, filename: str) -> None:
     code = compile(source, filename, "exec", dont_inherit=True)
     if filename != _NO_SOURCE_LINES:
         _remember_source(code, source, filename)
-    if not (filename.startswith("<") and filename.endswith(">")):
+    # As CPython: a script (even `<stdin>`) sets `__file__`, `-c` does not.
+    if filename != _COMMAND_FILENAME:
         _MAIN.__file__ = filename
     exec(code, _MAIN.__dict__)
 

@@ -15,7 +15,7 @@ fn exception_of(source: &str) -> PythonException {
 fn an_exception_carries_type_message_and_cpython_traceback() {
     let exc = exception_of("def f(n):\n    return 10 // n\n\nf(0)\n");
     assert_eq!(exc.type_name(), "ZeroDivisionError");
-    assert_eq!(exc.message(), "integer division or modulo by zero");
+    assert_eq!(exc.message(), "division by zero");
     assert_eq!(
         exc.traceback(),
         "Traceback (most recent call last):\n  \
@@ -23,9 +23,9 @@ fn an_exception_carries_type_message_and_cpython_traceback() {
              f(0)\n    ~^^^\n  \
            File \"<string>\", line 2, in f\n    \
              return 10 // n\n           ~~~^^~~\n\
-         ZeroDivisionError: integer division or modulo by zero\n"
+         ZeroDivisionError: division by zero\n"
     );
-    assert_eq!(exc.to_string(), "`ZeroDivisionError`: integer division or modulo by zero");
+    assert_eq!(exc.to_string(), "`ZeroDivisionError`: division by zero");
     assert!(exc.cause().is_none() && exc.context().is_none());
 }
 

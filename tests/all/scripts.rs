@@ -8,7 +8,13 @@
 //! # stdout: text         a line of the exact stdout (repeat for more lines)
 //! # stderr: text         a line of the exact stderr; `{script}` stands for
 //!                        the script's absolute path
+//! # sandbox-only: why    the script shows what the sandbox does differently
+//!                        from a native CPython, on purpose
 //! ```
+//!
+//! `tests/check_expectations.py` runs the same scripts with a native CPython
+//! (all but the sandbox-only ones) to check that the expectations are what
+//! CPython really prints.
 //!
 //! Without `# stdout:` lines stdout must be empty, and likewise stderr.
 

@@ -8,9 +8,9 @@ colorsys compileall concurrent.futures configparser contextlib copy csv
 dataclasses datetime decimal difflib dis email email.mime.text enum
 fnmatch fractions functools getopt gettext glob graphlib gzip hashlib heapq
 hmac html html.parser http.client importlib.resources inspect io ipaddress
-itertools json keyword linecache locale logging lzma math mimetypes
+itertools json keyword linecache locale logging math mimetypes
 numbers operator optparse pathlib pickle pkgutil platform pprint
-queue quopri random re reprlib sched secrets shlex shutil
+queue quopri random re reprlib sched secrets shlex shutil sqlite3
 statistics string stringprep struct tabnanny tarfile tempfile textwrap
 threading time timeit tokenize tomllib trace traceback types typing
 unicodedata unittest urllib.parse uuid warnings weakref wsgiref xml.dom.minidom
