@@ -5,7 +5,7 @@ wasmtime::component::bindgen!({
     world: "guest",
 });
 
-pub(crate) use isolate::sandbox::types::{ChainLink, ExceptionInfo};
+pub(crate) use self::isolate::sandbox::types::{ChainLink, ExceptionInfo};
 
 /// The component (zstd): CPython 3.14 with guest/driver.py pre-initialised.
 pub(crate) const COMPONENT_ZST: &[u8] = include_bytes!(env!("ISOLATE_GUEST_COMPONENT"));
