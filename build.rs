@@ -61,6 +61,8 @@ fn build() -> Result<(), String> {
     println!("cargo:rustc-env=ISOLATE_GUEST_STDLIB={}", stdlib.display());
     println!("cargo:rustc-env=ISOLATE_GUEST_HASH={inputs_hash:016x}");
     println!("cargo:rustc-env=ISOLATE_COMPONENTIZE_PY_VERSION={COMPONENTIZE_PY_VERSION}");
+    let python_version = fs::read_to_string(out.join("python-version.txt")).map_err(|e| e.to_string())?;
+    println!("cargo:rustc-env=ISOLATE_PYTHON_VERSION={}", python_version.trim());
     Ok(())
 }
 
@@ -136,6 +138,7 @@ fn build_guest(manifest_dir: &Path, venv: &Path, out: &Path) -> Result<(), Strin
     let component = fs::read(&guest_wasm).map_err(|e| e.to_string())?;
     write_zstd(&out.join("guest.wasm.zst"), &component)?;
     write_zstd(&out.join("stdlib.tar.zst"), &tar_folder(&stdlib_app.join("stdlib"))?)?;
+    copy(&stdlib_app.join("python-version.txt"), &out.join("python-version.txt"))?;
     let _ = fs::remove_dir_all(&work);
     Ok(())
 }

@@ -11,6 +11,7 @@ The component this produces is thrown away; only `/0/stdlib` is kept.
 """
 
 import compileall
+import platform
 import py_compile
 import shutil
 
@@ -25,6 +26,9 @@ def _ignore(folder, names):
 
 
 shutil.copytree("/python", "/0/stdlib", ignore=_ignore)
+# The exact version, for `isolate --version`.
+with open("/0/python-version.txt", "w") as out:
+    out.write(platform.python_version())
 if not compileall.compile_dir(
     "/0/stdlib",
     quiet=1,

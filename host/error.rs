@@ -45,10 +45,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// The interpreter was closed.
-    #[error("interpreter `{0}` was closed")]
-    Closed(InterpreterId),
-
     /// A folder of the runtime's cache could not be used.
     #[error("cache folder `{}` is unusable", path.display())]
     Cache {

@@ -7,6 +7,15 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use isolate::{Error, Output, Runtime};
 
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (CPython ",
+    env!("ISOLATE_PYTHON_VERSION"),
+    ", componentize-py ",
+    env!("ISOLATE_COMPONENTIZE_PY_VERSION"),
+    ")"
+);
+
 /// Exit status when the script could not be read or the usage is wrong
 /// (CPython and clap use 2 as well).
 const EXIT_USAGE: u8 = 2;
@@ -15,7 +24,7 @@ const EXIT_USAGE: u8 = 2;
 const EXIT_ISOLATE_FAILED: u8 = 125;
 
 #[derive(Parser)]
-#[command(name = "isolate", version, about = "Run Python in sealed WebAssembly interpreters")]
+#[command(name = "isolate", version = VERSION, about = "Run Python in sealed WebAssembly interpreters")]
 #[command(long_about = "Run Python in sealed WebAssembly interpreters.\n\n\
     Each interpreter is CPython 3.14 in its own WebAssembly instance: its own memory, \
     and nothing of the host visible unless granted.")]
@@ -27,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a Python script in a fresh sandboxed interpreter
-    #[command(after_long_help = RUN_AFTER_HELP)]
+    #[command(after_long_help = RUN_AFTER_HELP, override_usage = "isolate run [OPTIONS] <SCRIPT | - | -c CODE> [ARGS]...")]
     Run(RunArgs),
 }
 
