@@ -23,10 +23,11 @@ use std::process::Command;
 const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
 /// Files whose content defines the guest; a change to any rebuilds it.
-const GUEST_INPUTS: &[&str] = &["wit/world.wit", "guest/driver.py", "guest/asyncio_wasi.py", "guest/export_stdlib.py"];
+const GUEST_INPUTS: &[&str] =
+    &["wit/world.wit", "guest/driver.py", "guest/asyncio_wasi.py", "guest/interpreters.py", "guest/export_stdlib.py"];
 
 /// The modules of the guest driver app (guest/export_stdlib.py is its own app).
-const DRIVER_MODULES: &[&str] = &["driver.py", "asyncio_wasi.py"];
+const DRIVER_MODULES: &[&str] = &["driver.py", "asyncio_wasi.py", "interpreters.py"];
 
 /// zstd level for the embedded artifacts: a good ratio at a few seconds.
 const ZSTD_LEVEL: i32 = 12;

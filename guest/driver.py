@@ -5,7 +5,8 @@ the interpreter's memory as the component's starting state. Whatever is
 imported here is therefore already loaded in every new interpreter; the
 modules every run may need (`traceback` for reporting errors) belong here,
 the rest of the stdlib is imported on demand from the read-only `/python`
-that the host mounts.
+that the host mounts. Guest modules that user code imports (`interpreters`)
+must be imported here too: at run time only `/python` is on the path.
 """
 
 import linecache
@@ -14,6 +15,7 @@ import traceback
 import types
 
 import asyncio_wasi
+import interpreters
 import wit_world
 from componentize_py_types import Err
 from wit_world.imports.types import (
@@ -54,8 +56,10 @@ class WitWorld(wit_world.WitWorld):
         except Exception:
             pass
 
-    def run(self, source, filename):
+    def run(self, source, filename, bindings):
         try:
+            for name, value in bindings:
+                setattr(_MAIN, name, interpreters._decode(value))
             _run(source, filename)
         except SystemExit as exc:
             raise Err(RunError_Exit(_exit_status(exc)))

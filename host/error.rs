@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::InterpreterId;
+use crate::{ChannelId, InterpreterId};
 
 /// Everything that can go wrong in `isolate`.
 ///
@@ -44,6 +44,39 @@ pub enum Error {
         /// What the trap was, as wasmtime describes it.
         reason: String,
     },
+
+    /// No channel with this id is known to the caller.
+    #[error("channel `{0}` not found")]
+    ChannelNotFound(ChannelId),
+
+    /// The channel is closed.
+    #[error("channel `{0}` is closed")]
+    ChannelClosed(ChannelId),
+
+    /// The caller released this end of the channel, and may not use it again.
+    #[error("channel `{0}` was released")]
+    ChannelReleased(ChannelId),
+
+    /// `close` without `force` on a channel with senders waiting.
+    #[error("channel `{0}` is not empty")]
+    ChannelNotEmpty(ChannelId),
+
+    /// A `try_send` found no receiver waiting; the value was not sent.
+    #[error("nothing was waiting to receive on channel `{0}`")]
+    NotReceived(ChannelId),
+
+    /// A blocking operation's timeout passed.
+    #[error("timed out")]
+    Timeout,
+
+    /// An encoded value was malformed (see [`Value`](crate::Value)'s
+    /// encoding), or a binding was not shareable.
+    #[error("invalid value: {0}")]
+    InvalidValue(String),
+
+    /// The interpreter was destroyed (by its creator's code, or with it).
+    #[error("interpreter `{0}` was destroyed")]
+    Destroyed(InterpreterId),
 
     /// A folder of the runtime's cache could not be used.
     #[error("cache folder `{}` is unusable", path.display())]

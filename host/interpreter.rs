@@ -1,17 +1,21 @@
 //! One sandboxed Python interpreter: a wasmtime `Store` and a guest instance.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::channel::Message;
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::guest::{self, ExceptionInfo, Guest, InterpreterConfig, RunError};
+use crate::host_api::GuestLink;
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
+use crate::value::{EndRef, Value};
 
 /// Where the guest finds its standard library; CPython's `sys.path` starts here.
 const STDLIB_GUEST_PATH: &str = "/python";
@@ -19,7 +23,8 @@ const STDLIB_GUEST_PATH: &str = "/python";
 /// The filename of code run with [`Interpreter::run`], as for `python -c`.
 pub const STRING_FILENAME: &str = "<string>";
 
-/// Identifies an interpreter within its [`Runtime`]. Ids are never reused.
+/// Identifies an interpreter within its [`Runtime`]. Ids are never reused;
+/// the first interpreter of a runtime is `0`, as CPython's main one is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InterpreterId(pub(crate) u64);
 
@@ -40,6 +45,7 @@ impl fmt::Display for InterpreterId {
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    pub(crate) link: GuestLink,
 }
 
 impl WasiView for HostState {
@@ -52,9 +58,8 @@ impl WasiView for HostState {
 /// own linear memory, its own `__main__`.
 ///
 /// **Cost:** creating one instantiates the guest from the runtime's
-/// pre-linked component (well under a millisecond to a few milliseconds);
-/// it then holds its own memory (about 15 MB of address space, less
-/// resident). Runs are cheap.
+/// pre-linked component (about a millisecond); it then holds its own memory
+/// (about 15 MB of address space, less resident). Runs are cheap.
 ///
 /// `__main__` persists between runs, as in a REPL: a name defined by one run
 /// is there for the next.
@@ -64,19 +69,38 @@ impl WasiView for HostState {
 /// while another is in progress fails at once with [`Error::AlreadyRunning`]
 /// (PEP 554's rule) rather than waiting.
 ///
-/// Dropping the interpreter destroys it; [`close`](Self::close) says so
-/// explicitly.
+/// Dropping the interpreter destroys it, with every interpreter its Python
+/// code created, and releases the channel ends they were using;
+/// [`close`](Self::close) says so explicitly.
 pub struct Interpreter {
+    inner: Arc<InterpreterInner>,
+}
+
+/// The interpreter itself, shared by its owner (a Rust [`Interpreter`] or
+/// the interpreter that created it) and the runs in progress.
+pub(crate) struct InterpreterInner {
     id: InterpreterId,
+    /// The interpreter the host created, at the root of this one's family.
+    family: InterpreterId,
+    runtime: Runtime,
     state: Mutex<State>,
+    /// Claimed for the whole of a run (and of a destroy), before `state` is
+    /// locked: the claim is what makes a second run fail instead of wait.
     running: AtomicBool,
     stdout: Output,
     stderr: Output,
+    /// The interpreters this one's Python code created; they live until
+    /// destroyed, or until this one is.
+    children: Mutex<Vec<Arc<InterpreterInner>>>,
+    /// The channel ends this interpreter's code may use: those it created,
+    /// was bound or was sent. Any other channel is invisible to it.
+    known_ends: Mutex<HashSet<EndRef>>,
 }
 
 enum State {
     Live(Box<Live>),
     Trapped(String),
+    Destroyed,
 }
 
 struct Live {
@@ -84,10 +108,23 @@ struct Live {
     guest: Guest,
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Releases a run's claim when the run ends, however it ends.
+struct Claim<'a>(&'a AtomicBool);
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 impl Interpreter {
     /// This interpreter's id, unique within its runtime.
     pub fn id(&self) -> InterpreterId {
-        self.id
+        self.inner.id
     }
 
     /// Runs Python source code in this interpreter's `__main__`, as
@@ -97,28 +134,124 @@ impl Interpreter {
     /// `sys.exit` is [`Error::SystemExit`]. Either way the interpreter goes
     /// on and can run again.
     pub fn run(&self, source: &str) -> Result<()> {
-        self.run_script(STRING_FILENAME, source.as_bytes())
+        self.inner.run(source.as_bytes(), STRING_FILENAME, Vec::new())
+    }
+
+    /// Like [`run`](Self::run), with names bound in `__main__` first: channel
+    /// ends, or any other shareable [`Value`].
+    ///
+    /// ```
+    /// # let runtime = isolate::Runtime::new()?;
+    /// let interp = runtime.create_interpreter()?;
+    /// let (results, sender) = runtime.create_channel();
+    /// interp.run_with("out.send(sum(numbers))", [("out", sender.into()), ("numbers", (1, 2, 3).into())])?;
+    /// # Ok::<(), isolate::Error>(())
+    /// ```
+    pub fn run_with<I, K>(&self, source: &str, bindings: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, Value)>,
+        K: Into<String>,
+    {
+        let bindings = bindings.into_iter().map(|(name, value)| (name.into(), Message::from_value(&value))).collect();
+        self.inner.run(source.as_bytes(), STRING_FILENAME, bindings)
     }
 
     /// Runs a script's source in `__main__`, as `python FILENAME` would.
     ///
     /// `source` is bytes, decoded as CPython decodes a source file (a BOM or
-    /// a `# -*- coding: ... -*-` line, else UTF-8). `filename` is used in
-    /// tracebacks, which show the script's lines; unless it has the form
-    /// `<...>` it also becomes `__file__`. The file itself is never opened:
-    /// the sandbox cannot see the host's files.
+    /// a `# -*- coding: ... -*-` line, else UTF-8). `filename` becomes
+    /// `__file__` and names the script in tracebacks, which show its lines
+    /// (except for `<stdin>`, whose lines CPython does not keep either). The
+    /// file itself is never opened: the sandbox cannot see the host's files.
     pub fn run_script(&self, filename: &str, source: &[u8]) -> Result<()> {
-        let mut state = self.lock_idle()?;
+        self.inner.run(source, filename, Vec::new())
+    }
+
+    /// True while a run is in progress.
+    pub fn is_running(&self) -> bool {
+        self.inner.is_running()
+    }
+
+    /// Takes the stdout captured so far (empty unless stdout is captured).
+    /// Interpreters created by this one's Python code write to the same place.
+    pub fn take_stdout(&self) -> Captured {
+        self.inner.stdout.take_captured()
+    }
+
+    /// Takes the stderr captured so far (empty unless stderr is captured).
+    pub fn take_stderr(&self) -> Captured {
+        self.inner.stderr.take_captured()
+    }
+
+    /// Destroys the interpreter and frees its memory. The same as dropping it.
+    pub fn close(self) {}
+}
+
+impl Drop for Interpreter {
+    fn drop(&mut self) {
+        self.inner.destroy_family();
+    }
+}
+
+impl fmt::Debug for Interpreter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interpreter").field("id", &self.id()).field("running", &self.is_running()).finish_non_exhaustive()
+    }
+}
+
+impl InterpreterInner {
+    pub(crate) fn id(&self) -> InterpreterId {
+        self.id
+    }
+
+    pub(crate) fn family(&self) -> InterpreterId {
+        self.family
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn knows(&self, end: EndRef) -> bool {
+        lock(&self.known_ends).contains(&end)
+    }
+
+    pub(crate) fn grant(&self, ends: impl IntoIterator<Item = EndRef>) {
+        lock(&self.known_ends).extend(ends);
+    }
+
+    pub(crate) fn known_ends(&self) -> Vec<EndRef> {
+        lock(&self.known_ends).iter().copied().collect()
+    }
+
+    pub(crate) fn adopt(&self, child: Arc<InterpreterInner>) {
+        lock(&self.children).push(child);
+    }
+
+    fn claim(&self) -> Result<Claim<'_>> {
+        self.running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| Claim(&self.running))
+            .map_err(|_| Error::AlreadyRunning(self.id))
+    }
+
+    /// Runs `source` with `bindings` set in `__main__` first.
+    pub(crate) fn run(&self, source: &[u8], filename: &str, bindings: Vec<(String, Message)>) -> Result<()> {
+        let _claim = self.claim()?;
+        let mut state = lock(&self.state);
         let live = match &mut *state {
             State::Live(live) => live,
             State::Trapped(reason) => return Err(Error::Trapped { id: self.id, reason: reason.clone() }),
+            State::Destroyed => return Err(Error::Destroyed(self.id)),
         };
-        self.running.store(true, Ordering::Release);
-        let result = live.guest.call_run(&mut live.store, source, filename);
-        self.running.store(false, Ordering::Release);
-        match result {
+        let mut encoded = Vec::with_capacity(bindings.len());
+        for (name, message) in bindings {
+            self.grant(message.ends);
+            encoded.push((name, message.bytes));
+        }
+        match live.guest.call_run(&mut live.store, source, filename, &encoded) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(RunError::Exception(info))) => Err(self.run_failed(info)),
+            Ok(Err(RunError::Exception(info))) => Err(run_failed(self.id, info)),
             Ok(Err(RunError::Exit(code))) => Err(Error::SystemExit { code }),
             Err(trap) => {
                 let reason = format!("{trap:#}");
@@ -128,59 +261,54 @@ impl Interpreter {
         }
     }
 
-    /// True while a run is in progress.
-    pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::Acquire)
+    /// Destroys this interpreter, unless it is running. Its children go too.
+    pub(crate) fn destroy(&self) -> Result<()> {
+        let claim = self.claim()?;
+        *lock(&self.state) = State::Destroyed;
+        drop(claim);
+        self.forget();
+        for child in std::mem::take(&mut *lock(&self.children)) {
+            child.destroy_family();
+        }
+        Ok(())
     }
 
-    /// Takes the stdout captured so far (empty unless stdout is captured).
-    pub fn take_stdout(&self) -> Captured {
-        self.stdout.take_captured()
-    }
-
-    /// Takes the stderr captured so far (empty unless stderr is captured).
-    pub fn take_stderr(&self) -> Captured {
-        self.stderr.take_captured()
-    }
-
-    /// Destroys the interpreter and frees its memory. The same as dropping it.
-    pub fn close(self) {}
-
-    fn lock_idle(&self) -> Result<MutexGuard<'_, State>> {
-        match self.state.try_lock() {
-            Ok(state) => Ok(state),
-            Err(TryLockError::WouldBlock) => Err(Error::AlreadyRunning(self.id)),
-            // A panic mid-run leaves a store we cannot trust.
-            Err(TryLockError::Poisoned(poisoned)) => {
-                let mut state = poisoned.into_inner();
-                *state = State::Trapped("the host panicked during a run".to_owned());
-                self.state.clear_poison();
-                Ok(state)
+    /// Destroys this interpreter and its descendants. One that is running
+    /// (a run in a thread of another interpreter) is left to finish and is
+    /// freed when the last reference to it goes.
+    pub(crate) fn destroy_family(&self) {
+        if self.destroy().is_err() {
+            self.forget();
+            for child in std::mem::take(&mut *lock(&self.children)) {
+                child.destroy_family();
             }
         }
     }
 
-    fn run_failed(&self, info: ExceptionInfo) -> Error {
-        let chain = info.chain.into_iter().map(|node| {
-            let link = node.link.map(|link| match link {
-                guest::ChainLink::Cause => ChainLink::Cause,
-                guest::ChainLink::Context => ChainLink::Context,
-            });
-            (node.type_name, node.message, node.traceback, link)
-        });
-        match PythonException::from_chain(chain) {
-            Some(exception) => Error::RunFailed(Box::new(exception)),
-            None => Error::Engine(format!("interpreter `{}` reported an exception without describing it", self.id)),
-        }
+    /// Removes the interpreter from the runtime: no id lookup finds it, and
+    /// its channel ends are released.
+    fn forget(&self) {
+        self.runtime.unregister_interpreter(self.id);
+        self.runtime.release_channels_of(self.id);
+    }
+
+    /// Drops a destroyed child from this interpreter's children.
+    pub(crate) fn disown(&self, child: InterpreterId) {
+        lock(&self.children).retain(|c| c.id != child);
     }
 }
 
-impl fmt::Debug for Interpreter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Interpreter")
-            .field("id", &self.id)
-            .field("running", &self.is_running())
-            .finish_non_exhaustive()
+fn run_failed(id: InterpreterId, info: ExceptionInfo) -> Error {
+    let chain = info.chain.into_iter().map(|node| {
+        let link = node.link.map(|link| match link {
+            guest::ChainLink::Cause => ChainLink::Cause,
+            guest::ChainLink::Context => ChainLink::Context,
+        });
+        (node.type_name, node.message, node.traceback, link)
+    });
+    match PythonException::from_chain(chain) {
+        Some(exception) => Error::RunFailed(Box::new(exception)),
+        None => Error::Engine(format!("interpreter `{id}` reported an exception without describing it")),
     }
 }
 
@@ -191,7 +319,8 @@ impl fmt::Debug for Interpreter {
 ///   [`DEFAULT_CAPTURE_LIMIT`](crate::DEFAULT_CAPTURE_LIMIT) bytes each;
 /// - has `sys.argv == [""]`, as an embedded CPython does;
 /// - sees no host files (only its own read-only stdlib at `/python`), no
-///   environment variables, no stdin (reads get end of file) and no network.
+///   environment variables, no stdin (reads get end of file) and no network;
+/// - holds no channel ends but those it creates or is given.
 #[derive(Debug)]
 pub struct InterpreterBuilder {
     runtime: Runtime,
@@ -229,22 +358,56 @@ impl InterpreterBuilder {
 
     /// Creates the interpreter.
     pub fn build(self) -> Result<Interpreter> {
-        let runtime = &self.runtime;
+        Ok(Interpreter { inner: self.create(None)? })
+    }
+
+    /// Creates an interpreter, the child of `parent` if given.
+    pub(crate) fn create(self, parent: Option<&InterpreterInner>) -> Result<Arc<InterpreterInner>> {
+        let runtime = self.runtime;
         let mut wasi = WasiCtxBuilder::new();
         self.stdout.attach_stdout(&mut wasi);
         self.stderr.attach_stderr(&mut wasi);
-        wasi.preopened_dir(runtime.stdlib_dir(), STDLIB_GUEST_PATH, FsPerms::ReadOnly)
-            .map_err(|err| Error::Cache { path: runtime.stdlib_dir().to_owned(), source: std::io::Error::other(err) })?;
-        let wasi = wasi.build();
-        let mut store = Store::new(runtime.engine(), HostState { wasi, table: ResourceTable::new() });
+        wasi.preopened_dir(runtime.stdlib_dir(), STDLIB_GUEST_PATH, FsPerms::ReadOnly).map_err(|err| Error::Cache {
+            path: runtime.stdlib_dir().to_owned(),
+            source: std::io::Error::other(err),
+        })?;
+        let id = runtime.next_interpreter_id();
+        let link = GuestLink::new(runtime.clone());
+        let mut store = Store::new(runtime.engine(), HostState { wasi: wasi.build(), table: ResourceTable::new(), link });
         let guest = runtime.pre().instantiate(&mut store).map_err(Error::engine)?;
         guest.call_init(&mut store, &InterpreterConfig { argv: self.argv }).map_err(Error::engine)?;
-        Ok(Interpreter {
-            id: runtime.next_interpreter_id(),
+
+        let inner = Arc::new(InterpreterInner {
+            id,
+            family: parent.map_or(id, |parent| parent.family),
+            runtime: runtime.clone(),
             state: Mutex::new(State::Live(Box::new(Live { store, guest }))),
             running: AtomicBool::new(false),
             stdout: self.stdout,
             stderr: self.stderr,
-        })
+            children: Mutex::new(Vec::new()),
+            known_ends: Mutex::new(HashSet::new()),
+        });
+        // The store's host calls reach their interpreter through a weak
+        // reference: the interpreter owns the store, not the other way.
+        if let State::Live(live) = &mut *lock(&inner.state) {
+            live.store.data_mut().link.set_interpreter(Arc::downgrade(&inner));
+        }
+        runtime.register_interpreter(&inner);
+        Ok(inner)
+    }
+
+    /// A builder for an interpreter created by `parent`'s code: its output
+    /// goes where its creator's goes.
+    pub(crate) fn for_child(runtime: Runtime, parent: &InterpreterInner) -> Self {
+        InterpreterBuilder {
+            runtime,
+            argv: vec![String::new()],
+            stdout: parent.stdout.clone(),
+            stderr: parent.stderr.clone(),
+        }
     }
 }
+
+/// The weak link from a store to its interpreter.
+pub(crate) type InterpreterRef = Weak<InterpreterInner>;

@@ -64,17 +64,22 @@
 #![warn(missing_docs)]
 
 mod artifact_cache;
+mod channel;
 mod error;
 mod guest;
+mod host_api;
 mod interpreter;
 mod output;
 mod runtime;
 mod stdlib;
+mod value;
 
+pub use channel::{ChannelId, RecvChannel, SendChannel};
 pub use error::{Error, PythonException, Result};
 pub use interpreter::{Interpreter, InterpreterBuilder, InterpreterId, STRING_FILENAME};
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
 pub use runtime::{CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
+pub use value::{MAX_DEPTH, MAX_MESSAGE_SIZE, Value, WrongType};
 
 // The cost model of the docs, checked: a runtime is shared across threads,
 // an interpreter can be moved to and shared with other threads.
@@ -83,4 +88,7 @@ const _: () = {
     assert_send_sync::<Runtime>();
     assert_send_sync::<Interpreter>();
     assert_send_sync::<Error>();
+    assert_send_sync::<RecvChannel>();
+    assert_send_sync::<SendChannel>();
+    assert_send_sync::<Value>();
 };

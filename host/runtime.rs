@@ -1,15 +1,18 @@
 //! The per-process runtime: the engine, the compiled guest, and defaults.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
+use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
-use crate::guest::GuestPre;
-use crate::interpreter::{HostState, Interpreter, InterpreterBuilder, InterpreterId};
+use crate::guest::{Guest, GuestPre};
+use crate::interpreter::{HostState, Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
+use crate::value::{EndRef, Value};
 use crate::{artifact_cache, guest, stdlib};
 
 /// The environment variable that overrides the default cache folder.
@@ -33,7 +36,25 @@ struct Inner {
     engine: Engine,
     pre: GuestPre<HostState>,
     stdlib: PathBuf,
-    next_id: AtomicU64,
+    next_interpreter: AtomicU64,
+    next_channel: AtomicU64,
+    /// Every live interpreter, for lookups by id. Weak: an interpreter is
+    /// owned by its Rust handle or by the interpreter that created it.
+    interpreters: Mutex<BTreeMap<InterpreterId, Weak<InterpreterInner>>>,
+    channels: Mutex<Channels>,
+}
+
+/// The open channels. Closed ones are dropped from the map now and then
+/// (their handles keep them alive as long as needed).
+#[derive(Default)]
+struct Channels {
+    open: HashMap<ChannelId, Arc<Channel>>,
+    /// Sweep closed channels out when the map grows to this size.
+    sweep_at: usize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Runtime {
@@ -71,7 +92,94 @@ impl Runtime {
     }
 
     pub(crate) fn next_interpreter_id(&self) -> InterpreterId {
-        InterpreterId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+        InterpreterId(self.inner.next_interpreter.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Creates a channel; returns its two ends.
+    ///
+    /// The Rust program is a participant like an interpreter: it can keep
+    /// both ends, or give either to interpreters with
+    /// [`Interpreter::run_with`] or by sending it over another channel.
+    pub fn create_channel(&self) -> (RecvChannel, SendChannel) {
+        channel::ends(self.new_channel(), self.clone())
+    }
+
+    /// The ids of the open channels.
+    pub fn list_channels(&self) -> Vec<ChannelId> {
+        let channels = lock(&self.inner.channels);
+        let mut ids: Vec<_> = channels.open.values().filter(|c| !c.is_closed()).map(|c| c.id()).collect();
+        ids.sort();
+        ids
+    }
+
+    pub(crate) fn new_channel(&self) -> Arc<Channel> {
+        let id = ChannelId(self.inner.next_channel.fetch_add(1, Ordering::Relaxed));
+        let channel = Arc::new(Channel::new(id));
+        let mut channels = lock(&self.inner.channels);
+        if channels.open.len() >= channels.sweep_at {
+            channels.open.retain(|_, channel| !channel.is_closed());
+            channels.sweep_at = (channels.open.len() * 2).max(64);
+        }
+        channels.open.insert(id, channel.clone());
+        channel
+    }
+
+    /// The channel with this id: `ChannelClosed` for one that existed and
+    /// was closed, `ChannelNotFound` for one that never existed.
+    pub(crate) fn channel(&self, id: ChannelId) -> Result<Arc<Channel>> {
+        match lock(&self.inner.channels).open.get(&id) {
+            Some(channel) => Ok(channel.clone()),
+            None if id.0 < self.inner.next_channel.load(Ordering::Relaxed) => Err(Error::ChannelClosed(id)),
+            None => Err(Error::ChannelNotFound(id)),
+        }
+    }
+
+    /// The Rust handle for a channel end named in a received value. A
+    /// closed channel still gets a handle, whose every use says it is closed.
+    pub(crate) fn end_value(&self, end: EndRef) -> Result<Value> {
+        let id = match end {
+            EndRef::Recv(id) | EndRef::Send(id) => id,
+        };
+        let channel = match self.channel(id) {
+            Ok(channel) => channel,
+            Err(Error::ChannelClosed(_)) => Arc::new(Channel::closed(id)),
+            Err(err) => return Err(err),
+        };
+        let (recv, send) = channel::ends(channel, self.clone());
+        Ok(match end {
+            EndRef::Recv(_) => Value::RecvChannel(recv),
+            EndRef::Send(_) => Value::SendChannel(send),
+        })
+    }
+
+    /// Releases every channel end an interpreter was associated with.
+    pub(crate) fn release_channels_of(&self, id: InterpreterId) {
+        let channels: Vec<_> = lock(&self.inner.channels).open.values().cloned().collect();
+        for channel in channels {
+            channel.release_all(channel::Party::Interpreter(id));
+        }
+    }
+
+    pub(crate) fn register_interpreter(&self, interpreter: &Arc<InterpreterInner>) {
+        lock(&self.inner.interpreters).insert(interpreter.id(), Arc::downgrade(interpreter));
+    }
+
+    pub(crate) fn unregister_interpreter(&self, id: InterpreterId) {
+        lock(&self.inner.interpreters).remove(&id);
+    }
+
+    /// A live interpreter of `family`, by id.
+    pub(crate) fn interpreter_in(&self, family: InterpreterId, id: InterpreterId) -> Option<Arc<InterpreterInner>> {
+        let interpreter = lock(&self.inner.interpreters).get(&id)?.upgrade()?;
+        (interpreter.family() == family).then_some(interpreter)
+    }
+
+    /// The live interpreters of `family`, by id.
+    pub(crate) fn family(&self, family: InterpreterId) -> Vec<InterpreterId> {
+        lock(&self.inner.interpreters)
+            .iter()
+            .filter_map(|(id, interpreter)| interpreter.upgrade().filter(|i| i.family() == family).map(|_| *id))
+            .collect()
     }
 }
 
@@ -120,11 +228,21 @@ impl RuntimeBuilder {
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::engine)?;
+        Guest::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(Error::engine)?;
         let pre = linker.instantiate_pre(&component).map_err(Error::engine)?;
         let pre = GuestPre::new(pre).map_err(Error::engine)?;
 
         Ok(Runtime {
-            inner: Arc::new(Inner { engine, pre, stdlib, next_id: AtomicU64::new(1) }),
+            inner: Arc::new(Inner {
+                engine,
+                pre,
+                stdlib,
+                next_interpreter: AtomicU64::new(0),
+                next_channel: AtomicU64::new(0),
+                interpreters: Mutex::new(BTreeMap::new()),
+                channels: Mutex::new(Channels::default()),
+            }),
         })
     }
 }

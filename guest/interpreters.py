@@ -1,0 +1,580 @@
+"""PEP 554's `interpreters` module, for code running in an isolate sandbox.
+
+Every interpreter is a separate WebAssembly instance: its own memory, its own
+`sys.modules`, no shared GIL. They pass data only through channels, which the
+host owns. See the PEP (and isolate's README) for the API; where the PEP
+leaves a choice, this module says what it does.
+
+Choices and additions beyond the PEP:
+
+- `list_all()` lists the interpreters of the caller's family: the one the
+  host created, and those created from inside it (transitively). Another
+  program's interpreters are invisible. `list_all_channels()` likewise lists
+  the open channels whose ends this interpreter holds.
+- `Interpreter.run_in_thread()` (deferred by the PEP) runs on a host thread
+  and returns a `RunHandle`; its `join()` raises `RunFailedError` if the
+  code raised.
+- `recv(timeout=None)` and `send(obj, timeout=None)` raise `TimeoutError`.
+  A `RecvChannel` is iterable until its channel is closed. Both ends are
+  context managers that `release()` on exit.
+- Shareable: `None`, `bool`, `int`, `float`, `str`, `bytes`, tuples of
+  shareable objects, and channel ends; exactly these types, not subclasses.
+  `send_buffer()` takes any object with the buffer protocol, and the
+  receiver gets a read-only `memoryview`.
+- Before running another interpreter or waiting on a channel, the caller's
+  `sys.stdout` and `sys.stderr` are flushed, so output from several
+  interpreters appears in the order it was written.
+"""
+
+import struct
+import sys
+
+from componentize_py_types import Err
+from wit_world.imports import host
+from wit_world.imports.host import ChannelEnd
+
+__all__ = [
+    "ChannelClosedError",
+    "ChannelEmptyError",
+    "ChannelError",
+    "ChannelNotEmptyError",
+    "ChannelNotFoundError",
+    "ChannelReleasedError",
+    "Interpreter",
+    "NotReceivedError",
+    "RecvChannel",
+    "RemoteException",
+    "RunFailedError",
+    "RunHandle",
+    "SendChannel",
+    "create",
+    "create_channel",
+    "get_current",
+    "is_shareable",
+    "list_all",
+    "list_all_channels",
+]
+
+# Must match host/value.rs.
+MAX_DEPTH = 512
+_NONE, _FALSE, _TRUE, _INT, _FLOAT, _STR, _BYTES, _BUFFER, _TUPLE, _RECV, _SEND = range(11)
+_U64 = struct.Struct("<Q")
+_F64 = struct.Struct("<d")
+
+
+# Exceptions -----------------------------------------------------------------
+
+
+class RunFailedError(RuntimeError):
+    """`Interpreter.run()` ended with an uncaught exception.
+
+    Its `__cause__` is a `RemoteException` describing that exception.
+    """
+
+
+class RemoteException(Exception):
+    """Stands for an exception raised in another interpreter.
+
+    Not the exception itself, which stays in its interpreter: its type's
+    name, its message and its formatted traceback, as text. Printed, it
+    shows the other interpreter's traceback.
+    """
+
+    def __init__(self, type_name, message, traceback, interpreter_id=None):
+        super().__init__(type_name, message)
+        self.type_name = type_name
+        self.message = message
+        self.traceback = traceback
+        self.interpreter_id = interpreter_id
+        self.add_note(f"\nUncaught in interpreter {interpreter_id}:\n\n{traceback.rstrip()}")
+
+    def __str__(self):
+        return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+class ChannelError(Exception):
+    """The base class of channel errors."""
+
+
+class ChannelNotFoundError(ChannelError):
+    """No such channel (or none this interpreter holds an end of)."""
+
+
+class ChannelEmptyError(ChannelError):
+    """The channel was unexpectedly empty."""
+
+
+class ChannelNotEmptyError(ChannelError):
+    """The channel was unexpectedly not empty (`close()` without `force`)."""
+
+
+class NotReceivedError(ChannelError):
+    """Nothing was waiting to receive a sent object."""
+
+
+class ChannelClosedError(ChannelError):
+    """The channel is closed."""
+
+
+class ChannelReleasedError(ChannelClosedError):
+    """This interpreter released this end of the channel."""
+
+
+def _raise_from_host(error, interpreter_id=None):
+    """Raises the Python exception for a host error."""
+    name = type(error).__name__.removeprefix("Error_")
+    simple = {
+        "ChannelNotFound": ChannelNotFoundError,
+        "ChannelClosed": ChannelClosedError,
+        "ChannelReleased": ChannelReleasedError,
+        "ChannelNotEmpty": ChannelNotEmptyError,
+        "NotReceived": NotReceivedError,
+        "Timeout": TimeoutError,
+    }
+    if name in simple:
+        raise simple[name]() from None
+    if name == "InvalidValue":
+        raise ValueError(error.value) from None
+    if name == "InterpreterNotFound":
+        raise RuntimeError(f"interpreter {interpreter_id} not found") from None
+    if name == "InterpreterRunning":
+        raise RuntimeError(f"interpreter {interpreter_id} is running") from None
+    if name == "InterpreterFailed":
+        raise RuntimeError(f"interpreter {interpreter_id}: {error.value}") from None
+    if name == "RunExited":
+        remote = RemoteException("SystemExit", str(error.value), f"SystemExit: {error.value}\n", interpreter_id)
+        raise RunFailedError(str(remote)) from remote
+    if name == "RunFailed":
+        remote = _remote_exception(error.value.chain, interpreter_id)
+        raise RunFailedError(str(remote)) from remote
+    raise RuntimeError(f"unexpected error from the host: {error!r}")
+
+
+def _remote_exception(chain, interpreter_id):
+    first = chain[0]
+    return RemoteException(first.type_name, first.message, "".join(_chained_report(chain)), interpreter_id)
+
+
+def _chained_report(chain):
+    """CPython's report of a chain (raised exception first): the last cause
+    is printed first, each followed by the separator that links it."""
+    for index in range(len(chain) - 1, -1, -1):
+        yield chain[index].traceback
+        link = chain[index].link
+        if index > 0 and link is not None:
+            if link.name == "CAUSE":
+                yield "\nThe above exception was the direct cause of the following exception:\n\n"
+            else:
+                yield "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def _call(function, *args, interpreter_id=None):
+    try:
+        return function(*args)
+    except Err as err:
+        _raise_from_host(err.value, interpreter_id)
+
+
+def _flush_stdio():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
+
+def _timeout_ns(timeout):
+    if timeout is None:
+        return None
+    if timeout < 0:
+        raise ValueError("timeout must be non-negative")
+    return min(int(timeout * 1e9), 2**64 - 1)
+
+
+# Values ---------------------------------------------------------------------
+
+
+def is_shareable(obj):
+    """True if `obj` can be passed to another interpreter."""
+    try:
+        _encode(obj)
+    except ValueError:
+        return False
+    return True
+
+
+def _varint(out, n):
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return
+
+
+def _sized(out, tag, data):
+    out.append(tag)
+    _varint(out, len(data))
+    out += data
+
+
+def _encode(obj, buffer=False):
+    """Encodes a shareable object; ValueError names what is not shareable."""
+    out = bytearray()
+    if buffer:
+        try:
+            view = memoryview(obj)
+        except TypeError:
+            raise ValueError(f"{type(obj).__name__!r} object does not support the buffer protocol") from None
+        _sized(out, _BUFFER, view.tobytes())
+        return bytes(out)
+    pending = [(obj, 0)]
+    while pending:
+        obj, depth = pending.pop()
+        kind = type(obj)
+        if obj is None:
+            out.append(_NONE)
+        elif kind is bool:
+            out.append(_TRUE if obj else _FALSE)
+        elif kind is int:
+            _sized(out, _INT, obj.to_bytes((obj.bit_length() + 8) // 8, "little", signed=True) if obj else b"")
+        elif kind is float:
+            out.append(_FLOAT)
+            out += _F64.pack(obj)
+        elif kind is str:
+            try:
+                _sized(out, _STR, obj.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise ValueError("a str with lone surrogates is not shareable") from None
+        elif kind is bytes:
+            _sized(out, _BYTES, obj)
+        elif kind is tuple:
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"tuples nested deeper than {MAX_DEPTH} levels are not shareable")
+            out.append(_TUPLE)
+            _varint(out, len(obj))
+            pending.extend((item, depth + 1) for item in reversed(obj))
+        elif kind is RecvChannel:
+            out.append(_RECV)
+            out += _U64.pack(obj.id)
+        elif kind is SendChannel:
+            out.append(_SEND)
+            out += _U64.pack(obj.id)
+        else:
+            raise ValueError(f"{kind.__name__!r} object is not shareable")
+    return bytes(out)
+
+
+def _decode(data):
+    """Decodes a value the host checked."""
+    view = memoryview(data)
+    at = 0
+
+    def varint():
+        nonlocal at
+        n = shift = 0
+        while True:
+            byte = view[at]
+            at += 1
+            n |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return n
+
+    def sized():
+        nonlocal at
+        length = varint()
+        chunk = view[at : at + length]
+        at += length
+        return chunk
+
+    # Open tuples: [items, remaining]; the message is a tuple of one.
+    root = [[], 1]
+    stack = [root]
+    while stack:
+        top = stack[-1]
+        if top[1] == 0:
+            stack.pop()
+            if stack:
+                parent = stack[-1]
+                parent[0].append(tuple(top[0]))
+            continue
+        top[1] -= 1
+        tag = view[at]
+        at += 1
+        if tag == _NONE:
+            value = None
+        elif tag == _FALSE:
+            value = False
+        elif tag == _TRUE:
+            value = True
+        elif tag == _INT:
+            value = int.from_bytes(sized(), "little", signed=True)
+        elif tag == _FLOAT:
+            value = _F64.unpack_from(view, at)[0]
+            at += 8
+        elif tag == _STR:
+            value = str(sized(), "utf-8")
+        elif tag == _BYTES:
+            value = sized().tobytes()
+        elif tag == _BUFFER:
+            value = memoryview(sized().tobytes()).toreadonly()
+        elif tag == _TUPLE:
+            count = varint()
+            if count:
+                stack.append([[], count])
+                continue
+            value = ()
+        elif tag in (_RECV, _SEND):
+            (channel_id,) = _U64.unpack_from(view, at)
+            at += 8
+            value = RecvChannel(channel_id) if tag == _RECV else SendChannel(channel_id)
+        else:
+            raise ValueError(f"unknown value tag {tag}")
+        top[0].append(value)
+    return root[0][0]
+
+
+# Interpreters ---------------------------------------------------------------
+
+
+def _bindings(channels):
+    if channels is None:
+        return []
+    bindings = []
+    for name, value in dict(channels).items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"binding names must be identifiers, not {name!r}")
+        if type(value) not in (RecvChannel, SendChannel):
+            raise ValueError(f"channels must be RecvChannel or SendChannel objects, not {type(value).__name__!r}")
+        bindings.append((name, _encode(value)))
+    return bindings
+
+
+def _source(source):
+    if isinstance(source, str):
+        return source.encode("utf-8")
+    raise TypeError(f"source must be a str, not {type(source).__name__!r}")
+
+
+class Interpreter:
+    """One interpreter: a sandbox of its own, named by its id."""
+
+    __slots__ = ("_id",)
+
+    def __init__(self, id):
+        self._id = int(id)
+
+    @property
+    def id(self):
+        """The interpreter's id (read-only)."""
+        return self._id
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._id})"
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._id == self._id
+
+    def __hash__(self):
+        return hash((type(self), self._id))
+
+    def is_running(self):
+        """Whether the interpreter is executing code (always True for the
+        current one)."""
+        return _call(host.interpreter_is_running, self._id, interpreter_id=self._id)
+
+    def destroy(self):
+        """Finalizes and destroys the interpreter, with every interpreter it
+        created. RuntimeError if it is running."""
+        _call(host.destroy_interpreter, self._id, interpreter_id=self._id)
+
+    def run(self, source, /, *, channels=None):
+        """Runs source code in the interpreter's `__main__` and waits.
+
+        `channels` maps names to channel ends, bound in its `__main__` first.
+        An uncaught exception raises `RunFailedError`. RuntimeError if the
+        interpreter is already running.
+        """
+        source, bindings = _source(source), _bindings(channels)
+        _flush_stdio()
+        _call(host.run_interpreter, self._id, source, bindings, interpreter_id=self._id)
+
+    def run_in_thread(self, source, /, *, channels=None):
+        """Runs source code on a new host thread; returns a `RunHandle`."""
+        source, bindings = _source(source), _bindings(channels)
+        _flush_stdio()
+        handle = _call(host.start_interpreter, self._id, source, bindings, interpreter_id=self._id)
+        return RunHandle(handle, self)
+
+
+class RunHandle:
+    """A run started by `Interpreter.run_in_thread()`."""
+
+    __slots__ = ("_handle", "_interpreter", "_done")
+
+    def __init__(self, handle, interpreter):
+        self._handle = handle
+        self._interpreter = interpreter
+        self._done = False
+
+    @property
+    def interpreter(self):
+        return self._interpreter
+
+    def done(self):
+        """Whether the run has finished."""
+        return self._done or host.run_is_done(self._handle)
+
+    def join(self, timeout=None):
+        """Waits for the run to finish, at most `timeout` seconds.
+
+        Raises `TimeoutError` if it has not finished by then, and
+        `RunFailedError` if the code raised. Joining again after that
+        returns at once.
+        """
+        if self._done:
+            return
+        _flush_stdio()
+        try:
+            _call(host.join_run, self._handle, _timeout_ns(timeout), interpreter_id=self._interpreter.id)
+        except TimeoutError:
+            raise
+        except BaseException:
+            self._done = True
+            raise
+        self._done = True
+
+    def __repr__(self):
+        return f"<RunHandle of {self._interpreter!r}, {'done' if self.done() else 'running'}>"
+
+
+def create():
+    """Creates a new, idle interpreter."""
+    return Interpreter(_call(host.create_interpreter))
+
+
+def list_all():
+    """The interpreters of this interpreter's family."""
+    return [Interpreter(id) for id in host.list_interpreters()]
+
+
+def get_current():
+    """The interpreter running this code."""
+    return Interpreter(host.current_interpreter())
+
+
+# Channels -------------------------------------------------------------------
+
+
+def create_channel():
+    """Creates a channel; returns its `(RecvChannel, SendChannel)`."""
+    channel_id = host.create_channel()
+    return RecvChannel(channel_id), SendChannel(channel_id)
+
+
+def list_all_channels():
+    """The open channels this interpreter holds an end of, as
+    `(RecvChannel, SendChannel)` pairs."""
+    return [(RecvChannel(id), SendChannel(id)) for id in host.list_channels()]
+
+
+class _ChannelEnd:
+    __slots__ = ("_id",)
+    _end = None
+
+    def __init__(self, id):
+        self._id = int(id)
+
+    @property
+    def id(self):
+        """The channel's id."""
+        return self._id
+
+    @property
+    def interpreters(self):
+        """The interpreters associated with this end."""
+        return [Interpreter(id) for id in _call(host.channel_interpreters, self._id, self._end)]
+
+    def release(self):
+        """This interpreter stops using this end, for good. True the first
+        time."""
+        return _call(host.channel_release, self._id, self._end)
+
+    def close(self, force=False):
+        """Closes the channel for every interpreter."""
+        _call(host.channel_close, self._id, self._end, force)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._id == self._id
+
+    def __hash__(self):
+        return hash((type(self), self._id))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._id})"
+
+
+class RecvChannel(_ChannelEnd):
+    """The receiving end of a channel."""
+
+    __slots__ = ()
+    _end = ChannelEnd.RECV
+
+    def recv(self, timeout=None):
+        """Waits for the next object and returns it; `TimeoutError` after
+        `timeout` seconds."""
+        _flush_stdio()
+        data = _call(host.channel_recv, self._id, False, _timeout_ns(timeout))
+        return _decode(data)
+
+    def recv_nowait(self, default=None):
+        """The next object if a sender is waiting with one, else `default`."""
+        data = _call(host.channel_recv, self._id, True, None)
+        return default if data is None else _decode(data)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return self.recv()
+        except ChannelClosedError:
+            raise StopIteration from None
+
+
+class SendChannel(_ChannelEnd):
+    """The sending end of a channel."""
+
+    __slots__ = ()
+    _end = ChannelEnd.SEND
+
+    def _send(self, data, nowait, timeout):
+        _flush_stdio()
+        _call(host.channel_send, self._id, data, nowait, _timeout_ns(timeout))
+
+    def send(self, obj, timeout=None):
+        """Sends `obj` and waits until it is received; `TimeoutError` after
+        `timeout` seconds (it was then not received)."""
+        self._send(_encode(obj), False, timeout)
+
+    def send_nowait(self, obj):
+        """Sends `obj` if a receiver is waiting, else `NotReceivedError`."""
+        self._send(_encode(obj), True, None)
+
+    def send_buffer(self, obj, timeout=None):
+        """Sends the bytes of a buffer; the receiver gets a read-only
+        memoryview."""
+        self._send(_encode(obj, buffer=True), False, timeout)
+
+    def send_buffer_nowait(self, obj):
+        """`send_buffer` if a receiver is waiting, else `NotReceivedError`."""
+        self._send(_encode(obj, buffer=True), True, None)

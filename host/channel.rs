@@ -1,0 +1,514 @@
+//! Channels: PEP 554's unbuffered, many-to-many pipes between interpreters,
+//! owned by the host.
+//!
+//! A channel has no buffer: `send` returns once a receiver has taken the
+//! object. The rendezvous is a queue of waiting senders and a count of
+//! waiting receivers under one mutex, with one condition variable that every
+//! state change notifies. That design (rather than a ready-made zero-capacity
+//! channel) is what the PEP's rules need to see: whether a sender is waiting
+//! (`close` refuses a non-empty channel), which objects to discard on a
+//! forced close, and a call in progress to wake when its end is released.
+//!
+//! Who uses an end matters too: an interpreter (or the host program) is
+//! *associated* with an end by sending or receiving on it, and leaves by
+//! `release()`, after which it may not use that end again. When the last
+//! association of both ends is released, the channel closes.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::interpreter::InterpreterId;
+use crate::runtime::Runtime;
+use crate::value::{self, EndRef, Value};
+
+/// Identifies a channel within its [`Runtime`]. Ids are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChannelId(pub(crate) u64);
+
+impl ChannelId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Which end of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum End {
+    Recv,
+    Send,
+}
+
+/// Who uses a channel end: the Rust program, or an interpreter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Party {
+    Host,
+    Interpreter(InterpreterId),
+}
+
+/// An encoded, validated value in flight, with the channel ends it carries.
+#[derive(Debug)]
+pub(crate) struct Message {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) ends: Vec<EndRef>,
+}
+
+impl Message {
+    /// Checks `bytes` (from a guest: untrusted) and notes the ends it names.
+    pub(crate) fn from_guest(bytes: Vec<u8>) -> Result<Self> {
+        let ends = value::validate(&bytes)?;
+        Ok(Message { bytes, ends })
+    }
+
+    pub(crate) fn from_value(value: &Value) -> Self {
+        let bytes = value::encode(value);
+        let ends = value::validate(&bytes).expect("the host's own encoding is valid");
+        Message { bytes, ends }
+    }
+}
+
+/// Whether a blocking operation may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// PEP 554's `_nowait` forms: succeed only if the other side is there.
+    No,
+    /// Wait, until the deadline if there is one.
+    Until(Option<Instant>),
+}
+
+impl Wait {
+    pub(crate) fn timeout(timeout: Option<Duration>) -> Self {
+        // A timeout too large for an `Instant` is no timeout.
+        Wait::Until(timeout.and_then(|timeout| Instant::now().checked_add(timeout)))
+    }
+}
+
+/// A waiting sender's object, and what became of it.
+struct Slot {
+    message: Option<Message>,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pending,
+    Received,
+    Discarded,
+}
+
+#[derive(Default)]
+struct Association {
+    associated: BTreeSet<Party>,
+    released: BTreeSet<Party>,
+}
+
+#[derive(Default)]
+struct State {
+    closed: bool,
+    /// `SendChannel.close()` on a non-empty channel: no new sends; the
+    /// channel closes once the waiting senders are received.
+    send_closed: bool,
+    senders: VecDeque<Arc<Mutex<Slot>>>,
+    waiting_receivers: usize,
+    recv: Association,
+    send: Association,
+}
+
+impl State {
+    fn end(&mut self, end: End) -> &mut Association {
+        match end {
+            End::Recv => &mut self.recv,
+            End::Send => &mut self.send,
+        }
+    }
+
+    /// Fails unless `party` may use `end` now; associates it if it may.
+    fn associate(&mut self, id: ChannelId, party: Party, end: End) -> Result<()> {
+        if self.closed || (end == End::Send && self.send_closed) {
+            return Err(Error::ChannelClosed(id));
+        }
+        let association = self.end(end);
+        if association.released.contains(&party) {
+            return Err(Error::ChannelReleased(id));
+        }
+        association.associated.insert(party);
+        Ok(())
+    }
+
+    /// A call in progress must stop: the channel closed, or its party
+    /// released the end it is using.
+    fn interrupted(&self, id: ChannelId, party: Party, end: End) -> Option<Error> {
+        let association = match end {
+            End::Recv => &self.recv,
+            End::Send => &self.send,
+        };
+        if self.closed {
+            Some(Error::ChannelClosed(id))
+        } else if association.released.contains(&party) {
+            Some(Error::ChannelReleased(id))
+        } else {
+            None
+        }
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        for slot in self.senders.drain(..) {
+            let mut slot = lock(&slot);
+            slot.outcome = Outcome::Discarded;
+            slot.message = None;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing in this module panics while holding a lock; if something did,
+    // the state is still consistent at every await point, so go on.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One channel's shared state.
+pub(crate) struct Channel {
+    id: ChannelId,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Channel {
+    pub(crate) fn new(id: ChannelId) -> Self {
+        Channel { id, state: Mutex::new(State::default()), changed: Condvar::new() }
+    }
+
+    /// A stand-in for a channel that was closed and dropped.
+    pub(crate) fn closed(id: ChannelId) -> Self {
+        Channel { id, state: Mutex::new(State { closed: true, ..State::default() }), changed: Condvar::new() }
+    }
+
+    pub(crate) fn id(&self) -> ChannelId {
+        self.id
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    /// Waits on the condition variable until `deadline`; false once it passed.
+    fn wait<'a>(&self, state: MutexGuard<'a, State>, deadline: Option<Instant>) -> (MutexGuard<'a, State>, bool) {
+        match deadline {
+            None => (self.changed.wait(state).unwrap_or_else(|p| p.into_inner()), true),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return (state, false);
+                }
+                let (state, _) =
+                    self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|p| p.into_inner());
+                (state, true)
+            }
+        }
+    }
+
+    /// Sends `message` and returns once a receiver took it.
+    pub(crate) fn send(&self, party: Party, message: Message, wait: Wait) -> Result<()> {
+        let mut state = lock(&self.state);
+        state.associate(self.id, party, End::Send)?;
+        let deadline = match wait {
+            // Only if a receiver is waiting that no earlier sender serves.
+            Wait::No if state.waiting_receivers <= state.senders.len() => return Err(Error::NotReceived(self.id)),
+            Wait::No => None,
+            Wait::Until(deadline) => deadline,
+        };
+        let slot = Arc::new(Mutex::new(Slot { message: Some(message), outcome: Outcome::Pending }));
+        state.senders.push_back(slot.clone());
+        self.changed.notify_all();
+        loop {
+            match lock(&slot).outcome {
+                Outcome::Received => return Ok(()),
+                Outcome::Discarded => return Err(Error::ChannelClosed(self.id)),
+                Outcome::Pending => {}
+            }
+            if let Some(err) = state.interrupted(self.id, party, End::Send) {
+                state.senders.retain(|waiting| !Arc::ptr_eq(waiting, &slot));
+                return Err(err);
+            }
+            let (next, in_time) = self.wait(state, deadline);
+            state = next;
+            if !in_time && lock(&slot).outcome == Outcome::Pending {
+                state.senders.retain(|waiting| !Arc::ptr_eq(waiting, &slot));
+                self.finish_send_close(&mut state);
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// Receives the next object; `Ok(None)` only for `Wait::No` when no
+    /// sender is waiting.
+    pub(crate) fn recv(&self, party: Party, wait: Wait) -> Result<Option<Message>> {
+        let mut state = lock(&self.state);
+        state.associate(self.id, party, End::Recv)?;
+        loop {
+            if let Some(slot) = state.senders.pop_front() {
+                let mut slot = lock(&slot);
+                slot.outcome = Outcome::Received;
+                let message = slot.message.take().expect("a pending slot holds its message");
+                drop(slot);
+                self.finish_send_close(&mut state);
+                self.changed.notify_all();
+                return Ok(Some(message));
+            }
+            let deadline = match wait {
+                Wait::No => return Ok(None),
+                Wait::Until(deadline) => deadline,
+            };
+            if let Some(err) = state.interrupted(self.id, party, End::Recv) {
+                return Err(err);
+            }
+            state.waiting_receivers += 1;
+            // A `send_nowait` may be waiting for exactly this receiver.
+            self.changed.notify_all();
+            let (next, in_time) = self.wait(state, deadline);
+            state = next;
+            state.waiting_receivers -= 1;
+            if !in_time && state.senders.is_empty() {
+                return Err(Error::Timeout);
+            }
+        }
+    }
+
+    /// After `SendChannel.close()` on a non-empty channel: closes it once
+    /// the last waiting sender is gone.
+    fn finish_send_close(&self, state: &mut State) {
+        if state.send_closed && state.senders.is_empty() && !state.closed {
+            state.close();
+            self.changed.notify_all();
+        }
+    }
+
+    /// PEP 554's `release()`: `party` leaves `end` for good. True the first
+    /// time. The channel closes when no party is associated with either end.
+    pub(crate) fn release(&self, party: Party, end: End) -> Result<bool> {
+        let mut state = lock(&self.state);
+        // Releasing a closed channel is a no-op, so that `with end:` blocks
+        // and cleanup code need not care who closed it first.
+        if state.closed {
+            return Ok(false);
+        }
+        let association = state.end(end);
+        let first = association.released.insert(party);
+        let was_associated = association.associated.remove(&party);
+        if was_associated && state.recv.associated.is_empty() && state.send.associated.is_empty() {
+            state.close();
+        }
+        self.changed.notify_all();
+        Ok(first)
+    }
+
+    /// Releases every end `party` is associated with or has released: what
+    /// happens when an interpreter is destroyed.
+    pub(crate) fn release_all(&self, party: Party) {
+        let _ = self.release(party, End::Recv);
+        let _ = self.release(party, End::Send);
+    }
+
+    /// PEP 554's `close(force)`, from either end.
+    ///
+    /// From the receiving end, or with `force`: a channel with waiting
+    /// senders is refused with `ChannelNotEmpty` unless `force`, which
+    /// discards their objects (they get `ChannelClosed`). From the sending
+    /// end without `force`: no more sends are accepted, and the channel
+    /// closes once the waiting senders have been received.
+    pub(crate) fn close(&self, end: End, force: bool) -> Result<()> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(Error::ChannelClosed(self.id));
+        }
+        if state.senders.is_empty() || force {
+            state.close();
+        } else if end == End::Recv {
+            return Err(Error::ChannelNotEmpty(self.id));
+        } else {
+            state.send_closed = true;
+        }
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// The interpreters associated with `end` (the host program is not an
+    /// interpreter and is not listed).
+    pub(crate) fn interpreters(&self, end: End) -> Result<Vec<InterpreterId>> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(Error::ChannelClosed(self.id));
+        }
+        Ok(state
+            .end(end)
+            .associated
+            .iter()
+            .filter_map(|party| match party {
+                Party::Interpreter(id) => Some(*id),
+                Party::Host => None,
+            })
+            .collect())
+    }
+}
+
+/// The receiving end of a channel, held by the Rust program.
+///
+/// Cheap to clone; clones are the same end. The Rust program is one
+/// participant, like an interpreter: its association and `release` are
+/// shared by all its handles.
+#[derive(Clone)]
+pub struct RecvChannel {
+    channel: Arc<Channel>,
+    runtime: Runtime,
+}
+
+/// The sending end of a channel, held by the Rust program.
+///
+/// Cheap to clone; clones are the same end.
+#[derive(Clone)]
+pub struct SendChannel {
+    channel: Arc<Channel>,
+}
+
+/// Builds a channel's two handles (crate-internal).
+pub(crate) fn ends(channel: Arc<Channel>, runtime: Runtime) -> (RecvChannel, SendChannel) {
+    (RecvChannel { channel: channel.clone(), runtime }, SendChannel { channel })
+}
+
+impl RecvChannel {
+    /// The channel's id.
+    pub fn id(&self) -> ChannelId {
+        self.channel.id
+    }
+
+    /// Waits for the next object and returns it.
+    ///
+    /// Fails with [`Error::ChannelClosed`] if the channel is or gets closed,
+    /// [`Error::ChannelReleased`] if this program released this end.
+    pub fn recv(&self) -> Result<Value> {
+        self.recv_with(Wait::Until(None)).map(|value| value.expect("a blocking recv returns a value"))
+    }
+
+    /// Like [`recv`](Self::recv), but fails with [`Error::Timeout`] after
+    /// `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Value> {
+        self.recv_with(Wait::timeout(Some(timeout))).map(|value| value.expect("a blocking recv returns a value"))
+    }
+
+    /// Takes an object only if a sender is waiting with one: PEP 554's
+    /// `recv_nowait`. `Ok(None)` when none is.
+    pub fn try_recv(&self) -> Result<Option<Value>> {
+        self.recv_with(Wait::No)
+    }
+
+    fn recv_with(&self, wait: Wait) -> Result<Option<Value>> {
+        let Some(message) = self.channel.recv(Party::Host, wait)? else {
+            return Ok(None);
+        };
+        let runtime = &self.runtime;
+        value::decode(&message.bytes, |end| runtime.end_value(end)).map(Some)
+    }
+
+    /// The interpreters associated with this end.
+    pub fn interpreters(&self) -> Result<Vec<InterpreterId>> {
+        self.channel.interpreters(End::Recv)
+    }
+
+    /// This program stops using this end, for good: PEP 554's `release()`.
+    /// True the first time.
+    pub fn release(&self) -> Result<bool> {
+        self.channel.release(Party::Host, End::Recv)
+    }
+
+    /// Closes the channel for everyone. Fails with
+    /// [`Error::ChannelNotEmpty`] if a sender is waiting, unless `force`,
+    /// which discards the waiting objects.
+    pub fn close(&self, force: bool) -> Result<()> {
+        self.channel.close(End::Recv, force)
+    }
+}
+
+impl SendChannel {
+    /// The channel's id.
+    pub fn id(&self) -> ChannelId {
+        self.channel.id
+    }
+
+    /// Sends `value` and returns once a receiver has taken it.
+    pub fn send(&self, value: impl Into<Value>) -> Result<()> {
+        self.send_with(&value.into(), Wait::Until(None))
+    }
+
+    /// Like [`send`](Self::send), but fails with [`Error::Timeout`] after
+    /// `timeout` (the value was then not received).
+    pub fn send_timeout(&self, value: impl Into<Value>, timeout: Duration) -> Result<()> {
+        self.send_with(&value.into(), Wait::timeout(Some(timeout)))
+    }
+
+    /// Sends only if a receiver is waiting, else fails with
+    /// [`Error::NotReceived`]: PEP 554's `send_nowait`.
+    pub fn try_send(&self, value: impl Into<Value>) -> Result<()> {
+        self.send_with(&value.into(), Wait::No)
+    }
+
+    /// Sends `bytes` as a buffer: a Python receiver gets a read-only
+    /// `memoryview`. PEP 554's `send_buffer`.
+    pub fn send_buffer(&self, bytes: impl Into<Vec<u8>>) -> Result<()> {
+        self.send_with(&Value::Buffer(bytes.into()), Wait::Until(None))
+    }
+
+    fn send_with(&self, value: &Value, wait: Wait) -> Result<()> {
+        self.channel.send(Party::Host, Message::from_value(value), wait)
+    }
+
+    /// The interpreters associated with this end.
+    pub fn interpreters(&self) -> Result<Vec<InterpreterId>> {
+        self.channel.interpreters(End::Send)
+    }
+
+    /// This program stops using this end, for good. True the first time.
+    pub fn release(&self) -> Result<bool> {
+        self.channel.release(Party::Host, End::Send)
+    }
+
+    /// Closes the channel: no more sends. Objects already waiting are still
+    /// received, then the channel closes; with `force` they are discarded
+    /// and it closes at once.
+    pub fn close(&self, force: bool) -> Result<()> {
+        self.channel.close(End::Send, force)
+    }
+}
+
+impl PartialEq for RecvChannel {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.channel, &other.channel)
+    }
+}
+
+impl PartialEq for SendChannel {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.channel, &other.channel)
+    }
+}
+
+impl fmt::Debug for RecvChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecvChannel({})", self.channel.id)
+    }
+}
+
+impl fmt::Debug for SendChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SendChannel({})", self.channel.id)
+    }
+}

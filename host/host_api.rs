@@ -1,0 +1,291 @@
+//! The host side of the WIT `host` interface: what a guest's `interpreters`
+//! module calls.
+//!
+//! Nothing a guest sends is trusted. Every id is checked against what that
+//! interpreter may reach (its family's interpreters, the channel ends it
+//! holds) and every value is decoded and checked before use. What a guest
+//! cannot reach is `not-found`, whether or not it exists.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::channel::{ChannelId, End, Message, Party, Wait};
+use crate::error::{Error, PythonException};
+use crate::guest::isolate::sandbox::host::{self as wit, ChannelEnd};
+use crate::guest::isolate::sandbox::types::{self as wit_types, ExceptionInfo, ExceptionNode};
+use crate::interpreter::{HostState, InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
+use crate::runtime::Runtime;
+use crate::value::EndRef;
+
+/// Stack size of the threads that `run_in_thread` starts. Wasm frames and
+/// the host calls between them use the native stack; wasmtime itself caps
+/// wasm at 512 KiB of it (its default `max_wasm_stack`).
+const RUN_THREAD_STACK: usize = 8 << 20;
+
+/// What a store needs to serve its guest's host calls.
+pub(crate) struct GuestLink {
+    runtime: Runtime,
+    me: InterpreterRef,
+    runs: HashMap<u64, Arc<RunSlot>>,
+    next_run: u64,
+}
+
+/// The result of a run started by `start-interpreter`, once it is known.
+#[derive(Default)]
+struct RunSlot {
+    result: Mutex<Option<Result<(), Error>>>,
+    done: Condvar,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl GuestLink {
+    pub(crate) fn new(runtime: Runtime) -> Self {
+        GuestLink { runtime, me: InterpreterRef::new(), runs: HashMap::new(), next_run: 0 }
+    }
+
+    pub(crate) fn set_interpreter(&mut self, me: InterpreterRef) {
+        self.me = me;
+    }
+
+    /// The interpreter making the call. It is alive: it is running.
+    fn me(&self) -> Result<Arc<InterpreterInner>, wit::Error> {
+        self.me.upgrade().ok_or_else(|| wit::Error::InterpreterFailed("this interpreter was destroyed".to_owned()))
+    }
+
+    /// An interpreter of the caller's family.
+    fn interpreter(&self, id: u64) -> Result<Arc<InterpreterInner>, wit::Error> {
+        let me = self.me()?;
+        self.runtime.interpreter_in(me.family(), InterpreterId(id)).ok_or(wit::Error::InterpreterNotFound)
+    }
+
+    /// A channel end the caller holds, as `(channel, party)`.
+    fn end(&self, end: EndRef) -> Result<(Arc<crate::channel::Channel>, Party), wit::Error> {
+        let me = self.me()?;
+        if !me.knows(end) {
+            return Err(wit::Error::ChannelNotFound);
+        }
+        let id = match end {
+            EndRef::Recv(id) | EndRef::Send(id) => id,
+        };
+        let channel = self.runtime.channel(id).map_err(to_wit)?;
+        Ok((channel, Party::Interpreter(me.id())))
+    }
+
+    /// Checks a value from the guest; it may only carry ends the guest holds.
+    fn message(&self, bytes: Vec<u8>) -> Result<Message, wit::Error> {
+        let message = Message::from_guest(bytes).map_err(to_wit)?;
+        let me = self.me()?;
+        if message.ends.iter().any(|end| !me.knows(*end)) {
+            return Err(wit::Error::ChannelNotFound);
+        }
+        Ok(message)
+    }
+
+    fn bindings(&self, bindings: Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Message)>, wit::Error> {
+        bindings.into_iter().map(|(name, bytes)| Ok((name, self.message(bytes)?))).collect()
+    }
+}
+
+fn channel_end(end: ChannelEnd, id: u64) -> (End, EndRef) {
+    let id = ChannelId(id);
+    match end {
+        ChannelEnd::Recv => (End::Recv, EndRef::Recv(id)),
+        ChannelEnd::Send => (End::Send, EndRef::Send(id)),
+    }
+}
+
+fn wait(nowait: bool, timeout_ns: Option<u64>) -> Wait {
+    if nowait { Wait::No } else { Wait::timeout(timeout_ns.map(Duration::from_nanos)) }
+}
+
+/// The WIT error for a host error.
+fn to_wit(err: Error) -> wit::Error {
+    match err {
+        Error::ChannelNotFound(_) => wit::Error::ChannelNotFound,
+        Error::ChannelClosed(_) => wit::Error::ChannelClosed,
+        Error::ChannelReleased(_) => wit::Error::ChannelReleased,
+        Error::ChannelNotEmpty(_) => wit::Error::ChannelNotEmpty,
+        Error::NotReceived(_) => wit::Error::NotReceived,
+        Error::Timeout => wit::Error::Timeout,
+        Error::InvalidValue(why) => wit::Error::InvalidValue(why),
+        Error::AlreadyRunning(_) => wit::Error::InterpreterRunning,
+        Error::RunFailed(exception) => wit::Error::RunFailed(exception_info(&exception)),
+        Error::SystemExit { code } => wit::Error::RunExited(code),
+        other => wit::Error::InterpreterFailed(other.to_string()),
+    }
+}
+
+/// The chain of `exception` as the guest reports it: raised one first.
+fn exception_info(exception: &PythonException) -> ExceptionInfo {
+    let mut chain = Vec::new();
+    let mut next = Some((exception, None));
+    while let Some((exception, link)) = next {
+        chain.push(ExceptionNode {
+            type_name: exception.type_name().to_owned(),
+            message: exception.message().to_owned(),
+            traceback: exception.own_traceback().to_owned(),
+            link,
+        });
+        next = match (exception.cause(), exception.context()) {
+            (Some(cause), _) => Some((cause, Some(wit_types::ChainLink::Cause))),
+            (None, Some(context)) => Some((context, Some(wit_types::ChainLink::Context))),
+            (None, None) => None,
+        };
+    }
+    ExceptionInfo { chain }
+}
+
+impl wit_types::Host for HostState {}
+
+impl wit::Host for HostState {
+    fn current_interpreter(&mut self) -> u64 {
+        self.link.me.upgrade().map_or(u64::MAX, |me| me.id().as_u64())
+    }
+
+    fn list_interpreters(&mut self) -> Vec<u64> {
+        match self.link.me() {
+            Ok(me) => self.link.runtime.family(me.family()).into_iter().map(InterpreterId::as_u64).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn create_interpreter(&mut self) -> Result<u64, wit::Error> {
+        let me = self.link.me()?;
+        let child = InterpreterBuilder::for_child(self.link.runtime.clone(), &me).create(Some(&me)).map_err(to_wit)?;
+        let id = child.id().as_u64();
+        me.adopt(child);
+        Ok(id)
+    }
+
+    fn interpreter_is_running(&mut self, id: u64) -> Result<bool, wit::Error> {
+        Ok(self.link.interpreter(id)?.is_running())
+    }
+
+    fn destroy_interpreter(&mut self, id: u64) -> Result<(), wit::Error> {
+        let target = self.link.interpreter(id)?;
+        target.destroy().map_err(to_wit)?;
+        // Its owner, if it is one of ours, lets go of it.
+        for member in self.link.runtime.family(target.family()) {
+            if let Some(owner) = self.link.runtime.interpreter_in(target.family(), member) {
+                owner.disown(target.id());
+            }
+        }
+        Ok(())
+    }
+
+    fn run_interpreter(&mut self, id: u64, source: Vec<u8>, bindings: Vec<(String, Vec<u8>)>) -> Result<(), wit::Error> {
+        let target = self.link.interpreter(id)?;
+        let bindings = self.link.bindings(bindings)?;
+        target.run(&source, crate::STRING_FILENAME, bindings).map_err(to_wit)
+    }
+
+    fn start_interpreter(&mut self, id: u64, source: Vec<u8>, bindings: Vec<(String, Vec<u8>)>) -> Result<u64, wit::Error> {
+        let target = self.link.interpreter(id)?;
+        let bindings = self.link.bindings(bindings)?;
+        if target.is_running() {
+            return Err(wit::Error::InterpreterRunning);
+        }
+        let slot = Arc::new(RunSlot::default());
+        let finished = slot.clone();
+        std::thread::Builder::new()
+            .name(format!("isolate-run-{id}"))
+            .stack_size(RUN_THREAD_STACK)
+            .spawn(move || {
+                let result = target.run(&source, crate::STRING_FILENAME, bindings);
+                *lock(&finished.result) = Some(result);
+                finished.done.notify_all();
+            })
+            .map_err(|err| wit::Error::InterpreterFailed(format!("cannot start a thread: {err}")))?;
+        let handle = self.link.next_run;
+        self.link.next_run += 1;
+        self.link.runs.insert(handle, slot);
+        Ok(handle)
+    }
+
+    fn join_run(&mut self, handle: u64, timeout_ns: Option<u64>) -> Result<(), wit::Error> {
+        let slot = self.link.runs.get(&handle).cloned().ok_or(wit::Error::InterpreterNotFound)?;
+        let deadline = timeout_ns.and_then(|ns| Instant::now().checked_add(Duration::from_nanos(ns)));
+        let mut result = lock(&slot.result);
+        while result.is_none() {
+            result = match deadline {
+                None => slot.done.wait(result).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(wit::Error::Timeout);
+                    }
+                    slot.done.wait_timeout(result, deadline - now).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
+        }
+        let outcome = result.take().expect("checked above");
+        drop(result);
+        self.link.runs.remove(&handle);
+        outcome.map_err(to_wit)
+    }
+
+    fn run_is_done(&mut self, handle: u64) -> bool {
+        self.link.runs.get(&handle).is_none_or(|slot| lock(&slot.result).is_some())
+    }
+
+    fn create_channel(&mut self) -> u64 {
+        let channel = self.link.runtime.new_channel();
+        let id = channel.id();
+        if let Ok(me) = self.link.me() {
+            me.grant([EndRef::Recv(id), EndRef::Send(id)]);
+        }
+        id.as_u64()
+    }
+
+    fn list_channels(&mut self) -> Vec<u64> {
+        let Ok(me) = self.link.me() else { return Vec::new() };
+        let mut ids: Vec<u64> = me
+            .known_ends()
+            .into_iter()
+            .map(|(EndRef::Recv(id) | EndRef::Send(id))| id)
+            .filter(|id| self.link.runtime.channel(*id).is_ok_and(|channel| !channel.is_closed()))
+            .map(ChannelId::as_u64)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    fn channel_send(&mut self, id: u64, value: Vec<u8>, nowait: bool, timeout_ns: Option<u64>) -> Result<(), wit::Error> {
+        let (channel, party) = self.link.end(EndRef::Send(ChannelId(id)))?;
+        let message = self.link.message(value)?;
+        channel.send(party, message, wait(nowait, timeout_ns)).map_err(to_wit)
+    }
+
+    fn channel_recv(&mut self, id: u64, nowait: bool, timeout_ns: Option<u64>) -> Result<Option<Vec<u8>>, wit::Error> {
+        let (channel, party) = self.link.end(EndRef::Recv(ChannelId(id)))?;
+        let Some(message) = channel.recv(party, wait(nowait, timeout_ns)).map_err(to_wit)? else {
+            return Ok(None);
+        };
+        // The receiver now holds whatever channel ends the value carries.
+        self.link.me()?.grant(message.ends);
+        Ok(Some(message.bytes))
+    }
+
+    fn channel_release(&mut self, id: u64, end: ChannelEnd) -> Result<bool, wit::Error> {
+        let (end, end_ref) = channel_end(end, id);
+        let (channel, party) = self.link.end(end_ref)?;
+        channel.release(party, end).map_err(to_wit)
+    }
+
+    fn channel_close(&mut self, id: u64, end: ChannelEnd, force: bool) -> Result<(), wit::Error> {
+        let (end, end_ref) = channel_end(end, id);
+        let (channel, _) = self.link.end(end_ref)?;
+        channel.close(end, force).map_err(to_wit)
+    }
+
+    fn channel_interpreters(&mut self, id: u64, end: ChannelEnd) -> Result<Vec<u64>, wit::Error> {
+        let (end, end_ref) = channel_end(end, id);
+        let (channel, _) = self.link.end(end_ref)?;
+        Ok(channel.interpreters(end).map_err(to_wit)?.into_iter().map(InterpreterId::as_u64).collect())
+    }
+}

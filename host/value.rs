@@ -1,0 +1,631 @@
+//! Shareable values, and the encoding they cross the sandbox boundary in.
+//!
+//! WIT has no recursive types, so a value travels as bytes in a compact
+//! encoding of our own, written by the guest (`guest/interpreters.py`) or by
+//! [`encode`], and checked by the host before anything else reads it:
+//!
+//! ```text
+//! value := tag payload
+//!   0x00 None            0x01 False            0x02 True
+//!   0x03 int     len:varint, then len bytes: two's complement, little-endian
+//!   0x04 float   8 bytes: IEEE 754 binary64, little-endian
+//!   0x05 str     len:varint, then len bytes of UTF-8
+//!   0x06 bytes   len:varint, then len bytes
+//!   0x07 buffer  len:varint, then len bytes (received as a read-only memoryview)
+//!   0x08 tuple   count:varint, then count values
+//!   0x09 recv    channel id: 8 bytes little-endian (a `RecvChannel`)
+//!   0x0a send    channel id: 8 bytes little-endian (a `SendChannel`)
+//! varint := unsigned LEB128, at most 10 bytes
+//! ```
+//!
+//! A message is exactly one value. Decoding is iterative (no recursion a
+//! guest could exhaust) and refuses, with [`Error::InvalidValue`], anything
+//! malformed: an unknown tag, a length past the end, invalid UTF-8, nesting
+//! deeper than [`MAX_DEPTH`], a message larger than [`MAX_MESSAGE_SIZE`], or
+//! trailing bytes.
+
+use std::fmt;
+
+use num_bigint::BigInt;
+
+use crate::channel::{ChannelId, RecvChannel, SendChannel};
+use crate::error::{Error, Result};
+
+/// The deepest nesting of tuples a value may have.
+///
+/// CPython's own recursion limit is 1,000, so deeper tuples are rare in
+/// practice; the cap bounds the work and memory of decoding and of dropping
+/// a decoded value, which is recursive.
+pub const MAX_DEPTH: usize = 512;
+
+/// The largest encoded value, in bytes: 1 GiB.
+///
+/// A bound on what a guest can make the host allocate for one message. The
+/// interpreters' memory limits are usually far lower.
+pub const MAX_MESSAGE_SIZE: usize = 1 << 30;
+
+mod tag {
+    pub const NONE: u8 = 0x00;
+    pub const FALSE: u8 = 0x01;
+    pub const TRUE: u8 = 0x02;
+    pub const INT: u8 = 0x03;
+    pub const FLOAT: u8 = 0x04;
+    pub const STR: u8 = 0x05;
+    pub const BYTES: u8 = 0x06;
+    pub const BUFFER: u8 = 0x07;
+    pub const TUPLE: u8 = 0x08;
+    pub const RECV: u8 = 0x09;
+    pub const SEND: u8 = 0x0a;
+}
+
+/// A value that can cross between interpreters: what PEP 554 calls
+/// shareable.
+///
+/// `Value`s convert from and to Rust types (`i64`, `&str`, `Vec<u8>`,
+/// tuples, `Option`, …) with `From`/`TryFrom`, and serialize with serde
+/// (channel ends excepted: they are capabilities, not data).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `None`.
+    None,
+    /// `bool`.
+    Bool(bool),
+    /// `int`, of any size.
+    Int(BigInt),
+    /// `float`.
+    Float(f64),
+    /// `str`.
+    Str(String),
+    /// `bytes`.
+    Bytes(Vec<u8>),
+    /// Data sent with `send_buffer`: the receiver gets a read-only
+    /// `memoryview` of it.
+    Buffer(Vec<u8>),
+    /// `tuple` of shareable values.
+    Tuple(Vec<Value>),
+    /// The receiving end of a channel.
+    RecvChannel(RecvChannel),
+    /// The sending end of a channel.
+    SendChannel(SendChannel),
+}
+
+impl Value {
+    /// The Python type's name, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "NoneType",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::Buffer(_) => "memoryview",
+            Value::Tuple(_) => "tuple",
+            Value::RecvChannel(_) => "RecvChannel",
+            Value::SendChannel(_) => "SendChannel",
+        }
+    }
+}
+
+/// A channel end named inside an encoded value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum EndRef {
+    Recv(ChannelId),
+    Send(ChannelId),
+}
+
+/// Encodes `value`. Iterative: a deep value does not exhaust the stack.
+pub(crate) fn encode(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::None => out.push(tag::NONE),
+            Value::Bool(false) => out.push(tag::FALSE),
+            Value::Bool(true) => out.push(tag::TRUE),
+            Value::Int(int) => {
+                let bytes = if int.sign() == num_bigint::Sign::NoSign { Vec::new() } else { int.to_signed_bytes_le() };
+                put_bytes(&mut out, tag::INT, &bytes);
+            }
+            Value::Float(float) => {
+                out.push(tag::FLOAT);
+                out.extend_from_slice(&float.to_le_bytes());
+            }
+            Value::Str(text) => put_bytes(&mut out, tag::STR, text.as_bytes()),
+            Value::Bytes(bytes) => put_bytes(&mut out, tag::BYTES, bytes),
+            Value::Buffer(bytes) => put_bytes(&mut out, tag::BUFFER, bytes),
+            Value::Tuple(items) => {
+                out.push(tag::TUPLE);
+                put_varint(&mut out, items.len() as u64);
+                pending.extend(items.iter().rev());
+            }
+            Value::RecvChannel(end) => {
+                out.push(tag::RECV);
+                out.extend_from_slice(&end.id().as_u64().to_le_bytes());
+            }
+            Value::SendChannel(end) => {
+                out.push(tag::SEND);
+                out.extend_from_slice(&end.id().as_u64().to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
+    out.push(tag);
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// What a decoder does with each piece of a well-formed message.
+trait Visitor {
+    fn scalar(&mut self, value: Value);
+    fn begin_tuple(&mut self, count: usize);
+    fn end_tuple(&mut self);
+    fn end(&mut self, end: EndRef) -> Result<()>;
+}
+
+/// Checks that `bytes` is one well-formed value and returns the channel ends
+/// it names, without building the value.
+pub(crate) fn validate(bytes: &[u8]) -> Result<Vec<EndRef>> {
+    struct Ends(Vec<EndRef>);
+    impl Visitor for Ends {
+        fn scalar(&mut self, _: Value) {}
+        fn begin_tuple(&mut self, _: usize) {}
+        fn end_tuple(&mut self) {}
+        fn end(&mut self, end: EndRef) -> Result<()> {
+            self.0.push(end);
+            Ok(())
+        }
+    }
+    let mut ends = Ends(Vec::new());
+    walk(bytes, &mut ends, false)?;
+    Ok(ends.0)
+}
+
+/// Decodes one value; `make_end` turns each channel end into its handle.
+pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>) -> Result<Value> {
+    struct Builder<F> {
+        // Open tuples: the items so far and how many are still to come.
+        open: Vec<(Vec<Value>, usize)>,
+        done: Option<Value>,
+        make_end: F,
+    }
+    impl<F: FnMut(EndRef) -> Result<Value>> Builder<F> {
+        fn push(&mut self, mut value: Value) {
+            loop {
+                match self.open.last_mut() {
+                    None => {
+                        self.done = Some(value);
+                        return;
+                    }
+                    Some((items, remaining)) => {
+                        items.push(value);
+                        *remaining -= 1;
+                        if *remaining > 0 {
+                            return;
+                        }
+                        let (items, _) = self.open.pop().expect("an open tuple");
+                        value = Value::Tuple(items);
+                    }
+                }
+            }
+        }
+    }
+    impl<F: FnMut(EndRef) -> Result<Value>> Visitor for Builder<F> {
+        fn scalar(&mut self, value: Value) {
+            self.push(value);
+        }
+        fn begin_tuple(&mut self, count: usize) {
+            if count == 0 {
+                self.push(Value::Tuple(Vec::new()));
+            } else {
+                // No capacity from `count`: it is the guest's claim, not yet
+                // backed by bytes.
+                self.open.push((Vec::new(), count));
+            }
+        }
+        fn end_tuple(&mut self) {}
+        fn end(&mut self, end: EndRef) -> Result<()> {
+            let value = (self.make_end)(end)?;
+            self.push(value);
+            Ok(())
+        }
+    }
+    let mut builder = Builder { open: Vec::new(), done: None, make_end };
+    walk(bytes, &mut builder, true)?;
+    builder.done.ok_or_else(|| invalid("the message holds no value"))
+}
+
+fn invalid(why: impl Into<String>) -> Error {
+    Error::InvalidValue(why.into())
+}
+
+/// The one decoder: walks `bytes` iteratively, checking everything.
+fn walk(bytes: &[u8], visitor: &mut impl Visitor, build: bool) -> Result<()> {
+    if bytes.len() > MAX_MESSAGE_SIZE {
+        return Err(invalid(format!("a message of {} bytes exceeds the limit of {MAX_MESSAGE_SIZE}", bytes.len())));
+    }
+    let mut reader = Reader { bytes, at: 0 };
+    // How many values each open tuple still expects; the message itself is
+    // a "tuple" of one.
+    let mut remaining: Vec<u64> = vec![1];
+    while let Some(count) = remaining.last_mut() {
+        if *count == 0 {
+            remaining.pop();
+            if !remaining.is_empty() {
+                visitor.end_tuple();
+            }
+            continue;
+        }
+        *count -= 1;
+        let tag = reader.byte()?;
+        match tag {
+            tag::NONE => visitor.scalar(Value::None),
+            tag::FALSE => visitor.scalar(Value::Bool(false)),
+            tag::TRUE => visitor.scalar(Value::Bool(true)),
+            tag::INT => {
+                let bytes = reader.sized()?;
+                visitor.scalar(if build { Value::Int(BigInt::from_signed_bytes_le(bytes)) } else { Value::None });
+            }
+            tag::FLOAT => {
+                let bytes: [u8; 8] = reader.take(8)?.try_into().expect("eight bytes");
+                visitor.scalar(Value::Float(f64::from_le_bytes(bytes)));
+            }
+            tag::STR => {
+                let text = std::str::from_utf8(reader.sized()?).map_err(|_| invalid("a str is not valid UTF-8"))?;
+                visitor.scalar(if build { Value::Str(text.to_owned()) } else { Value::None });
+            }
+            tag::BYTES => {
+                let bytes = reader.sized()?;
+                visitor.scalar(if build { Value::Bytes(bytes.to_vec()) } else { Value::None });
+            }
+            tag::BUFFER => {
+                let bytes = reader.sized()?;
+                visitor.scalar(if build { Value::Buffer(bytes.to_vec()) } else { Value::None });
+            }
+            tag::TUPLE => {
+                let count = reader.varint()?;
+                // Every item takes at least one byte: a count beyond the
+                // bytes left is a lie, refused before anything is reserved.
+                if count > reader.left() as u64 {
+                    return Err(invalid(format!("a tuple claims {count} items with {} bytes left", reader.left())));
+                }
+                if remaining.len() > MAX_DEPTH {
+                    return Err(invalid(format!("tuples nest deeper than {MAX_DEPTH} levels")));
+                }
+                visitor.begin_tuple(count as usize);
+                if count > 0 {
+                    remaining.push(count);
+                }
+            }
+            tag::RECV | tag::SEND => {
+                let id = ChannelId(u64::from_le_bytes(reader.take(8)?.try_into().expect("eight bytes")));
+                visitor.end(if tag == tag::RECV { EndRef::Recv(id) } else { EndRef::Send(id) })?;
+            }
+            other => return Err(invalid(format!("unknown tag 0x{other:02x} at byte {}", reader.at - 1))),
+        }
+    }
+    if reader.left() != 0 {
+        return Err(invalid(format!("{} bytes follow the value", reader.left())));
+    }
+    Ok(())
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.left() {
+            return Err(invalid(format!("{n} bytes wanted at byte {}, {} left", self.at, self.left())));
+        }
+        let taken = &self.bytes[self.at..self.at + n];
+        self.at += n;
+        Ok(taken)
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn varint(&mut self) -> Result<u64> {
+        let mut n: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let byte = self.byte()?;
+            let bits = u64::from(byte & 0x7f);
+            if shift == 63 && bits > 1 {
+                return Err(invalid("a length overflows 64 bits"));
+            }
+            n |= bits << shift;
+            if byte & 0x80 == 0 {
+                return Ok(n);
+            }
+        }
+        Err(invalid("a length is longer than 10 bytes"))
+    }
+
+    fn sized(&mut self) -> Result<&'a [u8]> {
+        let len = self.varint()?;
+        let len = usize::try_from(len).map_err(|_| invalid("a length overflows"))?;
+        self.take(len)
+    }
+}
+
+// Conversions from Rust values.
+
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(n: $t) -> Self {
+                Value::Int(BigInt::from(n))
+            }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+impl From<BigInt> for Value {
+    fn from(n: BigInt) -> Self {
+        Value::Int(n)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Self {
+        Value::Float(x)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(s)
+    }
+}
+
+impl From<Vec<u8>> for Value {
+    fn from(bytes: Vec<u8>) -> Self {
+        Value::Bytes(bytes)
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(bytes: &[u8]) -> Self {
+        Value::Bytes(bytes.to_vec())
+    }
+}
+
+impl From<()> for Value {
+    fn from(_: ()) -> Self {
+        Value::None
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(option: Option<T>) -> Self {
+        option.map_or(Value::None, Into::into)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Self {
+        Value::Tuple(items)
+    }
+}
+
+impl From<RecvChannel> for Value {
+    fn from(end: RecvChannel) -> Self {
+        Value::RecvChannel(end)
+    }
+}
+
+impl From<SendChannel> for Value {
+    fn from(end: SendChannel) -> Self {
+        Value::SendChannel(end)
+    }
+}
+
+macro_rules! from_tuple {
+    ($($name:ident),+) => {
+        impl<$($name: Into<Value>),+> From<($($name,)+)> for Value {
+            #[allow(non_snake_case)]
+            fn from(($($name,)+): ($($name,)+)) -> Self {
+                Value::Tuple(vec![$($name.into()),+])
+            }
+        }
+    };
+}
+from_tuple!(A);
+from_tuple!(A, B);
+from_tuple!(A, B, C);
+from_tuple!(A, B, C, D);
+from_tuple!(A, B, C, D, E);
+from_tuple!(A, B, C, D, E, F);
+
+// Conversions to Rust values.
+
+/// A [`Value`] was not of the Rust type asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WrongType {
+    /// The type asked for.
+    pub expected: &'static str,
+    /// The value, handed back.
+    pub value: Value,
+}
+
+impl fmt::Display for WrongType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "expected {}, got a Python `{}`", self.expected, self.value.type_name())
+    }
+}
+
+impl std::error::Error for WrongType {}
+
+macro_rules! try_into_int {
+    ($($t:ty),*) => {$(
+        impl TryFrom<Value> for $t {
+            type Error = WrongType;
+            fn try_from(value: Value) -> Result<Self, WrongType> {
+                match &value {
+                    Value::Int(n) => <$t>::try_from(n).map_err(|_| WrongType { expected: stringify!($t), value }),
+                    _ => Err(WrongType { expected: stringify!($t), value }),
+                }
+            }
+        }
+    )*};
+}
+try_into_int!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+
+macro_rules! try_into_variant {
+    ($t:ty, $expected:literal, $($pattern:pat => $out:expr),+) => {
+        impl TryFrom<Value> for $t {
+            type Error = WrongType;
+            fn try_from(value: Value) -> Result<Self, WrongType> {
+                match value {
+                    $($pattern => Ok($out),)+
+                    value => Err(WrongType { expected: $expected, value }),
+                }
+            }
+        }
+    };
+}
+try_into_variant!(bool, "bool", Value::Bool(b) => b);
+try_into_variant!(f64, "float", Value::Float(x) => x);
+try_into_variant!(String, "str", Value::Str(s) => s);
+try_into_variant!(BigInt, "int", Value::Int(n) => n);
+try_into_variant!(Vec<u8>, "bytes", Value::Bytes(bytes) => bytes, Value::Buffer(bytes) => bytes);
+try_into_variant!(Vec<Value>, "tuple", Value::Tuple(items) => items);
+try_into_variant!(RecvChannel, "RecvChannel", Value::RecvChannel(end) => end);
+try_into_variant!(SendChannel, "SendChannel", Value::SendChannel(end) => end);
+
+// serde: plain data maps to the obvious serde types; channel ends are
+// capabilities and refuse to serialize.
+
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        match self {
+            Value::None => serializer.serialize_none(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(n) => {
+                if let Ok(n) = i64::try_from(n) {
+                    serializer.serialize_i64(n)
+                } else if let Ok(n) = u64::try_from(n) {
+                    serializer.serialize_u64(n)
+                } else if let Ok(n) = i128::try_from(n) {
+                    serializer.serialize_i128(n)
+                } else {
+                    // Beyond every serde integer: decimal digits.
+                    serializer.serialize_str(&n.to_string())
+                }
+            }
+            Value::Float(x) => serializer.serialize_f64(*x),
+            Value::Str(s) => serializer.serialize_str(s),
+            Value::Bytes(bytes) | Value::Buffer(bytes) => serializer.serialize_bytes(bytes),
+            Value::Tuple(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::RecvChannel(_) | Value::SendChannel(_) => {
+                Err(S::Error::custom("a channel end is a capability and cannot be serialized"))
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("None, a bool, a number, a string, bytes or a sequence of those")
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::None)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::None)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> std::result::Result<Value, E> {
+        Ok(n.into())
+    }
+    fn visit_u64<E>(self, n: u64) -> std::result::Result<Value, E> {
+        Ok(n.into())
+    }
+    fn visit_i128<E>(self, n: i128) -> std::result::Result<Value, E> {
+        Ok(n.into())
+    }
+    fn visit_u128<E>(self, n: u128) -> std::result::Result<Value, E> {
+        Ok(n.into())
+    }
+    fn visit_f64<E>(self, x: f64) -> std::result::Result<Value, E> {
+        Ok(Value::Float(x))
+    }
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
+        Ok(s.into())
+    }
+    fn visit_string<E>(self, s: String) -> std::result::Result<Value, E> {
+        Ok(Value::Str(s))
+    }
+    fn visit_bytes<E>(self, bytes: &[u8]) -> std::result::Result<Value, E> {
+        Ok(bytes.into())
+    }
+    fn visit_byte_buf<E>(self, bytes: Vec<u8>) -> std::result::Result<Value, E> {
+        Ok(Value::Bytes(bytes))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Tuple(items))
+    }
+}
