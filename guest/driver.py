@@ -64,7 +64,7 @@ class WitWorld(wit_world.WitWorld):
         except SystemExit as exc:
             raise Err(RunError_Exit(_exit_status(exc)))
         except BaseException as exc:
-            raise Err(RunError_Exception(_describe(_strip_driver_frames(exc))))
+            raise Err(RunError_Exception(_describe(exc)))
         finally:
             _flush_stdio()
 
@@ -106,12 +106,13 @@ def _decode_source(source: bytes) -> str:
     return source.decode(encoding, errors="replace")
 
 
-def _strip_driver_frames(exc: BaseException) -> BaseException:
-    """Drop this module's frames, so tracebacks start where the user's code does."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_globals is globals():
-        tb = tb.tb_next
-    return exc.with_traceback(tb)
+# The folder of the guest's own modules (this driver, `interpreters`) at build
+# time; their code objects keep naming it.
+_GUEST_DIR = __file__.rpartition("/")[0] + "/"
+
+
+def _is_guest_frame(frame) -> bool:
+    return frame.filename.startswith(_GUEST_DIR)
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -162,8 +163,13 @@ def _chain(exc: BaseException) -> list:
 
 
 def _format_alone(exc: BaseException) -> str:
+    """`exc` as CPython prints it, without its chain and without the guest's
+    own frames: like the C parts of CPython, they are not the user's code
+    and their source is not in the sandbox."""
     try:
-        return "".join(traceback.format_exception(exc, chain=False))
+        report = traceback.TracebackException.from_exception(exc)
+        report.stack = traceback.StackSummary.from_list([f for f in report.stack if not _is_guest_frame(f)])
+        return "".join(report.format(chain=False))
     except BaseException:
         # A hostile `__str__` or a MemoryError while formatting: say what we can.
         return f"{_type_name(exc)}: <exception could not be formatted>\n"

@@ -140,11 +140,21 @@ impl Interpreter {
     /// Like [`run`](Self::run), with names bound in `__main__` first: channel
     /// ends, or any other shareable [`Value`].
     ///
+    /// A send waits for its receiver, so the program receives while the
+    /// interpreter runs on another thread:
+    ///
     /// ```
+    /// use isolate::Value;
     /// # let runtime = isolate::Runtime::new()?;
     /// let interp = runtime.create_interpreter()?;
     /// let (results, sender) = runtime.create_channel();
-    /// interp.run_with("out.send(sum(numbers))", [("out", sender.into()), ("numbers", (1, 2, 3).into())])?;
+    /// std::thread::scope(|scope| {
+    ///     let run = scope.spawn(|| {
+    ///         interp.run_with("out.send(sum(numbers))", [("out", sender.into()), ("numbers", (1, 2, 3).into())])
+    ///     });
+    ///     assert_eq!(results.recv()?, Value::from(6));
+    ///     run.join().unwrap()
+    /// })?;
     /// # Ok::<(), isolate::Error>(())
     /// ```
     pub fn run_with<I, K>(&self, source: &str, bindings: I) -> Result<()>
