@@ -472,6 +472,12 @@ from_tuple!(A, B, C);
 from_tuple!(A, B, C, D);
 from_tuple!(A, B, C, D, E);
 from_tuple!(A, B, C, D, E, F);
+from_tuple!(A, B, C, D, E, F, G);
+from_tuple!(A, B, C, D, E, F, G, H);
+from_tuple!(A, B, C, D, E, F, G, H, I);
+from_tuple!(A, B, C, D, E, F, G, H, I, J);
+from_tuple!(A, B, C, D, E, F, G, H, I, J, K);
+from_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
 
 // Conversions to Rust values.
 
@@ -627,5 +633,155 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
             items.push(item);
         }
         Ok(Value::Tuple(items))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_ends(end: EndRef) -> Result<Value> {
+        panic!("no channel ends expected, got {end:?}")
+    }
+
+    fn roundtrip(value: Value) {
+        let bytes = encode(&value);
+        assert!(validate(&bytes).unwrap().is_empty());
+        assert_eq!(decode(&bytes, no_ends).unwrap(), value);
+    }
+
+    #[test]
+    fn every_kind_of_value_round_trips() {
+        roundtrip(Value::None);
+        roundtrip(true.into());
+        roundtrip(false.into());
+        for n in [0i128, 1, -1, 127, 128, -128, -129, 255, 256, i64::MAX as i128, i64::MIN as i128, i128::MAX, i128::MIN] {
+            roundtrip(n.into());
+        }
+        roundtrip(Value::Int(BigInt::from(3).pow(1000)));
+        roundtrip(Value::Int(-BigInt::from(7).pow(333)));
+        for x in [0.0, -0.0, 1.5, f64::INFINITY, f64::NEG_INFINITY, f64::MIN_POSITIVE, f64::MAX] {
+            roundtrip(x.into());
+        }
+        roundtrip("".into());
+        roundtrip("héllo ☃ 🐍".into());
+        roundtrip(b"\x00\xff".as_slice().into());
+        roundtrip(Value::Buffer(vec![1, 2, 3]));
+        roundtrip(Value::Tuple(vec![]));
+        roundtrip((1, "two", (3.0, (), Value::Tuple(vec![Value::None]))).into());
+    }
+
+    #[test]
+    fn nan_survives_bit_for_bit() {
+        let bytes = encode(&Value::Float(f64::NAN));
+        match decode(&bytes, no_ends).unwrap() {
+            Value::Float(x) => assert_eq!(x.to_bits(), f64::NAN.to_bits()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ints_are_minimal_twos_complement() {
+        assert_eq!(encode(&0.into()), [tag::INT, 0]);
+        assert_eq!(encode(&1.into()), [tag::INT, 1, 0x01]);
+        assert_eq!(encode(&(-1).into()), [tag::INT, 1, 0xff]);
+        assert_eq!(encode(&128.into()), [tag::INT, 2, 0x80, 0x00]);
+        assert_eq!(encode(&(-129).into()), [tag::INT, 2, 0x7f, 0xff]);
+    }
+
+    #[test]
+    fn channel_ends_are_reported_and_decoded_through_the_callback() {
+        let mut bytes = vec![tag::TUPLE, 2, tag::RECV];
+        bytes.extend_from_slice(&7u64.to_le_bytes());
+        bytes.push(tag::SEND);
+        bytes.extend_from_slice(&9u64.to_le_bytes());
+        assert_eq!(validate(&bytes).unwrap(), [EndRef::Recv(ChannelId(7)), EndRef::Send(ChannelId(9))]);
+        let decoded = decode(&bytes, |end| Ok(Value::Str(format!("{end:?}")))).unwrap();
+        assert_eq!(decoded, ("Recv(ChannelId(7))", "Send(ChannelId(9))").into());
+        // The callback's error is the decoder's error.
+        assert!(matches!(decode(&bytes, |end| Err(Error::ChannelNotFound(match end {
+            EndRef::Recv(id) | EndRef::Send(id) => id,
+        }))), Err(Error::ChannelNotFound(ChannelId(7)))));
+    }
+
+    fn refused(bytes: &[u8], why: &str) {
+        match validate(bytes) {
+            Err(Error::InvalidValue(message)) => assert!(message.contains(why), "{message:?} lacks {why:?}"),
+            other => panic!("{bytes:?} gave {other:?}, expected a refusal mentioning {why:?}"),
+        }
+        assert!(matches!(decode(bytes, no_ends), Err(Error::InvalidValue(_))));
+    }
+
+    #[test]
+    fn malformed_messages_are_refused_with_a_reason() {
+        refused(&[], "wanted");
+        refused(&[0x42], "unknown tag 0x42");
+        refused(&[tag::NONE, tag::NONE], "1 bytes follow");
+        refused(&[tag::STR, 5, b'a'], "5 bytes wanted");
+        refused(&[tag::STR, 2, 0xc3, 0x28], "not valid UTF-8");
+        refused(&[tag::FLOAT, 1, 2, 3], "8 bytes wanted");
+        refused(&[tag::RECV, 1, 2], "8 bytes wanted");
+        refused(&[tag::TUPLE, 3, tag::NONE], "claims 3 items");
+        refused(&[tag::TUPLE, 0xff, 0xff, 0xff, 0xff, 0x0f], "claims");
+        refused(&[tag::BYTES, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], "longer than 10 bytes");
+        refused(&[tag::BYTES, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], "overflows 64 bits");
+    }
+
+    #[test]
+    fn nesting_is_capped() {
+        let nested = |depth: usize| {
+            let mut bytes = Vec::new();
+            for _ in 0..depth {
+                bytes.extend_from_slice(&[tag::TUPLE, 1]);
+            }
+            bytes.push(tag::NONE);
+            bytes
+        };
+        assert!(validate(&nested(MAX_DEPTH)).is_ok());
+        let deep = decode(&nested(MAX_DEPTH), no_ends).unwrap();
+        assert_eq!(encode(&deep), nested(MAX_DEPTH));
+        refused(&nested(MAX_DEPTH + 1), "deeper than 512");
+        // A million levels: refused early, with no recursion to overflow.
+        refused(&nested(1_000_000), "deeper than 512");
+    }
+
+    /// A small xorshift generator: the property test must be reproducible.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_bytes_never_panic_and_agree_between_validate_and_decode() {
+        let mut rng = Rng(0x5eed_1234_abcd_ef01);
+        let seed: Value = (1, "two", b"three".as_slice(), (4.0, true, Value::None), Value::Buffer(vec![5; 20])).into();
+        let valid = encode(&seed);
+        for case in 0..20_000 {
+            let bytes: Vec<u8> = if case % 2 == 0 {
+                let len = (rng.next() % 40) as usize;
+                (0..len).map(|_| (rng.next() % 12) as u8).collect()
+            } else {
+                let mut bytes = valid.clone();
+                for _ in 0..=(rng.next() % 3) {
+                    let at = (rng.next() as usize) % bytes.len();
+                    bytes[at] = rng.next() as u8;
+                }
+                bytes.truncate(bytes.len() - (rng.next() % 3) as usize);
+                bytes
+            };
+            let checked = validate(&bytes);
+            let decoded = decode(&bytes, |_| Ok(Value::None));
+            assert_eq!(checked.is_ok(), decoded.is_ok(), "validate and decode disagree on {bytes:?}");
+            if let Ok(value) = decoded {
+                // What decodes, re-encodes to a value that decodes the same.
+                assert_eq!(decode(&encode(&value), |_| Ok(Value::None)).unwrap(), value);
+            }
+        }
     }
 }
