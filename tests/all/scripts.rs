@@ -1,4 +1,5 @@
-//! Python scripts under tests/py/, run through `isolate run` by one harness.
+//! Python scripts under tests/py/ and examples/, run through `isolate run`
+//! by one harness.
 //!
 //! Each script states what it expects in comment lines at its top:
 //!
@@ -64,11 +65,12 @@ fn scripts(dir: &Path, found: &mut Vec<PathBuf>) {
 }
 
 #[test]
-fn every_script_under_tests_py_does_what_its_header_says() {
+fn every_script_under_tests_py_and_examples_does_what_its_header_says() {
     let mut found = Vec::new();
     scripts(Path::new("tests/py"), &mut found);
+    scripts(Path::new("examples"), &mut found);
     found.sort();
-    assert!(found.len() >= 10, "expected the scripts under tests/py, found {found:?}");
+    assert!(found.len() >= 30, "expected the scripts under tests/py and examples, found {found:?}");
 
     let mut failures = Vec::new();
     for script in &found {
