@@ -7,6 +7,7 @@ mod errors;
 mod interpreters;
 mod output;
 mod scripts;
+mod stress;
 
 use std::sync::OnceLock;
 
