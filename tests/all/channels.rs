@@ -71,15 +71,19 @@ fn values_cross_from_rust_to_python_intact() {
 
 #[test]
 fn send_returns_only_once_received() {
+    let interp = interpreter();
     let (rx, tx) = runtime().create_channel();
-    let sender = thread::spawn(move || {
-        let start = Instant::now();
-        tx.send("hi").unwrap();
-        start.elapsed()
+    thread::scope(|scope| {
+        let run = scope.spawn(|| interp.run_with("out.send('hi')\nprint('returned')", [("out", tx.clone().into())]));
+        // Associated, hence waiting with its object (both happen at once).
+        eventually("the interpreter waits in send", || !tx.interpreters().unwrap().is_empty());
+        thread::sleep(SHORT);
+        assert!(interp.is_running(), "send returned with nobody receiving");
+        assert_eq!(interp.take_stdout().text(), "");
+        assert_eq!(rx.recv_timeout(LONG).unwrap(), Value::from("hi"));
+        run.join().unwrap().unwrap();
     });
-    thread::sleep(Duration::from_millis(200));
-    assert_eq!(rx.recv().unwrap(), Value::from("hi"));
-    assert!(sender.join().unwrap() >= Duration::from_millis(200), "send returned before the object was received");
+    assert_eq!(interp.take_stdout().text(), "returned\n");
 }
 
 #[test]

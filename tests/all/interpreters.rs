@@ -63,13 +63,11 @@ fn running_while_running_is_an_error_not_a_wait() {
         assert!(Instant::now() < deadline, "the first run never started");
         std::thread::yield_now();
     }
-    let started = Instant::now();
+    // An error, not Ok after waiting for the first run to end.
     match interp.run("x = 1") {
         Err(Error::AlreadyRunning(id)) => assert_eq!(id, interp.id()),
         other => panic!("expected AlreadyRunning, got {other:?}"),
     }
-    // It failed at once rather than waiting for the sleep to end.
-    assert!(started.elapsed() < Duration::from_secs(2));
     busy.join().unwrap().unwrap();
     assert!(!interp.is_running());
     interp.run("x = 1").unwrap();
