@@ -203,68 +203,69 @@ def is_shareable(obj):
     return True
 
 
-def _varint(out, n):
+def _varint(n):
+    out = bytearray()
     while True:
         byte = n & 0x7F
         n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
+        if not n:
             out.append(byte)
-            return
+            return out
+        out.append(byte | 0x80)
 
 
-def _sized(out, tag, data):
-    out.append(tag)
-    _varint(out, len(data))
-    out += data
+_TAGS = [bytes([tag]) for tag in range(11)]
 
 
 def _encode(obj, buffer=False):
-    """Encodes a shareable object; ValueError names what is not shareable."""
-    out = bytearray()
+    """Encodes a shareable object; ValueError names what is not shareable.
+
+    The pieces are joined once at the end, so a large payload is copied
+    once, not once per growth of a buffer.
+    """
+    parts = []
     if buffer:
         try:
             view = memoryview(obj)
         except TypeError:
             raise ValueError(f"{type(obj).__name__!r} object does not support the buffer protocol") from None
-        _sized(out, _BUFFER, view.tobytes())
-        return bytes(out)
+        if not view.c_contiguous:
+            view = memoryview(view.tobytes())
+        view = view.cast("B")
+        return b"".join((_TAGS[_BUFFER], _varint(view.nbytes), view))
     pending = [(obj, 0)]
     while pending:
         obj, depth = pending.pop()
         kind = type(obj)
         if obj is None:
-            out.append(_NONE)
+            parts.append(_TAGS[_NONE])
         elif kind is bool:
-            out.append(_TRUE if obj else _FALSE)
+            parts.append(_TAGS[_TRUE] if obj else _TAGS[_FALSE])
         elif kind is int:
-            _sized(out, _INT, obj.to_bytes((obj.bit_length() + 8) // 8, "little", signed=True) if obj else b"")
+            data = obj.to_bytes((obj.bit_length() + 8) // 8, "little", signed=True) if obj else b""
+            parts += (_TAGS[_INT], _varint(len(data)), data)
         elif kind is float:
-            out.append(_FLOAT)
-            out += _F64.pack(obj)
+            parts += (_TAGS[_FLOAT], _F64.pack(obj))
         elif kind is str:
             try:
-                _sized(out, _STR, obj.encode("utf-8"))
+                data = obj.encode("utf-8")
             except UnicodeEncodeError:
                 raise ValueError("a str with lone surrogates is not shareable") from None
+            parts += (_TAGS[_STR], _varint(len(data)), data)
         elif kind is bytes:
-            _sized(out, _BYTES, obj)
+            parts += (_TAGS[_BYTES], _varint(len(obj)), obj)
         elif kind is tuple:
             if depth >= MAX_DEPTH:
                 raise ValueError(f"tuples nested deeper than {MAX_DEPTH} levels are not shareable")
-            out.append(_TUPLE)
-            _varint(out, len(obj))
+            parts += (_TAGS[_TUPLE], _varint(len(obj)))
             pending.extend((item, depth + 1) for item in reversed(obj))
         elif kind is RecvChannel:
-            out.append(_RECV)
-            out += _U64.pack(obj.id)
+            parts += (_TAGS[_RECV], _U64.pack(obj.id))
         elif kind is SendChannel:
-            out.append(_SEND)
-            out += _U64.pack(obj.id)
+            parts += (_TAGS[_SEND], _U64.pack(obj.id))
         else:
             raise ValueError(f"{kind.__name__!r} object is not shareable")
-    return bytes(out)
+    return b"".join(parts)
 
 
 def _decode(data):
