@@ -5,20 +5,23 @@
 //! the host visible unless granted.
 //!
 //! ```
-//! use isolate::Runtime;
+//! use isolate::{Runtime, Value};
 //!
 //! # fn main() -> isolate::Result<()> {
 //! // Once per process: compiles the guest, or loads it from the cache.
 //! let runtime = Runtime::new()?;
 //!
 //! let interp = runtime.create_interpreter()?;
-//! interp.run("import json\nprint(json.dumps({'answer': 1 + 1}))")?;
-//! assert_eq!(interp.take_stdout().text(), "{\"answer\": 2}\n");
+//! interp.run("print(1 + 1)")?;
+//! assert_eq!(interp.take_stdout().text(), "2\n");
 //!
-//! // `__main__` persists between runs, as in a REPL.
-//! interp.run("x = 40")?;
-//! interp.run("print(x + 2)")?;
-//! assert_eq!(interp.take_stdout().text(), "42\n");
+//! // Interpreters share nothing; they talk through channels the host owns.
+//! let (results, sender) = runtime.create_channel();
+//! std::thread::scope(|scope| {
+//!     let run = scope.spawn(|| interp.run_with("out.send(('sum', 1 + 1))", [("out", sender.into())]));
+//!     assert_eq!(results.recv()?, Value::from(("sum", 2)));
+//!     run.join().unwrap()
+//! })?;
 //!
 //! // An uncaught exception comes back as a description, never a live object.
 //! let err = interp.run("1 / 0").unwrap_err();
@@ -39,6 +42,16 @@
 //!   interpreter: it fails with [`Error::AlreadyRunning`].
 //! - [`Output`]: where an interpreter's stdout and stderr go: captured (the
 //!   default, capped), streamed to a writer, inherited, or discarded.
+//! - Channels ([`Runtime::create_channel`]): PEP 554's unbuffered pipes.
+//!   A [`SendChannel::send`] returns once a receiver has the value; the
+//!   `try_` forms succeed only if the other side is waiting; the `_timeout`
+//!   forms give up. The Rust program is a participant like any interpreter,
+//!   and hands ends to interpreters with [`Interpreter::run_with`] or over
+//!   another channel.
+//! - [`Value`]: what can cross: `None`, `bool`, `int` of any size, `float`,
+//!   `str`, `bytes`, buffers, tuples of these, and channel ends. Values
+//!   travel in a compact encoding that the host checks (iteratively, with
+//!   caps on depth and size) before anything reads it.
 //! - [`Error`]: every failure, typed. A Python exception is
 //!   [`Error::RunFailed`] with a [`PythonException`] surrogate: type name,
 //!   message, the traceback exactly as CPython prints it, and the
@@ -53,12 +66,25 @@
 //! compiles the guest to native code (a few seconds) and caches it; later
 //! starts load it from the cache folder (see [`RuntimeBuilder`]).
 //!
+//! # Inside the sandbox: `import interpreters`
+//!
+//! Python code gets PEP 554's module: `create()`, `list_all()`,
+//! `get_current()`, `Interpreter.run(source, channels=...)`,
+//! `run_in_thread()`, `create_channel()`, `RecvChannel`/`SendChannel` and
+//! the PEP's exceptions. Interpreters it creates are real sibling instances,
+//! owned by the runtime and destroyed with their creator; their output goes
+//! where their creator's goes. The module's docstring lists where it goes
+//! beyond the PEP (timeouts, iteration, context managers).
+//!
 //! # Security model
 //!
 //! Deny by default. An interpreter sees its own stdlib, read-only, and
 //! nothing else of the host: no other files, no environment variables, no
 //! stdin, no network. It cannot reach another interpreter's memory: each is
-//! a separate WebAssembly instance.
+//! a separate WebAssembly instance. It reaches only the interpreters of its
+//! own family (the one the host created and those created from it) and the
+//! channel ends it created or was given: any other id is "not found",
+//! whether or not it exists.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
