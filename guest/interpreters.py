@@ -414,15 +414,17 @@ class Interpreter:
 class RunHandle:
     """A run started by `Interpreter.run_in_thread()`."""
 
-    __slots__ = ("_handle", "_interpreter", "_done")
+    __slots__ = ("_handle", "_interpreter", "_done", "_error")
 
     def __init__(self, handle, interpreter):
         self._handle = handle
         self._interpreter = interpreter
         self._done = False
+        self._error = None
 
     @property
     def interpreter(self):
+        """The interpreter the code runs in."""
         return self._interpreter
 
     def done(self):
@@ -433,20 +435,20 @@ class RunHandle:
         """Waits for the run to finish, at most `timeout` seconds.
 
         Raises `TimeoutError` if it has not finished by then, and
-        `RunFailedError` if the code raised. Joining again after that
-        returns at once.
+        `RunFailedError` if the code raised: on every call, as
+        `concurrent.futures.Future.result()` does.
         """
-        if self._done:
-            return
-        _flush_stdio()
-        try:
-            _call(host.join_run, self._handle, _timeout_ns(timeout), interpreter_id=self._interpreter.id)
-        except TimeoutError:
-            raise
-        except BaseException:
+        if not self._done:
+            _flush_stdio()
+            try:
+                _call(host.join_run, self._handle, _timeout_ns(timeout), interpreter_id=self._interpreter.id)
+            except TimeoutError:
+                raise
+            except Exception as error:
+                self._error = error
             self._done = True
-            raise
-        self._done = True
+        if self._error is not None:
+            raise self._error
 
     def __repr__(self):
         return f"<RunHandle of {self._interpreter!r}, {'done' if self.done() else 'running'}>"

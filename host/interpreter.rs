@@ -20,6 +20,18 @@ use crate::value::{EndRef, Value};
 /// Where the guest finds its standard library; CPython's `sys.path` starts here.
 const STDLIB_GUEST_PATH: &str = "/python";
 
+/// Native stack a call into a guest needs at least: wasmtime lets wasm use
+/// 512 KiB (its default `max_wasm_stack`), and the host calls it makes run
+/// below that. With less left, the call runs on a new stack segment.
+///
+/// Without this, a guest whose runs nest (A runs B runs C ...) enters store
+/// after store on one thread, and each entry gets its own 512 KiB: about
+/// 1,270 levels overflowed the 8 MiB main thread and aborted the host.
+const STACK_RED_ZONE: usize = 1 << 20;
+
+/// The size of each new stack segment: several nested runs' worth.
+const STACK_SEGMENT: usize = 8 << 20;
+
 /// The filename of code run with [`Interpreter::run`], as for `python -c`.
 pub const STRING_FILENAME: &str = "<string>";
 
@@ -259,7 +271,10 @@ impl InterpreterInner {
             self.grant(message.ends);
             encoded.push((name, message.bytes));
         }
-        match live.guest.call_run(&mut live.store, source, filename, &encoded) {
+        let outcome = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+            live.guest.call_run(&mut live.store, source, filename, &encoded)
+        });
+        match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(RunError::Exception(info))) => Err(run_failed(self.id, info)),
             Ok(Err(RunError::Exit(code))) => Err(Error::SystemExit { code }),

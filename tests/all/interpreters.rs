@@ -121,3 +121,23 @@ fn close_destroys_the_interpreter() {
     interp.run("x = 1").unwrap();
     interp.close();
 }
+
+#[test]
+fn nested_runs_and_small_stacks_do_not_overflow_the_host_stack() {
+    // Before calls into guests could move to a new stack segment, each
+    // nested run took more of the calling thread's stack and a guest could
+    // abort the host this way; 256 KiB is less than one guest call needs.
+    let nested = "S = %r\nd = %d\nimport interpreters as I\nif d < 40:\n    I.create().run(S %% (S, d + 1))\nelse:\n    print('deepest', d)\n";
+    let source = format!("import interpreters as I\nT = {nested:?}\nI.create().run(T % (T, 1))\n");
+    let output = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || {
+            let interp = interpreter();
+            interp.run(&source).unwrap();
+            interp.take_stdout().text()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(output, "deepest 40\n");
+}
