@@ -145,27 +145,10 @@ def _raise_from_host(error, interpreter_id=None):
         remote = RemoteException("SystemExit", str(error.value), f"SystemExit: {error.value}\n", interpreter_id)
         raise RunFailedError(str(remote)) from remote
     if name == "RunFailed":
-        remote = _remote_exception(error.value.chain, interpreter_id)
+        failure = error.value
+        remote = RemoteException(failure.type_name, failure.message, failure.traceback, interpreter_id)
         raise RunFailedError(str(remote)) from remote
     raise RuntimeError(f"unexpected error from the host: {error!r}")
-
-
-def _remote_exception(chain, interpreter_id):
-    first = chain[0]
-    return RemoteException(first.type_name, first.message, "".join(_chained_report(chain)), interpreter_id)
-
-
-def _chained_report(chain):
-    """CPython's report of a chain (raised exception first): the last cause
-    is printed first, each followed by the separator that links it."""
-    for index in range(len(chain) - 1, -1, -1):
-        yield chain[index].traceback
-        link = chain[index].link
-        if index > 0 and link is not None:
-            if link.name == "CAUSE":
-                yield "\nThe above exception was the direct cause of the following exception:\n\n"
-            else:
-                yield "\nDuring handling of the above exception, another exception occurred:\n\n"
 
 
 def _call(function, *args, interpreter_id=None):

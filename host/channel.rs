@@ -19,6 +19,7 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::sync::lock;
 use crate::error::{Error, Result};
 use crate::interpreter::InterpreterId;
 use crate::runtime::Runtime;
@@ -168,12 +169,6 @@ impl State {
             slot.message = None;
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing in this module panics while holding a lock; if something did,
-    // the state is still consistent at every await point, so go on.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One channel's shared state.

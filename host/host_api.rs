@@ -7,13 +7,14 @@
 //! cannot reach is `not-found`, whether or not it exists.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::sync::lock;
 use crate::channel::{ChannelId, End, Message, Party, Wait};
-use crate::error::{Error, PythonException};
+use crate::error::Error;
 use crate::guest::isolate::sandbox::host::{self as wit, ChannelEnd};
-use crate::guest::isolate::sandbox::types::{self as wit_types, ExceptionInfo, ExceptionNode};
+use crate::guest::isolate::sandbox::types as wit_types;
 use crate::interpreter::{HostState, InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
 use crate::runtime::Runtime;
 use crate::value::EndRef;
@@ -36,10 +37,6 @@ pub(crate) struct GuestLink {
 struct RunSlot {
     result: Mutex<Option<Result<(), Error>>>,
     done: Condvar,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl GuestLink {
@@ -113,30 +110,14 @@ fn to_wit(err: Error) -> wit::Error {
         Error::Timeout => wit::Error::Timeout,
         Error::InvalidValue(why) => wit::Error::InvalidValue(why),
         Error::AlreadyRunning(_) => wit::Error::InterpreterRunning,
-        Error::RunFailed(exception) => wit::Error::RunFailed(exception_info(&exception)),
+        Error::RunFailed(exception) => wit::Error::RunFailed(wit::RemoteException {
+            type_name: exception.type_name().to_owned(),
+            message: exception.message().to_owned(),
+            traceback: exception.traceback(),
+        }),
         Error::SystemExit { code } => wit::Error::RunExited(code),
         other => wit::Error::InterpreterFailed(other.to_string()),
     }
-}
-
-/// The chain of `exception` as the guest reports it: raised one first.
-fn exception_info(exception: &PythonException) -> ExceptionInfo {
-    let mut chain = Vec::new();
-    let mut next = Some((exception, None));
-    while let Some((exception, link)) = next {
-        chain.push(ExceptionNode {
-            type_name: exception.type_name().to_owned(),
-            message: exception.message().to_owned(),
-            traceback: exception.own_traceback().to_owned(),
-            link,
-        });
-        next = match (exception.cause(), exception.context()) {
-            (Some(cause), _) => Some((cause, Some(wit_types::ChainLink::Cause))),
-            (None, Some(context)) => Some((context, Some(wit_types::ChainLink::Context))),
-            (None, None) => None,
-        };
-    }
-    ExceptionInfo { chain }
 }
 
 impl wit_types::Host for HostState {}

@@ -3,12 +3,13 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::sync::lock;
 use crate::channel::Message;
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::guest::{self, ExceptionInfo, Guest, InterpreterConfig, RunError};
@@ -118,10 +119,6 @@ enum State {
 struct Live {
     store: Store<HostState>,
     guest: Guest,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Releases a run's claim when the run ends, however it ends.

@@ -98,6 +98,7 @@ mod interpreter;
 mod output;
 mod runtime;
 mod stdlib;
+mod sync;
 mod value;
 
 pub use channel::{ChannelId, RecvChannel, SendChannel};

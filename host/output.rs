@@ -3,13 +3,15 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+use crate::sync::lock;
 
 /// The default cap on captured output, per stream: 16 MiB.
 ///
@@ -153,12 +155,6 @@ impl Captured {
         self.bytes.extend_from_slice(&bytes[..kept]);
         self.dropped += (bytes.len() - kept) as u64;
     }
-}
-
-/// A poisoned lock only means a writer panicked mid-write; the data is
-/// still a valid byte buffer, so go on with it rather than propagate.
-fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The host end of a guest's output stream, for every kind but inherit.

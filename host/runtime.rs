@@ -3,11 +3,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine};
 
+use crate::sync::lock;
 use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
 use crate::guest::{Guest, GuestPre};
@@ -51,10 +52,6 @@ struct Channels {
     open: HashMap<ChannelId, Arc<Channel>>,
     /// Sweep closed channels out when the map grows to this size.
     sweep_at: usize,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Runtime {
