@@ -148,6 +148,12 @@ impl wit::Host for HostState {
 
     fn destroy_interpreter(&mut self, id: u64) -> Result<(), wit::Error> {
         let target = self.link.interpreter(id)?;
+        // The host owns the interpreters it created; Python code may only
+        // destroy those that Python code created (CPython likewise refuses
+        // to destroy its main interpreter).
+        if target.id() == target.family() {
+            return Err(wit::Error::InterpreterFailed("it was created by the host, which alone can destroy it".into()));
+        }
         target.destroy().map_err(to_wit)?;
         // Its owner, if it is one of ours, lets go of it.
         for member in self.link.runtime.family(target.family()) {
