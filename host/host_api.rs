@@ -148,6 +148,9 @@ impl wit::Host for HostState {
 
     fn destroy_interpreter(&mut self, id: u64) -> Result<(), wit::Error> {
         let target = self.link.interpreter(id)?;
+        if target.is_running() {
+            return Err(wit::Error::InterpreterRunning);
+        }
         // The host owns the interpreters it created; Python code may only
         // destroy those that Python code created (CPython likewise refuses
         // to destroy its main interpreter).

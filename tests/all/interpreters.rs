@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use isolate::Error;
+use isolate::{Error, Value};
 
 use crate::{interpreter, runtime, stdout_of};
 
@@ -140,4 +140,35 @@ fn nested_runs_and_small_stacks_do_not_overflow_the_host_stack() {
         .join()
         .unwrap();
     assert_eq!(output, "deepest 40\n");
+}
+
+#[test]
+fn python_cannot_destroy_an_interpreter_the_host_created() {
+    let root = interpreter();
+    let (go_rx, go_tx) = runtime().create_channel();
+    let (out_rx, out_tx) = runtime().create_channel();
+    // A child waits, on its own thread, until the root's run is over.
+    root.run_with(
+        "import interpreters\n\
+         child = interpreters.create()\n\
+         handle = child.run_in_thread(\n\
+             'import interpreters\\n'\n\
+             'go.recv()\\n'\n\
+             'root = min(i.id for i in interpreters.list_all())\\n'\n\
+             'try:\\n'\n\
+             '    interpreters.Interpreter(root).destroy()\\n'\n\
+             'except RuntimeError as e:\\n'\n\
+             '    out.send(str(e))\\n',\n\
+             channels={'go': go, 'out': out})",
+        [("go", go_rx.into()), ("out", out_tx.into())],
+    )
+    .unwrap();
+    assert!(!root.is_running());
+    go_tx.send(()).unwrap();
+    assert_eq!(
+        out_rx.recv().unwrap(),
+        Value::from(format!("interpreter {}: it was created by the host, which alone can destroy it", root.id()))
+    );
+    root.run("print('still here')").unwrap();
+    assert_eq!(root.take_stdout().text(), "still here\n");
 }

@@ -1,21 +1,25 @@
 # sandbox-only: the interpreters module
-# stdout: the root: RuntimeError interpreter 0: it was created by the host, which alone can destroy it
-# stdout: from a child: RunFailedError: RuntimeError: interpreter 0: it was created by the host, which alone can destroy it
+# stdout: the current one: RuntimeError interpreter 0 is running
+# stdout: a running one: RuntimeError interpreter 1 is running
 # stdout: a grandchild from the root: destroyed, family [0, 1]
 import interpreters
 
-root = interpreters.get_current()
 try:
-    root.destroy()
+    interpreters.get_current().destroy()
 except RuntimeError as exc:
-    print("the root:", type(exc).__name__, exc)
+    print("the current one:", type(exc).__name__, exc)
 
 child = interpreters.create()
-handle = child.run_in_thread("import interpreters\ninterpreters.Interpreter(0).destroy()")
+gate_r, gate_s = interpreters.create_channel()
+handle = child.run_in_thread("gate.recv()", channels={"gate": gate_r})
+while not child.is_running():
+    pass
 try:
-    handle.join()
-except interpreters.RunFailedError as exc:
-    print("from a child:", f"{type(exc).__name__}: {exc}")
+    child.destroy()
+except RuntimeError as exc:
+    print("a running one:", type(exc).__name__, exc)
+gate_s.send(None)
+handle.join()
 
 child.run("import interpreters\ngrandchild = interpreters.create()")
 grandchild = [i for i in interpreters.list_all() if i.id not in (0, child.id)][0]
