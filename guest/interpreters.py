@@ -24,6 +24,11 @@ Choices and additions beyond the PEP:
 - Before running another interpreter or waiting on a channel, the caller's
   `sys.stdout` and `sys.stderr` are flushed, so output from several
   interpreters appears in the order it was written.
+- A channel end is released by `release()`, a `with` block, or the
+  destruction of its interpreter; unlike the PEP, not when the object is
+  garbage-collected.
+- Python code may destroy only interpreters that Python code created; those
+  the host created belong to the host.
 """
 
 import struct

@@ -1,6 +1,7 @@
 # sandbox-only: the interpreters module
 # stdout: not found: ChannelNotFoundError
 # stdout: nobody receiving: NotReceivedError
+# stdout: nobody receiving a buffer: NotReceivedError
 # stdout: nothing waiting: default
 # stdout: timeout: TimeoutError
 # stdout: not shareable: ValueError 'list' object is not shareable
@@ -24,6 +25,7 @@ def outcome(call):
 print("not found:", outcome(lambda: i.RecvChannel(10**9).recv_nowait()))
 r, s = i.create_channel()
 print("nobody receiving:", outcome(lambda: s.send_nowait(b"x")))
+print("nobody receiving a buffer:", outcome(lambda: s.send_buffer_nowait(bytearray(b"x"))))
 print("nothing waiting:", r.recv_nowait("default"))
 print("timeout:", outcome(lambda: r.recv(timeout=0.01)))
 try:
