@@ -159,8 +159,15 @@ fn componentize(venv: &Path, wit: &Path, app_dir: &Path, module: &str, output: &
         .current_dir(app_dir)
         // Only the build venv's site-packages is searched, never the
         // machine's: the guest must not depend on what happens to be installed.
-        .env("VIRTUAL_ENV", venv)
-        .env_remove("PYTHONPATH");
+        .env("VIRTUAL_ENV", venv);
+    // Nor on the build machine's PYTHON* settings: the pre-initialised
+    // interpreter would keep them (PYTHONUNBUFFERED once made the guest's
+    // stdout unbuffered).
+    for (name, _) in env::vars_os() {
+        if name.to_string_lossy().starts_with("PYTHON") {
+            command.env_remove(name);
+        }
+    }
     run(&mut command, &format!("componentize-py on guest/{module}.py"))
 }
 

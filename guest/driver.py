@@ -9,6 +9,7 @@ that the host mounts. Guest modules that user code imports (`interpreters`)
 must be imported here too: at run time only `/python` is on the path.
 """
 
+import io
 import linecache
 import sys
 import traceback
@@ -35,6 +36,26 @@ sys.modules["__main__"] = _MAIN
 
 asyncio_wasi.install()
 
+
+def _open_stdio():
+    """stdout and stderr as this module decides, not as the build's
+    environment happened to leave them (PYTHONUNBUFFERED on the build machine
+    once made the guest's stdout unbuffered).
+
+    Both are UTF-8 and line-buffered, as CPython's are on a terminal: what a
+    script printed before a limit stopped it has reached the host. stderr
+    escapes what it cannot encode, as CPython's does.
+    """
+    def stream(fd, errors):
+        raw = io.FileIO(fd, "w", closefd=False)
+        return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", errors=errors, line_buffering=True)
+
+    sys.stdout = sys.__stdout__ = stream(1, "strict")
+    sys.stderr = sys.__stderr__ = stream(2, "backslashreplace")
+
+
+_open_stdio()
+
 # CPython reads a script from stdin as a stream and keeps none of its lines,
 # so tracebacks for `-` show no source; every other run keeps its source for
 # `traceback` and `linecache`.
@@ -49,12 +70,6 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 class WitWorld(wit_world.WitWorld):
     def init(self, config):
         sys.argv = list(config.argv)
-        # Buffering was decided at build time, when stdout was no terminal.
-        # CPython line-buffers stdout when it is a terminal.
-        try:
-            sys.stdout.reconfigure(line_buffering=sys.stdout.isatty())
-        except Exception:
-            pass
 
     def run(self, source, filename, bindings):
         try:

@@ -140,6 +140,8 @@ def _raise_from_host(error, interpreter_id=None):
         raise simple[name]() from None
     if name == "InvalidValue":
         raise ValueError(error.value) from None
+    if name == "LimitReached":
+        raise RuntimeError(error.value) from None
     if name == "InterpreterNotFound":
         raise RuntimeError(f"interpreter {interpreter_id} not found") from None
     if name == "InterpreterRunning":

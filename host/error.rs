@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::{ChannelId, InterpreterId};
+use crate::{ChannelId, InterpreterId, Limit};
 
 /// Everything that can go wrong in `isolate`.
 ///
@@ -34,6 +34,18 @@ pub enum Error {
     /// Runs never wait for each other.
     #[error("interpreter `{0}` is already running")]
     AlreadyRunning(InterpreterId),
+
+    /// The interpreter hit a limit that Python could not handle (a time
+    /// limit always; memory when the guest could not raise `MemoryError`),
+    /// so it was stopped and discarded. Every later call on it returns this
+    /// error again.
+    #[error("interpreter `{id}` stopped: {limit}")]
+    LimitExceeded {
+        /// The interpreter.
+        id: InterpreterId,
+        /// The limit it hit.
+        limit: Limit,
+    },
 
     /// The interpreter's WebAssembly instance trapped, so it was discarded.
     /// Every later call on it returns this error again.

@@ -3,6 +3,14 @@
 wasmtime::component::bindgen!({
     path: "wit",
     world: "guest",
+    // The imports that wait may stop the guest where it is: a wait ended by
+    // the run's time limit traps, like the epoch deadline would.
+    imports: {
+        "isolate:sandbox/host.channel-send": trappable,
+        "isolate:sandbox/host.channel-recv": trappable,
+        "isolate:sandbox/host.join-run": trappable,
+        "isolate:sandbox/host.run-interpreter": trappable,
+    },
 });
 
 pub(crate) use self::isolate::sandbox::types::{ChainLink, ExceptionInfo};

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::guest::isolate::sandbox::host::{self as wit, ChannelEnd};
 use crate::guest::isolate::sandbox::types as wit_types;
 use crate::interpreter::{HostState, InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
+use crate::limits::Limit;
 use crate::runtime::Runtime;
 use crate::value::EndRef;
 
@@ -30,6 +31,8 @@ pub(crate) struct GuestLink {
     me: InterpreterRef,
     runs: HashMap<u64, Arc<RunSlot>>,
     next_run: u64,
+    /// When the current run must end: blocking calls wait no longer.
+    deadline: Option<Instant>,
 }
 
 /// The result of a run started by `start-interpreter`, once it is known.
@@ -41,7 +44,37 @@ struct RunSlot {
 
 impl GuestLink {
     pub(crate) fn new(runtime: Runtime) -> Self {
-        GuestLink { runtime, me: InterpreterRef::new(), runs: HashMap::new(), next_run: 0 }
+        GuestLink { runtime, me: InterpreterRef::new(), runs: HashMap::new(), next_run: 0, deadline: None }
+    }
+
+    pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    fn expired(&self) -> bool {
+        self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    /// A wait that the run's deadline ended stops the guest right there, as
+    /// the epoch deadline would a moment later; rather than hand Python a
+    /// `TimeoutError` it has no time left to handle.
+    fn stop_if_expired<T>(&self, result: Result<T, wit::Error>) -> wasmtime::Result<Result<T, wit::Error>> {
+        match result {
+            Err(wit::Error::Timeout) if self.expired() => Err(wasmtime::Trap::Interrupt.into()),
+            other => Ok(other),
+        }
+    }
+
+    /// The earlier of a call's own timeout and the run's deadline.
+    fn wait(&self, nowait: bool, timeout_ns: Option<u64>) -> Wait {
+        if nowait {
+            return Wait::No;
+        }
+        let own = timeout_ns.and_then(|ns| Instant::now().checked_add(Duration::from_nanos(ns)));
+        Wait::Until(match (own, self.deadline) {
+            (Some(own), Some(run)) => Some(own.min(run)),
+            (own, run) => own.or(run),
+        })
     }
 
     pub(crate) fn set_interpreter(&mut self, me: InterpreterRef) {
@@ -95,10 +128,6 @@ fn channel_end(end: ChannelEnd, id: u64) -> (End, EndRef) {
     }
 }
 
-fn wait(nowait: bool, timeout_ns: Option<u64>) -> Wait {
-    if nowait { Wait::No } else { Wait::timeout(timeout_ns.map(Duration::from_nanos)) }
-}
-
 /// The WIT error for a host error.
 fn to_wit(err: Error) -> wit::Error {
     match err {
@@ -136,6 +165,13 @@ impl wit::Host for HostState {
 
     fn create_interpreter(&mut self) -> Result<u64, wit::Error> {
         let me = self.link.me()?;
+        let limit = me.limits().max_interpreters;
+        // The family's root was created by the host; the rest by Python.
+        if self.link.runtime.family(me.family()).len() > limit {
+            return Err(wit::Error::LimitReached(format!(
+                "cannot create an interpreter: the limit of {limit} interpreters per sandbox is reached"
+            )));
+        }
         let child = InterpreterBuilder::for_child(self.link.runtime.clone(), &me).create(Some(&me)).map_err(to_wit)?;
         let id = child.id().as_u64();
         me.adopt(child);
@@ -167,10 +203,29 @@ impl wit::Host for HostState {
         Ok(())
     }
 
-    fn run_interpreter(&mut self, id: u64, source: Vec<u8>, bindings: Vec<(String, Vec<u8>)>) -> Result<(), wit::Error> {
-        let target = self.link.interpreter(id)?;
-        let bindings = self.link.bindings(bindings)?;
-        target.run(&source, crate::STRING_FILENAME, bindings).map_err(to_wit)
+    fn run_interpreter(
+        &mut self,
+        id: u64,
+        source: Vec<u8>,
+        bindings: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), wit::Error>> {
+        let target = match self.link.interpreter(id) {
+            Ok(target) => target,
+            Err(err) => return Ok(Err(err)),
+        };
+        let bindings = match self.link.bindings(bindings) {
+            Ok(bindings) => bindings,
+            Err(err) => return Ok(Err(err)),
+        };
+        // The nested run ends by the caller's deadline too; if that is what
+        // ended it, the caller stops as well.
+        match target.run(&source, crate::STRING_FILENAME, bindings, self.link.deadline) {
+            Ok(()) => Ok(Ok(())),
+            Err(Error::LimitExceeded { limit: Limit::Time(_), .. }) if self.link.expired() => {
+                Err(wasmtime::Trap::Interrupt.into())
+            }
+            Err(err) => Ok(Err(to_wit(err))),
+        }
     }
 
     fn start_interpreter(&mut self, id: u64, source: Vec<u8>, bindings: Vec<(String, Vec<u8>)>) -> Result<u64, wit::Error> {
@@ -185,7 +240,7 @@ impl wit::Host for HostState {
             .name(format!("isolate-run-{id}"))
             .stack_size(RUN_THREAD_STACK)
             .spawn(move || {
-                let result = target.run(&source, crate::STRING_FILENAME, bindings);
+                let result = target.run(&source, crate::STRING_FILENAME, bindings, None);
                 *lock(&finished.result) = Some(result);
                 finished.done.notify_all();
             })
@@ -196,9 +251,11 @@ impl wit::Host for HostState {
         Ok(handle)
     }
 
-    fn join_run(&mut self, handle: u64, timeout_ns: Option<u64>) -> Result<(), wit::Error> {
-        let slot = self.link.runs.get(&handle).cloned().ok_or(wit::Error::InterpreterNotFound)?;
-        let deadline = timeout_ns.and_then(|ns| Instant::now().checked_add(Duration::from_nanos(ns)));
+    fn join_run(&mut self, handle: u64, timeout_ns: Option<u64>) -> wasmtime::Result<Result<(), wit::Error>> {
+        let Some(slot) = self.link.runs.get(&handle).cloned() else {
+            return Ok(Err(wit::Error::InterpreterNotFound));
+        };
+        let Wait::Until(deadline) = self.link.wait(false, timeout_ns) else { unreachable!("a blocking wait") };
         let mut result = lock(&slot.result);
         while result.is_none() {
             result = match deadline {
@@ -206,7 +263,8 @@ impl wit::Host for HostState {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        return Err(wit::Error::Timeout);
+                        drop(result);
+                        return self.link.stop_if_expired(Err(wit::Error::Timeout));
                     }
                     slot.done.wait_timeout(result, deadline - now).unwrap_or_else(|p| p.into_inner()).0
                 }
@@ -215,7 +273,7 @@ impl wit::Host for HostState {
         let outcome = result.take().expect("checked above");
         drop(result);
         self.link.runs.remove(&handle);
-        outcome.map_err(to_wit)
+        Ok(outcome.map_err(to_wit))
     }
 
     fn run_is_done(&mut self, handle: u64) -> bool {
@@ -245,20 +303,37 @@ impl wit::Host for HostState {
         ids
     }
 
-    fn channel_send(&mut self, id: u64, value: Vec<u8>, nowait: bool, timeout_ns: Option<u64>) -> Result<(), wit::Error> {
-        let (channel, party) = self.link.end(EndRef::Send(ChannelId(id)))?;
-        let message = self.link.message(value)?;
-        channel.send(party, message, wait(nowait, timeout_ns)).map_err(to_wit)
+    fn channel_send(
+        &mut self,
+        id: u64,
+        value: Vec<u8>,
+        nowait: bool,
+        timeout_ns: Option<u64>,
+    ) -> wasmtime::Result<Result<(), wit::Error>> {
+        let link = &self.link;
+        let sent = link.end(EndRef::Send(ChannelId(id))).and_then(|(channel, party)| {
+            let message = link.message(value)?;
+            channel.send(party, message, link.wait(nowait, timeout_ns)).map_err(to_wit)
+        });
+        link.stop_if_expired(sent)
     }
 
-    fn channel_recv(&mut self, id: u64, nowait: bool, timeout_ns: Option<u64>) -> Result<Option<Vec<u8>>, wit::Error> {
-        let (channel, party) = self.link.end(EndRef::Recv(ChannelId(id)))?;
-        let Some(message) = channel.recv(party, wait(nowait, timeout_ns)).map_err(to_wit)? else {
-            return Ok(None);
-        };
-        // The receiver now holds whatever channel ends the value carries.
-        self.link.me()?.grant(message.ends);
-        Ok(Some(message.bytes))
+    fn channel_recv(
+        &mut self,
+        id: u64,
+        nowait: bool,
+        timeout_ns: Option<u64>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::Error>> {
+        let link = &self.link;
+        let received = link.end(EndRef::Recv(ChannelId(id))).and_then(|(channel, party)| {
+            let Some(message) = channel.recv(party, link.wait(nowait, timeout_ns)).map_err(to_wit)? else {
+                return Ok(None);
+            };
+            // The receiver now holds whatever channel ends the value carries.
+            link.me()?.grant(message.ends);
+            Ok(Some(message.bytes))
+        });
+        link.stop_if_expired(received)
     }
 
     fn channel_release(&mut self, id: u64, end: ChannelEnd) -> Result<bool, wit::Error> {

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
@@ -14,6 +15,7 @@ use crate::channel::Message;
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::guest::{self, ExceptionInfo, Guest, InterpreterConfig, RunError};
 use crate::host_api::GuestLink;
+use crate::limits::{self, Limit, Limits, MemoryLimiter};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
 use crate::value::{EndRef, Value};
@@ -58,6 +60,7 @@ impl fmt::Display for InterpreterId {
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    limiter: MemoryLimiter,
     pub(crate) link: GuestLink,
 }
 
@@ -102,6 +105,7 @@ pub(crate) struct InterpreterInner {
     running: AtomicBool,
     stdout: Output,
     stderr: Output,
+    limits: Limits,
     /// The interpreters this one's Python code created; they live until
     /// destroyed, or until this one is.
     children: Mutex<Vec<Arc<InterpreterInner>>>,
@@ -112,8 +116,24 @@ pub(crate) struct InterpreterInner {
 
 enum State {
     Live(Box<Live>),
-    Trapped(String),
+    /// Stopped by a trap: the error every later call returns.
+    Dead(Death),
     Destroyed,
+}
+
+#[derive(Clone)]
+enum Death {
+    Limit(Limit),
+    Trap(String),
+}
+
+impl Death {
+    fn error(&self, id: InterpreterId) -> Error {
+        match self {
+            Death::Limit(limit) => Error::LimitExceeded { id, limit: *limit },
+            Death::Trap(reason) => Error::Trapped { id, reason: reason.clone() },
+        }
+    }
 }
 
 struct Live {
@@ -143,7 +163,7 @@ impl Interpreter {
     /// `sys.exit` is [`Error::SystemExit`]. Either way the interpreter goes
     /// on and can run again.
     pub fn run(&self, source: &str) -> Result<()> {
-        self.inner.run(source.as_bytes(), STRING_FILENAME, Vec::new())
+        self.inner.run(source.as_bytes(), STRING_FILENAME, Vec::new(), None)
     }
 
     /// Like [`run`](Self::run), with names bound in `__main__` first: channel
@@ -172,7 +192,7 @@ impl Interpreter {
         K: Into<String>,
     {
         let bindings = bindings.into_iter().map(|(name, value)| (name.into(), Message::from_value(&value))).collect();
-        self.inner.run(source.as_bytes(), STRING_FILENAME, bindings)
+        self.inner.run(source.as_bytes(), STRING_FILENAME, bindings, None)
     }
 
     /// Runs a script's source in `__main__`, as `python FILENAME` would.
@@ -183,7 +203,7 @@ impl Interpreter {
     /// (except for `<stdin>`, whose lines CPython does not keep either). The
     /// file itself is never opened: the sandbox cannot see the host's files.
     pub fn run_script(&self, filename: &str, source: &[u8]) -> Result<()> {
-        self.inner.run(source, filename, Vec::new())
+        self.inner.run(source, filename, Vec::new(), None)
     }
 
     /// True while a run is in progress.
@@ -231,6 +251,10 @@ impl InterpreterInner {
         self.running.load(Ordering::Acquire)
     }
 
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
+    }
+
     pub(crate) fn knows(&self, end: EndRef) -> bool {
         lock(&self.known_ends).contains(&end)
     }
@@ -255,12 +279,21 @@ impl InterpreterInner {
     }
 
     /// Runs `source` with `bindings` set in `__main__` first.
-    pub(crate) fn run(&self, source: &[u8], filename: &str, bindings: Vec<(String, Message)>) -> Result<()> {
+    ///
+    /// The run ends by this interpreter's time limit, or by `outer`, the
+    /// deadline of the run that called this one, whichever comes first.
+    pub(crate) fn run(
+        &self,
+        source: &[u8],
+        filename: &str,
+        bindings: Vec<(String, Message)>,
+        outer: Option<Instant>,
+    ) -> Result<()> {
         let _claim = self.claim()?;
         let mut state = lock(&self.state);
         let live = match &mut *state {
             State::Live(live) => live,
-            State::Trapped(reason) => return Err(Error::Trapped { id: self.id, reason: reason.clone() }),
+            State::Dead(death) => return Err(death.error(self.id)),
             State::Destroyed => return Err(Error::Destroyed(self.id)),
         };
         let mut encoded = Vec::with_capacity(bindings.len());
@@ -268,19 +301,49 @@ impl InterpreterInner {
             self.grant(message.ends);
             encoded.push((name, message.bytes));
         }
+        let own = self.limits.timeout.and_then(|timeout| Instant::now().checked_add(timeout));
+        let deadline = match (own, outer) {
+            (Some(own), Some(outer)) => Some(own.min(outer)),
+            (own, outer) => own.or(outer),
+        };
+        live.store.set_epoch_deadline(limits::ticks_until(deadline));
+        live.store.data_mut().link.set_deadline(deadline);
+
         let outcome = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
             live.guest.call_run(&mut live.store, source, filename, &encoded)
         });
+        live.store.set_epoch_deadline(limits::ticks_until(None));
+        live.store.data_mut().link.set_deadline(None);
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(RunError::Exception(info))) => Err(run_failed(self.id, info)),
             Ok(Err(RunError::Exit(code))) => Err(Error::SystemExit { code }),
             Err(trap) => {
-                let reason = format!("{trap:#}");
-                *state = State::Trapped(reason.clone());
-                Err(Error::Trapped { id: self.id, reason })
+                let death = self.cause_of_death(&trap, live.store.data(), own, outer);
+                let error = death.error(self.id);
+                *state = State::Dead(death);
+                drop(state);
+                // A dead interpreter lets go of its channels at once.
+                self.runtime.release_channels_of(self.id);
+                Err(error)
             }
         }
+    }
+
+    fn cause_of_death(&self, trap: &wasmtime::Error, host: &HostState, own: Option<Instant>, outer: Option<Instant>) -> Death {
+        if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            // Interrupted at the deadline: name the limit that set it.
+            let limit = match (own, outer) {
+                (Some(own), Some(outer)) if outer < own => outer_limit(outer),
+                (None, Some(outer)) => outer_limit(outer),
+                _ => self.limits.timeout.unwrap_or_default(),
+            };
+            return Death::Limit(Limit::Time(limit));
+        }
+        if host.limiter.refused() {
+            return Death::Limit(Limit::Memory(host.limiter.limit()));
+        }
+        Death::Trap(format!("{trap:#}"))
     }
 
     /// Destroys this interpreter, unless it is running. Its children go too.
@@ -320,6 +383,13 @@ impl InterpreterInner {
     }
 }
 
+/// The time limit an inherited deadline stands for: what was left of the
+/// calling run's time, rounded to the tick.
+fn outer_limit(outer: Instant) -> Duration {
+    let left = outer.saturating_duration_since(Instant::now());
+    Duration::from_millis(left.as_millis() as u64)
+}
+
 fn run_failed(id: InterpreterId, info: ExceptionInfo) -> Error {
     let chain = info.chain.into_iter().map(|node| {
         let link = node.link.map(|link| match link {
@@ -349,11 +419,18 @@ pub struct InterpreterBuilder {
     argv: Vec<String>,
     stdout: Output,
     stderr: Output,
+    limits: Limits,
 }
 
 impl InterpreterBuilder {
     pub(crate) fn new(runtime: Runtime) -> Self {
-        InterpreterBuilder { runtime, argv: vec![String::new()], stdout: Output::capture(), stderr: Output::capture() }
+        InterpreterBuilder {
+            runtime,
+            argv: vec![String::new()],
+            stdout: Output::capture(),
+            stderr: Output::capture(),
+            limits: Limits::default(),
+        }
     }
 
     /// Sets `sys.argv`.
@@ -378,6 +455,34 @@ impl InterpreterBuilder {
         self
     }
 
+    /// Caps the interpreter's memory, in bytes: all of its store, not each
+    /// linear memory. When an allocation would pass it, Python raises
+    /// `MemoryError` if it can; if the guest cannot recover, the interpreter
+    /// stops with [`Error::LimitExceeded`]. By default
+    /// [`DEFAULT_MEMORY_LIMIT`](crate::DEFAULT_MEMORY_LIMIT) (512 MiB).
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.limits.memory = bytes;
+        self
+    }
+
+    /// Limits each run's wall-clock time. A run still going at the limit is
+    /// stopped, whatever the code does (catching `BaseException` included),
+    /// and the interpreter is discarded: [`Error::LimitExceeded`]. Waits on
+    /// channels and joins end at the limit too. By default there is none.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.limits.timeout = Some(timeout);
+        self
+    }
+
+    /// Caps how many interpreters this one's Python code may have alive at
+    /// once; `interpreters.create()` past it raises `RuntimeError` naming
+    /// the limit. By default
+    /// [`DEFAULT_MAX_INTERPRETERS`](crate::DEFAULT_MAX_INTERPRETERS) (64).
+    pub fn max_interpreters(mut self, count: usize) -> Self {
+        self.limits.max_interpreters = count;
+        self
+    }
+
     /// Creates the interpreter.
     pub fn build(self) -> Result<Interpreter> {
         Ok(Interpreter { inner: self.create(None)? })
@@ -395,7 +500,13 @@ impl InterpreterBuilder {
         })?;
         let id = runtime.next_interpreter_id();
         let link = GuestLink::new(runtime.clone());
-        let mut store = Store::new(runtime.engine(), HostState { wasi: wasi.build(), table: ResourceTable::new(), link });
+        let limiter = MemoryLimiter::new(self.limits.memory);
+        let mut store =
+            Store::new(runtime.engine(), HostState { wasi: wasi.build(), table: ResourceTable::new(), limiter, link });
+        store.limiter(|state| &mut state.limiter);
+        // Epoch interruption is on for the engine: a store without a
+        // deadline must be told it has none.
+        store.set_epoch_deadline(limits::ticks_until(None));
         let guest = runtime.pre().instantiate(&mut store).map_err(Error::engine)?;
         guest.call_init(&mut store, &InterpreterConfig { argv: self.argv }).map_err(Error::engine)?;
 
@@ -407,6 +518,7 @@ impl InterpreterBuilder {
             running: AtomicBool::new(false),
             stdout: self.stdout,
             stderr: self.stderr,
+            limits: self.limits,
             children: Mutex::new(Vec::new()),
             known_ends: Mutex::new(HashSet::new()),
         });
@@ -420,13 +532,14 @@ impl InterpreterBuilder {
     }
 
     /// A builder for an interpreter created by `parent`'s code: its output
-    /// goes where its creator's goes.
+    /// goes where its creator's goes, and it has the same limits.
     pub(crate) fn for_child(runtime: Runtime, parent: &InterpreterInner) -> Self {
         InterpreterBuilder {
             runtime,
             argv: vec![String::new()],
             stdout: parent.stdout.clone(),
             stderr: parent.stderr.clone(),
+            limits: parent.limits,
         }
     }
 }

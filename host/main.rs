@@ -3,9 +3,10 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use isolate::{Error, Output, Runtime};
+use isolate::{Error, Limit, Output, Runtime};
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -20,7 +21,11 @@ const VERSION: &str = concat!(
 /// (CPython and clap use 2 as well).
 const EXIT_USAGE: u8 = 2;
 
-/// Exit status when isolate itself failed, or the interpreter trapped.
+/// Exit status when the time limit stopped the script (as `timeout(1)`).
+const EXIT_TIME_LIMIT: u8 = 124;
+
+/// Exit status when isolate itself failed, or the interpreter trapped or hit
+/// a limit it could not recover from.
 const EXIT_ISOLATE_FAILED: u8 = 125;
 
 #[derive(Parser)]
@@ -44,19 +49,22 @@ const RUN_AFTER_HELP: &str = "\
 The sandbox, by default:
   the script sees the standard library (read-only, at /python) and nothing else of
   the host: no files, no environment variables, no stdin (reads get end of file),
-  no network. Its stdout and stderr are this process's.
+  no network. Its stdout and stderr are this process's. Its memory is capped at
+  512 MiB, it may have 64 interpreters of its own alive, and it has no time limit.
 
 Exit status:
   0    the script ran to its end
   1    an exception escaped the script (its traceback is printed on stderr)
   N    the script called sys.exit(N)
   2    bad usage, or the script could not be read
-  125  isolate itself failed, or the interpreter trapped
+  124  the time limit (--timeout) stopped the script
+  125  isolate itself failed, or the interpreter trapped or hit its memory limit
 
 Examples:
   isolate run examples/hello.py
   isolate run script.py --verbose input.txt
   isolate run -c 'import sys; print(sys.version)'
+  isolate run --timeout 2s --memory 256M untrusted.py
   echo 'print(42)' | isolate run -";
 
 #[derive(Args)]
@@ -64,6 +72,14 @@ struct RunArgs {
     /// Run CODE instead of a script file; sys.argv[0] is then '-c' (as `python -c`)
     #[arg(short = 'c', value_name = "CODE")]
     code: Option<String>,
+
+    /// Stop the script after this much wall-clock time: 500ms, 10s, 2m (exit status 124)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
+
+    /// Cap the script's memory: 256M, 1G, 65536K [default: 512M]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<usize>,
 
     /// The script (`-` reads it from stdin), then the arguments it gets in sys.argv[1:]
     #[arg(
@@ -90,12 +106,21 @@ struct Program {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    let (timeout, memory) = (args.timeout, args.memory);
     let program = match load_program(args) {
         Ok(program) => program,
         Err(message) => return fail(&message, EXIT_USAGE),
     };
     let interpreter = Runtime::new().and_then(|runtime| {
-        runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit()).build()
+        let mut builder =
+            runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit());
+        if let Some(timeout) = timeout {
+            builder = builder.timeout(timeout);
+        }
+        if let Some(memory) = memory {
+            builder = builder.memory_limit(memory);
+        }
+        builder.build()
     });
     let interpreter = match interpreter {
         Ok(interpreter) => interpreter,
@@ -109,6 +134,8 @@ fn run(args: RunArgs) -> ExitCode {
         }
         // The OS keeps the low 8 bits, as it does for CPython's exit status.
         Err(Error::SystemExit { code }) => ExitCode::from(code as u8),
+        Err(Error::LimitExceeded { limit: limit @ Limit::Time(_), .. }) => fail(&limit.to_string(), EXIT_TIME_LIMIT),
+        Err(Error::LimitExceeded { limit, .. }) => fail(&limit.to_string(), EXIT_ISOLATE_FAILED),
         Err(err) => fail(&err.to_string(), EXIT_ISOLATE_FAILED),
     };
     let _ = std::io::stdout().flush();
@@ -137,6 +164,40 @@ fn load_program(args: RunArgs) -> Result<Program, String> {
     };
     let argv = std::iter::once(script).chain(rest).collect();
     Ok(Program { source, filename, argv })
+}
+
+/// `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds (`1.5`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("expected a duration such as 500ms, 10s or 2m, not `{text}`"))?;
+    let seconds = match unit {
+        "ms" => number / 1e3,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        "h" => number * 3600.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}`: use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is not a duration isolate can wait for"))
+}
+
+/// `256M`, `1G`, `65536K`, `1.5GiB`, or a bare number of bytes; binary units.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| format!("expected a size such as 256M or 1G, not `{text}`"))?;
+    let scale: f64 = match unit.trim_end_matches("iB").trim_end_matches('B').to_ascii_uppercase().as_str() {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("unknown unit `{unit}` in `{text}`: use K, M or G")),
+    };
+    let bytes = number * scale;
+    if !(1.0..=usize::MAX as f64).contains(&bytes) {
+        return Err(format!("`{text}` is not a size isolate can use"));
+    }
+    Ok(bytes as usize)
 }
 
 /// An I/O error without Rust's ` (os error N)` suffix.

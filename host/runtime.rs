@@ -13,6 +13,7 @@ use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
 use crate::guest::{Guest, GuestPre};
 use crate::interpreter::{HostState, Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
+use crate::limits::EpochTicker;
 use crate::value::{EndRef, Value};
 use crate::{artifact_cache, guest, stdlib};
 
@@ -43,6 +44,8 @@ struct Inner {
     /// owned by its Rust handle or by the interpreter that created it.
     interpreters: Mutex<BTreeMap<InterpreterId, Weak<InterpreterInner>>>,
     channels: Mutex<Channels>,
+    /// Stops the epoch thread when the runtime goes.
+    _ticker: EpochTicker,
 }
 
 /// The open channels. Closed ones are dropped from the map now and then
@@ -230,6 +233,8 @@ impl RuntimeBuilder {
         let pre = linker.instantiate_pre(&component).map_err(Error::engine)?;
         let pre = GuestPre::new(pre).map_err(Error::engine)?;
 
+        let ticker = EpochTicker::start(engine.clone())
+            .map_err(|err| Error::Engine(format!("cannot start the epoch thread: {err}")))?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -239,6 +244,7 @@ impl RuntimeBuilder {
                 next_channel: AtomicU64::new(0),
                 interpreters: Mutex::new(BTreeMap::new()),
                 channels: Mutex::new(Channels::default()),
+                _ticker: ticker,
             }),
         })
     }
@@ -247,6 +253,9 @@ impl RuntimeBuilder {
 fn engine_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Time limits: a store's deadline, checked at function entries and loop
+    // back-edges, interrupts a guest that never calls the host.
+    config.epoch_interruption(true);
     config
 }
 

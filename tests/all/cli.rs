@@ -119,3 +119,32 @@ fn help_describes_the_sandbox_and_exit_statuses() {
     let out = isolate().arg("--help").output().unwrap();
     assert!(text(&out.stdout).contains("run"));
 }
+
+#[test]
+fn timeout_stops_the_script_with_status_124() {
+    let out = isolate()
+        .args(["run", "--timeout", "300ms", "-c", "print('started', flush=True)\nwhile True:\n    try:\n        pass\n    except BaseException:\n        pass"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(124));
+    assert_eq!(text(&out.stdout), "started\n");
+    assert_eq!(text(&out.stderr), "isolate: time limit of 300ms exceeded\n");
+}
+
+#[test]
+fn memory_caps_the_script() {
+    let out = isolate()
+        .args(["run", "--memory", "64M", "-c", "try:\n    bytearray(100 << 20)\nexcept MemoryError:\n    print('MemoryError')"])
+        .output()
+        .unwrap();
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "MemoryError\n"));
+}
+
+#[test]
+fn bad_limit_values_are_usage_errors() {
+    for args in [["--timeout", "soon"], ["--timeout", "1x"], ["--memory", "lots"], ["--memory", "0"]] {
+        let out = isolate().arg("run").args(args).args(["-c", "pass"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(&format!("invalid value '{}'", args[1])), "{}", text(&out.stderr));
+    }
+}

@@ -5,6 +5,7 @@ mod channels;
 mod cli;
 mod errors;
 mod interpreters;
+mod limits;
 mod output;
 mod scripts;
 mod stress;

@@ -1,0 +1,179 @@
+//! Per-interpreter limits: memory, wall-clock time, interpreters created.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, ResourceLimiter};
+
+/// The default cap on an interpreter's memory: 512 MiB.
+///
+/// CPython in the sandbox starts at about 13 MiB; the cap leaves room for
+/// real work while a guest that allocates without end stops long before
+/// the host's memory does.
+pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+
+/// The default cap on the interpreters a sandbox's Python code may have
+/// alive at once (created with `interpreters.create()`): 64.
+///
+/// Each one is a full interpreter (about 8 MiB resident); without a cap, a
+/// loop of `create()` is an easy way to exhaust the host.
+pub const DEFAULT_MAX_INTERPRETERS: usize = 64;
+
+/// The largest table a guest may grow to, in elements. The guest's own table
+/// has about 5,700 entries; growth far beyond is no legitimate use.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// How often the engine's epoch advances: the resolution of time limits.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The limits of one interpreter. Interpreters created by its Python code
+/// get the same limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) memory: usize,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_interpreters: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory: DEFAULT_MEMORY_LIMIT, timeout: None, max_interpreters: DEFAULT_MAX_INTERPRETERS }
+    }
+}
+
+/// Which limit an interpreter hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// The run's wall-clock time limit.
+    Time(Duration),
+    /// The memory limit, in bytes, when the guest could not recover from it
+    /// (Python raises `MemoryError` when it can).
+    Memory(usize),
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Time(limit) => write!(f, "time limit of {} exceeded", format_duration(*limit)),
+            Limit::Memory(limit) => write!(f, "memory limit of {} exceeded", format_size(*limit)),
+        }
+    }
+}
+
+/// `1s`, `1.5s`, `250ms`: as a user would write it.
+pub fn format_duration(duration: Duration) -> String {
+    if duration.subsec_nanos() == 0 {
+        format!("{}s", duration.as_secs())
+    } else if duration < Duration::from_secs(1) && duration.subsec_nanos() % 1_000_000 == 0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{}s", duration.as_secs_f64())
+    }
+}
+
+/// `512 MiB`, `1.5 GiB`, `100 bytes`.
+pub fn format_size(bytes: usize) -> String {
+    const UNITS: [(&str, usize); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return if bytes % size == 0 {
+                format!("{} {unit}", bytes / size)
+            } else {
+                format!("{:.1} {unit}", bytes as f64 / size as f64)
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// Counts the memory of one store and refuses growth past the limit.
+///
+/// The cap is over the whole store (every linear memory of every core module
+/// of the component), not per memory.
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    used: usize,
+    /// Set when a growth was refused: a trap that follows is then the
+    /// memory limit's doing.
+    refused: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: usize) -> Self {
+        MemoryLimiter { limit, used: 0, refused: false }
+    }
+
+    pub(crate) fn refused(&self) -> bool {
+        self.refused
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let growth = desired.saturating_sub(current);
+        match self.used.checked_add(growth) {
+            Some(total) if total <= self.limit => {
+                self.used = total;
+                Ok(true)
+            }
+            // Refused: `memory.grow` returns -1 and CPython's allocator
+            // reports MemoryError.
+            _ => {
+                self.refused = true;
+                Ok(false)
+            }
+        }
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while the runtime lives,
+/// which is what lets a store's deadline interrupt a guest that never calls
+/// the host.
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new().name("isolate-epoch".into()).spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(EpochTicker { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Epoch ticks until `deadline` (at least one), or "never" without one.
+pub(crate) fn ticks_until(deadline: Option<Instant>) -> u64 {
+    match deadline {
+        // Far enough never to be reached, small enough not to overflow
+        // when wasmtime adds the current epoch.
+        None => u64::MAX / 2,
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // Rounded up: a deadline may fire up to a tick late, never early.
+            left.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).clamp(1, u64::MAX as u128 / 2) as u64
+        }
+    }
+}
