@@ -42,6 +42,11 @@
 //!   interpreter: it fails with [`Error::AlreadyRunning`].
 //! - [`Output`]: where an interpreter's stdout and stderr go: captured (the
 //!   default, capped), streamed to a writer, inherited, or discarded.
+//! - Limits, set on the [`InterpreterBuilder`]: memory over the whole store
+//!   ([`DEFAULT_MEMORY_LIMIT`]), a wall-clock time limit per run enforced by
+//!   epoch interruption, and a cap on the interpreters its Python code
+//!   creates ([`DEFAULT_MAX_INTERPRETERS`]). A limit Python cannot handle
+//!   stops the interpreter for good: [`Error::LimitExceeded`] names it.
 //! - Channels ([`Runtime::create_channel`]): PEP 554's unbuffered pipes.
 //!   A [`SendChannel::send`] returns once a receiver has the value; the
 //!   `try_` forms succeed only if the other side is waiting; the `_timeout`
