@@ -11,6 +11,7 @@ must be imported here too: at run time only `/python` is on the path.
 
 import io
 import linecache
+import os
 import sys
 import traceback
 import types
@@ -70,6 +71,9 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 class WitWorld(wit_world.WitWorld):
     def init(self, config):
         sys.argv = list(config.argv)
+        # os.environ was read at build time; it holds what the host grants.
+        os.environ.clear()
+        os.environ.update(dict(config.env))
 
     def run(self, source, filename, bindings):
         try:

@@ -90,6 +90,16 @@ pub enum Error {
     #[error("interpreter `{0}` was destroyed")]
     Destroyed(InterpreterId),
 
+    /// A directory could not be granted to an interpreter.
+    #[error("cannot grant `{}`", path.display())]
+    Grant {
+        /// The host directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A folder of the runtime's cache could not be used.
     #[error("cache folder `{}` is unusable", path.display())]
     Cache {

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::sync::lock;
 use crate::channel::Message;
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::guest::{self, ExceptionInfo, Guest, InterpreterConfig, RunError};
+use crate::grants::{DirAccess, Grants, Stdin};
 use crate::host_api::GuestLink;
 use crate::limits::{self, Limit, Limits, MemoryLimiter};
 use crate::output::{Captured, Output};
@@ -412,6 +414,9 @@ fn run_failed(id: InterpreterId, info: ExceptionInfo) -> Error {
 /// - has `sys.argv == [""]`, as an embedded CPython does;
 /// - sees no host files (only its own read-only stdlib at `/python`), no
 ///   environment variables, no stdin (reads get end of file) and no network;
+///   [`preopened_dir`](Self::preopened_dir), [`env`](Self::env),
+///   [`stdin`](Self::stdin) and [`inherit_stdin`](Self::inherit_stdin) each
+///   grant one thing, to this interpreter only (not to those it creates);
 /// - holds no channel ends but those it creates or is given.
 #[derive(Debug)]
 pub struct InterpreterBuilder {
@@ -420,6 +425,7 @@ pub struct InterpreterBuilder {
     stdout: Output,
     stderr: Output,
     limits: Limits,
+    grants: Grants,
 }
 
 impl InterpreterBuilder {
@@ -430,6 +436,7 @@ impl InterpreterBuilder {
             stdout: Output::capture(),
             stderr: Output::capture(),
             limits: Limits::default(),
+            grants: Grants::default(),
         }
     }
 
@@ -452,6 +459,34 @@ impl InterpreterBuilder {
     /// Where `sys.stderr` goes. By default it is captured.
     pub fn stderr(mut self, output: Output) -> Self {
         self.stderr = output;
+        self
+    }
+
+    /// Grants the host directory `host` at `guest` inside the sandbox (an
+    /// absolute path such as `/data`; relative paths in Python resolve from
+    /// `/`). Nothing outside it is reachable through it: not with `..`, nor
+    /// an absolute path, nor a symlink pointing out.
+    pub fn preopened_dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>, access: DirAccess) -> Self {
+        self.grants.dirs.push((host.into(), guest.into(), access));
+        self
+    }
+
+    /// Sets one environment variable in `os.environ`. By default there are
+    /// none.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.grants.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Gives the interpreter these bytes as its stdin.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.grants.stdin = Stdin::Bytes(bytes.into());
+        self
+    }
+
+    /// Gives the interpreter this process's stdin.
+    pub fn inherit_stdin(mut self) -> Self {
+        self.grants.stdin = Stdin::Inherit;
         self
     }
 
@@ -494,6 +529,7 @@ impl InterpreterBuilder {
         let mut wasi = WasiCtxBuilder::new();
         self.stdout.attach_stdout(&mut wasi);
         self.stderr.attach_stderr(&mut wasi);
+        self.grants.apply(&mut wasi)?;
         wasi.preopened_dir(runtime.stdlib_dir(), STDLIB_GUEST_PATH, FsPerms::ReadOnly).map_err(|err| Error::Cache {
             path: runtime.stdlib_dir().to_owned(),
             source: std::io::Error::other(err),
@@ -508,7 +544,8 @@ impl InterpreterBuilder {
         // deadline must be told it has none.
         store.set_epoch_deadline(limits::ticks_until(None));
         let guest = runtime.pre().instantiate(&mut store).map_err(Error::engine)?;
-        guest.call_init(&mut store, &InterpreterConfig { argv: self.argv }).map_err(Error::engine)?;
+        let config = InterpreterConfig { argv: self.argv, env: self.grants.env.clone() };
+        guest.call_init(&mut store, &config).map_err(Error::engine)?;
 
         let inner = Arc::new(InterpreterInner {
             id,
@@ -540,6 +577,8 @@ impl InterpreterBuilder {
             stdout: parent.stdout.clone(),
             stderr: parent.stderr.clone(),
             limits: parent.limits,
+            // Deny by default: what the host granted the creator is its own.
+            grants: Grants::default(),
         }
     }
 }

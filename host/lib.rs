@@ -97,6 +97,7 @@
 mod artifact_cache;
 mod channel;
 mod error;
+mod grants;
 mod guest;
 mod host_api;
 mod interpreter;
@@ -109,6 +110,7 @@ mod value;
 
 pub use channel::{ChannelId, RecvChannel, SendChannel};
 pub use error::{Error, PythonException, Result};
+pub use grants::DirAccess;
 pub use interpreter::{Interpreter, InterpreterBuilder, InterpreterId, STRING_FILENAME};
 pub use limits::{DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size};
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};

@@ -1,12 +1,12 @@
 //! `isolate`: run Python scripts in sealed WebAssembly interpreters.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use isolate::{Error, Limit, Output, Runtime};
+use isolate::{DirAccess, Error, Limit, Output, Runtime};
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -51,6 +51,13 @@ The sandbox, by default:
   the host: no files, no environment variables, no stdin (reads get end of file),
   no network. Its stdout and stderr are this process's. Its memory is capped at
   512 MiB, it may have 64 interpreters of its own alive, and it has no time limit.
+  --dir, --env and --stdin each grant one thing more.
+
+Granted directories:
+  --dir data                 ./data, read-write, at `data` (relative paths resolve from /)
+  --dir /srv/in:/in:ro       /srv/in, read-only, at /in
+  Nothing outside a granted directory is reachable through it: not with .., nor an
+  absolute path, nor a symlink pointing out.
 
 Exit status:
   0    the script ran to its end
@@ -65,6 +72,7 @@ Examples:
   isolate run script.py --verbose input.txt
   isolate run -c 'import sys; print(sys.version)'
   isolate run --timeout 2s --memory 256M untrusted.py
+  isolate run --dir ./reports:/out --env LANG --stdin filter.py < input.txt
   echo 'print(42)' | isolate run -";
 
 #[derive(Args)]
@@ -80,6 +88,18 @@ struct RunArgs {
     /// Cap the script's memory: 256M, 1G, 65536K [default: 512M]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<usize>,
+
+    /// Grant a host directory, read-write unless `:ro`; GUEST defaults to HOST
+    #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]", value_parser = parse_dir)]
+    dirs: Vec<(PathBuf, String, DirAccess)>,
+
+    /// Set an environment variable, or pass this process's KEY through
+    #[arg(long = "env", value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+
+    /// Give the script this process's stdin
+    #[arg(long)]
+    stdin: bool,
 
     /// The script (`-` reads it from stdin), then the arguments it gets in sys.argv[1:]
     #[arg(
@@ -105,8 +125,21 @@ struct Program {
     argv: Vec<String>,
 }
 
-fn run(args: RunArgs) -> ExitCode {
-    let (timeout, memory) = (args.timeout, args.memory);
+fn run(mut args: RunArgs) -> ExitCode {
+    if args.stdin && args.code.is_none() && args.script_and_args.first().is_some_and(|script| script == "-") {
+        return fail("--stdin cannot be used when the script itself is read from stdin", EXIT_USAGE);
+    }
+    let (timeout, memory, stdin) = (args.timeout, args.memory, args.stdin);
+    let dirs = std::mem::take(&mut args.dirs);
+    let env: Vec<(String, String)> = std::mem::take(&mut args.env)
+        .into_iter()
+        .filter_map(|entry| match entry.split_once('=') {
+            Some((key, value)) => Some((key.to_owned(), value.to_owned())),
+            // `--env KEY` passes the variable through if it is set, as
+            // `docker run -e KEY` does.
+            None => std::env::var(&entry).ok().map(|value| (entry, value)),
+        })
+        .collect();
     let program = match load_program(args) {
         Ok(program) => program,
         Err(message) => return fail(&message, EXIT_USAGE),
@@ -120,11 +153,21 @@ fn run(args: RunArgs) -> ExitCode {
         if let Some(memory) = memory {
             builder = builder.memory_limit(memory);
         }
+        for (host, guest, access) in dirs {
+            builder = builder.preopened_dir(host, guest, access);
+        }
+        for (key, value) in env {
+            builder = builder.env(key, value);
+        }
+        if stdin {
+            builder = builder.inherit_stdin();
+        }
         builder.build()
     });
     let interpreter = match interpreter {
         Ok(interpreter) => interpreter,
-        Err(err) => return fail(&err.to_string(), EXIT_ISOLATE_FAILED),
+        Err(err @ Error::Grant { .. }) => return fail(&error_chain(&err), EXIT_USAGE),
+        Err(err) => return fail(&error_chain(&err), EXIT_ISOLATE_FAILED),
     };
     let status = match interpreter.run_script(&program.filename, &program.source) {
         Ok(()) => ExitCode::SUCCESS,
@@ -164,6 +207,32 @@ fn load_program(args: RunArgs) -> Result<Program, String> {
     };
     let argv = std::iter::once(script).chain(rest).collect();
     Ok(Program { source, filename, argv })
+}
+
+/// `HOST`, `HOST:GUEST`, `HOST:ro`, `HOST:GUEST:ro` (or `:rw`).
+fn parse_dir(text: &str) -> Result<(PathBuf, String, DirAccess), String> {
+    let (rest, access) = match text.rsplit_once(':') {
+        Some((rest, "ro")) => (rest, DirAccess::ReadOnly),
+        Some((rest, "rw")) => (rest, DirAccess::ReadWrite),
+        _ => (text, DirAccess::ReadWrite),
+    };
+    let (host, guest) = rest.split_once(':').unwrap_or((rest, rest));
+    if host.is_empty() || guest.is_empty() {
+        return Err(format!("expected HOST[:GUEST][:ro], not `{text}`"));
+    }
+    Ok((PathBuf::from(host), guest.to_owned(), access))
+}
+
+/// An error and its causes on one line: `cannot grant `x`: No such file`.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds (`1.5`).

@@ -4,6 +4,7 @@ mod cache;
 mod channels;
 mod cli;
 mod errors;
+mod grants;
 mod interpreters;
 mod limits;
 mod output;

@@ -1,0 +1,70 @@
+//! What of the host an interpreter may see: nothing, unless granted.
+//!
+//! Each grant adds exactly one capability: a directory (read-only or
+//! read-write), an environment variable, or stdin. wasmtime-wasi opens a
+//! granted directory with cap-std, so no path inside it (`..`, absolute
+//! paths, symlinks pointing out) reaches anything outside it.
+
+use std::path::PathBuf;
+
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use crate::error::{Error, Result};
+
+/// What an interpreter may do in a directory granted to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirAccess {
+    /// Read files and list folders; any write fails with `PermissionError`.
+    ReadOnly,
+    /// Read, create, write, rename and delete.
+    ReadWrite,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Stdin {
+    /// Reads get end of file.
+    #[default]
+    Empty,
+    /// Reads get these bytes, then end of file.
+    Bytes(Vec<u8>),
+    /// Reads get this process's stdin.
+    Inherit,
+}
+
+/// The grants of one interpreter.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Grants {
+    pub(crate) dirs: Vec<(PathBuf, String, DirAccess)>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) stdin: Stdin,
+}
+
+impl Grants {
+    /// Adds the grants to a WASI context being built.
+    pub(crate) fn apply(&self, wasi: &mut WasiCtxBuilder) -> Result<()> {
+        for (host, guest, access) in &self.dirs {
+            let perms = match access {
+                DirAccess::ReadOnly => FsPerms::ReadOnly,
+                DirAccess::ReadWrite => FsPerms::ReadWrite,
+            };
+            wasi.preopened_dir(host, guest, perms).map_err(|err| Error::Grant {
+                path: host.clone(),
+                source: std::io::Error::other(format!("{err:#}")),
+            })?;
+        }
+        for (key, value) in &self.env {
+            wasi.env(key, value);
+        }
+        match &self.stdin {
+            Stdin::Empty => {}
+            Stdin::Bytes(bytes) => {
+                wasi.stdin(MemoryInputPipe::new(bytes.clone()));
+            }
+            Stdin::Inherit => {
+                wasi.inherit_stdin();
+            }
+        }
+        Ok(())
+    }
+}
