@@ -70,10 +70,13 @@ impl Message {
         Ok(Message { bytes, ends })
     }
 
-    pub(crate) fn from_value(value: &Value) -> Self {
+    /// Encodes a value from the Rust program; one nested deeper than
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH) or too large is refused like a
+    /// guest's would be.
+    pub(crate) fn from_value(value: &Value) -> Result<Self> {
         let bytes = value::encode(value);
-        let ends = value::validate(&bytes).expect("the host's own encoding is valid");
-        Message { bytes, ends }
+        let ends = value::validate(&bytes)?;
+        Ok(Message { bytes, ends })
     }
 }
 
@@ -463,7 +466,7 @@ impl SendChannel {
     }
 
     fn send_with(&self, value: &Value, wait: Wait) -> Result<()> {
-        self.channel.send(Party::Host, Message::from_value(value), wait)
+        self.channel.send(Party::Host, Message::from_value(value)?, wait)
     }
 
     /// The interpreters associated with this end.

@@ -193,7 +193,10 @@ impl Interpreter {
         I: IntoIterator<Item = (K, Value)>,
         K: Into<String>,
     {
-        let bindings = bindings.into_iter().map(|(name, value)| (name.into(), Message::from_value(&value))).collect();
+        let bindings = bindings
+            .into_iter()
+            .map(|(name, value)| Ok((name.into(), Message::from_value(&value)?)))
+            .collect::<Result<_>>()?;
         self.inner.run(source.as_bytes(), STRING_FILENAME, bindings, None)
     }
 

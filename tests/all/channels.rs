@@ -344,3 +344,15 @@ fn values_convert_to_rust_types() {
     assert_eq!(Value::from(Some(1)), Value::from(1));
     assert_eq!(Value::from(None::<i32>), Value::None);
 }
+
+#[test]
+fn a_rust_value_nested_too_deep_is_refused_not_a_panic() {
+    let mut value = Value::None;
+    for _ in 0..(isolate::MAX_DEPTH + 1) {
+        value = Value::Tuple(vec![value]);
+    }
+    let (_rx, tx) = runtime().create_channel();
+    assert!(matches!(tx.try_send(value.clone()), Err(Error::InvalidValue(_))));
+    let err = interpreter().run_with("pass", [("deep", value)]).unwrap_err();
+    assert!(matches!(err, Error::InvalidValue(ref why) if why.contains("deeper than 512")), "{err:?}");
+}
