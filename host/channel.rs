@@ -310,11 +310,21 @@ impl Channel {
         Ok(first)
     }
 
-    /// Releases every end `party` is associated with or has released: what
-    /// happens when an interpreter is destroyed.
-    pub(crate) fn release_all(&self, party: Party) {
-        let _ = self.release(party, End::Recv);
-        let _ = self.release(party, End::Send);
+    /// Drops every association of a party that is gone for good (a
+    /// destroyed interpreter): as `release` on both ends, but nothing is
+    /// remembered of it, since it can never come back to use the channel.
+    pub(crate) fn forget(&self, party: Party) {
+        let mut state = lock(&self.state);
+        let mut was_associated = false;
+        for end in [End::Recv, End::Send] {
+            let association = state.end(end);
+            was_associated |= association.associated.remove(&party);
+            association.released.remove(&party);
+        }
+        if was_associated && !state.closed && state.recv.associated.is_empty() && state.send.associated.is_empty() {
+            state.close();
+        }
+        self.changed.notify_all();
     }
 
     /// PEP 554's `close(force)`, from either end.
@@ -508,5 +518,38 @@ impl fmt::Debug for RecvChannel {
 impl fmt::Debug for SendChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SendChannel({})", self.channel.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forgetting_a_party_remembers_nothing_of_it() {
+        // Destroying an interpreter used to *release* every channel of the
+        // runtime on its behalf, recording it in each one's released set:
+        // memory and time grew with channels x interpreters (+4 GB over
+        // 10,000 create/destroy cycles).
+        let channel = Channel::new(ChannelId(0));
+        let host = Party::Host;
+        let gone = Party::Interpreter(InterpreterId(7));
+        channel.recv(host, Wait::No).unwrap();
+        channel.send(gone, Message { bytes: vec![0], ends: vec![] }, Wait::No).unwrap_err();
+        channel.forget(gone);
+        channel.forget(Party::Interpreter(InterpreterId(8)));
+        let state = lock(&channel.state);
+        assert!(state.send.associated.is_empty() && state.send.released.is_empty());
+        assert!(state.recv.released.is_empty());
+        assert!(!state.closed, "the host is still associated");
+    }
+
+    #[test]
+    fn forgetting_the_last_associated_party_closes_the_channel() {
+        let channel = Channel::new(ChannelId(0));
+        let gone = Party::Interpreter(InterpreterId(7));
+        channel.recv(gone, Wait::No).unwrap();
+        channel.forget(gone);
+        assert!(channel.is_closed());
     }
 }

@@ -329,7 +329,7 @@ impl InterpreterInner {
                 *state = State::Dead(death);
                 drop(state);
                 // A dead interpreter lets go of its channels at once.
-                self.runtime.release_channels_of(self.id);
+                self.runtime.release_channels_of(self.id, &self.known_ends());
                 Err(error)
             }
         }
@@ -379,7 +379,8 @@ impl InterpreterInner {
     /// its channel ends are released.
     fn forget(&self) {
         self.runtime.unregister_interpreter(self.id);
-        self.runtime.release_channels_of(self.id);
+        let ends = std::mem::take(&mut *lock(&self.known_ends));
+        self.runtime.release_channels_of(self.id, &ends.into_iter().collect::<Vec<_>>());
     }
 
     /// Drops a destroyed child from this interpreter's children.

@@ -152,11 +152,16 @@ impl Runtime {
         })
     }
 
-    /// Releases every channel end an interpreter was associated with.
-    pub(crate) fn release_channels_of(&self, id: InterpreterId) {
-        let channels: Vec<_> = lock(&self.inner.channels).open.values().cloned().collect();
-        for channel in channels {
-            channel.release_all(channel::Party::Interpreter(id));
+    /// Drops a gone interpreter's associations with the channels it held
+    /// ends of (only those: it can have used no others).
+    pub(crate) fn release_channels_of(&self, id: InterpreterId, ends: &[EndRef]) {
+        let mut seen = std::collections::HashSet::new();
+        for EndRef::Recv(channel) | EndRef::Send(channel) in ends {
+            if seen.insert(*channel)
+                && let Ok(channel) = self.channel(*channel)
+            {
+                channel.forget(channel::Party::Interpreter(id));
+            }
         }
     }
 
