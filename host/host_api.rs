@@ -95,13 +95,7 @@ impl GuestLink {
     /// A channel end the caller holds, as `(channel, party)`.
     fn end(&self, end: EndRef) -> Result<(Arc<crate::channel::Channel>, Party), wit::Error> {
         let me = self.me()?;
-        if !me.knows(end) {
-            return Err(wit::Error::ChannelNotFound);
-        }
-        let id = match end {
-            EndRef::Recv(id) | EndRef::Send(id) => id,
-        };
-        let channel = self.runtime.channel(id).map_err(to_wit)?;
+        let channel = me.known_channel(end).ok_or(wit::Error::ChannelNotFound)?;
         Ok((channel, Party::Interpreter(me.id())))
     }
 
@@ -284,23 +278,14 @@ impl wit::Host for HostState {
         let channel = self.link.runtime.new_channel();
         let id = channel.id();
         if let Ok(me) = self.link.me() {
-            me.grant([EndRef::Recv(id), EndRef::Send(id)]);
+            me.grant_channel(channel);
         }
         id.as_u64()
     }
 
     fn list_channels(&mut self) -> Vec<u64> {
         let Ok(me) = self.link.me() else { return Vec::new() };
-        let mut ids: Vec<u64> = me
-            .known_ends()
-            .into_iter()
-            .map(|(EndRef::Recv(id) | EndRef::Send(id))| id)
-            .filter(|id| self.link.runtime.channel(*id).is_ok_and(|channel| !channel.is_closed()))
-            .map(ChannelId::as_u64)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+        me.known_channels().into_iter().filter(|channel| !channel.is_closed()).map(|c| c.id().as_u64()).collect()
     }
 
     fn channel_send(

@@ -1,6 +1,6 @@
 //! One sandboxed Python interpreter: a wasmtime `Store` and a guest instance.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::sync::lock;
-use crate::channel::Message;
+use crate::channel::{Channel, Message, Party};
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::guest::{self, ExceptionInfo, Guest, InterpreterConfig, RunError};
 use crate::grants::{DirAccess, Grants, Stdin};
@@ -112,8 +112,9 @@ pub(crate) struct InterpreterInner {
     /// destroyed, or until this one is.
     children: Mutex<Vec<Arc<InterpreterInner>>>,
     /// The channel ends this interpreter's code may use: those it created,
-    /// was bound or was sent. Any other channel is invisible to it.
-    known_ends: Mutex<HashSet<EndRef>>,
+    /// was bound or was sent. Any other channel is invisible to it. These
+    /// references (and the Rust handles) are what keep a channel alive.
+    known_ends: Mutex<HashMap<EndRef, Arc<Channel>>>,
 }
 
 enum State {
@@ -260,16 +261,44 @@ impl InterpreterInner {
         self.limits
     }
 
+    /// The channel of an end this interpreter holds; `None` for any other.
+    pub(crate) fn known_channel(&self, end: EndRef) -> Option<Arc<Channel>> {
+        lock(&self.known_ends).get(&end).cloned()
+    }
+
     pub(crate) fn knows(&self, end: EndRef) -> bool {
-        lock(&self.known_ends).contains(&end)
+        lock(&self.known_ends).contains_key(&end)
     }
 
+    /// Grants the ends named in a value this interpreter was given. Their
+    /// channels are alive: whoever gave them holds them.
     pub(crate) fn grant(&self, ends: impl IntoIterator<Item = EndRef>) {
-        lock(&self.known_ends).extend(ends);
+        let mut known = lock(&self.known_ends);
+        for end in ends {
+            if known.contains_key(&end) {
+                continue;
+            }
+            let (EndRef::Recv(id) | EndRef::Send(id)) = end;
+            if let Ok(channel) = self.runtime.channel(id) {
+                known.insert(end, channel);
+            }
+        }
     }
 
-    pub(crate) fn known_ends(&self) -> Vec<EndRef> {
-        lock(&self.known_ends).iter().copied().collect()
+    /// Grants both ends of a channel this interpreter created.
+    pub(crate) fn grant_channel(&self, channel: Arc<Channel>) {
+        let id = channel.id();
+        let mut known = lock(&self.known_ends);
+        known.insert(EndRef::Recv(id), channel.clone());
+        known.insert(EndRef::Send(id), channel);
+    }
+
+    /// The channels this interpreter holds an end of, each once.
+    pub(crate) fn known_channels(&self) -> Vec<Arc<Channel>> {
+        let mut channels: Vec<Arc<Channel>> = lock(&self.known_ends).values().cloned().collect();
+        channels.sort_by_key(|channel| channel.id());
+        channels.dedup_by_key(|channel| channel.id());
+        channels
     }
 
     pub(crate) fn adopt(&self, child: Arc<InterpreterInner>) {
@@ -329,7 +358,9 @@ impl InterpreterInner {
                 *state = State::Dead(death);
                 drop(state);
                 // A dead interpreter lets go of its channels at once.
-                self.runtime.release_channels_of(self.id, &self.known_ends());
+                for channel in self.known_channels() {
+                    channel.forget(Party::Interpreter(self.id));
+                }
                 Err(error)
             }
         }
@@ -379,8 +410,11 @@ impl InterpreterInner {
     /// its channel ends are released.
     fn forget(&self) {
         self.runtime.unregister_interpreter(self.id);
-        let ends = std::mem::take(&mut *lock(&self.known_ends));
-        self.runtime.release_channels_of(self.id, &ends.into_iter().collect::<Vec<_>>());
+        for channel in self.known_channels() {
+            channel.forget(Party::Interpreter(self.id));
+        }
+        // Let go of the channels: one nobody else holds is freed.
+        lock(&self.known_ends).clear();
     }
 
     /// Drops a destroyed child from this interpreter's children.
@@ -561,7 +595,7 @@ impl InterpreterBuilder {
             stderr: self.stderr,
             limits: self.limits,
             children: Mutex::new(Vec::new()),
-            known_ends: Mutex::new(HashSet::new()),
+            known_ends: Mutex::new(HashMap::new()),
         });
         // The store's host calls reach their interpreter through a weak
         // reference: the interpreter owns the store, not the other way.

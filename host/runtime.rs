@@ -48,12 +48,13 @@ struct Inner {
     _ticker: EpochTicker,
 }
 
-/// The open channels. Closed ones are dropped from the map now and then
-/// (their handles keep them alive as long as needed).
+/// Every channel, by id, for the host's lookups. Weak: a channel lives as
+/// long as a Rust handle or an interpreter holding one of its ends does;
+/// the entries of freed channels are swept out now and then.
 #[derive(Default)]
 struct Channels {
-    open: HashMap<ChannelId, Arc<Channel>>,
-    /// Sweep closed channels out when the map grows to this size.
+    by_id: HashMap<ChannelId, Weak<Channel>>,
+    /// Sweep freed channels out when the map grows to this size.
     sweep_at: usize,
 }
 
@@ -107,7 +108,8 @@ impl Runtime {
     /// The ids of the open channels.
     pub fn list_channels(&self) -> Vec<ChannelId> {
         let channels = lock(&self.inner.channels);
-        let mut ids: Vec<_> = channels.open.values().filter(|c| !c.is_closed()).map(|c| c.id()).collect();
+        let mut ids: Vec<_> =
+            channels.by_id.values().filter_map(Weak::upgrade).filter(|c| !c.is_closed()).map(|c| c.id()).collect();
         ids.sort();
         ids
     }
@@ -116,19 +118,19 @@ impl Runtime {
         let id = ChannelId(self.inner.next_channel.fetch_add(1, Ordering::Relaxed));
         let channel = Arc::new(Channel::new(id));
         let mut channels = lock(&self.inner.channels);
-        if channels.open.len() >= channels.sweep_at {
-            channels.open.retain(|_, channel| !channel.is_closed());
-            channels.sweep_at = (channels.open.len() * 2).max(64);
+        if channels.by_id.len() >= channels.sweep_at {
+            channels.by_id.retain(|_, channel| channel.strong_count() > 0);
+            channels.sweep_at = (channels.by_id.len() * 2).max(64);
         }
-        channels.open.insert(id, channel.clone());
+        channels.by_id.insert(id, Arc::downgrade(&channel));
         channel
     }
 
     /// The channel with this id: `ChannelClosed` for one that existed and
     /// was closed, `ChannelNotFound` for one that never existed.
     pub(crate) fn channel(&self, id: ChannelId) -> Result<Arc<Channel>> {
-        match lock(&self.inner.channels).open.get(&id) {
-            Some(channel) => Ok(channel.clone()),
+        match lock(&self.inner.channels).by_id.get(&id).and_then(Weak::upgrade) {
+            Some(channel) => Ok(channel),
             None if id.0 < self.inner.next_channel.load(Ordering::Relaxed) => Err(Error::ChannelClosed(id)),
             None => Err(Error::ChannelNotFound(id)),
         }
@@ -150,19 +152,6 @@ impl Runtime {
             EndRef::Recv(_) => Value::RecvChannel(recv),
             EndRef::Send(_) => Value::SendChannel(send),
         })
-    }
-
-    /// Drops a gone interpreter's associations with the channels it held
-    /// ends of (only those: it can have used no others).
-    pub(crate) fn release_channels_of(&self, id: InterpreterId, ends: &[EndRef]) {
-        let mut seen = std::collections::HashSet::new();
-        for EndRef::Recv(channel) | EndRef::Send(channel) in ends {
-            if seen.insert(*channel)
-                && let Ok(channel) = self.channel(*channel)
-            {
-                channel.forget(channel::Party::Interpreter(id));
-            }
-        }
     }
 
     pub(crate) fn register_interpreter(&self, interpreter: &Arc<InterpreterInner>) {

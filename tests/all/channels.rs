@@ -356,3 +356,19 @@ fn a_rust_value_nested_too_deep_is_refused_not_a_panic() {
     let err = interpreter().run_with("pass", [("deep", value)]).unwrap_err();
     assert!(matches!(err, Error::InvalidValue(ref why) if why.contains("deeper than 512")), "{err:?}");
 }
+
+#[test]
+fn a_channel_lives_as_long_as_someone_holds_an_end() {
+    let (rx, tx) = runtime().create_channel();
+    let id = rx.id();
+    let interp = interpreter();
+    interp.run_with("keep = inbox", [("inbox", rx.into())]).unwrap();
+    drop(tx);
+    // The Rust handles are gone; the interpreter still holds an end.
+    interp.run("import interpreters\nprint(keep.recv_nowait('empty'), [r.id for r, s in interpreters.list_all_channels()])").unwrap();
+    assert_eq!(interp.take_stdout().text(), format!("empty [{id}]\n"));
+    assert!(runtime().list_channels().contains(&id));
+    // Nobody holds it any more: it is freed, not kept for ever.
+    drop(interp);
+    assert!(!runtime().list_channels().contains(&id));
+}
