@@ -225,11 +225,11 @@ fn parse_dir(text: &str) -> Result<(PathBuf, String, DirAccess), String> {
 
 /// An error and its causes on one line: `cannot grant `x`: No such file`.
 fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
+    let mut text = describe(err);
     let mut source = err.source();
     while let Some(cause) = source {
         text.push_str(": ");
-        text.push_str(&cause.to_string());
+        text.push_str(&describe(cause));
         source = cause.source();
     }
     text
@@ -269,8 +269,9 @@ fn parse_size(text: &str) -> Result<usize, String> {
     Ok(bytes as usize)
 }
 
-/// An I/O error without Rust's ` (os error N)` suffix.
-fn describe(err: &std::io::Error) -> String {
+/// An error's message without Rust's ` (os error N)` suffix, which says
+/// nothing more to a person than the message before it.
+fn describe(err: &dyn std::error::Error) -> String {
     let text = err.to_string();
     match text.find(" (os error") {
         Some(end) => text[..end].to_owned(),
