@@ -187,14 +187,7 @@ impl wit::Host for HostState {
         if target.id() == target.family() {
             return Err(wit::Error::InterpreterFailed("it was created by the host, which alone can destroy it".into()));
         }
-        target.destroy().map_err(to_wit)?;
-        // Its owner, if it is one of ours, lets go of it.
-        for member in self.link.runtime.family(target.family()) {
-            if let Some(owner) = self.link.runtime.interpreter_in(target.family(), member) {
-                owner.disown(target.id());
-            }
-        }
-        Ok(())
+        target.destroy().map_err(to_wit)
     }
 
     fn run_interpreter(

@@ -100,6 +100,9 @@ pub(crate) struct InterpreterInner {
     id: InterpreterId,
     /// The interpreter the host created, at the root of this one's family.
     family: InterpreterId,
+    /// The interpreter whose Python code created this one (none for one the
+    /// host created); it owns this one until it is destroyed.
+    parent: Weak<InterpreterInner>,
     runtime: Runtime,
     state: Mutex<State>,
     /// Claimed for the whole of a run (and of a destroy), before `state` is
@@ -387,10 +390,10 @@ impl InterpreterInner {
         let claim = self.claim()?;
         *lock(&self.state) = State::Destroyed;
         drop(claim);
-        self.forget();
-        for child in std::mem::take(&mut *lock(&self.children)) {
-            child.destroy_family();
+        if let Some(parent) = self.parent.upgrade() {
+            parent.disown(self.id);
         }
+        self.forget_with_children();
         Ok(())
     }
 
@@ -399,10 +402,17 @@ impl InterpreterInner {
     /// freed when the last reference to it goes.
     pub(crate) fn destroy_family(&self) {
         if self.destroy().is_err() {
-            self.forget();
-            for child in std::mem::take(&mut *lock(&self.children)) {
-                child.destroy_family();
-            }
+            self.forget_with_children();
+        }
+    }
+
+    fn forget_with_children(&self) {
+        self.forget();
+        // Taken before the loop: a child's destroy takes this lock to
+        // disown itself.
+        let children = std::mem::take(&mut *lock(&self.children));
+        for child in children {
+            child.destroy_family();
         }
     }
 
@@ -418,7 +428,7 @@ impl InterpreterInner {
     }
 
     /// Drops a destroyed child from this interpreter's children.
-    pub(crate) fn disown(&self, child: InterpreterId) {
+    fn disown(&self, child: InterpreterId) {
         lock(&self.children).retain(|c| c.id != child);
     }
 }
@@ -562,7 +572,7 @@ impl InterpreterBuilder {
     }
 
     /// Creates an interpreter, the child of `parent` if given.
-    pub(crate) fn create(self, parent: Option<&InterpreterInner>) -> Result<Arc<InterpreterInner>> {
+    pub(crate) fn create(self, parent: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
         let runtime = self.runtime;
         let mut wasi = WasiCtxBuilder::new();
         self.stdout.attach_stdout(&mut wasi);
@@ -588,6 +598,7 @@ impl InterpreterBuilder {
         let inner = Arc::new(InterpreterInner {
             id,
             family: parent.map_or(id, |parent| parent.family),
+            parent: parent.map_or_else(Weak::new, Arc::downgrade),
             runtime: runtime.clone(),
             state: Mutex::new(State::Live(Box::new(Live { store, guest }))),
             running: AtomicBool::new(false),
