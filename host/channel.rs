@@ -19,6 +19,7 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::cancel::CancelFlag;
 use crate::sync::lock;
 use crate::error::{Error, Result};
 use crate::interpreter::InterpreterId;
@@ -174,6 +175,14 @@ impl State {
     }
 }
 
+/// `Error::Cancelled` if `party` is an interpreter that was cancelled.
+fn cancelled(party: Party, cancel: Option<&CancelFlag>) -> Option<Error> {
+    match (party, cancel) {
+        (Party::Interpreter(id), Some(flag)) if flag.is_set() => Some(Error::Cancelled(id)),
+        _ => None,
+    }
+}
+
 /// One channel's shared state.
 pub(crate) struct Channel {
     id: ChannelId,
@@ -215,8 +224,18 @@ impl Channel {
         }
     }
 
-    /// Sends `message` and returns once a receiver took it.
-    pub(crate) fn send(&self, party: Party, message: Message, wait: Wait) -> Result<()> {
+    /// Wakes the calls waiting on this channel, so that they look again at
+    /// what may have stopped them (a cancelled interpreter).
+    pub(crate) fn nudge(&self) {
+        // Under the lock: a waiter between its check and its wait would
+        // miss a notification sent now.
+        let _state = lock(&self.state);
+        self.changed.notify_all();
+    }
+
+    /// Sends `message` and returns once a receiver took it, or `cancel` is
+    /// set (then [`nudge`](Self::nudge) the channel).
+    pub(crate) fn send(&self, party: Party, message: Message, wait: Wait, cancel: Option<&CancelFlag>) -> Result<()> {
         let mut state = lock(&self.state);
         state.associate(self.id, party, End::Send)?;
         let deadline = match wait {
@@ -234,8 +253,9 @@ impl Channel {
                 Outcome::Discarded => return Err(Error::ChannelClosed(self.id)),
                 Outcome::Pending => {}
             }
-            if let Some(err) = state.interrupted(self.id, party, End::Send) {
+            if let Some(err) = state.interrupted(self.id, party, End::Send).or_else(|| cancelled(party, cancel)) {
                 state.senders.retain(|waiting| !Arc::ptr_eq(waiting, &slot));
+                self.finish_send_close(&mut state);
                 return Err(err);
             }
             let (next, in_time) = self.wait(state, deadline);
@@ -249,8 +269,8 @@ impl Channel {
     }
 
     /// Receives the next object; `Ok(None)` only for `Wait::No` when no
-    /// sender is waiting.
-    pub(crate) fn recv(&self, party: Party, wait: Wait) -> Result<Option<Message>> {
+    /// sender is waiting. A wait ends when `cancel` is set, as for `send`.
+    pub(crate) fn recv(&self, party: Party, wait: Wait, cancel: Option<&CancelFlag>) -> Result<Option<Message>> {
         let mut state = lock(&self.state);
         state.associate(self.id, party, End::Recv)?;
         loop {
@@ -267,7 +287,7 @@ impl Channel {
                 Wait::No => return Ok(None),
                 Wait::Until(deadline) => deadline,
             };
-            if let Some(err) = state.interrupted(self.id, party, End::Recv) {
+            if let Some(err) = state.interrupted(self.id, party, End::Recv).or_else(|| cancelled(party, cancel)) {
                 return Err(err);
             }
             state.waiting_receivers += 1;
@@ -420,7 +440,7 @@ impl RecvChannel {
     }
 
     fn recv_with(&self, wait: Wait) -> Result<Option<Value>> {
-        let Some(message) = self.channel.recv(Party::Host, wait)? else {
+        let Some(message) = self.channel.recv(Party::Host, wait, None)? else {
             return Ok(None);
         };
         let runtime = &self.runtime;
@@ -476,7 +496,7 @@ impl SendChannel {
     }
 
     fn send_with(&self, value: &Value, wait: Wait) -> Result<()> {
-        self.channel.send(Party::Host, Message::from_value(value)?, wait)
+        self.channel.send(Party::Host, Message::from_value(value)?, wait, None)
     }
 
     /// The interpreters associated with this end.
@@ -534,8 +554,8 @@ mod tests {
         let channel = Channel::new(ChannelId(0));
         let host = Party::Host;
         let gone = Party::Interpreter(InterpreterId(7));
-        channel.recv(host, Wait::No).unwrap();
-        channel.send(gone, Message { bytes: vec![0], ends: vec![] }, Wait::No).unwrap_err();
+        channel.recv(host, Wait::No, None).unwrap();
+        channel.send(gone, Message { bytes: vec![0], ends: vec![] }, Wait::No, None).unwrap_err();
         channel.forget(gone);
         channel.forget(Party::Interpreter(InterpreterId(8)));
         let state = lock(&channel.state);
@@ -548,7 +568,7 @@ mod tests {
     fn forgetting_the_last_associated_party_closes_the_channel() {
         let channel = Channel::new(ChannelId(0));
         let gone = Party::Interpreter(InterpreterId(7));
-        channel.recv(gone, Wait::No).unwrap();
+        channel.recv(gone, Wait::No, None).unwrap();
         channel.forget(gone);
         assert!(channel.is_closed());
     }

@@ -57,6 +57,26 @@ pub enum Error {
         reason: String,
     },
 
+    /// The interpreter was cancelled with a
+    /// [`CancelHandle`](crate::CancelHandle) (or destroyed while it ran), so
+    /// it was stopped and discarded. Every later call on it returns this
+    /// error again.
+    #[error("interpreter `{0}` was cancelled")]
+    Cancelled(InterpreterId),
+
+    /// Host code that the interpreter called panicked: a bug of `isolate` or
+    /// of a Rust callback (such as an [`Output::writer`](crate::Output::writer)),
+    /// never the guest's doing alone. The panic was caught, the interpreter
+    /// discarded, and the rest of the process goes on. Every later call on
+    /// it returns this error again.
+    #[error("interpreter `{id}` was discarded: host code it called panicked: {message}")]
+    Panicked {
+        /// The interpreter.
+        id: InterpreterId,
+        /// The panic's message.
+        message: String,
+    },
+
     /// No channel with this id is known to the caller.
     #[error("channel `{0}` not found")]
     ChannelNotFound(ChannelId),

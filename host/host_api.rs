@@ -10,13 +10,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::sync::lock;
+use crate::cancel::CancelFlag;
 use crate::channel::{ChannelId, End, Message, Party, Wait};
+use crate::sync::lock;
 use crate::error::Error;
 use crate::guest::isolate::sandbox::host::{self as wit, ChannelEnd};
 use crate::guest::isolate::sandbox::types as wit_types;
 use crate::interpreter::{HostState, InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
-use crate::limits::Limit;
 use crate::runtime::Runtime;
 use crate::value::EndRef;
 
@@ -33,6 +33,8 @@ pub(crate) struct GuestLink {
     next_run: u64,
     /// When the current run must end: blocking calls wait no longer.
     deadline: Option<Instant>,
+    /// The interpreter's cancellation: blocking calls wake when it is set.
+    cancel: Arc<CancelFlag>,
 }
 
 /// The result of a run started by `start-interpreter`, once it is known.
@@ -43,8 +45,8 @@ struct RunSlot {
 }
 
 impl GuestLink {
-    pub(crate) fn new(runtime: Runtime) -> Self {
-        GuestLink { runtime, me: InterpreterRef::new(), runs: HashMap::new(), next_run: 0, deadline: None }
+    pub(crate) fn new(runtime: Runtime, cancel: Arc<CancelFlag>) -> Self {
+        GuestLink { runtime, me: InterpreterRef::new(), runs: HashMap::new(), next_run: 0, deadline: None, cancel }
     }
 
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
@@ -55,12 +57,26 @@ impl GuestLink {
         self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
     }
 
-    /// A wait that the run's deadline ended stops the guest right there, as
-    /// the epoch deadline would a moment later; rather than hand Python a
-    /// `TimeoutError` it has no time left to handle.
-    fn stop_if_expired<T>(&self, result: Result<T, wit::Error>) -> wasmtime::Result<Result<T, wit::Error>> {
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    pub(crate) fn cancel_flag(&self) -> &Arc<CancelFlag> {
+        &self.cancel
+    }
+
+    /// True when the guest must stop where it is: its run's deadline passed,
+    /// or it was cancelled.
+    pub(crate) fn must_stop(&self) -> bool {
+        self.cancel.is_set() || self.expired()
+    }
+
+    /// A wait that the run's deadline or a cancellation ended stops the
+    /// guest right there, as the epoch callback would a moment later; rather
+    /// than hand Python an error it has no time left to handle.
+    fn stop_if_interrupted<T>(&self, result: Result<T, wit::Error>) -> wasmtime::Result<Result<T, wit::Error>> {
         match result {
-            Err(wit::Error::Timeout) if self.expired() => Err(wasmtime::Trap::Interrupt.into()),
+            Err(_) if self.must_stop() => Err(wasmtime::Trap::Interrupt.into()),
             other => Ok(other),
         }
     }
@@ -107,6 +123,16 @@ impl GuestLink {
             return Err(wit::Error::ChannelNotFound);
         }
         Ok(message)
+    }
+
+    /// Wakes a wait on `channel` if the caller is cancelled.
+    fn watch(&self, channel: &Arc<crate::channel::Channel>) -> crate::cancel::Watch<'_> {
+        let channel = Arc::downgrade(channel);
+        self.cancel.watch(move || {
+            if let Some(channel) = channel.upgrade() {
+                channel.nudge();
+            }
+        })
     }
 
     fn bindings(&self, bindings: Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Message)>, wit::Error> {
@@ -204,15 +230,20 @@ impl wit::Host for HostState {
             Ok(bindings) => bindings,
             Err(err) => return Ok(Err(err)),
         };
-        // The nested run ends by the caller's deadline too; if that is what
-        // ended it, the caller stops as well.
-        match target.run(&source, crate::STRING_FILENAME, bindings, self.link.deadline) {
-            Ok(()) => Ok(Ok(())),
-            Err(Error::LimitExceeded { limit: Limit::Time(_), .. }) if self.link.expired() => {
-                Err(wasmtime::Trap::Interrupt.into())
+        // The nested run ends by the caller's deadline too, and cancelling
+        // the caller cancels it; if that is what ended it, the caller stops
+        // as well.
+        let nested = Arc::downgrade(&target);
+        let _watch = self.link.cancel.watch(move || {
+            if let Some(nested) = nested.upgrade() {
+                nested.cancel();
             }
-            Err(err) => Ok(Err(to_wit(err))),
+        });
+        if self.link.cancel.is_set() {
+            return Err(wasmtime::Trap::Interrupt.into());
         }
+        let result = target.run(&source, crate::STRING_FILENAME, bindings, self.link.deadline);
+        self.link.stop_if_interrupted(result.map_err(to_wit))
     }
 
     fn start_interpreter(&mut self, id: u64, source: Vec<u8>, bindings: Vec<(String, Vec<u8>)>) -> Result<u64, wit::Error> {
@@ -243,15 +274,23 @@ impl wit::Host for HostState {
             return Ok(Err(wit::Error::InterpreterNotFound));
         };
         let Wait::Until(deadline) = self.link.wait(false, timeout_ns) else { unreachable!("a blocking wait") };
+        let nudged = slot.clone();
+        let _watch = self.link.cancel.watch(move || {
+            let _result = lock(&nudged.result);
+            nudged.done.notify_all();
+        });
         let mut result = lock(&slot.result);
         while result.is_none() {
+            if self.link.cancel.is_set() {
+                return Err(wasmtime::Trap::Interrupt.into());
+            }
             result = match deadline {
                 None => slot.done.wait(result).unwrap_or_else(|p| p.into_inner()),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         drop(result);
-                        return self.link.stop_if_expired(Err(wit::Error::Timeout));
+                        return self.link.stop_if_interrupted(Err(wit::Error::Timeout));
                     }
                     slot.done.wait_timeout(result, deadline - now).unwrap_or_else(|p| p.into_inner()).0
                 }
@@ -291,9 +330,10 @@ impl wit::Host for HostState {
         let link = &self.link;
         let sent = link.end(EndRef::Send(ChannelId(id))).and_then(|(channel, party)| {
             let message = link.message(value)?;
-            channel.send(party, message, link.wait(nowait, timeout_ns)).map_err(to_wit)
+            let _watch = link.watch(&channel);
+            channel.send(party, message, link.wait(nowait, timeout_ns), Some(&link.cancel)).map_err(to_wit)
         });
-        link.stop_if_expired(sent)
+        link.stop_if_interrupted(sent)
     }
 
     fn channel_recv(
@@ -304,14 +344,16 @@ impl wit::Host for HostState {
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::Error>> {
         let link = &self.link;
         let received = link.end(EndRef::Recv(ChannelId(id))).and_then(|(channel, party)| {
-            let Some(message) = channel.recv(party, link.wait(nowait, timeout_ns)).map_err(to_wit)? else {
+            let _watch = link.watch(&channel);
+            let Some(message) = channel.recv(party, link.wait(nowait, timeout_ns), Some(&link.cancel)).map_err(to_wit)?
+            else {
                 return Ok(None);
             };
             // The receiver now holds whatever channel ends the value carries.
             link.me()?.grant(message.ends);
             Ok(Some(message.bytes))
         });
-        link.stop_if_expired(received)
+        link.stop_if_interrupted(received)
     }
 
     fn channel_release(&mut self, id: u64, end: ChannelEnd) -> Result<bool, wit::Error> {

@@ -2,17 +2,19 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use wasmtime::Store;
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::sync::lock;
+use crate::cancel::{CancelFlag, CancelHandle};
 use crate::channel::{Channel, Message, Party};
+use crate::sync::lock;
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::guest::{self, ExceptionInfo, Guest, InterpreterConfig, RunError};
 use crate::grants::{DirAccess, Grants, Stdin};
@@ -26,13 +28,13 @@ use crate::value::{EndRef, Value};
 const STDLIB_GUEST_PATH: &str = "/python";
 
 /// Native stack a call into a guest needs at least: wasmtime lets wasm use
-/// 512 KiB (its default `max_wasm_stack`), and the host calls it makes run
-/// below that. With less left, the call runs on a new stack segment.
+/// [`limits::MAX_WASM_STACK`], and the host calls it makes run below that.
+/// With less left, the call runs on a new stack segment.
 ///
 /// Without this, a guest whose runs nest (A runs B runs C ...) enters store
 /// after store on one thread, and each entry gets its own 512 KiB: about
 /// 1,270 levels overflowed the 8 MiB main thread and aborted the host.
-const STACK_RED_ZONE: usize = 1 << 20;
+const STACK_RED_ZONE: usize = limits::MAX_WASM_STACK + (1 << 20);
 
 /// The size of each new stack segment: several nested runs' worth.
 const STACK_SEGMENT: usize = 8 << 20;
@@ -66,6 +68,12 @@ pub(crate) struct HostState {
     pub(crate) link: GuestLink,
 }
 
+impl HostState {
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
@@ -89,7 +97,12 @@ impl WasiView for HostState {
 ///
 /// Dropping the interpreter destroys it, with every interpreter its Python
 /// code created, and releases the channel ends they were using;
-/// [`close`](Self::close) says so explicitly.
+/// [`close`](Self::close) says so explicitly. If it is running (a run by an
+/// interpreter of its family on another thread), it is cancelled first and
+/// the drop waits for it to stop.
+///
+/// To stop a run from another thread, take a
+/// [`cancel_handle`](Self::cancel_handle) first.
 pub struct Interpreter {
     inner: Arc<InterpreterInner>,
 }
@@ -111,6 +124,8 @@ pub(crate) struct InterpreterInner {
     stdout: Output,
     stderr: Output,
     limits: Limits,
+    /// Set to stop the interpreter wherever it is; see [`CancelHandle`].
+    cancel: Arc<CancelFlag>,
     /// The interpreters this one's Python code created; they live until
     /// destroyed, or until this one is.
     children: Mutex<Vec<Arc<InterpreterInner>>>,
@@ -130,6 +145,8 @@ enum State {
 #[derive(Clone)]
 enum Death {
     Limit(Limit),
+    Cancelled,
+    Panicked(String),
     Trap(String),
 }
 
@@ -137,6 +154,8 @@ impl Death {
     fn error(&self, id: InterpreterId) -> Error {
         match self {
             Death::Limit(limit) => Error::LimitExceeded { id, limit: *limit },
+            Death::Cancelled => Error::Cancelled(id),
+            Death::Panicked(message) => Error::Panicked { id, message: message.clone() },
             Death::Trap(reason) => Error::Trapped { id, reason: reason.clone() },
         }
     }
@@ -220,6 +239,30 @@ impl Interpreter {
         self.inner.is_running()
     }
 
+    /// A handle that cancels this interpreter from any thread, even while
+    /// this one is blocked in a run:
+    ///
+    /// ```
+    /// # let runtime = isolate::Runtime::new()?;
+    /// let interp = runtime.create_interpreter()?;
+    /// let handle = interp.cancel_handle();
+    /// std::thread::spawn(move || {
+    ///     std::thread::sleep(std::time::Duration::from_millis(50));
+    ///     handle.cancel();
+    /// });
+    /// let result = interp.run("while True: pass");
+    /// assert!(matches!(result, Err(isolate::Error::Cancelled(_))));
+    /// # Ok::<(), isolate::Error>(())
+    /// ```
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle { interpreter: Arc::downgrade(&self.inner) }
+    }
+
+    /// Cancels this interpreter: see [`CancelHandle::cancel`].
+    pub fn cancel(&self) -> bool {
+        self.inner.cancel()
+    }
+
     /// Takes the stdout captured so far (empty unless stdout is captured).
     /// Interpreters created by this one's Python code write to the same place.
     pub fn take_stdout(&self) -> Captured {
@@ -237,7 +280,12 @@ impl Interpreter {
 
 impl Drop for Interpreter {
     fn drop(&mut self) {
-        self.inner.destroy_family();
+        // Whoever runs it now (an interpreter of its family, on another
+        // thread) is stopped, and the drop waits for that: the store is
+        // freed before the drop returns.
+        self.inner.cancel();
+        *lock(&self.inner.state) = State::Destroyed;
+        self.inner.forget_with_children();
     }
 }
 
@@ -328,6 +376,9 @@ impl InterpreterInner {
     ) -> Result<()> {
         let _claim = self.claim()?;
         let mut state = lock(&self.state);
+        if self.cancel.is_set() && matches!(*state, State::Live(_)) {
+            return Err(self.kill(&mut state, Death::Cancelled));
+        }
         let live = match &mut *state {
             State::Live(live) => live,
             State::Dead(death) => return Err(death.error(self.id)),
@@ -343,34 +394,79 @@ impl InterpreterInner {
             (Some(own), Some(outer)) => Some(own.min(outer)),
             (own, outer) => own.or(outer),
         };
-        live.store.set_epoch_deadline(limits::ticks_until(deadline));
         live.store.data_mut().link.set_deadline(deadline);
 
-        let outcome = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
-            live.guest.call_run(&mut live.store, source, filename, &encoded)
-        });
-        live.store.set_epoch_deadline(limits::ticks_until(None));
+        // A panic in host code the guest called (ours, or a Rust callback
+        // such as an output writer) unwinds out of wasmtime; it stops here,
+        // and only this interpreter is lost.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+                live.guest.call_run(&mut live.store, source, filename, &encoded)
+            })
+        }));
         live.store.data_mut().link.set_deadline(None);
-        match outcome {
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(panic) => return Err(self.kill(&mut state, Death::Panicked(panic_message(panic.as_ref())))),
+        };
+        let result = match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(RunError::Exception(info))) => Err(run_failed(self.id, info)),
             Ok(Err(RunError::Exit(code))) => Err(Error::SystemExit { code }),
             Err(trap) => {
                 let death = self.cause_of_death(&trap, live.store.data(), own, outer);
-                let error = death.error(self.id);
-                *state = State::Dead(death);
-                drop(state);
-                // A dead interpreter lets go of its channels at once.
-                for channel in self.known_channels() {
-                    channel.forget(Party::Interpreter(self.id));
-                }
-                Err(error)
+                return Err(self.kill(&mut state, death));
             }
+        };
+        // Cancelled as the run ended: the run's result stands, but the
+        // interpreter goes all the same.
+        if self.cancel.is_set() {
+            self.kill(&mut state, Death::Cancelled);
         }
+        result
+    }
+
+    /// Discards the interpreter's store for `death`, releases its channel
+    /// ends, and returns the error every later call will get.
+    fn kill(&self, state: &mut MutexGuard<'_, State>, death: Death) -> Error {
+        let error = death.error(self.id);
+        **state = State::Dead(death);
+        // A dead interpreter lets go of its channels at once.
+        for channel in self.known_channels() {
+            channel.forget(Party::Interpreter(self.id));
+        }
+        error
+    }
+
+    /// Cancels this interpreter and those its code created; see
+    /// [`CancelHandle`]. True the first time.
+    pub(crate) fn cancel(&self) -> bool {
+        if !self.cancel.set() {
+            return false;
+        }
+        let children = lock(&self.children).clone();
+        for child in children {
+            child.cancel();
+        }
+        // One that is idle dies now; one that is running, when its run
+        // stops (the run holds the lock).
+        if let Ok(mut state) = self.state.try_lock()
+            && matches!(*state, State::Live(_))
+        {
+            self.kill(&mut state, Death::Cancelled);
+        }
+        true
     }
 
     fn cause_of_death(&self, trap: &wasmtime::Error, host: &HostState, own: Option<Instant>, outer: Option<Instant>) -> Death {
-        if trap.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        if self.cancel.is_set() {
+            return Death::Cancelled;
+        }
+        let trap_code = trap.downcast_ref::<Trap>();
+        if trap_code == Some(&Trap::StackOverflow) {
+            return Death::Limit(Limit::Stack(limits::MAX_WASM_STACK));
+        }
+        if trap_code == Some(&Trap::Interrupt) {
             // Interrupted at the deadline: name the limit that set it.
             let limit = match (own, outer) {
                 (Some(own), Some(outer)) if outer < own => outer_limit(outer),
@@ -397,13 +493,15 @@ impl InterpreterInner {
         Ok(())
     }
 
-    /// Destroys this interpreter and its descendants. One that is running
-    /// (a run in a thread of another interpreter) is left to finish and is
-    /// freed when the last reference to it goes.
-    pub(crate) fn destroy_family(&self) {
-        if self.destroy().is_err() {
-            self.forget_with_children();
+    /// Destroys this interpreter and its descendants, without waiting: one
+    /// that is running (in a thread of another interpreter) is cancelled,
+    /// and freed when its run stops.
+    fn destroy_family(&self) {
+        self.cancel();
+        if let Ok(mut state) = self.state.try_lock() {
+            *state = State::Destroyed;
         }
+        self.forget_with_children();
     }
 
     fn forget_with_children(&self) {
@@ -430,6 +528,15 @@ impl InterpreterInner {
     /// Drops a destroyed child from this interpreter's children.
     fn disown(&self, child: InterpreterId) {
         lock(&self.children).retain(|c| c.id != child);
+    }
+}
+
+/// What a caught panic said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => (*message).to_owned(),
+        (_, Some(message)) => message.clone(),
+        _ => "a panic without a message".to_owned(),
     }
 }
 
@@ -583,14 +690,19 @@ impl InterpreterBuilder {
             source: std::io::Error::other(err),
         })?;
         let id = runtime.next_interpreter_id();
-        let link = GuestLink::new(runtime.clone());
+        let cancel = Arc::new(CancelFlag::default());
+        let link = GuestLink::new(runtime.clone(), cancel.clone());
         let limiter = MemoryLimiter::new(self.limits.memory);
         let mut store =
             Store::new(runtime.engine(), HostState { wasi: wasi.build(), table: ResourceTable::new(), limiter, link });
         store.limiter(|state| &mut state.limiter);
-        // Epoch interruption is on for the engine: a store without a
-        // deadline must be told it has none.
-        store.set_epoch_deadline(limits::ticks_until(None));
+        // Every epoch tick, a running guest checks whether it must stop: its
+        // run's deadline passed, or it was cancelled. A few hundred calls a
+        // second; the deadline itself is exact, not counted in ticks.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if store.data().link.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Continue(1)) }
+        });
         let guest = runtime.pre().instantiate(&mut store).map_err(Error::engine)?;
         let config = InterpreterConfig { argv: self.argv, env: self.grants.env.clone() };
         guest.call_init(&mut store, &config).map_err(Error::engine)?;
@@ -605,6 +717,7 @@ impl InterpreterBuilder {
             stdout: self.stdout,
             stderr: self.stderr,
             limits: self.limits,
+            cancel,
             children: Mutex::new(Vec::new()),
             known_ends: Mutex::new(HashMap::new()),
         });

@@ -95,6 +95,7 @@
 #![warn(missing_docs)]
 
 mod artifact_cache;
+mod cancel;
 mod channel;
 mod error;
 mod grants;
@@ -107,7 +108,9 @@ mod runtime;
 mod stdlib;
 mod sync;
 mod value;
+mod wasi_waits;
 
+pub use cancel::CancelHandle;
 pub use channel::{ChannelId, RecvChannel, SendChannel};
 pub use error::{Error, PythonException, Result};
 pub use grants::DirAccess;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{Engine, ResourceLimiter};
 
@@ -24,6 +24,15 @@ pub const DEFAULT_MAX_INTERPRETERS: usize = 64;
 /// The largest table a guest may grow to, in elements. The guest's own table
 /// has about 5,700 entries; growth far beyond is no legitimate use.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// The native stack a guest's WebAssembly may use, per call into it.
+///
+/// wasmtime's default (512 KiB) ran out before CPython's own guards: deeply
+/// nested source (`eval("(" * 200000 + ...)`) trapped in the parser instead
+/// of raising. With 1 MiB the parser raises as CPython does; C recursion
+/// that CPython does not guard (a deeply nested `json.loads`) still traps,
+/// and the interpreter stops with [`Limit::Stack`].
+pub(crate) const MAX_WASM_STACK: usize = 1 << 20;
 
 /// How often the engine's epoch advances: the resolution of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -52,6 +61,10 @@ pub enum Limit {
     /// The memory limit, in bytes, when the guest could not recover from it
     /// (Python raises `MemoryError` when it can).
     Memory(usize),
+    /// The native stack of the guest's WebAssembly, in bytes: C code in
+    /// CPython recursed deeper than its own guards allow for (Python's own
+    /// recursion raises `RecursionError` first).
+    Stack(usize),
 }
 
 impl fmt::Display for Limit {
@@ -59,6 +72,7 @@ impl fmt::Display for Limit {
         match self {
             Limit::Time(limit) => write!(f, "time limit of {} exceeded", format_duration(*limit)),
             Limit::Memory(limit) => write!(f, "memory limit of {} exceeded", format_size(*limit)),
+            Limit::Stack(limit) => write!(f, "stack limit of {} exceeded", format_size(*limit)),
         }
     }
 }
@@ -161,19 +175,5 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Epoch ticks until `deadline` (at least one), or "never" without one.
-pub(crate) fn ticks_until(deadline: Option<Instant>) -> u64 {
-    match deadline {
-        // Far enough never to be reached, small enough not to overflow
-        // when wasmtime adds the current epoch.
-        None => u64::MAX / 2,
-        Some(deadline) => {
-            let left = deadline.saturating_duration_since(Instant::now());
-            // Rounded up: a deadline may fire up to a tick late, never early.
-            left.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).clamp(1, u64::MAX as u128 / 2) as u64
-        }
     }
 }

@@ -13,9 +13,9 @@ use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
 use crate::guest::{Guest, GuestPre};
 use crate::interpreter::{HostState, Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
-use crate::limits::EpochTicker;
+use crate::limits::{self, EpochTicker};
 use crate::value::{EndRef, Value};
-use crate::{artifact_cache, guest, stdlib};
+use crate::{artifact_cache, guest, stdlib, wasi_waits};
 
 /// The environment variable that overrides the default cache folder.
 pub const CACHE_DIR_ENV: &str = "ISOLATE_CACHE_DIR";
@@ -222,6 +222,7 @@ impl RuntimeBuilder {
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::engine)?;
+        wasi_waits::add_to_linker(&mut linker).map_err(Error::engine)?;
         Guest::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(Error::engine)?;
         let pre = linker.instantiate_pre(&component).map_err(Error::engine)?;
@@ -250,6 +251,7 @@ fn engine_config() -> Config {
     // Time limits: a store's deadline, checked at function entries and loop
     // back-edges, interrupts a guest that never calls the host.
     config.epoch_interruption(true);
+    config.max_wasm_stack(limits::MAX_WASM_STACK);
     config
 }
 
