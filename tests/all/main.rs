@@ -1,6 +1,7 @@
 //! Integration tests, one module per thing they defend.
 
 mod cache;
+mod cancel;
 mod channels;
 mod cli;
 mod errors;
