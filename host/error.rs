@@ -130,6 +130,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A setting that cannot work: a fuel limit on an interpreter of a
+    /// runtime that does not meter fuel, for one.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
     /// wasmtime failed to compile, load or instantiate the guest: a problem
     /// of the host or of the embedded guest, not of the Python code.
     #[error("the WebAssembly engine failed: {0}")]

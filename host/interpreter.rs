@@ -395,6 +395,9 @@ impl InterpreterInner {
             (own, outer) => own.or(outer),
         };
         live.store.data_mut().link.set_deadline(deadline);
+        if self.runtime.meters_fuel() {
+            live.store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX)).map_err(Error::engine)?;
+        }
 
         // A panic in host code the guest called (ours, or a Rust callback
         // such as an output writer) unwinds out of wasmtime; it stops here,
@@ -466,6 +469,9 @@ impl InterpreterInner {
         if trap_code == Some(&Trap::StackOverflow) {
             return Death::Limit(Limit::Stack(limits::MAX_WASM_STACK));
         }
+        if trap_code == Some(&Trap::OutOfFuel) {
+            return Death::Limit(Limit::Fuel(self.limits.fuel.unwrap_or(u64::MAX)));
+        }
         if trap_code == Some(&Trap::Interrupt) {
             // Interrupted at the deadline: name the limit that set it.
             let limit = match (own, outer) {
@@ -478,7 +484,11 @@ impl InterpreterInner {
         if host.limiter.refused() {
             return Death::Limit(Limit::Memory(host.limiter.limit()));
         }
-        Death::Trap(format!("{trap:#}"))
+        // The trap's own words, without wasmtime's wasm backtrace.
+        Death::Trap(match trap_code {
+            Some(code) => code.to_string(),
+            None => trap.root_cause().to_string(),
+        })
     }
 
     /// Destroys this interpreter, unless it is running. Its children go too.
@@ -673,6 +683,19 @@ impl InterpreterBuilder {
         self
     }
 
+    /// Gives each run a budget of `fuel`, a deterministic count of
+    /// WebAssembly instructions (roughly): the same code with the same input
+    /// stops at the same point on every machine, which a time limit does
+    /// not promise. A run that uses it all is stopped and the interpreter
+    /// discarded: [`Error::LimitExceeded`] with [`Limit::Fuel`]. Host calls
+    /// (channels, output, sleeps) cost none. Needs a runtime built with
+    /// [`RuntimeBuilder::fuel`](crate::RuntimeBuilder::fuel); by default
+    /// there is no budget.
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.limits.fuel = Some(fuel);
+        self
+    }
+
     /// Creates the interpreter.
     pub fn build(self) -> Result<Interpreter> {
         Ok(Interpreter { inner: self.create(None)? })
@@ -681,6 +704,9 @@ impl InterpreterBuilder {
     /// Creates an interpreter, the child of `parent` if given.
     pub(crate) fn create(self, parent: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
         let runtime = self.runtime;
+        if self.limits.fuel.is_some() && !runtime.meters_fuel() {
+            return Err(Error::Config("a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`".into()));
+        }
         let mut wasi = WasiCtxBuilder::new();
         self.stdout.attach_stdout(&mut wasi);
         self.stderr.attach_stderr(&mut wasi);
@@ -696,6 +722,10 @@ impl InterpreterBuilder {
         let mut store =
             Store::new(runtime.engine(), HostState { wasi: wasi.build(), table: ResourceTable::new(), limiter, link });
         store.limiter(|state| &mut state.limiter);
+        if runtime.meters_fuel() {
+            // Setting up is not the guest's doing: runs get their budget.
+            store.set_fuel(u64::MAX).map_err(Error::engine)?;
+        }
         // Every epoch tick, a running guest checks whether it must stop: its
         // run's deadline passed, or it was cancelled. A few hundred calls a
         // second; the deadline itself is exact, not counted in ticks.

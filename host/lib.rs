@@ -117,7 +117,7 @@ pub use grants::DirAccess;
 pub use interpreter::{Interpreter, InterpreterBuilder, InterpreterId, STRING_FILENAME};
 pub use limits::{DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size};
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
-pub use runtime::{CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
+pub use runtime::{Allocator, CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
 pub use value::{MAX_DEPTH, MAX_MESSAGE_SIZE, Value, WrongType};
 
 // The cost model of the docs, checked: a runtime is shared across threads,

@@ -1,4 +1,5 @@
-//! Per-interpreter limits: memory, wall-clock time, interpreters created.
+//! Per-interpreter limits: memory, wall-clock time, stack, fuel, interpreters
+//! created.
 
 use std::fmt;
 use std::sync::Arc;
@@ -44,11 +45,13 @@ pub(crate) struct Limits {
     pub(crate) memory: usize,
     pub(crate) timeout: Option<Duration>,
     pub(crate) max_interpreters: usize,
+    /// Fuel per run, if the runtime meters it.
+    pub(crate) fuel: Option<u64>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory: DEFAULT_MEMORY_LIMIT, timeout: None, max_interpreters: DEFAULT_MAX_INTERPRETERS }
+        Limits { memory: DEFAULT_MEMORY_LIMIT, timeout: None, max_interpreters: DEFAULT_MAX_INTERPRETERS, fuel: None }
     }
 }
 
@@ -65,6 +68,9 @@ pub enum Limit {
     /// CPython recursed deeper than its own guards allow for (Python's own
     /// recursion raises `RecursionError` first).
     Stack(usize),
+    /// The run's fuel: the deterministic instruction budget of
+    /// [`InterpreterBuilder::fuel`](crate::InterpreterBuilder::fuel).
+    Fuel(u64),
 }
 
 impl fmt::Display for Limit {
@@ -73,6 +79,7 @@ impl fmt::Display for Limit {
             Limit::Time(limit) => write!(f, "time limit of {} exceeded", format_duration(*limit)),
             Limit::Memory(limit) => write!(f, "memory limit of {} exceeded", format_size(*limit)),
             Limit::Stack(limit) => write!(f, "stack limit of {} exceeded", format_size(*limit)),
+            Limit::Fuel(limit) => write!(f, "fuel limit of {limit} exceeded"),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use isolate::{DirAccess, Error, Limit, Output, Runtime};
+use isolate::{Allocator, DEFAULT_MAX_INTERPRETERS, DirAccess, Error, Limit, Output, Runtime};
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -65,13 +65,15 @@ Exit status:
   N    the script called sys.exit(N)
   2    bad usage, or the script could not be read
   124  the time limit (--timeout) stopped the script
-  125  isolate itself failed, or the interpreter trapped or hit its memory limit
+  125  the script hit a limit it could not recover from (memory, stack, fuel), the
+       interpreter trapped, or isolate itself failed
 
 Examples:
   isolate run examples/hello.py
   isolate run script.py --verbose input.txt
   isolate run -c 'import sys; print(sys.version)'
   isolate run --timeout 2s --memory 256M untrusted.py
+  isolate run --fuel 100000000 reproducible.py
   isolate run --dir ./reports:/out --env LANG --stdin filter.py < input.txt
   echo 'print(42)' | isolate run -";
 
@@ -88,6 +90,17 @@ struct RunArgs {
     /// Cap the script's memory: 256M, 1G, 65536K [default: 512M]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<usize>,
+
+    /// Stop the script after it executes about N WebAssembly instructions:
+    /// deterministic, unlike --timeout, but slower to run (exit status 125)
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+
+    /// How interpreters' memory is reserved: on-demand maps it per
+    /// interpreter; pooling reserves slots up front for the script's own
+    /// interpreters too
+    #[arg(long, value_enum, default_value_t = AllocatorArg::OnDemand)]
+    allocator: AllocatorArg,
 
     /// Grant a host directory, read-write unless `:ro`; GUEST defaults to HOST
     #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]", value_parser = parse_dir)]
@@ -111,6 +124,12 @@ struct RunArgs {
     script_and_args: Vec<String>,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AllocatorArg {
+    OnDemand,
+    Pooling,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -129,7 +148,12 @@ fn run(mut args: RunArgs) -> ExitCode {
     if args.stdin && args.code.is_none() && args.script_and_args.first().is_some_and(|script| script == "-") {
         return fail("--stdin cannot be used when the script itself is read from stdin", EXIT_USAGE);
     }
-    let (timeout, memory, stdin) = (args.timeout, args.memory, args.stdin);
+    let (timeout, memory, stdin, fuel) = (args.timeout, args.memory, args.stdin, args.fuel);
+    let allocator = match args.allocator {
+        AllocatorArg::OnDemand => Allocator::OnDemand,
+        // The script's interpreter and as many as it may create.
+        AllocatorArg::Pooling => Allocator::Pooling { interpreters: DEFAULT_MAX_INTERPRETERS as u32 + 1 },
+    };
     let dirs = std::mem::take(&mut args.dirs);
     let env: Vec<(String, String)> = std::mem::take(&mut args.env)
         .into_iter()
@@ -144,7 +168,7 @@ fn run(mut args: RunArgs) -> ExitCode {
         Ok(program) => program,
         Err(message) => return fail(&message, EXIT_USAGE),
     };
-    let interpreter = Runtime::new().and_then(|runtime| {
+    let interpreter = Runtime::builder().fuel(fuel.is_some()).allocator(allocator).build().and_then(|runtime| {
         let mut builder =
             runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit());
         if let Some(timeout) = timeout {
@@ -152,6 +176,9 @@ fn run(mut args: RunArgs) -> ExitCode {
         }
         if let Some(memory) = memory {
             builder = builder.memory_limit(memory);
+        }
+        if let Some(fuel) = fuel {
+            builder = builder.fuel(fuel);
         }
         for (host, guest, access) in dirs {
             builder = builder.preopened_dir(host, guest, access);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::sync::lock;
 use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
@@ -44,6 +44,9 @@ struct Inner {
     /// owned by its Rust handle or by the interpreter that created it.
     interpreters: Mutex<BTreeMap<InterpreterId, Weak<InterpreterInner>>>,
     channels: Mutex<Channels>,
+    /// Whether the engine meters fuel, so that interpreters can have a
+    /// fuel limit.
+    fuel: bool,
     /// Stops the epoch thread when the runtime goes.
     _ticker: EpochTicker,
 }
@@ -86,6 +89,10 @@ impl Runtime {
 
     pub(crate) fn pre(&self) -> &GuestPre<HostState> {
         &self.inner.pre
+    }
+
+    pub(crate) fn meters_fuel(&self) -> bool {
+        self.inner.fuel
     }
 
     pub(crate) fn stdlib_dir(&self) -> &Path {
@@ -192,7 +199,34 @@ impl std::fmt::Debug for Runtime {
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeBuilder {
     cache_dir: Option<PathBuf>,
+    fuel: bool,
+    allocator: Allocator,
 }
+
+/// How a [`Runtime`] reserves its interpreters' memory; see
+/// [`RuntimeBuilder::allocator`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Allocator {
+    /// Each interpreter's memories are mapped when it is created and
+    /// unmapped when it goes. No limit on how many are alive.
+    #[default]
+    OnDemand,
+    /// Slots for up to `interpreters` interpreters are reserved (as address
+    /// space, not memory) when the runtime is built and reused after: no
+    /// mapping per interpreter. Creating one more than that fails with
+    /// [`Error::Engine`] until one goes.
+    Pooling {
+        /// How many interpreters may be alive at once.
+        interpreters: u32,
+    },
+}
+
+/// What one guest instance is made of (counted from the component that
+/// componentize-py builds, with room to spare).
+const CORE_INSTANCES_PER_GUEST: u32 = 32;
+const MEMORIES_PER_GUEST: u32 = 4;
+const TABLES_PER_GUEST: u32 = 8;
 
 impl RuntimeBuilder {
     /// The default settings.
@@ -209,6 +243,22 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Meters fuel, so that interpreters can have a deterministic
+    /// instruction budget ([`InterpreterBuilder::fuel`]). Metering costs
+    /// speed, and compiles the guest a second way (cached like the first).
+    /// Off by default.
+    pub fn fuel(mut self, meter: bool) -> Self {
+        self.fuel = meter;
+        self
+    }
+
+    /// How interpreters' memory is reserved: [`Allocator::OnDemand`] by
+    /// default.
+    pub fn allocator(mut self, allocator: Allocator) -> Self {
+        self.allocator = allocator;
+        self
+    }
+
     /// Builds the runtime: compiles or loads the guest and links it.
     pub fn build(self) -> Result<Runtime> {
         let cache_root = self.cache_dir.unwrap_or_else(default_cache_dir);
@@ -217,7 +267,7 @@ impl RuntimeBuilder {
         // The stdlib first: an unusable cache folder fails here, at once,
         // rather than after seconds of compiling.
         let stdlib = stdlib::ensure_unpacked(&guest_dir)?;
-        let engine = Engine::new(&engine_config()).map_err(Error::engine)?;
+        let engine = Engine::new(&engine_config(self.fuel, self.allocator)).map_err(Error::engine)?;
         let component = artifact_cache::load_or_compile(&engine, Some(&guest_dir))?;
 
         let mut linker = Linker::<HostState>::new(&engine);
@@ -239,14 +289,30 @@ impl RuntimeBuilder {
                 next_channel: AtomicU64::new(0),
                 interpreters: Mutex::new(BTreeMap::new()),
                 channels: Mutex::new(Channels::default()),
+                fuel: self.fuel,
                 _ticker: ticker,
             }),
         })
     }
 }
 
-fn engine_config() -> Config {
+fn engine_config(fuel: bool, allocator: Allocator) -> Config {
     let mut config = Config::new();
+    config.consume_fuel(fuel);
+    if let Allocator::Pooling { interpreters } = allocator {
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(interpreters)
+            .total_core_instances(interpreters * CORE_INSTANCES_PER_GUEST)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_GUEST)
+            .total_memories(interpreters * MEMORIES_PER_GUEST)
+            .max_memories_per_component(MEMORIES_PER_GUEST)
+            .total_tables(interpreters * TABLES_PER_GUEST)
+            .max_tables_per_component(TABLES_PER_GUEST)
+            // An interpreter's memory is capped by its own limit, at most
+            // the 4 GiB a 32-bit memory can address.
+            .max_memory_size(4 << 30);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     config.wasm_component_model(true);
     // Time limits: a store's deadline, checked at function entries and loop
     // back-edges, interrupts a guest that never calls the host.
