@@ -20,9 +20,9 @@ use crate::interpreter::{HostState, InterpreterBuilder, InterpreterId, Interpret
 use crate::runtime::Runtime;
 use crate::value::EndRef;
 
-/// Stack size of the threads that `run_in_thread` starts. Wasm frames and
-/// the host calls between them use the native stack; wasmtime itself caps
-/// wasm at 512 KiB of it (its default `max_wasm_stack`).
+/// Stack size of the threads that `run_in_thread` starts: room for one
+/// call into a guest ([`limits::MAX_WASM_STACK`](crate::limits::MAX_WASM_STACK)
+/// of wasm, and the host calls below it) without a new stack segment.
 const RUN_THREAD_STACK: usize = 8 << 20;
 
 /// What a store needs to serve its guest's host calls.

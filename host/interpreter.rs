@@ -32,12 +32,13 @@ const STDLIB_GUEST_PATH: &str = "/python";
 /// With less left, the call runs on a new stack segment.
 ///
 /// Without this, a guest whose runs nest (A runs B runs C ...) enters store
-/// after store on one thread, and each entry gets its own 512 KiB: about
-/// 1,270 levels overflowed the 8 MiB main thread and aborted the host.
+/// after store on one thread, and each entry gets its own wasm stack: about
+/// 1,270 levels of 512 KiB overflowed the 8 MiB main thread and aborted the
+/// host.
 const STACK_RED_ZONE: usize = limits::MAX_WASM_STACK + (1 << 20);
 
 /// The size of each new stack segment: several nested runs' worth.
-const STACK_SEGMENT: usize = 8 << 20;
+const STACK_SEGMENT: usize = 16 << 20;
 
 /// The filename of code run with [`Interpreter::run`], as for `python -c`.
 pub const STRING_FILENAME: &str = "<string>";
@@ -494,7 +495,13 @@ impl InterpreterInner {
     /// Destroys this interpreter, unless it is running. Its children go too.
     pub(crate) fn destroy(&self) -> Result<()> {
         let claim = self.claim()?;
-        *lock(&self.state) = State::Destroyed;
+        let mut state = lock(&self.state);
+        // Two destroys at once from two threads: the second finds it done.
+        if matches!(*state, State::Destroyed) {
+            return Err(Error::Destroyed(self.id));
+        }
+        *state = State::Destroyed;
+        drop(state);
         drop(claim);
         if let Some(parent) = self.parent.upgrade() {
             parent.disown(self.id);

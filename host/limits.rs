@@ -28,12 +28,17 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// The native stack a guest's WebAssembly may use, per call into it.
 ///
-/// wasmtime's default (512 KiB) ran out before CPython's own guards: deeply
-/// nested source (`eval("(" * 200000 + ...)`) trapped in the parser instead
-/// of raising. With 1 MiB the parser raises as CPython does; C recursion
-/// that CPython does not guard (a deeply nested `json.loads`) still traps,
-/// and the interpreter stops with [`Limit::Stack`].
-pub(crate) const MAX_WASM_STACK: usize = 1 << 20;
+/// CPython guards its C recursion by the guest's own (shadow) stack, but
+/// wasm frames live on the native stack too, and with wasmtime's default
+/// (512 KiB) that one ran out first: a recursive `__repr__` or deeply
+/// nested source trapped instead of raising. 2 MiB was the least at which
+/// every recursion through C that we tried raised `RecursionError`
+/// (`__repr__`, `__getattr__`, `__eq__`, properties, `__init__`, `map`,
+/// sort keys); this is twice that. Recursion that CPython does not guard in
+/// WASI (walking a container nested 100,000 deep: `repr`, `==`, `pickle`,
+/// `copy.deepcopy`, `json.loads`) still traps, even at 6 MiB, and the
+/// interpreter stops with [`Limit::Stack`].
+pub(crate) const MAX_WASM_STACK: usize = 4 << 20;
 
 /// How often the engine's epoch advances: the resolution of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);

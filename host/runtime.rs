@@ -318,6 +318,7 @@ fn engine_config(fuel: bool, allocator: Allocator) -> Config {
     // back-edges, interrupts a guest that never calls the host.
     config.epoch_interruption(true);
     config.max_wasm_stack(limits::MAX_WASM_STACK);
+    config.async_stack_size(limits::MAX_WASM_STACK + (1 << 20));
     config
 }
 

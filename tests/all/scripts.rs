@@ -11,7 +11,17 @@
 //!                        the script's absolute path
 //! # sandbox-only: why    the script shows what the sandbox does differently
 //!                        from a native CPython, on purpose
+//! # flags: --timeout 1s  `isolate run` options before the script; in them
+//!                        `{fixtures}` is a folder prepared by the harness
+//!                        (see `Fixtures`) and `{port}` the port of a
+//!                        loopback listener, which must see no connection
+//! # output: discard      stdout goes nowhere and is not checked (floods)
 //! ```
+//!
+//! The scripts under tests/py/sandbox/ run once per allocator
+//! (`--allocator on-demand` and `--allocator pooling`). Every script runs
+//! with a canary variable in isolate's own environment, which no script
+//! may see.
 //!
 //! `tests/check_expectations.py` runs the same scripts with a native CPython
 //! (all but the sandbox-only ones) to check that the expectations are what
@@ -19,12 +29,20 @@
 //!
 //! Without `# stdout:` lines stdout must be empty, and likewise stderr.
 
+use std::io::ErrorKind;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use crate::cli::isolate;
 
+/// The variable set in isolate's environment that no script may see.
+const CANARY: (&str, &str) = ("ISOLATE_TEST_CANARY", "the host's secret");
+
 struct Expectation {
     args: Vec<String>,
+    flags: Vec<String>,
+    discard_stdout: bool,
     exit: i32,
     stdout: String,
     stderr: String,
@@ -32,12 +50,21 @@ struct Expectation {
 
 fn parse_header(script: &Path, source: &str) -> Expectation {
     let absolute = std::path::absolute(script).unwrap();
-    let mut expected = Expectation { args: Vec::new(), exit: 0, stdout: String::new(), stderr: String::new() };
+    let mut expected = Expectation {
+        args: Vec::new(),
+        flags: Vec::new(),
+        discard_stdout: false,
+        exit: 0,
+        stdout: String::new(),
+        stderr: String::new(),
+    };
     for line in source.lines().take_while(|line| line.starts_with('#')) {
         let Some((key, value)) = line[1..].split_once(':') else { continue };
         let value = value.strip_prefix(' ').unwrap_or(value);
         match key.trim() {
             "args" => expected.args = value.split_whitespace().map(str::to_owned).collect(),
+            "flags" => expected.flags = value.split_whitespace().map(str::to_owned).collect(),
+            "output" => expected.discard_stdout = value.trim() == "discard",
             "exit" => expected.exit = value.trim().parse().expect("`# exit:` takes a number"),
             "stdout" => {
                 expected.stdout.push_str(value);
@@ -64,31 +91,96 @@ fn scripts(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
+/// A folder for the scripts that probe granted directories:
+///
+/// ```text
+/// {fixtures}/secret.txt           outside the grant: must stay unreachable
+/// {fixtures}/data/hello.txt       "hello from the host"
+/// {fixtures}/data/etc -> /etc     a symlink out of the grant
+/// {fixtures}/data/secret -> ../secret.txt
+/// ```
+struct Fixtures {
+    dir: tempfile::TempDir,
+}
+
+impl Fixtures {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "the host's secret file\n").unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join("hello.txt"), "hello from the host\n").unwrap();
+        std::os::unix::fs::symlink("/etc", data.join("etc")).unwrap();
+        std::os::unix::fs::symlink("../secret.txt", data.join("secret")).unwrap();
+        Fixtures { dir }
+    }
+}
+
+/// Runs one script with `allocator`; a description of what went wrong, if
+/// anything did.
+fn check(script: &Path, expected: &Expectation, allocator: Option<&str>, fixtures: &Fixtures) -> Option<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let fixtures_dir = fixtures.dir.path().to_string_lossy();
+    let flags = expected.flags.iter().map(|flag| flag.replace("{fixtures}", &fixtures_dir).replace("{port}", &port));
+
+    let mut command = isolate();
+    command.arg("run");
+    if let Some(allocator) = allocator {
+        command.args(["--allocator", allocator]);
+    }
+    command.args(flags).arg(script).args(&expected.args).env(CANARY.0, CANARY.1).stdin(Stdio::null());
+    if expected.discard_stdout {
+        command.stdout(Stdio::null());
+    }
+    let out = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let name = match allocator {
+        Some(allocator) => format!("{} (--allocator {allocator})", script.display()),
+        None => script.display().to_string(),
+    };
+    if let Ok((_, peer)) = listener.accept() {
+        return Some(format!("{name}:\n  the loopback listener was reached from {peer}"));
+    }
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    let stdout_ok = expected.discard_stdout || stdout == expected.stdout;
+    if out.status.code() != Some(expected.exit) || !stdout_ok || stderr != expected.stderr {
+        return Some(format!(
+            "{name}:\n  exit {:?} (expected {})\n  stdout {stdout:?}\n  expected {:?}\n  stderr {stderr:?}\n  expected {:?}",
+            out.status.code(),
+            expected.exit,
+            expected.stdout,
+            expected.stderr
+        ));
+    }
+    None
+}
+
 #[test]
 fn every_script_under_tests_py_and_examples_does_what_its_header_says() {
     let mut found = Vec::new();
     scripts(Path::new("tests/py"), &mut found);
     scripts(Path::new("examples"), &mut found);
     found.sort();
-    assert!(found.len() >= 30, "expected the scripts under tests/py and examples, found {found:?}");
+    assert!(found.len() >= 50, "expected the scripts under tests/py and examples, found {found:?}");
 
+    let fixtures = Fixtures::new();
     let mut failures = Vec::new();
+    let mut runs = 0;
     for script in &found {
         let source = std::fs::read_to_string(script).unwrap();
         let expected = parse_header(script, &source);
-        let out = isolate().arg("run").arg(script).args(&expected.args).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.code() != Some(expected.exit) || stdout != expected.stdout || stderr != expected.stderr {
-            failures.push(format!(
-                "{}:\n  exit {:?} (expected {})\n  stdout {stdout:?}\n  expected {:?}\n  stderr {stderr:?}\n  expected {:?}",
-                script.display(),
-                out.status.code(),
-                expected.exit,
-                expected.stdout,
-                expected.stderr
-            ));
+        let allocators: &[Option<&str>] = if script.starts_with("tests/py/sandbox") {
+            &[Some("on-demand"), Some("pooling")]
+        } else {
+            &[None]
+        };
+        for allocator in allocators {
+            runs += 1;
+            failures.extend(check(script, &expected, *allocator, &fixtures));
         }
     }
-    assert!(failures.is_empty(), "{} of {} scripts failed:\n{}", failures.len(), found.len(), failures.join("\n"));
+    assert!(failures.is_empty(), "{} of {runs} runs failed:\n{}", failures.len(), failures.join("\n"));
 }

@@ -1,0 +1,30 @@
+# stdout: /etc/passwd: FileNotFoundError
+# stdout: /proc/self/environ: FileNotFoundError
+# stdout: /proc: FileNotFoundError
+# stdout: /home: FileNotFoundError
+# stdout: /python/../etc/passwd: PermissionError
+# stdout: /: FileNotFoundError
+# sandbox-only: the host's files are not there
+import os
+
+for path in ["/etc/passwd", "/proc/self/environ"]:
+    try:
+        open(path).read()
+        print(path, "was readable!")
+    except OSError as exc:
+        print(f"{path}: {type(exc).__name__}")
+for path in ["/proc", "/home"]:
+    try:
+        os.listdir(path)
+        print(path, "was listable!")
+    except OSError as exc:
+        print(f"{path}: {type(exc).__name__}")
+try:
+    open("/python/../etc/passwd").read()
+    print("escaped the stdlib!")
+except OSError as exc:
+    print(f"/python/../etc/passwd: {type(exc).__name__}")
+try:
+    print("the root was listable:", os.listdir("/"))
+except OSError as exc:
+    print(f"/: {type(exc).__name__}")
