@@ -118,6 +118,13 @@ pub use interpreter::{Interpreter, InterpreterBuilder, InterpreterId, STRING_FIL
 pub use limits::{DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size};
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
 pub use runtime::{Allocator, CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
+/// The decoder's oracle, for the fuzz target in `fuzz/`; not a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::value::check_decoder;
+}
+
 pub use value::{MAX_DEPTH, MAX_MESSAGE_SIZE, Value, WrongType};
 
 // The cost model of the docs, checked: a runtime is shared across threads,

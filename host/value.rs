@@ -250,6 +250,22 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>
     builder.done.ok_or_else(|| invalid("the message holds no value"))
 }
 
+/// The decoder's consistency, checked on any bytes (the oracle of the fuzz
+/// target in fuzz/ and of the corpus test): never a panic, `validate` and
+/// `decode` agree, and what decodes re-encodes to bytes that decode to the
+/// same encoding.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn check_decoder(bytes: &[u8]) {
+    let checked = validate(bytes);
+    let decoded = decode(bytes, |_| Ok(Value::None));
+    assert_eq!(checked.is_ok(), decoded.is_ok(), "validate and decode disagree on {bytes:?}");
+    if let Ok(value) = decoded {
+        let encoded = encode(&value);
+        let again = decode(&encoded, |_| Ok(Value::None)).expect("an encoded value decodes");
+        assert_eq!(encode(&again), encoded, "re-encoding {bytes:?} is not stable");
+    }
+}
+
 fn invalid(why: impl Into<String>) -> Error {
     Error::InvalidValue(why.into())
 }
@@ -775,13 +791,21 @@ mod tests {
                 bytes.truncate(bytes.len() - (rng.next() % 3) as usize);
                 bytes
             };
-            let checked = validate(&bytes);
-            let decoded = decode(&bytes, |_| Ok(Value::None));
-            assert_eq!(checked.is_ok(), decoded.is_ok(), "validate and decode disagree on {bytes:?}");
-            if let Ok(value) = decoded {
-                // What decodes, re-encodes to a value that decodes the same.
-                assert_eq!(decode(&encode(&value), |_| Ok(Value::None)).unwrap(), value);
-            }
+            check_decoder(&bytes);
         }
+    }
+
+    /// The fuzz target's corpus (fuzz/corpus/value_decoder), replayed on
+    /// stable Rust in every test run: the inputs `cargo fuzz` kept, for the
+    /// paths they reach.
+    #[test]
+    fn the_fuzz_corpus_passes_the_decoder_check() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/value_decoder");
+        let mut count = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            check_decoder(&std::fs::read(entry.unwrap().path()).unwrap());
+            count += 1;
+        }
+        assert!(count >= 10, "expected the corpus in {}, found {count} files", dir.display());
     }
 }
