@@ -1,8 +1,10 @@
-//! Limits: memory over the whole store, wall-clock time, interpreters created.
+//! Limits: memory over the whole store, wall-clock time, stack, fuel,
+//! interpreters created; and the pooling allocator.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use isolate::{Error, Limit};
+use isolate::{Allocator, Error, Limit, Runtime};
 
 use crate::runtime;
 
@@ -105,4 +107,86 @@ fn children_inherit_the_limits() {
         .run("import interpreters\ntry:\n    interpreters.create().run('b = bytearray(100 << 20)')\nexcept interpreters.RunFailedError as e:\n    print(e)")
         .unwrap();
     assert_eq!(interp.take_stdout().text(), "MemoryError\n");
+}
+
+#[test]
+fn a_sleep_stops_at_the_time_limit() {
+    let interp = runtime().interpreter().timeout(Duration::from_millis(200)).build().unwrap();
+    let err = interp.run("import time\ntime.sleep(3600)").unwrap_err();
+    assert!(matches!(err, Error::LimitExceeded { limit: Limit::Time(_), .. }), "{err:?}");
+}
+
+#[test]
+fn recursion_through_c_code_raises_recursion_error() {
+    let out = crate::stdout_of(
+        "class Loop:\n    def __repr__(self):\n        return repr(self)\ntry:\n    repr(Loop())\nexcept RecursionError as exc:\n    print(type(exc).__name__)",
+    );
+    assert_eq!(out, "RecursionError\n");
+}
+
+#[test]
+fn c_recursion_past_the_native_stack_stops_the_interpreter_only() {
+    let interp = crate::interpreter();
+    let err = interp.run("import json\njson.loads('[' * 100_000 + ']' * 100_000)").unwrap_err();
+    match err {
+        Error::LimitExceeded { limit: Limit::Stack(bytes), .. } => assert_eq!(bytes, 4 << 20),
+        other => panic!("expected the stack limit, got {other:?}"),
+    }
+    assert!(matches!(interp.run("x = 1"), Err(Error::LimitExceeded { limit: Limit::Stack(_), .. })));
+    assert_eq!(crate::stdout_of("print('others go on')"), "others go on\n");
+}
+
+/// A runtime that meters fuel (compiled once per test binary).
+fn fuel_runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::builder().fuel(true).build().expect("a fuel-metering runtime builds"))
+}
+
+#[test]
+fn fuel_stops_a_run_at_the_same_point_every_time() {
+    let count_until_stopped = || {
+        let interp = fuel_runtime().interpreter().fuel(30_000_000).build().unwrap();
+        // Progress is printed unbuffered (stdout is line-buffered), so what
+        // was printed before the stop is kept.
+        let err = interp.run("n = 0\nwhile True:\n    n += 1\n    if n % 1000 == 0:\n        print(n)").unwrap_err();
+        assert!(matches!(err, Error::LimitExceeded { limit: Limit::Fuel(30_000_000), .. }), "{err:?}");
+        interp.take_stdout().text().lines().last().unwrap().to_owned()
+    };
+    let first = count_until_stopped();
+    assert!(first.parse::<u64>().unwrap() >= 1000);
+    assert_eq!(count_until_stopped(), first);
+}
+
+#[test]
+fn fuel_is_per_run_and_optional() {
+    // Each run takes well over half the budget (it fits between 12,000 and
+    // 16,000 iterations): three in a row fit only if each gets it anew.
+    let limited = fuel_runtime().interpreter().fuel(30_000_000).build().unwrap();
+    for _ in 0..3 {
+        limited.run("n = 0\nwhile n < 9000:\n    n += 1").unwrap();
+    }
+    // Without a budget, an interpreter of a metering runtime is unlimited.
+    let unlimited = fuel_runtime().create_interpreter().unwrap();
+    unlimited.run("sum(range(3_000_000))").unwrap();
+}
+
+#[test]
+fn a_fuel_limit_needs_a_metering_runtime() {
+    let err = runtime().interpreter().fuel(1_000).build().unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert_eq!(err.to_string(), "invalid configuration: a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`");
+}
+
+#[test]
+fn a_pooling_runtime_reuses_its_slots() {
+    let pool = Runtime::builder().allocator(Allocator::Pooling { interpreters: 2 }).build().unwrap();
+    let first = pool.create_interpreter().unwrap();
+    let second = pool.create_interpreter().unwrap();
+    let err = pool.create_interpreter().unwrap_err();
+    assert!(matches!(err, Error::Engine(_)), "{err:?}");
+    drop(first);
+    let third = pool.create_interpreter().unwrap();
+    third.run("print(sum(range(10)))").unwrap();
+    second.run("x = bytearray(100 << 20)").unwrap();
+    assert_eq!(third.take_stdout().text(), "45\n");
 }
