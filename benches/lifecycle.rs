@@ -11,15 +11,10 @@ use isolate::Runtime;
 const WARM_UP: usize = 500;
 const CYCLES: usize = 10_000;
 
-fn rss_kib() -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmRSS")
-}
+#[path = "support/rss.rs"]
+mod rss;
+
+use rss::rss_kib;
 
 fn main() {
     let runtime = Runtime::new().expect("runtime");

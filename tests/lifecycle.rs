@@ -13,15 +13,10 @@ const CYCLES: usize = 10_000;
 /// passes it. Measured: a few hundred KiB, allocator noise.
 const ALLOWED_GROWTH_KIB: i64 = 16 << 10;
 
-fn rss_kib() -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmRSS")
-}
+#[path = "../benches/support/rss.rs"]
+mod rss;
+
+use rss::rss_kib;
 
 #[test]
 fn ten_thousand_create_destroy_cycles_do_not_grow_memory() {
