@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::cancel::{CancelFlag, CancelHandle};
@@ -470,6 +470,9 @@ impl InterpreterInner {
         if trap_code == Some(&Trap::StackOverflow) {
             return Death::Limit(Limit::Stack(limits::MAX_WASM_STACK));
         }
+        if matches!(trap.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full)) {
+            return Death::Limit(Limit::Handles(self.limits.max_handles));
+        }
         if trap_code == Some(&Trap::OutOfFuel) {
             return Death::Limit(Limit::Fuel(self.limits.fuel.unwrap_or(u64::MAX)));
         }
@@ -690,6 +693,20 @@ impl InterpreterBuilder {
         self
     }
 
+    /// Caps the WASI handles the interpreter holds at once: open files and
+    /// directories (each one a file descriptor of this process), streams,
+    /// timers. Past it the interpreter is stopped and discarded:
+    /// [`Error::LimitExceeded`] with [`Limit::Handles`]. By default
+    /// [`DEFAULT_MAX_HANDLES`](crate::DEFAULT_MAX_HANDLES) (1,024).
+    ///
+    /// The cap is per interpreter: a sandbox whose code creates interpreters
+    /// may hold `max_interpreters + 1` times as many, which the process's
+    /// limit on open files (`ulimit -n`) should allow for.
+    pub fn max_handles(mut self, count: usize) -> Self {
+        self.limits.max_handles = count;
+        self
+    }
+
     /// Gives each run a budget of `fuel`, a deterministic count of
     /// WebAssembly instructions (roughly): the same code with the same input
     /// stops at the same point on every machine, which a time limit does
@@ -726,8 +743,9 @@ impl InterpreterBuilder {
         let cancel = Arc::new(CancelFlag::default());
         let link = GuestLink::new(runtime.clone(), cancel.clone());
         let limiter = MemoryLimiter::new(self.limits.memory);
-        let mut store =
-            Store::new(runtime.engine(), HostState { wasi: wasi.build(), table: ResourceTable::new(), limiter, link });
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(self.limits.max_handles);
+        let mut store = Store::new(runtime.engine(), HostState { wasi: wasi.build(), table, limiter, link });
         store.limiter(|state| &mut state.limiter);
         if runtime.meters_fuel() {
             // Setting up is not the guest's doing: runs get their budget.

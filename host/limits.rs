@@ -22,6 +22,17 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
 /// loop of `create()` is an easy way to exhaust the host.
 pub const DEFAULT_MAX_INTERPRETERS: usize = 64;
 
+/// The default cap on the WASI handles an interpreter may hold at once:
+/// 1,024, the soft limit on open files that most Linux systems give a
+/// process.
+///
+/// Every open file and directory of the guest is a file descriptor of the
+/// host process: without a cap, one interpreter opening files in a loop
+/// took all of them (19,990 of the process's 20,000), and every other
+/// interpreter, and the host, could open nothing more. Handles also count
+/// streams and timers, a few at rest.
+pub const DEFAULT_MAX_HANDLES: usize = 1024;
+
 /// The largest table a guest may grow to, in elements. The guest's own table
 /// has about 5,700 entries; growth far beyond is no legitimate use.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
@@ -52,11 +63,15 @@ pub(crate) struct Limits {
     pub(crate) max_interpreters: usize,
     /// Fuel per run, if the runtime meters it.
     pub(crate) fuel: Option<u64>,
+    pub(crate) max_handles: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory: DEFAULT_MEMORY_LIMIT, timeout: None, max_interpreters: DEFAULT_MAX_INTERPRETERS, fuel: None }
+        Limits { memory: DEFAULT_MEMORY_LIMIT, timeout: None, max_interpreters: DEFAULT_MAX_INTERPRETERS,
+            fuel: None,
+            max_handles: DEFAULT_MAX_HANDLES,
+        }
     }
 }
 
@@ -76,6 +91,9 @@ pub enum Limit {
     /// The run's fuel: the deterministic instruction budget of
     /// [`InterpreterBuilder::fuel`](crate::InterpreterBuilder::fuel).
     Fuel(u64),
+    /// The WASI handles (open files, directories, streams, timers) held at
+    /// once: [`InterpreterBuilder::max_handles`](crate::InterpreterBuilder::max_handles).
+    Handles(usize),
 }
 
 impl fmt::Display for Limit {
@@ -85,6 +103,7 @@ impl fmt::Display for Limit {
             Limit::Memory(limit) => write!(f, "memory limit of {} exceeded", format_size(*limit)),
             Limit::Stack(limit) => write!(f, "stack limit of {} exceeded", format_size(*limit)),
             Limit::Fuel(limit) => write!(f, "fuel limit of {limit} exceeded"),
+            Limit::Handles(limit) => write!(f, "limit of {limit} open handles exceeded"),
         }
     }
 }
