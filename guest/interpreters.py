@@ -463,8 +463,12 @@ def get_current():
 
 
 def create_channel():
-    """Creates a channel; returns its `(RecvChannel, SendChannel)`."""
-    channel_id = host.create_channel()
+    """Creates a channel; returns its `(RecvChannel, SendChannel)`.
+
+    RuntimeError if this interpreter already holds ends of as many open
+    channels as it may (4,096).
+    """
+    channel_id = _call(host.create_channel)
     return RecvChannel(channel_id), SendChannel(channel_id)
 
 

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::guest::isolate::sandbox::host::{self as wit, ChannelEnd};
 use crate::guest::isolate::sandbox::types as wit_types;
 use crate::interpreter::{HostState, InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
+use crate::limits::{MAX_CHANNELS, MAX_UNJOINED_RUNS};
 use crate::runtime::Runtime;
 use crate::value::EndRef;
 
@@ -265,13 +266,28 @@ impl wit::Host for HostState {
             .map_err(|err| wit::Error::InterpreterFailed(format!("cannot start a thread: {err}")))?;
         let handle = self.link.next_run;
         self.link.next_run += 1;
+        if self.link.runs.len() >= MAX_UNJOINED_RUNS {
+            // Handles count up: the smallest finished ones are the oldest.
+            let mut finished: Vec<u64> =
+                self.link.runs.iter().filter(|(_, slot)| lock(&slot.result).is_some()).map(|(h, _)| *h).collect();
+            finished.sort_unstable();
+            for old in finished.into_iter().take(MAX_UNJOINED_RUNS / 2) {
+                self.link.runs.remove(&old);
+            }
+        }
         self.link.runs.insert(handle, slot);
         Ok(handle)
     }
 
     fn join_run(&mut self, handle: u64, timeout_ns: Option<u64>) -> wasmtime::Result<Result<(), wit::Error>> {
         let Some(slot) = self.link.runs.get(&handle).cloned() else {
-            return Ok(Err(wit::Error::InterpreterNotFound));
+            return Ok(Err(if handle < self.link.next_run {
+                wit::Error::InterpreterFailed(format!(
+                    "the result of this run was discarded: more than {MAX_UNJOINED_RUNS} runs were never joined"
+                ))
+            } else {
+                wit::Error::InterpreterNotFound
+            }));
         };
         let Wait::Until(deadline) = self.link.wait(false, timeout_ns) else { unreachable!("a blocking wait") };
         let nudged = slot.clone();
@@ -306,13 +322,17 @@ impl wit::Host for HostState {
         self.link.runs.get(&handle).is_none_or(|slot| lock(&slot.result).is_some())
     }
 
-    fn create_channel(&mut self) -> u64 {
+    fn create_channel(&mut self) -> Result<u64, wit::Error> {
+        let me = self.link.me()?;
+        if !me.has_room_for_a_channel() {
+            return Err(wit::Error::LimitReached(format!(
+                "cannot create a channel: this interpreter holds ends of {MAX_CHANNELS} open channels, the limit"
+            )));
+        }
         let channel = self.link.runtime.new_channel();
         let id = channel.id();
-        if let Ok(me) = self.link.me() {
-            me.grant_channel(channel);
-        }
-        id.as_u64()
+        me.grant_channel(channel);
+        Ok(id.as_u64())
     }
 
     fn list_channels(&mut self) -> Vec<u64> {

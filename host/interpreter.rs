@@ -345,6 +345,18 @@ impl InterpreterInner {
         known.insert(EndRef::Send(id), channel);
     }
 
+    /// Whether this interpreter may hold ends of one more channel: fewer
+    /// than [`MAX_CHANNELS`](limits::MAX_CHANNELS) open ones. Closed ones
+    /// are let go of when the cap is near; they can never be used again (a
+    /// later use of one of their ends says `ChannelNotFound`, not closed).
+    pub(crate) fn has_room_for_a_channel(&self) -> bool {
+        let mut known = lock(&self.known_ends);
+        if known.len() >= 2 * limits::MAX_CHANNELS {
+            known.retain(|_, channel| !channel.is_closed());
+        }
+        known.len() < 2 * limits::MAX_CHANNELS
+    }
+
     /// The channels this interpreter holds an end of, each once.
     pub(crate) fn known_channels(&self) -> Vec<Arc<Channel>> {
         let mut channels: Vec<Arc<Channel>> = lock(&self.known_ends).values().cloned().collect();

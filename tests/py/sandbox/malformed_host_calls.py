@@ -24,7 +24,7 @@ def outcome(call, *args):
         return type(err.value).__name__
 
 
-channel = host.create_channel()
+channel = host.create_channel()  # a result: the id, or Err
 rng = random.Random(554)
 seen = set()
 for _ in range(3000):
