@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::guest::isolate::sandbox::host::{self as wit, ChannelEnd};
 use crate::guest::isolate::sandbox::types as wit_types;
 use crate::interpreter::{HostState, InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
-use crate::limits::{MAX_CHANNELS, MAX_UNJOINED_RUNS};
+use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
 use crate::runtime::Runtime;
 use crate::value::EndRef;
 
@@ -193,7 +193,15 @@ impl wit::Host for HostState {
                 "cannot create an interpreter: the limit of {limit} interpreters per sandbox is reached"
             )));
         }
-        let child = InterpreterBuilder::for_child(self.link.runtime.clone(), &me).create(Some(&me)).map_err(to_wit)?;
+        let child = InterpreterBuilder::for_child(self.link.runtime.clone(), &me).create(Some(&me)).map_err(|err| {
+            match err {
+                Error::LimitExceeded { limit: Limit::Memory(limit), .. } => wit::Error::LimitReached(format!(
+                    "cannot create an interpreter: the sandbox's memory limit of {} is reached",
+                    crate::limits::format_size(limit)
+                )),
+                other => to_wit(other),
+            }
+        })?;
         let id = child.id().as_u64();
         me.adopt(child);
         Ok(id)

@@ -19,7 +19,7 @@ use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::guest::{self, ExceptionInfo, Guest, InterpreterConfig, RunError};
 use crate::grants::{DirAccess, Grants, Stdin};
 use crate::host_api::GuestLink;
-use crate::limits::{self, Limit, Limits, MemoryLimiter};
+use crate::limits::{self, Limit, Limits, MemoryBudget, MemoryLimiter};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
 use crate::value::{EndRef, Value};
@@ -125,6 +125,8 @@ pub(crate) struct InterpreterInner {
     stdout: Output,
     stderr: Output,
     limits: Limits,
+    /// The memory budget it shares with its family.
+    memory: Arc<MemoryBudget>,
     /// Set to stop the interpreter wherever it is; see [`CancelHandle`].
     cancel: Arc<CancelFlag>,
     /// The interpreters this one's Python code created; they live until
@@ -678,7 +680,8 @@ impl InterpreterBuilder {
     }
 
     /// Caps the interpreter's memory, in bytes: all of its store, not each
-    /// linear memory. When an allocation would pass it, Python raises
+    /// linear memory, and the interpreters its Python code creates share
+    /// the same budget (so a script cannot multiply it by creating more). When an allocation would pass it, Python raises
     /// `MemoryError` if it can; if the guest cannot recover, the interpreter
     /// stops with [`Error::LimitExceeded`]. By default
     /// [`DEFAULT_MEMORY_LIMIT`](crate::DEFAULT_MEMORY_LIMIT) (512 MiB).
@@ -754,7 +757,12 @@ impl InterpreterBuilder {
         let id = runtime.next_interpreter_id();
         let cancel = Arc::new(CancelFlag::default());
         let link = GuestLink::new(runtime.clone(), cancel.clone());
-        let limiter = MemoryLimiter::new(self.limits.memory);
+        // A sandbox's interpreters share one memory budget.
+        let budget = match parent {
+            Some(parent) => parent.memory.clone(),
+            None => Arc::new(MemoryBudget::new(self.limits.memory)),
+        };
+        let limiter = MemoryLimiter::new(budget.clone());
         let mut table = ResourceTable::new();
         table.set_max_capacity(self.limits.max_handles);
         let mut store = Store::new(runtime.engine(), HostState { wasi: wasi.build(), table, limiter, link });
@@ -770,9 +778,17 @@ impl InterpreterBuilder {
         store.epoch_deadline_callback(|store| {
             if store.data().link.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Continue(1)) }
         });
-        let guest = runtime.pre().instantiate(&mut store).map_err(Error::engine)?;
+        // Out of memory here is the sandbox's budget, spent by the others.
+        let out_of_memory = |store: &Store<HostState>, err: wasmtime::Error| {
+            if store.data().limiter.refused() {
+                Error::LimitExceeded { id, limit: Limit::Memory(budget.limit()) }
+            } else {
+                Error::engine(err)
+            }
+        };
+        let guest = runtime.pre().instantiate(&mut store).map_err(|err| out_of_memory(&store, err))?;
         let config = InterpreterConfig { argv: self.argv, env: self.grants.env.clone() };
-        guest.call_init(&mut store, &config).map_err(Error::engine)?;
+        guest.call_init(&mut store, &config).map_err(|err| out_of_memory(&store, err))?;
 
         let inner = Arc::new(InterpreterInner {
             id,
@@ -784,6 +800,7 @@ impl InterpreterBuilder {
             stdout: self.stdout,
             stderr: self.stderr,
             limits: self.limits,
+            memory: budget,
             cancel,
             children: Mutex::new(Vec::new()),
             known_ends: Mutex::new(HashMap::new()),

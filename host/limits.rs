@@ -3,14 +3,15 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::{Engine, ResourceLimiter};
 
-/// The default cap on an interpreter's memory: 512 MiB.
+/// The default cap on a sandbox's memory: 512 MiB, for the interpreter the
+/// host created and those its code creates, together.
 ///
-/// CPython in the sandbox starts at about 13 MiB; the cap leaves room for
+/// CPython in the sandbox starts at about 14 MiB; the cap leaves room for
 /// real work while a guest that allocates without end stops long before
 /// the host's memory does.
 pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
@@ -18,8 +19,10 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
 /// The default cap on the interpreters a sandbox's Python code may have
 /// alive at once (created with `interpreters.create()`): 64.
 ///
-/// Each one is a full interpreter (about 8 MiB resident); without a cap, a
-/// loop of `create()` is an easy way to exhaust the host.
+/// Each one is a full interpreter, taking about 14 MiB of the sandbox's
+/// memory budget (so with the default budget, memory runs out first, at
+/// about 36); the cap also bounds the host threads and handles a sandbox
+/// can hold.
 pub const DEFAULT_MAX_INTERPRETERS: usize = 64;
 
 /// The default cap on the WASI handles an interpreter may hold at once:
@@ -145,12 +148,47 @@ pub fn format_size(bytes: usize) -> String {
     format!("{bytes} bytes")
 }
 
-/// Counts the memory of one store and refuses growth past the limit.
-///
-/// The cap is over the whole store (every linear memory of every core module
-/// of the component), not per memory.
-pub(crate) struct MemoryLimiter {
+/// The memory of one sandbox: the interpreter the host created and every
+/// interpreter its code creates, together. Without a shared budget, a
+/// script under `--memory 256M` could create 64 interpreters and hold 65
+/// times that.
+#[derive(Debug)]
+pub(crate) struct MemoryBudget {
     limit: usize,
+    used: AtomicUsize,
+}
+
+impl MemoryBudget {
+    pub(crate) fn new(limit: usize) -> Self {
+        MemoryBudget { limit, used: AtomicUsize::new(0) }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Takes `bytes` from the budget if they fit.
+    fn take(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|&total| total <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// Counts the memory of one store against its sandbox's budget, and refuses
+/// growth past it.
+///
+/// The count is over the whole store (every linear memory of every core
+/// module of the component), not per memory; it goes back to the budget
+/// when the store is dropped.
+pub(crate) struct MemoryLimiter {
+    budget: Arc<MemoryBudget>,
     used: usize,
     /// Set when a growth was refused: a trap that follows is then the
     /// memory limit's doing.
@@ -158,8 +196,8 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
-    pub(crate) fn new(limit: usize) -> Self {
-        MemoryLimiter { limit, used: 0, refused: false }
+    pub(crate) fn new(budget: Arc<MemoryBudget>) -> Self {
+        MemoryLimiter { budget, used: 0, refused: false }
     }
 
     pub(crate) fn refused(&self) -> bool {
@@ -167,24 +205,27 @@ impl MemoryLimiter {
     }
 
     pub(crate) fn limit(&self) -> usize {
-        self.limit
+        self.budget.limit()
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.budget.give_back(self.used);
     }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         let growth = desired.saturating_sub(current);
-        match self.used.checked_add(growth) {
-            Some(total) if total <= self.limit => {
-                self.used = total;
-                Ok(true)
-            }
+        if self.budget.take(growth) {
+            self.used += growth;
+            Ok(true)
+        } else {
             // Refused: `memory.grow` returns -1 and CPython's allocator
-            // reports MemoryError.
-            _ => {
-                self.refused = true;
-                Ok(false)
-            }
+            // reports MemoryError (or instantiation fails, for a new one).
+            self.refused = true;
+            Ok(false)
         }
     }
 

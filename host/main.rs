@@ -49,8 +49,10 @@ const RUN_AFTER_HELP: &str = "\
 The sandbox, by default:
   the script sees the standard library (read-only, at /python) and nothing else of
   the host: no files, no environment variables, no stdin (reads get end of file),
-  no network. Its stdout and stderr are this process's. Its memory is capped at
-  512 MiB, it may have 64 interpreters of its own alive, and it has no time limit.
+  no network. Its stdout and stderr are this process's. Its memory, with that of
+  the interpreters it creates (about 14 MiB each), is capped at 512 MiB; it may
+  have 64 interpreters of its own alive, hold 1,024 open files and 4,096 open
+  channels; it has no time limit.
   --dir, --env and --stdin each grant one thing more.
 
 Granted directories:
@@ -87,7 +89,7 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
 
-    /// Cap the script's memory: 256M, 1G, 65536K [default: 512M]
+    /// Cap the script's memory, its own interpreters' included: 256M, 1G, 65536K [default: 512M]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<usize>,
 

@@ -132,7 +132,8 @@ fn nested_runs_and_small_stacks_do_not_overflow_the_host_stack() {
     let output = std::thread::Builder::new()
         .stack_size(256 << 10)
         .spawn(move || {
-            let interp = interpreter();
+            // 41 interpreters at about 14 MiB each: past the default budget.
+            let interp = crate::runtime().interpreter().memory_limit(1 << 30).build().unwrap();
             interp.run(&source).unwrap();
             interp.take_stdout().text()
         })

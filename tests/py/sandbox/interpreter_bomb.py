@@ -1,7 +1,10 @@
+# flags: --memory 2G
 # stdout: created 64
 # stdout: RuntimeError: cannot create an interpreter: the limit of 64 interpreters per sandbox is reached
 # stdout: grandchildren count too: RuntimeError
 # sandbox-only: the interpreter cap
+# (Each interpreter takes about 14 MiB of the sandbox's memory budget, so the
+# default 512 MiB would stop the loop first.)
 import interpreters
 
 created = []
