@@ -42,11 +42,15 @@
 //!   interpreter: it fails with [`Error::AlreadyRunning`].
 //! - [`Output`]: where an interpreter's stdout and stderr go: captured (the
 //!   default, capped), streamed to a writer, inherited, or discarded.
-//! - Limits, set on the [`InterpreterBuilder`]: memory over the whole store
-//!   ([`DEFAULT_MEMORY_LIMIT`]), a wall-clock time limit per run enforced by
-//!   epoch interruption, and a cap on the interpreters its Python code
-//!   creates ([`DEFAULT_MAX_INTERPRETERS`]). A limit Python cannot handle
-//!   stops the interpreter for good: [`Error::LimitExceeded`] names it.
+//! - Limits, set on the [`InterpreterBuilder`]: memory over the whole store,
+//!   shared with the interpreters its code creates ([`DEFAULT_MEMORY_LIMIT`]),
+//!   a wall-clock time limit per run enforced by epoch interruption, an
+//!   optional fuel budget per run (deterministic), caps on the interpreters
+//!   its code creates ([`DEFAULT_MAX_INTERPRETERS`]) and the handles it
+//!   holds ([`DEFAULT_MAX_HANDLES`]). A limit Python cannot handle stops the
+//!   interpreter for good: [`Error::LimitExceeded`] names it.
+//! - [`CancelHandle`]: stops an interpreter from any thread, whatever it is
+//!   doing: running Python, waiting on a channel, sleeping.
 //! - Channels ([`Runtime::create_channel`]): PEP 554's unbuffered pipes.
 //!   A [`SendChannel::send`] returns once a receiver has the value; the
 //!   `try_` forms succeed only if the other side is waiting; the `_timeout`
@@ -90,6 +94,12 @@
 //! own family (the one the host created and those created from it) and the
 //! channel ends it created or was given: any other id is "not found",
 //! whether or not it exists.
+//!
+//! What a guest can make the host hold is bounded: memory by the sandbox's
+//! budget, open files and streams by [`InterpreterBuilder::max_handles`],
+//! channels and unjoined runs by fixed caps, captured output by its limit.
+//! A panic in host code a guest reached is caught at the boundary
+//! ([`Error::Panicked`]): it costs that interpreter, not the process.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
