@@ -1,0 +1,324 @@
+//! isolate beside its peers, measured in the same run: `cargo bench --bench
+//! compare` (add `-- --quick` for fewer samples). Prints one table of
+//! medians with the ratio ours/peer for each.
+//!
+//! The peers are measured by benches/peers/peers.py, run with a CPython
+//! >= 3.12: `$ISOLATE_PEER_PYTHON`, else the newest pyenv 3.12+, else
+//! `python3` if it is new enough. eryx (`pyeryx` from PyPI) is installed
+//! into `target/peer-venv` the first time, if the network allows; without
+//! it, its column is empty.
+//!
+//! Workloads: (1) create an interpreter and run its first statement; (2)
+//! `run("x = 1")`; (3) a small round trip guest<->guest and host<->guest;
+//! (4) 8 MiB `bytes` messages; (5) CPU-bound Python against native CPython;
+//! (6) parallel scaling on 2 threads; (7) RSS per idle interpreter with
+//! 1,000 alive; (8) `isolate run hello.py`, cold and warm.
+
+#[path = "support/rss.rs"]
+mod rss;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use isolate::{Runtime, Value};
+
+struct Settings {
+    samples: usize,
+    round_trips: usize,
+    idle: usize,
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn timed(samples: usize, mut f: impl FnMut()) -> f64 {
+    median(
+        (0..samples)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+/// The guest side of the guest<->guest benchmarks: a driver that times
+/// round trips and 8 MiB messages with `perf_counter`, as the peers do.
+const DRIVER: &str = "
+import statistics, time
+samples = []
+for i in range(ROUND_TRIPS):
+    start = time.perf_counter()
+    outbox.send(b'ping')
+    inbox.recv()
+    samples.append(time.perf_counter() - start)
+outbox.send(None)
+payload = bytes(8 << 20)
+rates = []
+for _ in range(10):
+    start = time.perf_counter()
+    outbox.send(payload)
+    inbox.recv()
+    rates.append((8 << 20) / (time.perf_counter() - start) / 1e9)
+outbox.send(None)
+print(statistics.median(samples), statistics.median(rates))
+";
+
+const ECHO: &str = "
+for item in iter(inbox.recv, None):
+    outbox.send(item)
+for item in iter(inbox.recv, None):
+    outbox.send(b'k')
+";
+
+fn ours(settings: &Settings, cpu: &BTreeMap<String, String>) -> BTreeMap<String, f64> {
+    let runtime = Runtime::new().expect("runtime");
+    let mut out = BTreeMap::new();
+
+    out.insert(
+        "create_and_first_run".into(),
+        median(
+            (0..settings.samples)
+                .map(|_| {
+                    let start = Instant::now();
+                    let interp = runtime.create_interpreter().expect("create");
+                    interp.run("x = 1").expect("run");
+                    let elapsed = start.elapsed().as_secs_f64();
+                    drop(interp);
+                    elapsed
+                })
+                .collect(),
+        ),
+    );
+
+    let interp = runtime.create_interpreter().expect("create");
+    out.insert("run_x_equals_1".into(), timed(settings.samples * 10, || interp.run("x = 1").expect("run")));
+
+    // Guest <-> guest: a driver and an echo interpreter on two threads.
+    let (a_in, b_out) = runtime.create_channel();
+    let (b_in, a_out) = runtime.create_channel();
+    let driver = runtime.create_interpreter().expect("create");
+    let echo = runtime.create_interpreter().expect("create");
+    let (round_trip, gbps) = std::thread::scope(|scope| {
+        scope.spawn(|| echo.run_with(ECHO, [("inbox", b_in.into()), ("outbox", b_out.into())]).expect("echo"));
+        let source = DRIVER.replace("ROUND_TRIPS", &settings.round_trips.to_string());
+        driver.run_with(&source, [("inbox", a_in.into()), ("outbox", a_out.into())]).expect("driver");
+        let printed = driver.take_stdout().text();
+        let mut figures = printed.split_whitespace().map(|f| f.parse::<f64>().expect("a figure"));
+        (figures.next().expect("round trip"), figures.next().expect("GB/s"))
+    });
+    out.insert("round_trip".into(), round_trip);
+    out.insert("bytes_8mib_gbps".into(), gbps);
+
+    // Host <-> guest: the Rust program and an echo interpreter.
+    let (to_echo, inbox) = runtime.create_channel();
+    let (from_echo, outbox) = runtime.create_channel();
+    let echo = runtime.create_interpreter().expect("create");
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            echo.run_with(ECHO, [("inbox", to_echo.into()), ("outbox", outbox.into())]).expect("echo");
+        });
+        let ping = Value::Bytes(b"ping".to_vec());
+        out.insert(
+            "round_trip_host".into(),
+            timed(settings.round_trips, || {
+                inbox.send(ping.clone()).expect("send");
+                from_echo.recv().expect("recv");
+            }),
+        );
+        inbox.send(Value::None).expect("stop");
+        inbox.send(Value::None).expect("stop");
+    });
+
+    for (name, source) in cpu {
+        let interp = runtime.create_interpreter().expect("create");
+        out.insert(name.clone(), timed(5, || interp.run(source).expect("cpu")));
+    }
+
+    // Parallel scaling: one interpreter alone, then one per thread.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(2);
+    let work = &cpu["int_loop"];
+    let alone = {
+        let interp = runtime.create_interpreter().expect("create");
+        timed(3, || interp.run(work).expect("cpu"))
+    };
+    let interps: Vec<_> = (0..threads).map(|_| runtime.create_interpreter().expect("create")).collect();
+    let together = timed(3, || {
+        std::thread::scope(|scope| {
+            for interp in &interps {
+                scope.spawn(|| interp.run(work).expect("cpu"));
+            }
+        })
+    });
+    out.insert("parallel_speedup".into(), threads as f64 * alone / together);
+    out.insert("parallel_threads".into(), threads as f64);
+
+    let before = rss::rss_kib();
+    let idle: Vec<_> = (0..settings.idle).map(|_| runtime.create_interpreter().expect("create")).collect();
+    out.insert("idle_rss_per_interpreter".into(), ((rss::rss_kib() - before) * 1024) as f64 / idle.len() as f64);
+    out
+}
+
+/// A CPython >= 3.12 to run the peers with.
+fn peer_python() -> Option<PathBuf> {
+    if let Some(python) = std::env::var_os("ISOLATE_PEER_PYTHON") {
+        return Some(python.into());
+    }
+    let pyenv = dirs_home().join(".pyenv/versions");
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(&pyenv)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let minor: u32 = name.strip_prefix("3.")?.split('.').next()?.parse().ok()?;
+            let python = entry.path().join("bin/python3");
+            (minor >= 12 && python.exists()).then_some((minor, python))
+        })
+        .collect();
+    found.sort();
+    if let Some((_, python)) = found.pop() {
+        return Some(python);
+    }
+    let version = Command::new("python3").args(["-c", "import sys; print(sys.version_info >= (3, 12))"]).output().ok()?;
+    (String::from_utf8_lossy(&version.stdout).trim() == "True").then(|| "python3".into())
+}
+
+fn dirs_home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from)
+}
+
+/// A venv of `python` with pyeryx, made once under target/; `python` itself
+/// if that cannot be done.
+fn with_eryx(python: &Path) -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peer-venv");
+    let venv_python = venv.join("bin/python3");
+    if !venv_python.exists() {
+        let made = Command::new(python).args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "--quiet", "pyeryx"])
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made {
+            eprintln!("(could not install pyeryx into {}: no eryx column)", venv.display());
+            let _ = std::fs::remove_dir_all(&venv);
+            return python.to_owned();
+        }
+    }
+    venv_python
+}
+
+fn peers(python: &Path, quick: bool) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/peers.py");
+    let mut command = Command::new(python);
+    command.arg(script);
+    if quick {
+        command.arg("--quick");
+    }
+    let output = command.output().expect("the peer script runs");
+    assert!(output.status.success(), "peers.py failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("peers.py prints JSON")
+}
+
+/// `isolate run hello.py`, cold (an empty cache: compiles the guest) and
+/// warm, and the peer's `python -c pass`.
+fn command_line(python: &Path, warm_samples: usize) -> (f64, f64, f64) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("cargo").args(["build", "--release", "--quiet"]).current_dir(root).status();
+    assert!(status.is_ok_and(|s| s.success()), "cargo build --release");
+    let isolate = root.join("target/release/isolate");
+    let hello = root.join("examples/hello.py");
+    let run = |cache: &Path| {
+        let start = Instant::now();
+        let out = Command::new(&isolate).arg("run").arg(&hello).env("ISOLATE_CACHE_DIR", cache).output().expect("isolate");
+        assert!(out.status.success());
+        start.elapsed().as_secs_f64()
+    };
+    let cold_cache = tempfile::tempdir().expect("a temporary folder");
+    let cold = run(cold_cache.path());
+    let warm = median((0..warm_samples).map(|_| run(cold_cache.path())).collect());
+    let python_pass = median(
+        (0..warm_samples)
+            .map(|_| {
+                let start = Instant::now();
+                Command::new(python).args(["-c", "pass"]).status().expect("python");
+                start.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
+    (cold, warm, python_pass)
+}
+
+fn format_value(key: &str, value: f64) -> String {
+    if key.ends_with("gbps") {
+        format!("{value:.2} GB/s")
+    } else if key.starts_with("idle_rss") {
+        format!("{:.2} MiB", value / (1 << 20) as f64)
+    } else if key == "parallel_speedup" {
+        format!("{value:.2}x")
+    } else {
+        format!("{:.2?}", Duration::from_secs_f64(value))
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let settings = if quick {
+        Settings { samples: 20, round_trips: 500, idle: 100 }
+    } else {
+        Settings { samples: 100, round_trips: 5_000, idle: 1_000 }
+    };
+    let Some(python) = peer_python() else {
+        eprintln!("no CPython >= 3.12 found: set ISOLATE_PEER_PYTHON");
+        std::process::exit(1);
+    };
+    let peer_python = with_eryx(&python);
+    println!("peers run with {} ({})", peer_python.display(), if quick { "quick" } else { "full" });
+    let peers = peers(&peer_python, quick);
+    let cpu: BTreeMap<String, String> = serde_json::from_value(peers["cpu_sources"].clone()).expect("cpu sources");
+    let ours = ours(&settings, &cpu);
+    let (cold, warm, python_pass) = command_line(&python, if quick { 5 } else { 21 });
+
+    let columns = ["subinterpreters", "multiprocessing", "eryx", "native"];
+    println!("CPython {} on this machine; medians; ratio = isolate / peer", peers["python"].as_str().unwrap_or("?"));
+    println!("{:<26} {:>12}  {}", "workload", "isolate", columns.map(|c| format!("{c:>26}")).join(""));
+    let rows = [
+        "create_and_first_run",
+        "run_x_equals_1",
+        "round_trip",
+        "round_trip_host",
+        "bytes_8mib_gbps",
+        "fib",
+        "int_loop",
+        "dict_and_sort",
+        "string_building",
+        "parallel_speedup",
+        "idle_rss_per_interpreter",
+    ];
+    for row in rows {
+        let ours_value = ours[row];
+        let mut line = format!("{row:<26} {:>12}  ", format_value(row, ours_value));
+        for column in columns {
+            let cell = match peers[column][row].as_f64() {
+                Some(peer) => format!("{} ({:.2}x)", format_value(row, peer), ours_value / peer),
+                None => "-".to_owned(),
+            };
+            line.push_str(&format!("{cell:>26}"));
+        }
+        println!("{line}");
+    }
+    println!(
+        "{:<26} {:>12}  cold (empty cache) {}; python3 -c pass {} ({:.2}x)",
+        "isolate run hello.py",
+        format_value("", warm),
+        format_value("", cold),
+        format_value("", python_pass),
+        warm / python_pass
+    );
+    println!("parallel: {} interpreters on {} threads, speed-up over one", ours["parallel_threads"], ours["parallel_threads"]);
+}

@@ -1,0 +1,222 @@
+"""The peers of `cargo bench --bench compare`, measured in the same run.
+
+    python3.13 benches/peers/peers.py [--quick]
+
+Run it with a CPython >= 3.12 (for its subinterpreters); `compare` finds one
+and runs this for you. It prints one JSON object: for each workload, the
+median in seconds (or GB/s, or bytes) of each peer it could measure:
+
+- `subinterpreters`: CPython's own (`_interpreters`, `_interpchannels`);
+- `multiprocessing`: worker processes started with `spawn`, over a `Pipe`;
+- `eryx`: `pyeryx` (CPython in wasmtime) if it is importable;
+- `native`: this CPython itself, for the CPU-bound workloads.
+
+A peer that cannot do a workload (eryx has no channels) is left out of it.
+"""
+
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+
+QUICK = "--quick" in sys.argv
+SAMPLES = 20 if QUICK else 100
+ROUND_TRIPS = 500 if QUICK else 5_000
+BIG = 8 << 20
+BIG_MESSAGES = 10 if QUICK else 30
+IDLE = 100 if QUICK else 1_000
+
+# The CPU-bound workloads: the same source runs natively here and in the
+# sandbox (benches/compare.rs reads it from this file's output).
+CPU = {
+    "fib": "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\nfib(25)",
+    "int_loop": "t = 0\nfor i in range(1_000_000):\n    t = (t + i * i) % 1_000_003",
+    "dict_and_sort": "d = {str(i): i for i in range(200_000)}\nsorted(d.items(), key=lambda kv: -kv[1])",
+    "string_building": "parts = []\nfor i in range(200_000):\n    parts.append(f'{i}:{i * 2};')\ns = ''.join(parts).upper()",
+}
+
+
+def median(samples):
+    return statistics.median(samples)
+
+
+def timed(fn, samples):
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def rss_bytes():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def subinterpreters():
+    import _interpreters
+
+    results = {}
+
+    def create_and_run():
+        interp = _interpreters.create()
+        _interpreters.exec(interp, "x = 1")
+        return interp
+
+    # Destroying is left out of the time, as for ours.
+    times = []
+    for _ in range(SAMPLES):
+        start = time.perf_counter()
+        interp = create_and_run()
+        times.append(time.perf_counter() - start)
+        _interpreters.destroy(interp)
+    results["create_and_first_run"] = median(times)
+
+    interp = _interpreters.create()
+    results["run_x_equals_1"] = timed(lambda: _interpreters.exec(interp, "x = 1"), SAMPLES * 10)
+    _interpreters.destroy(interp)
+
+    try:
+        # 3.13 ships PEP 554's channels as a test helper; 3.14 dropped them.
+        from test.support import interpreters
+        from test.support.interpreters import channels
+    except ImportError:
+        channels = None
+    if channels is not None:
+        # An echo interpreter on its own thread, as ours.
+        import threading
+
+        to_echo, inbox = channels.create()
+        from_echo, outbox = channels.create()
+        echo = interpreters.create()
+        echo.prepare_main(inbox=to_echo, outbox=outbox)
+        source = "while (item := inbox.recv()) is not None:\n    outbox.send(item)\n"
+        thread = threading.Thread(target=echo.exec, args=(source,))
+        thread.start()
+
+        def round_trip():
+            inbox.send(b"ping")
+            from_echo.recv()
+
+        results["round_trip"] = timed(round_trip, ROUND_TRIPS)
+        inbox.send(None)
+        thread.join()
+        echo.close()
+
+    # Idle interpreters: RSS per interpreter with IDLE alive.
+    before = rss_bytes()
+    idle = [_interpreters.create() for _ in range(IDLE)]
+    results["idle_rss_per_interpreter"] = (rss_bytes() - before) / IDLE
+    for interp in idle:
+        _interpreters.destroy(interp)
+    return results
+
+
+def _worker(conn):
+    namespace = {}
+    while True:
+        item = conn.recv_bytes()
+        if item == b"":
+            break
+        if item.startswith(b"exec:"):
+            exec(item[5:].decode(), namespace)
+        conn.send_bytes(b"k" if item.startswith(b"exec:") or len(item) > 64 else item)
+
+
+def multiprocessing_peer():
+    ctx = mp.get_context("spawn")
+    results = {}
+
+    def start():
+        here, there = ctx.Pipe()
+        process = ctx.Process(target=_worker, args=(there,))
+        process.start()
+        here.send_bytes(b"exec:x = 1")
+        here.recv_bytes()
+        return process, here
+
+    times = []
+    for _ in range(max(5, SAMPLES // 10)):
+        begin = time.perf_counter()
+        process, conn = start()
+        times.append(time.perf_counter() - begin)
+        conn.send_bytes(b"")
+        process.join()
+    results["create_and_first_run"] = median(times)
+
+    process, conn = start()
+
+    def run():
+        conn.send_bytes(b"exec:x = 1")
+        conn.recv_bytes()
+
+    results["run_x_equals_1"] = timed(run, SAMPLES * 10)
+
+    def round_trip():
+        conn.send_bytes(b"ping")
+        conn.recv_bytes()
+
+    results["round_trip"] = timed(round_trip, ROUND_TRIPS)
+    payload = bytes(BIG)
+
+    def big():
+        conn.send_bytes(payload)
+        conn.recv_bytes()
+
+    results["bytes_8mib_gbps"] = BIG / timed(big, BIG_MESSAGES) / 1e9
+    conn.send_bytes(b"")
+    process.join()
+    return results
+
+
+def eryx_peer():
+    try:
+        import eryx
+    except ImportError:
+        return None
+    results = {}
+    eryx.Sandbox()  # the first one compiles or loads its guest
+
+    def create_and_run():
+        eryx.Sandbox().execute("x = 1")
+
+    results["create_and_first_run"] = timed(create_and_run, max(5, SAMPLES // 5))
+    session = eryx.Session()
+    session.execute("x = 1")
+    results["run_x_equals_1"] = timed(lambda: session.execute("x = 1"), SAMPLES)
+    return results
+
+
+def native():
+    results = {}
+    for name, source in CPU.items():
+        code = compile(source, name, "exec")
+        results[name] = timed(lambda: exec(code, {}), 5 if QUICK else 11)
+    return results
+
+
+def main():
+    out = {
+        "python": sys.version.split()[0],
+        "cpu_sources": CPU,
+        "native": native(),
+        "subinterpreters": subinterpreters(),
+        "multiprocessing": multiprocessing_peer(),
+    }
+    eryx = eryx_peer()
+    if eryx is not None:
+        out["eryx"] = eryx
+    json.dump(out, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    # Spawned workers import this file; only the parent measures.
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
