@@ -168,3 +168,14 @@ fn a_coding_cookie_is_honoured() {
     interp.run_script("latin.py", source).unwrap();
     assert_eq!(interp.take_stdout().text(), "caf\u{e9}\n");
 }
+
+#[test]
+fn running_the_same_source_again_gives_the_same_traceback() {
+    // The guest reuses the compiled code of a source it has run before.
+    let interp = crate::interpreter();
+    let source = "def f():\n    return 1 / 0\nf()";
+    let first = interp.run(source).unwrap_err().python_exception().unwrap().traceback();
+    let again = interp.run(source).unwrap_err().python_exception().unwrap().traceback();
+    assert_eq!(first, again);
+    assert!(first.contains("    return 1 / 0\n"), "{first}");
+}
