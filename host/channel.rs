@@ -16,6 +16,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -183,21 +184,32 @@ fn cancelled(party: Party, cancel: Option<&CancelFlag>) -> Option<Error> {
     }
 }
 
+/// How many times a waiter checks for a change before it sleeps.
+const SPIN_ROUNDS: u32 = 200;
+
 /// One channel's shared state.
 pub(crate) struct Channel {
     id: ChannelId,
     state: Mutex<State>,
     changed: Condvar,
+    /// Counts the notifications, so that a waiter can spin a moment
+    /// watching it before it sleeps on `changed`.
+    changes: AtomicU64,
 }
 
 impl Channel {
     pub(crate) fn new(id: ChannelId) -> Self {
-        Channel { id, state: Mutex::new(State::default()), changed: Condvar::new() }
+        Channel { id, state: Mutex::new(State::default()), changed: Condvar::new(), changes: AtomicU64::new(0) }
     }
 
     /// A stand-in for a channel that was closed and dropped.
     pub(crate) fn closed(id: ChannelId) -> Self {
-        Channel { id, state: Mutex::new(State { closed: true, ..State::default() }), changed: Condvar::new() }
+        Channel {
+            id,
+            state: Mutex::new(State { closed: true, ..State::default() }),
+            changed: Condvar::new(),
+            changes: AtomicU64::new(0),
+        }
     }
 
     pub(crate) fn id(&self) -> ChannelId {
@@ -208,8 +220,39 @@ impl Channel {
         lock(&self.state).closed
     }
 
-    /// Waits on the condition variable until `deadline`; false once it passed.
-    fn wait<'a>(&self, state: MutexGuard<'a, State>, deadline: Option<Instant>) -> (MutexGuard<'a, State>, bool) {
+    /// Wakes every waiter. Called with the state locked, after changing it.
+    fn notify(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+        self.changed.notify_all();
+    }
+
+    /// Waits for the state to change, until `deadline`; false once it
+    /// passed.
+    ///
+    /// A rendezvous is usually answered within microseconds, while putting
+    /// a thread to sleep and waking it costs tens: the waiter first spins a
+    /// moment (at most [`SPIN_ROUNDS`] checks, yielding the core after the
+    /// first few) with the lock released, watching the change counter, and
+    /// only then sleeps on the condition variable.
+    fn wait<'a>(&'a self, state: MutexGuard<'a, State>, deadline: Option<Instant>) -> (MutexGuard<'a, State>, bool) {
+        let seen = self.changes.load(Ordering::Acquire);
+        drop(state);
+        for round in 0..SPIN_ROUNDS {
+            if self.changes.load(Ordering::Acquire) != seen {
+                return (lock(&self.state), true);
+            }
+            if round < SPIN_ROUNDS / 4 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let state = lock(&self.state);
+        // Changes are made under the lock: one made since `seen` is visible
+        // now, and any later one will notify the condition variable.
+        if self.changes.load(Ordering::Acquire) != seen {
+            return (state, true);
+        }
         match deadline {
             None => (self.changed.wait(state).unwrap_or_else(|p| p.into_inner()), true),
             Some(deadline) => {
@@ -230,7 +273,7 @@ impl Channel {
         // Under the lock: a waiter between its check and its wait would
         // miss a notification sent now.
         let _state = lock(&self.state);
-        self.changed.notify_all();
+        self.notify();
     }
 
     /// Sends `message` and returns once a receiver took it, or `cancel` is
@@ -246,7 +289,7 @@ impl Channel {
         };
         let slot = Arc::new(Mutex::new(Slot { message: Some(message), outcome: Outcome::Pending }));
         state.senders.push_back(slot.clone());
-        self.changed.notify_all();
+        self.notify();
         loop {
             match lock(&slot).outcome {
                 Outcome::Received => return Ok(()),
@@ -280,7 +323,7 @@ impl Channel {
                 let message = slot.message.take().expect("a pending slot holds its message");
                 drop(slot);
                 self.finish_send_close(&mut state);
-                self.changed.notify_all();
+                self.notify();
                 return Ok(Some(message));
             }
             let deadline = match wait {
@@ -292,7 +335,7 @@ impl Channel {
             }
             state.waiting_receivers += 1;
             // A `send_nowait` may be waiting for exactly this receiver.
-            self.changed.notify_all();
+            self.notify();
             let (next, in_time) = self.wait(state, deadline);
             state = next;
             state.waiting_receivers -= 1;
@@ -307,7 +350,7 @@ impl Channel {
     fn finish_send_close(&self, state: &mut State) {
         if state.send_closed && state.senders.is_empty() && !state.closed {
             state.close();
-            self.changed.notify_all();
+            self.notify();
         }
     }
 
@@ -326,7 +369,7 @@ impl Channel {
         if was_associated && state.recv.associated.is_empty() && state.send.associated.is_empty() {
             state.close();
         }
-        self.changed.notify_all();
+        self.notify();
         Ok(first)
     }
 
@@ -344,7 +387,7 @@ impl Channel {
         if was_associated && !state.closed && state.recv.associated.is_empty() && state.send.associated.is_empty() {
             state.close();
         }
-        self.changed.notify_all();
+        self.notify();
     }
 
     /// PEP 554's `close(force)`, from either end.
@@ -366,7 +409,7 @@ impl Channel {
         } else {
             state.send_closed = true;
         }
-        self.changed.notify_all();
+        self.notify();
         Ok(())
     }
 
