@@ -2,8 +2,8 @@
 //! compare` (add `-- --quick` for fewer samples). Prints one table of
 //! medians with the ratio ours/peer for each.
 //!
-//! The peers are measured by benches/peers/peers.py, run with a CPython
-//! >= 3.12: `$ISOLATE_PEER_PYTHON`, else the newest pyenv 3.12+, else
+//! The peers are measured by benches/peers/peers.py, run with CPython 3.12
+//! or newer: `$ISOLATE_PEER_PYTHON`, else the newest pyenv 3.12+, else
 //! `python3` if it is new enough. eryx (`pyeryx` from PyPI) is installed
 //! into `target/peer-venv` the first time, if the network allows; without
 //! it, its column is empty.

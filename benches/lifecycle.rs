@@ -29,7 +29,7 @@ fn main() {
         let (rx, tx) = runtime.create_channel();
         interp.run_with("x = [i * i for i in range(100)]", [("inbox", rx.clone().into())]).expect("run");
         let _ = tx.try_send(1);
-        if count % 2 == 0 {
+        if count.is_multiple_of(2) {
             rx.close(true).expect("close");
         }
         drop((interp, rx, tx));

@@ -27,17 +27,17 @@ fn ten_thousand_create_destroy_cycles_do_not_grow_memory() {
         // Each cycle touches what a destroy must free: a bound channel end,
         // and every fourth time an interpreter of the guest's own, with a
         // channel of its own; every tenth is cancelled rather than dropped.
-        let source = if n % 4 == 0 {
+        let source = if n.is_multiple_of(4) {
             "import interpreters\nchild = interpreters.create()\nr, s = interpreters.create_channel()\nchild.run('x = 1')"
         } else {
             "x = [i * i for i in range(100)]"
         };
         interp.run_with(source, [("inbox", rx.clone().into())]).unwrap();
         let _ = tx.try_send(1);
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             rx.close(true).unwrap();
         }
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             interp.cancel();
             assert!(matches!(interp.run("x = 1"), Err(Error::Cancelled(_))));
         }
