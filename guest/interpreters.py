@@ -205,6 +205,9 @@ def _varint(n):
 
 
 _TAGS = [bytes([tag]) for tag in range(11)]
+# Tag and one-byte length of the short values `_encode` writes directly.
+_SHORT_BYTES = [bytes([_BYTES, n]) for n in range(0x80)]
+_SHORT_STR = [bytes([_STR, n]) for n in range(0x80)]
 
 
 def _encode(obj, buffer=False):
@@ -213,6 +216,12 @@ def _encode(obj, buffer=False):
     The pieces are joined once at the end, so a large payload is copied
     once, not once per growth of a buffer.
     """
+    kind = type(obj)
+    # Fast paths for the most common messages: short bytes and str.
+    if kind is bytes and len(obj) < 0x80:
+        return _SHORT_BYTES[len(obj)] + obj
+    if kind is str and len(obj) < 0x20 and obj.isascii():
+        return _SHORT_STR[len(obj)] + obj.encode("ascii")
     parts = []
     if buffer:
         try:
@@ -260,6 +269,18 @@ def _encode(obj, buffer=False):
 
 def _decode(data):
     """Decodes a value the host checked."""
+    # Fast paths for a lone short value (one length byte), the most common
+    # message; the host checked it, so the length is right.
+    if len(data) >= 2 and data[1] < 0x80 and len(data) == data[1] + 2:
+        tag = data[0]
+        if tag == _BYTES:
+            return data[2:]
+        if tag == _STR:
+            return str(data[2:], "utf-8")
+        if tag == _INT:
+            return int.from_bytes(data[2:], "little", signed=True)
+    elif data == b"\x00":
+        return None
     view = memoryview(data)
     at = 0
 

@@ -372,3 +372,38 @@ fn a_channel_lives_as_long_as_someone_holds_an_end() {
     drop(interp);
     assert!(!runtime().list_channels().contains(&id));
 }
+
+#[test]
+fn short_values_cross_both_ways_at_the_codec_boundaries() {
+    // The guest encodes and decodes short bytes, str and int by a fast path;
+    // these sit on either side of its limits.
+    let values: Vec<Value> = vec![
+        Value::Bytes(vec![]),
+        Value::Bytes(vec![7; 127]),
+        Value::Bytes(vec![7; 128]),
+        Value::from(""),
+        Value::from("a".repeat(31).as_str()),
+        Value::from("a".repeat(32).as_str()),
+        Value::from("é"),
+        Value::from(0),
+        Value::from(-1),
+        Value::from(i64::MAX),
+        Value::None,
+    ];
+    let (from_guest, to_host) = runtime().create_channel();
+    let (from_host, to_guest) = runtime().create_channel();
+    let interp = interpreter();
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            interp.run_with(
+                "for _ in range(COUNT):\n    out.send(inbox.recv())".replace("COUNT", &values.len().to_string()).as_str(),
+                [("inbox", from_host.into()), ("out", to_host.into())],
+            )
+        });
+        for value in &values {
+            to_guest.send(value.clone()).unwrap();
+            assert_eq!(&from_guest.recv().unwrap(), value);
+        }
+        run.join().unwrap().unwrap();
+    });
+}
