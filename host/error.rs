@@ -35,10 +35,12 @@ pub enum Error {
     #[error("interpreter `{0}` is already running")]
     AlreadyRunning(InterpreterId),
 
-    /// The interpreter hit a limit that Python could not handle (a time
-    /// limit always; memory when the guest could not raise `MemoryError`),
-    /// so it was stopped and discarded. Every later call on it returns this
-    /// error again.
+    /// The interpreter hit a limit that Python could not handle (time, fuel,
+    /// the native stack, open handles; memory when the guest could not raise
+    /// `MemoryError`), so it was stopped and discarded: its channel ends are
+    /// released, and every later call on it returns this error again.
+    /// Creating an interpreter past its sandbox's memory budget also
+    /// returns it.
     #[error("interpreter `{id}` stopped: {limit}")]
     LimitExceeded {
         /// The interpreter.
