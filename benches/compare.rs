@@ -169,7 +169,7 @@ fn peer_python() -> Option<PathBuf> {
     if let Some(python) = std::env::var_os("ISOLATE_PEER_PYTHON") {
         return Some(python.into());
     }
-    let pyenv = dirs_home().join(".pyenv/versions");
+    let pyenv = dirs::home_dir().unwrap_or_default().join(".pyenv/versions");
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(&pyenv)
         .into_iter()
         .flatten()
@@ -187,10 +187,6 @@ fn peer_python() -> Option<PathBuf> {
     }
     let version = Command::new("python3").args(["-c", "import sys; print(sys.version_info >= (3, 12))"]).output().ok()?;
     (String::from_utf8_lossy(&version.stdout).trim() == "True").then(|| "python3".into())
-}
-
-fn dirs_home() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
 /// A venv of `python` with pyeryx, made once under target/; `python` itself
@@ -228,14 +224,12 @@ fn peers(python: &Path, quick: bool) -> serde_json::Value {
 /// `isolate run hello.py`, cold (an empty cache: compiles the guest) and
 /// warm, and the peer's `python -c pass`.
 fn command_line(python: &Path, warm_samples: usize) -> (f64, f64, f64) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new("cargo").args(["build", "--release", "--quiet"]).current_dir(root).status();
-    assert!(status.is_ok_and(|s| s.success()), "cargo build --release");
-    let isolate = root.join("target/release/isolate");
-    let hello = root.join("examples/hello.py");
+    // Cargo builds the binary for the benches, with their profile.
+    let isolate = env!("CARGO_BIN_EXE_isolate");
+    let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello.py");
     let run = |cache: &Path| {
         let start = Instant::now();
-        let out = Command::new(&isolate).arg("run").arg(&hello).env("ISOLATE_CACHE_DIR", cache).output().expect("isolate");
+        let out = Command::new(isolate).arg("run").arg(&hello).env("ISOLATE_CACHE_DIR", cache).output().expect("isolate");
         assert!(out.status.success());
         start.elapsed().as_secs_f64()
     };

@@ -88,10 +88,7 @@ impl GuestLink {
             return Wait::No;
         }
         let own = timeout_ns.and_then(|ns| Instant::now().checked_add(Duration::from_nanos(ns)));
-        Wait::Until(match (own, self.deadline) {
-            (Some(own), Some(run)) => Some(own.min(run)),
-            (own, run) => own.or(run),
-        })
+        Wait::Until(crate::limits::earlier(own, self.deadline))
     }
 
     pub(crate) fn set_interpreter(&mut self, me: InterpreterRef) {

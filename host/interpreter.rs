@@ -405,10 +405,7 @@ impl InterpreterInner {
             encoded.push((name, message.bytes));
         }
         let own = self.limits.timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let deadline = match (own, outer) {
-            (Some(own), Some(outer)) => Some(own.min(outer)),
-            (own, outer) => own.or(outer),
-        };
+        let deadline = limits::earlier(own, outer);
         live.store.data_mut().link.set_deadline(deadline);
         if self.runtime.meters_fuel() {
             live.store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX)).map_err(Error::engine)?;
