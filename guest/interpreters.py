@@ -162,7 +162,14 @@ def _call(function, *args, interpreter_id=None):
     try:
         return function(*args)
     except Err as err:
-        _raise_from_host(err.value, interpreter_id)
+        error = err.value
+        # The binding raised `err` from a frame that holds it: a cycle
+        # through its traceback, which only the garbage collector frees, and
+        # with it the call's arguments (a whole message). Break it now (`Err`
+        # is a frozen dataclass: `with_traceback` sets it all the same).
+        err.with_traceback(None)
+    # Raised here, not in the handler: the host's error is no context of it.
+    _raise_from_host(error, interpreter_id)
 
 
 def _flush_stdio():
@@ -361,14 +368,25 @@ def _bindings(channels):
             raise ValueError(f"binding names must be identifiers, not {name!r}")
         if type(value) not in (RecvChannel, SendChannel):
             raise ValueError(f"channels must be RecvChannel or SendChannel objects, not {type(value).__name__!r}")
-        bindings.append((name, _encode(value)))
+        bindings.append((name, _sendable(_encode(value))))
     return bindings
 
 
+def _sendable(data):
+    """An encoded value as the host takes it from the guest: a `str` of one
+    char per byte (see `sent-value` in wit/world.wit: a `bytes` argument to
+    a host call would leak a copy of itself)."""
+    return data.decode("latin-1")
+
+
 def _source(source):
-    if isinstance(source, str):
-        return source.encode("utf-8")
-    raise TypeError(f"source must be a str, not {type(source).__name__!r}")
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a str, not {type(source).__name__!r}")
+    if not source.isascii():
+        # A lone surrogate cannot reach the host as UTF-8: say so here, as
+        # `str.encode` does, rather than in the call.
+        source.encode("utf-8")
+    return source
 
 
 class Interpreter:
@@ -577,7 +595,7 @@ class SendChannel(_ChannelEnd):
 
     def _send(self, data, nowait, timeout):
         _flush_stdio()
-        _call(host.channel_send, self._id, data, nowait, _timeout_ns(timeout))
+        _call(host.channel_send, self._id, _sendable(data), nowait, _timeout_ns(timeout))
 
     def send(self, obj, timeout=None):
         """Sends `obj` and waits until it is received; `TimeoutError` after

@@ -114,8 +114,8 @@ impl GuestLink {
     }
 
     /// Checks a value from the guest; it may only carry ends the guest holds.
-    fn message(&self, bytes: Vec<u8>) -> Result<Message, wit::Error> {
-        let message = Message::from_guest(bytes).map_err(to_wit)?;
+    fn message(&self, sent: String) -> Result<Message, wit::Error> {
+        let message = crate::value::from_latin1(sent).and_then(Message::from_guest).map_err(to_wit)?;
         let me = self.me()?;
         if message.ends.iter().any(|end| !me.knows(*end)) {
             return Err(wit::Error::ChannelNotFound);
@@ -133,8 +133,8 @@ impl GuestLink {
         })
     }
 
-    fn bindings(&self, bindings: Vec<(String, Vec<u8>)>) -> Result<Vec<(String, Message)>, wit::Error> {
-        bindings.into_iter().map(|(name, bytes)| Ok((name, self.message(bytes)?))).collect()
+    fn bindings(&self, bindings: Vec<(String, String)>) -> Result<Vec<(String, Message)>, wit::Error> {
+        bindings.into_iter().map(|(name, sent)| Ok((name, self.message(sent)?))).collect()
     }
 }
 
@@ -225,8 +225,8 @@ impl wit::Host for HostState {
     fn run_interpreter(
         &mut self,
         id: u64,
-        source: Vec<u8>,
-        bindings: Vec<(String, Vec<u8>)>,
+        source: String,
+        bindings: Vec<(String, String)>,
     ) -> wasmtime::Result<Result<(), wit::Error>> {
         let target = match self.link.interpreter(id) {
             Ok(target) => target,
@@ -248,11 +248,11 @@ impl wit::Host for HostState {
         if self.link.cancel.is_set() {
             return Err(wasmtime::Trap::Interrupt.into());
         }
-        let result = target.run(&source, crate::STRING_FILENAME, bindings, self.link.deadline);
+        let result = target.run(source.as_bytes(), crate::STRING_FILENAME, bindings, self.link.deadline);
         self.link.stop_if_interrupted(result.map_err(to_wit))
     }
 
-    fn start_interpreter(&mut self, id: u64, source: Vec<u8>, bindings: Vec<(String, Vec<u8>)>) -> Result<u64, wit::Error> {
+    fn start_interpreter(&mut self, id: u64, source: String, bindings: Vec<(String, String)>) -> Result<u64, wit::Error> {
         let target = self.link.interpreter(id)?;
         let bindings = self.link.bindings(bindings)?;
         if target.is_running() {
@@ -264,7 +264,7 @@ impl wit::Host for HostState {
             .name(format!("isolate-run-{id}"))
             .stack_size(RUN_THREAD_STACK)
             .spawn(move || {
-                let result = target.run(&source, crate::STRING_FILENAME, bindings, None);
+                let result = target.run(source.as_bytes(), crate::STRING_FILENAME, bindings, None);
                 *lock(&finished.result) = Some(result);
                 finished.done.notify_all();
             })
@@ -348,7 +348,7 @@ impl wit::Host for HostState {
     fn channel_send(
         &mut self,
         id: u64,
-        value: Vec<u8>,
+        value: String,
         nowait: bool,
         timeout_ns: Option<u64>,
     ) -> wasmtime::Result<Result<(), wit::Error>> {

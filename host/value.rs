@@ -178,6 +178,16 @@ trait Visitor {
     fn end(&mut self, end: EndRef) -> Result<()>;
 }
 
+/// The bytes of an encoded value a guest sent as a `sent-value`: one byte per
+/// char, each at most U+00FF (see wit/world.wit for why it is a string).
+pub(crate) fn from_latin1(text: String) -> Result<Vec<u8>> {
+    // The common case, and the cheap one: ASCII is its own Latin-1.
+    if text.is_ascii() {
+        return Ok(text.into_bytes());
+    }
+    text.chars().map(|c| u8::try_from(c).map_err(|_| invalid("a sent value holds a char past U+00FF"))).collect()
+}
+
 /// Checks that `bytes` is one well-formed value and returns the channel ends
 /// it names, without building the value.
 pub(crate) fn validate(bytes: &[u8]) -> Result<Vec<EndRef>> {

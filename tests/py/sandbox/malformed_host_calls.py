@@ -1,6 +1,7 @@
 # stdout: random bytes: ['Error_InvalidValue', 'Error_NotReceived']
 # stdout: nested a million deep: Error_InvalidValue
 # stdout: a length of 2**60: Error_InvalidValue
+# stdout: a char past U+00FF: Error_InvalidValue
 # stdout: a forged channel id: Error_ChannelNotFound
 # stdout: a channel end inside a value, forged: Error_ChannelNotFound
 # stdout: a forged interpreter id: Error_InterpreterNotFound
@@ -24,21 +25,28 @@ def outcome(call, *args):
         return type(err.value).__name__
 
 
+def sent(data):
+    """Bytes as a host call takes a value: one char per byte."""
+    return data.decode("latin-1")
+
+
 channel = host.create_channel()  # a result: the id, or Err
 rng = random.Random(554)
 seen = set()
 for _ in range(3000):
     data = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
     # No receiver waits: a valid value is NotReceived, anything else invalid.
-    seen.add(outcome(host.channel_send, channel, data, True, None))
+    seen.add(outcome(host.channel_send, channel, sent(data), True, None))
 print("random bytes:", sorted(seen))
-print("nested a million deep:", outcome(host.channel_send, channel, b"\x08\x01" * 1_000_000 + b"\x00", True, None))
+print("nested a million deep:", outcome(host.channel_send, channel, sent(b"\x08\x01" * 1_000_000 + b"\x00"), True, None))
 huge_length = b"\x06" + bytes([0x80] * 8 + [0x10])
-print("a length of 2**60:", outcome(host.channel_send, channel, huge_length, True, None))
+print("a length of 2**60:", outcome(host.channel_send, channel, sent(huge_length), True, None))
+# A str of three chars, the last of which is no byte.
+print("a char past U+00FF:", outcome(host.channel_send, channel, "\x06\x01\u20ac", True, None))
 print("a forged channel id:", outcome(host.channel_recv, 2**63 + 5, True, None))
 forged_end = b"\x09" + (2**40).to_bytes(8, "little")
-print("a channel end inside a value, forged:", outcome(host.channel_send, channel, forged_end, True, None))
-print("a forged interpreter id:", outcome(host.run_interpreter, 2**64 - 1, b"x = 1", []))
+print("a channel end inside a value, forged:", outcome(host.channel_send, channel, sent(forged_end), True, None))
+print("a forged interpreter id:", outcome(host.run_interpreter, 2**64 - 1, "x = 1", []))
 print("a forged run handle:", outcome(host.join_run, 987654321, None))
 print("itself, destroyed from here:", outcome(host.destroy_interpreter, host.current_interpreter()))
 print("still working:", 6 * 7)
