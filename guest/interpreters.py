@@ -373,10 +373,10 @@ def _bindings(channels):
 
 
 def _sendable(data):
-    """An encoded value as the host takes it from the guest: a `str` of one
-    char per byte (see `sent-value` in wit/world.wit: a `bytes` argument to
-    a host call would leak a copy of itself)."""
-    return data.decode("latin-1")
+    """An encoded value as the host takes it from the guest (`sent-value` in
+    wit/world.wit): a `str` of the bytes if they are ASCII, else of their hex
+    digits. Not `bytes`: componentize-py would leak a copy per call."""
+    return data.decode("ascii") if data.isascii() else data.hex()
 
 
 def _source(source):

@@ -115,7 +115,7 @@ impl GuestLink {
 
     /// Checks a value from the guest; it may only carry ends the guest holds.
     fn message(&self, sent: String) -> Result<Message, wit::Error> {
-        let message = crate::value::from_latin1(sent).and_then(Message::from_guest).map_err(to_wit)?;
+        let message = crate::value::from_sent(sent).and_then(Message::from_guest).map_err(to_wit)?;
         let me = self.me()?;
         if message.ends.iter().any(|end| !me.knows(*end)) {
             return Err(wit::Error::ChannelNotFound);

@@ -178,14 +178,24 @@ trait Visitor {
     fn end(&mut self, end: EndRef) -> Result<()>;
 }
 
-/// The bytes of an encoded value a guest sent as a `sent-value`: one byte per
-/// char, each at most U+00FF (see wit/world.wit for why it is a string).
-pub(crate) fn from_latin1(text: String) -> Result<Vec<u8>> {
-    // The common case, and the cheap one: ASCII is its own Latin-1.
-    if text.is_ascii() {
-        return Ok(text.into_bytes());
+/// The bytes of an encoded value a guest sent as a `sent-value` (see
+/// wit/world.wit for why it is a string): the bytes themselves if they are
+/// all ASCII, else their hex digits. An encoded value starts with a tag below
+/// 0x20 and hex with a digit, so the first char tells which.
+pub(crate) fn from_sent(text: String) -> Result<Vec<u8>> {
+    match text.as_bytes().first() {
+        Some(b'0'..=b'9' | b'a'..=b'f') => {
+            if text.len() % 2 != 0 {
+                return Err(invalid("a sent value in hex has an odd number of digits"));
+            }
+            let mut bytes = vec![0; text.len() / 2];
+            faster_hex::hex_decode(text.as_bytes(), &mut bytes)
+                .map_err(|_| invalid("a sent value in hex holds a char that is no hex digit"))?;
+            Ok(bytes)
+        }
+        _ if text.is_ascii() => Ok(text.into_bytes()),
+        _ => Err(invalid("a sent value is neither ASCII nor hex")),
     }
-    text.chars().map(|c| u8::try_from(c).map_err(|_| invalid("a sent value holds a char past U+00FF"))).collect()
 }
 
 /// Checks that `bytes` is one well-formed value and returns the channel ends
@@ -818,4 +828,16 @@ mod tests {
         }
         assert!(count >= 10, "expected the corpus in {}, found {count} files", dir.display());
     }
+    #[test]
+    fn sent_values_are_ascii_or_hex() {
+        let all: Vec<u8> = (0..=255).collect();
+        let hex: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(from_sent(hex).unwrap(), all);
+        assert_eq!(from_sent("\u{6}\u{4}ping".into()).unwrap(), b"\x06\x04ping");
+        assert_eq!(from_sent(String::new()).unwrap(), b"");
+        for bad in ["0", "0g", "06\u{e9}", "\u{6}\u{1}\u{e9}", "\u{1F600}"] {
+            assert!(matches!(from_sent(bad.into()), Err(Error::InvalidValue(_))), "{bad:?}");
+        }
+    }
+
 }
