@@ -11,8 +11,10 @@
 //! Workloads: (1) create an interpreter and run its first statement; (2)
 //! `run("x = 1")`; (3) a small round trip guest<->guest and host<->guest;
 //! (4) 8 MiB `bytes` messages; (5) CPU-bound Python against native CPython;
-//! (6) parallel scaling on 2 threads; (7) RSS per idle interpreter with
-//! 1,000 alive; (8) `isolate run hello.py`, cold and warm.
+//! (6) parallel scaling on 2 threads; (7) memory per idle interpreter with
+//! 1,000 alive, as RSS and as private memory (RSS counts again, in every
+//! interpreter, the pages of the guest's memory image that they all share
+//! with the page cache); (8) `isolate run hello.py`, cold and warm.
 
 #[path = "support/rss.rs"]
 mod rss;
@@ -158,9 +160,11 @@ fn ours(settings: &Settings, cpu: &BTreeMap<String, String>) -> BTreeMap<String,
     out.insert("parallel_speedup".into(), threads as f64 * alone / together);
     out.insert("parallel_threads".into(), threads as f64);
 
-    let before = rss::rss_kib();
+    let (rss_before, private_before) = (rss::rss_kib(), rss::private_kib());
     let idle: Vec<_> = (0..settings.idle).map(|_| runtime.create_interpreter().expect("create")).collect();
-    out.insert("idle_rss_per_interpreter".into(), ((rss::rss_kib() - before) * 1024) as f64 / idle.len() as f64);
+    let per_interpreter = |kib: i64| (kib * 1024) as f64 / idle.len() as f64;
+    out.insert("idle_rss_per_interpreter".into(), per_interpreter(rss::rss_kib() - rss_before));
+    out.insert("idle_private_per_interpreter".into(), per_interpreter(rss::private_kib() - private_before));
     out
 }
 
@@ -251,7 +255,7 @@ fn command_line(python: &Path, warm_samples: usize) -> (f64, f64, f64) {
 fn format_value(key: &str, value: f64) -> String {
     if key.ends_with("gbps") {
         format!("{value:.2} GB/s")
-    } else if key.starts_with("idle_rss") {
+    } else if key.starts_with("idle_") {
         format!("{:.2} MiB", value / (1 << 20) as f64)
     } else if key == "parallel_speedup" {
         format!("{value:.2}x")
@@ -293,6 +297,7 @@ fn main() {
         "string_building",
         "parallel_speedup",
         "idle_rss_per_interpreter",
+        "idle_private_per_interpreter",
     ];
     for row in rows {
         let ours_value = ours[row];

@@ -59,6 +59,14 @@ def rss_bytes():
     raise RuntimeError("no VmRSS")
 
 
+def private_bytes():
+    """Resident memory private to this process (as benches/support/rss.rs)."""
+    with open("/proc/self/smaps_rollup") as rollup:
+        return 1024 * sum(
+            int(line.split()[1]) for line in rollup if line.startswith(("Private_Clean:", "Private_Dirty:"))
+        )
+
+
 def subinterpreters():
     import _interpreters
 
@@ -110,9 +118,10 @@ def subinterpreters():
         echo.close()
 
     # Idle interpreters: RSS per interpreter with IDLE alive.
-    before = rss_bytes()
+    before, private_before = rss_bytes(), private_bytes()
     idle = [_interpreters.create() for _ in range(IDLE)]
     results["idle_rss_per_interpreter"] = (rss_bytes() - before) / IDLE
+    results["idle_private_per_interpreter"] = (private_bytes() - private_before) / IDLE
     for interp in idle:
         _interpreters.destroy(interp)
     return results
