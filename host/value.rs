@@ -185,7 +185,7 @@ trait Visitor {
 pub(crate) fn from_sent(text: String) -> Result<Vec<u8>> {
     match text.as_bytes().first() {
         Some(b'0'..=b'9' | b'a'..=b'f') => {
-            if text.len() % 2 != 0 {
+            if !text.len().is_multiple_of(2) {
                 return Err(invalid("a sent value in hex has an odd number of digits"));
             }
             let mut bytes = vec![0; text.len() / 2];

@@ -1,6 +1,9 @@
 //! The process's resident memory, for the benches and the lifecycle test.
 //! Linux only (reads /proc/self).
 
+// Included by several targets, each of which uses part of it.
+#![allow(dead_code)]
+
 /// VmRSS, in KiB.
 pub fn rss_kib() -> i64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
