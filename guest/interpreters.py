@@ -372,11 +372,18 @@ def _bindings(channels):
     return bindings
 
 
+# The size of the pieces a large value is sent in.
+_PIECE = 256 << 10
+
+
 def _sendable(data):
-    """An encoded value as the host takes it from the guest (`sent-value` in
-    wit/world.wit): a `str` of the bytes if they are ASCII, else of their hex
-    digits. Not `bytes`: componentize-py would leak a copy per call."""
-    return data.decode("ascii") if data.isascii() else data.hex()
+    """An encoded value (or a piece of one) as the host takes it from the
+    guest (`sent-value` in wit/world.wit): its bytes as ASCII text, or as
+    hex digits, and which. Not `bytes`: componentize-py would leak a copy of
+    each."""
+    if data.isascii():
+        return data.decode("ascii"), False
+    return data.hex(), True
 
 
 def _source(source):
@@ -595,7 +602,14 @@ class SendChannel(_ChannelEnd):
 
     def _send(self, data, nowait, timeout):
         _flush_stdio()
-        _call(host.channel_send, self._id, _sendable(data), nowait, _timeout_ns(timeout))
+        # A large value goes to the host in pieces (`stage-piece` in
+        # wit/world.wit), the last with the send itself.
+        last = (len(data) - 1) // _PIECE * _PIECE if data else 0
+        for start in range(0, last, _PIECE):
+            _call(host.stage_piece, _sendable(data[start : start + _PIECE]), start == 0)
+        text = _sendable(data[last:] if last else data)
+        del data
+        _call(host.channel_send, self._id, text, last > 0, nowait, _timeout_ns(timeout))
 
     def send(self, obj, timeout=None):
         """Sends `obj` and waits until it is received; `TimeoutError` after

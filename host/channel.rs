@@ -59,16 +59,23 @@ pub(crate) enum Party {
 }
 
 /// An encoded, validated value in flight, with the channel ends it carries.
-#[derive(Debug)]
 pub(crate) struct Message {
     pub(crate) bytes: Vec<u8>,
-    pub(crate) ends: Vec<EndRef>,
+    /// The channel ends the value names, each with its channel. The message
+    /// holds the channels: one whose every other handle goes while the
+    /// message is on its way (the Rust program dropped the `Value`, the
+    /// sender released its end) is still there for the receiver.
+    pub(crate) ends: Vec<(EndRef, Arc<Channel>)>,
 }
 
 impl Message {
-    /// Checks `bytes` (from a guest: untrusted) and notes the ends it names.
-    pub(crate) fn from_guest(bytes: Vec<u8>) -> Result<Self> {
-        let ends = value::validate(&bytes)?;
+    /// Checks `bytes` (from a guest: untrusted); `held` gives the channel of
+    /// each end the value names, `None` for one the sender does not hold.
+    pub(crate) fn from_guest(bytes: Vec<u8>, held: impl Fn(EndRef) -> Option<Arc<Channel>>) -> Result<Self> {
+        let ends = value::validate(&bytes)?
+            .into_iter()
+            .map(|end| held(end).map(|channel| (end, channel)).ok_or(Error::ChannelNotFound(end.channel_id())))
+            .collect::<Result<_>>()?;
         Ok(Message { bytes, ends })
     }
 
@@ -77,8 +84,30 @@ impl Message {
     /// guest's would be.
     pub(crate) fn from_value(value: &Value) -> Result<Self> {
         let bytes = value::encode(value);
-        let ends = value::validate(&bytes)?;
+        value::validate(&bytes)?;
+        // In the order `validate` would name them: the encoding's.
+        let mut ends = Vec::new();
+        let mut pending = vec![value];
+        while let Some(value) = pending.pop() {
+            match value {
+                Value::Tuple(items) => pending.extend(items.iter().rev()),
+                Value::RecvChannel(end) => ends.push((EndRef::Recv(end.channel.id), end.channel.clone())),
+                Value::SendChannel(end) => ends.push((EndRef::Send(end.channel.id), end.channel.clone())),
+                _ => {}
+            }
+        }
         Ok(Message { bytes, ends })
+    }
+
+    /// The value's channel end `end` as a Rust handle.
+    pub(crate) fn end_value(&self, end: EndRef, runtime: &Runtime) -> Result<Value> {
+        let channel = self.ends.iter().find(|(named, _)| *named == end).map(|(_, channel)| channel.clone());
+        let channel = channel.ok_or(Error::ChannelNotFound(end.channel_id()))?;
+        let (recv, send) = ends(channel, runtime.clone());
+        Ok(match end {
+            EndRef::Recv(_) => Value::RecvChannel(recv),
+            EndRef::Send(_) => Value::SendChannel(send),
+        })
     }
 }
 
@@ -200,16 +229,6 @@ pub(crate) struct Channel {
 impl Channel {
     pub(crate) fn new(id: ChannelId) -> Self {
         Channel { id, state: Mutex::new(State::default()), changed: Condvar::new(), changes: AtomicU64::new(0) }
-    }
-
-    /// A stand-in for a channel that was closed and dropped.
-    pub(crate) fn closed(id: ChannelId) -> Self {
-        Channel {
-            id,
-            state: Mutex::new(State { closed: true, ..State::default() }),
-            changed: Condvar::new(),
-            changes: AtomicU64::new(0),
-        }
     }
 
     pub(crate) fn id(&self) -> ChannelId {
@@ -486,8 +505,7 @@ impl RecvChannel {
         let Some(message) = self.channel.recv(Party::Host, wait, None)? else {
             return Ok(None);
         };
-        let runtime = &self.runtime;
-        value::decode(&message.bytes, |end| runtime.end_value(end)).map(Some)
+        value::decode(&message.bytes, |end| message.end_value(end, &self.runtime)).map(Some)
     }
 
     /// The interpreters associated with this end.

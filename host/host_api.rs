@@ -36,6 +36,8 @@ pub(crate) struct GuestLink {
     deadline: Option<Instant>,
     /// The interpreter's cancellation: blocking calls wake when it is set.
     cancel: Arc<CancelFlag>,
+    /// The pieces of the value the guest is about to send (`stage-piece`).
+    staged: Vec<u8>,
 }
 
 /// The result of a run started by `start-interpreter`, once it is known.
@@ -47,7 +49,15 @@ struct RunSlot {
 
 impl GuestLink {
     pub(crate) fn new(runtime: Runtime, cancel: Arc<CancelFlag>) -> Self {
-        GuestLink { runtime, me: InterpreterRef::new(), runs: HashMap::new(), next_run: 0, deadline: None, cancel }
+        GuestLink {
+            runtime,
+            me: InterpreterRef::new(),
+            runs: HashMap::new(),
+            next_run: 0,
+            deadline: None,
+            cancel,
+            staged: Vec::new(),
+        }
     }
 
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
@@ -113,14 +123,16 @@ impl GuestLink {
         Ok((channel, Party::Interpreter(me.id())))
     }
 
-    /// Checks a value from the guest; it may only carry ends the guest holds.
-    fn message(&self, sent: String) -> Result<Message, wit::Error> {
-        let message = crate::value::from_sent(sent).and_then(Message::from_guest).map_err(to_wit)?;
+    /// A value the guest sent as text (`sent-value`), checked.
+    fn message(&self, sent: (String, bool)) -> Result<Message, wit::Error> {
+        self.checked(crate::value::from_sent(sent).map_err(to_wit)?)
+    }
+
+    /// Checks the bytes of a value from the guest; it may only carry ends
+    /// the guest holds.
+    fn checked(&self, bytes: Vec<u8>) -> Result<Message, wit::Error> {
         let me = self.me()?;
-        if message.ends.iter().any(|end| !me.knows(*end)) {
-            return Err(wit::Error::ChannelNotFound);
-        }
-        Ok(message)
+        Message::from_guest(bytes, |end| me.known_channel(end)).map_err(to_wit)
     }
 
     /// Wakes a wait on `channel` if the caller is cancelled.
@@ -133,7 +145,13 @@ impl GuestLink {
         })
     }
 
-    fn bindings(&self, bindings: Vec<(String, String)>) -> Result<Vec<(String, Message)>, wit::Error> {
+    /// A value sent in pieces: the staged ones, then `last`.
+    fn staged_message(&self, mut pieces: Vec<u8>, last: (String, bool)) -> Result<Message, wit::Error> {
+        pieces.extend_from_slice(&crate::value::from_sent(last).map_err(to_wit)?);
+        self.checked(pieces)
+    }
+
+    fn bindings(&self, bindings: Vec<(String, (String, bool))>) -> Result<Vec<(String, Message)>, wit::Error> {
         bindings.into_iter().map(|(name, sent)| Ok((name, self.message(sent)?))).collect()
     }
 }
@@ -226,7 +244,7 @@ impl wit::Host for HostState {
         &mut self,
         id: u64,
         source: String,
-        bindings: Vec<(String, String)>,
+        bindings: Vec<(String, (String, bool))>,
     ) -> wasmtime::Result<Result<(), wit::Error>> {
         let target = match self.link.interpreter(id) {
             Ok(target) => target,
@@ -252,7 +270,7 @@ impl wit::Host for HostState {
         self.link.stop_if_interrupted(result.map_err(to_wit))
     }
 
-    fn start_interpreter(&mut self, id: u64, source: String, bindings: Vec<(String, String)>) -> Result<u64, wit::Error> {
+    fn start_interpreter(&mut self, id: u64, source: String, bindings: Vec<(String, (String, bool))>) -> Result<u64, wit::Error> {
         let target = self.link.interpreter(id)?;
         let bindings = self.link.bindings(bindings)?;
         if target.is_running() {
@@ -345,16 +363,36 @@ impl wit::Host for HostState {
         me.known_channels().into_iter().filter(|channel| !channel.is_closed()).map(|c| c.id().as_u64()).collect()
     }
 
+    fn stage_piece(&mut self, piece: (String, bool), first: bool) -> Result<(), wit::Error> {
+        let staged = &mut self.link.staged;
+        if first {
+            staged.clear();
+        }
+        let piece = crate::value::from_sent(piece).map_err(to_wit)?;
+        if staged.len() + piece.len() > crate::value::MAX_MESSAGE_SIZE {
+            *staged = Vec::new();
+            return Err(to_wit(Error::InvalidValue(format!(
+                "a value larger than {} bytes",
+                crate::value::MAX_MESSAGE_SIZE
+            ))));
+        }
+        staged.extend_from_slice(&piece);
+        Ok(())
+    }
+
     fn channel_send(
         &mut self,
         id: u64,
-        value: String,
+        value: (String, bool),
+        staged: bool,
         nowait: bool,
         timeout_ns: Option<u64>,
     ) -> wasmtime::Result<Result<(), wit::Error>> {
+        // Whatever was staged is used now or never.
+        let pieces = std::mem::take(&mut self.link.staged);
         let link = &self.link;
         let sent = link.end(EndRef::Send(ChannelId(id))).and_then(|(channel, party)| {
-            let message = link.message(value)?;
+            let message = if staged { link.staged_message(pieces, value)? } else { link.message(value)? };
             let _watch = link.watch(&channel);
             channel.send(party, message, link.wait(nowait, timeout_ns), Some(&link.cancel)).map_err(to_wit)
         });

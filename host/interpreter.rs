@@ -320,22 +320,11 @@ impl InterpreterInner {
         lock(&self.known_ends).get(&end).cloned()
     }
 
-    pub(crate) fn knows(&self, end: EndRef) -> bool {
-        lock(&self.known_ends).contains_key(&end)
-    }
-
-    /// Grants the ends named in a value this interpreter was given. Their
-    /// channels are alive: whoever gave them holds them.
-    pub(crate) fn grant(&self, ends: impl IntoIterator<Item = EndRef>) {
+    /// Grants the ends named in a value this interpreter was given.
+    pub(crate) fn grant(&self, ends: Vec<(EndRef, Arc<Channel>)>) {
         let mut known = lock(&self.known_ends);
-        for end in ends {
-            if known.contains_key(&end) {
-                continue;
-            }
-            let (EndRef::Recv(id) | EndRef::Send(id)) = end;
-            if let Ok(channel) = self.runtime.channel(id) {
-                known.insert(end, channel);
-            }
+        for (end, channel) in ends {
+            known.entry(end).or_insert(channel);
         }
     }
 

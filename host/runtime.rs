@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::guest::{Guest, GuestPre};
 use crate::interpreter::{HostState, Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
 use crate::limits::{self, EpochTicker};
-use crate::value::{EndRef, Value};
 use crate::{artifact_cache, guest, stdlib, wasi_waits};
 
 /// The environment variable that overrides the default cache folder.
@@ -131,34 +130,6 @@ impl Runtime {
         }
         channels.by_id.insert(id, Arc::downgrade(&channel));
         channel
-    }
-
-    /// The channel with this id: `ChannelClosed` for one that existed and
-    /// was closed, `ChannelNotFound` for one that never existed.
-    pub(crate) fn channel(&self, id: ChannelId) -> Result<Arc<Channel>> {
-        match lock(&self.inner.channels).by_id.get(&id).and_then(Weak::upgrade) {
-            Some(channel) => Ok(channel),
-            None if id.0 < self.inner.next_channel.load(Ordering::Relaxed) => Err(Error::ChannelClosed(id)),
-            None => Err(Error::ChannelNotFound(id)),
-        }
-    }
-
-    /// The Rust handle for a channel end named in a received value. A
-    /// closed channel still gets a handle, whose every use says it is closed.
-    pub(crate) fn end_value(&self, end: EndRef) -> Result<Value> {
-        let id = match end {
-            EndRef::Recv(id) | EndRef::Send(id) => id,
-        };
-        let channel = match self.channel(id) {
-            Ok(channel) => channel,
-            Err(Error::ChannelClosed(_)) => Arc::new(Channel::closed(id)),
-            Err(err) => return Err(err),
-        };
-        let (recv, send) = channel::ends(channel, self.clone());
-        Ok(match end {
-            EndRef::Recv(_) => Value::RecvChannel(recv),
-            EndRef::Send(_) => Value::SendChannel(send),
-        })
     }
 
     pub(crate) fn register_interpreter(&self, interpreter: &Arc<InterpreterInner>) {

@@ -114,6 +114,14 @@ pub(crate) enum EndRef {
     Send(ChannelId),
 }
 
+impl EndRef {
+    pub(crate) fn channel_id(self) -> ChannelId {
+        match self {
+            EndRef::Recv(id) | EndRef::Send(id) => id,
+        }
+    }
+}
+
 /// Encodes `value`. Iterative: a deep value does not exhaust the stack.
 pub(crate) fn encode(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
@@ -178,24 +186,19 @@ trait Visitor {
     fn end(&mut self, end: EndRef) -> Result<()>;
 }
 
-/// The bytes of an encoded value a guest sent as a `sent-value` (see
-/// wit/world.wit for why it is a string): the bytes themselves if they are
-/// all ASCII, else their hex digits. An encoded value starts with a tag below
-/// 0x20 and hex with a digit, so the first char tells which.
-pub(crate) fn from_sent(text: String) -> Result<Vec<u8>> {
-    match text.as_bytes().first() {
-        Some(b'0'..=b'9' | b'a'..=b'f') => {
-            if !text.len().is_multiple_of(2) {
-                return Err(invalid("a sent value in hex has an odd number of digits"));
-            }
-            let mut bytes = vec![0; text.len() / 2];
-            faster_hex::hex_decode(text.as_bytes(), &mut bytes)
-                .map_err(|_| invalid("a sent value in hex holds a char that is no hex digit"))?;
-            Ok(bytes)
-        }
-        _ if text.is_ascii() => Ok(text.into_bytes()),
-        _ => Err(invalid("a sent value is neither ASCII nor hex")),
+/// The bytes a guest sent as a `sent-value` (see wit/world.wit for why it
+/// is text): `text` itself if it is ASCII, or the bytes its hex digits spell.
+pub(crate) fn from_sent((text, hex): (String, bool)) -> Result<Vec<u8>> {
+    if !hex {
+        return if text.is_ascii() { Ok(text.into_bytes()) } else { Err(invalid("a sent value is not ASCII")) };
     }
+    if !text.len().is_multiple_of(2) {
+        return Err(invalid("a sent value in hex has an odd number of digits"));
+    }
+    let mut bytes = vec![0; text.len() / 2];
+    faster_hex::hex_decode(text.as_bytes(), &mut bytes)
+        .map_err(|_| invalid("a sent value in hex holds a char that is no hex digit"))?;
+    Ok(bytes)
 }
 
 /// Checks that `bytes` is one well-formed value and returns the channel ends
@@ -832,11 +835,13 @@ mod tests {
     fn sent_values_are_ascii_or_hex() {
         let all: Vec<u8> = (0..=255).collect();
         let hex: String = all.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(from_sent(hex).unwrap(), all);
-        assert_eq!(from_sent("\u{6}\u{4}ping".into()).unwrap(), b"\x06\x04ping");
-        assert_eq!(from_sent(String::new()).unwrap(), b"");
-        for bad in ["0", "0g", "06\u{e9}", "\u{6}\u{1}\u{e9}", "\u{1F600}"] {
-            assert!(matches!(from_sent(bad.into()), Err(Error::InvalidValue(_))), "{bad:?}");
+        assert_eq!(from_sent((hex, true)).unwrap(), all);
+        assert_eq!(from_sent(("\u{6}\u{4}ping".into(), false)).unwrap(), b"\x06\x04ping");
+        // Text that looks like hex is text unless it says it is hex.
+        assert_eq!(from_sent(("abc1".into(), false)).unwrap(), b"abc1");
+        assert_eq!(from_sent((String::new(), true)).unwrap(), b"");
+        for (text, hex) in [("0", true), ("0g", true), ("\u{e9}", true), ("\u{6}\u{1}\u{e9}", false), ("\u{1F600}", false)] {
+            assert!(matches!(from_sent((text.into(), hex)), Err(Error::InvalidValue(_))), "{text:?}");
         }
     }
 

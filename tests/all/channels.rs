@@ -49,6 +49,51 @@ fn values_cross_from_python_to_rust_intact() {
 }
 
 #[test]
+fn a_channel_given_away_whole_outlives_the_hosts_handles() {
+    // The Rust program keeps no handle of either channel: each lives on in
+    // the message that carries it until its receiver holds it.
+    let interp = interpreter();
+    let (r, s) = runtime().create_channel();
+    interp
+        .run_with("s.send_nowait(1) if False else None\nprint(r.recv_nowait('empty'))", [("r", r.into()), ("s", s.into())])
+        .unwrap();
+    let (inbox, to_guest) = runtime().create_channel();
+    let (r, s) = runtime().create_channel();
+    thread::scope(|scope| {
+        let run = scope.spawn(|| interp.run_with("r, s = inbox.recv()\nprint(r.recv_nowait('still empty'))", [("inbox", inbox.clone().into())]));
+        to_guest.send_timeout(Value::Tuple(vec![r.into(), s.into()]), LONG).unwrap();
+        run.join().unwrap().unwrap();
+    });
+    assert_eq!(interp.take_stdout().text(), "empty\nstill empty\n");
+}
+
+#[test]
+fn large_values_cross_intact_in_pieces() {
+    // Larger than a piece (256 KiB), not a multiple of it; binary bytes go
+    // as hex, ASCII ones as they are, and a piece may end inside a value.
+    let interp = interpreter();
+    let (rx, tx) = runtime().create_channel();
+    let binary: Vec<u8> = (0..(1 << 20) + 17).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let ascii = "abc".repeat(300_000);
+    thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            interp.run_with(
+                "data = bytes((i * 2654435761 % 2**32) >> 13 & 0xff for i in range((1 << 20) + 17))\n\
+                 out.send(data)\n\
+                 out.send(('abc' * 300_000, data, 'é' * 200_000))\n\
+                 out.send_buffer(data)",
+                [("out", tx.clone().into())],
+            )
+        });
+        assert_eq!(rx.recv_timeout(LONG).unwrap(), Value::Bytes(binary.clone()));
+        let expected: Value = (ascii.as_str(), binary.as_slice(), "é".repeat(200_000).as_str()).into();
+        assert_eq!(rx.recv_timeout(LONG).unwrap(), expected);
+        assert_eq!(rx.recv_timeout(LONG).unwrap(), Value::Buffer(binary));
+        run.join().unwrap().unwrap();
+    });
+}
+
+#[test]
 fn values_cross_from_rust_to_python_intact() {
     let interp = interpreter();
     let (rx, tx) = runtime().create_channel();

@@ -2,6 +2,9 @@
 # stdout: nested a million deep: Error_InvalidValue
 # stdout: a length of 2**60: Error_InvalidValue
 # stdout: neither ASCII nor hex: Error_InvalidValue
+# stdout: pieces that do not make one value: Error_InvalidValue
+# stdout: a piece neither ASCII nor hex: Error_InvalidValue
+# stdout: pieces dropped by a new first one: Error_NotReceived
 # stdout: a forged channel id: Error_ChannelNotFound
 # stdout: a channel end inside a value, forged: Error_ChannelNotFound
 # stdout: a forged interpreter id: Error_InterpreterNotFound
@@ -26,8 +29,8 @@ def outcome(call, *args):
 
 
 def sent(data):
-    """Bytes as a host call takes a value: hex digits."""
-    return data.hex()
+    """Bytes as a host call takes a value: in hex, and saying so."""
+    return data.hex(), True
 
 
 channel = host.create_channel()  # a result: the id, or Err
@@ -36,15 +39,23 @@ seen = set()
 for _ in range(3000):
     data = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
     # No receiver waits: a valid value is NotReceived, anything else invalid.
-    seen.add(outcome(host.channel_send, channel, sent(data), True, None))
+    seen.add(outcome(host.channel_send, channel, sent(data), False, True, None))
 print("random bytes:", sorted(seen))
-print("nested a million deep:", outcome(host.channel_send, channel, sent(b"\x08\x01" * 1_000_000 + b"\x00"), True, None))
+print("nested a million deep:", outcome(host.channel_send, channel, sent(b"\x08\x01" * 1_000_000 + b"\x00"), False, True, None))
 huge_length = b"\x06" + bytes([0x80] * 8 + [0x10])
-print("a length of 2**60:", outcome(host.channel_send, channel, sent(huge_length), True, None))
-print("neither ASCII nor hex:", outcome(host.channel_send, channel, "\x06\x01\xe9", True, None))
+print("a length of 2**60:", outcome(host.channel_send, channel, sent(huge_length), False, True, None))
+print("neither ASCII nor hex:", outcome(host.channel_send, channel, ("\x06\x01\xe9", False), False, True, None))
+# A value sent in pieces (`stage-piece`): the pieces and the last part
+# must make one value; a first piece drops what was staged before it.
+outcome(host.stage_piece, sent(b"\x06\x0a" + b"12345"), True)
+print("pieces that do not make one value:", outcome(host.channel_send, channel, sent(b"6789"), True, True, None))
+print("a piece neither ASCII nor hex:", outcome(host.stage_piece, ("\xe9", True), True))
+outcome(host.stage_piece, sent(b"\x08\x05"), True)
+outcome(host.stage_piece, sent(b"\x06\x03"), True)
+print("pieces dropped by a new first one:", outcome(host.channel_send, channel, sent(b"abc"), True, True, None))
 print("a forged channel id:", outcome(host.channel_recv, 2**63 + 5, True, None))
 forged_end = b"\x09" + (2**40).to_bytes(8, "little")
-print("a channel end inside a value, forged:", outcome(host.channel_send, channel, sent(forged_end), True, None))
+print("a channel end inside a value, forged:", outcome(host.channel_send, channel, sent(forged_end), False, True, None))
 print("a forged interpreter id:", outcome(host.run_interpreter, 2**64 - 1, "x = 1", []))
 print("a forged run handle:", outcome(host.join_run, 987654321, None))
 print("itself, destroyed from here:", outcome(host.destroy_interpreter, host.current_interpreter()))
