@@ -187,6 +187,14 @@ fn to_wit(err: Error) -> wit::Error {
 
 impl wit_types::Host for HostState {}
 
+impl HostState {
+    /// Drops the pieces the guest staged, giving their memory back.
+    fn drop_staged(&mut self) {
+        self.link.staged = Vec::new();
+        self.limiter.release_held();
+    }
+}
+
 impl wit::Host for HostState {
     fn current_interpreter(&mut self) -> u64 {
         self.link.me.upgrade().map_or(u64::MAX, |me| me.id().as_u64())
@@ -364,19 +372,28 @@ impl wit::Host for HostState {
     }
 
     fn stage_piece(&mut self, piece: (String, bool), first: bool) -> Result<(), wit::Error> {
-        let staged = &mut self.link.staged;
         if first {
-            staged.clear();
+            self.drop_staged();
         }
         let piece = crate::value::from_sent(piece).map_err(to_wit)?;
-        if staged.len() + piece.len() > crate::value::MAX_MESSAGE_SIZE {
-            *staged = Vec::new();
+        // The staged bytes are the guest's, held by the host: they count
+        // against its sandbox's memory, or a guest could stage piece after
+        // piece past its limit.
+        if self.link.staged.len() + piece.len() > crate::value::MAX_MESSAGE_SIZE {
+            self.drop_staged();
             return Err(to_wit(Error::InvalidValue(format!(
                 "a value larger than {} bytes",
                 crate::value::MAX_MESSAGE_SIZE
             ))));
         }
-        staged.extend_from_slice(&piece);
+        if !self.limiter.hold(piece.len()) {
+            self.drop_staged();
+            return Err(wit::Error::LimitReached(format!(
+                "the sandbox's memory limit of {} is reached",
+                crate::limits::format_size(self.limiter.limit())
+            )));
+        }
+        self.link.staged.extend_from_slice(&piece);
         Ok(())
     }
 
@@ -390,6 +407,7 @@ impl wit::Host for HostState {
     ) -> wasmtime::Result<Result<(), wit::Error>> {
         // Whatever was staged is used now or never.
         let pieces = std::mem::take(&mut self.link.staged);
+        self.limiter.release_held();
         let link = &self.link;
         let sent = link.end(EndRef::Send(ChannelId(id))).and_then(|(channel, party)| {
             let message = if staged { link.staged_message(pieces, value)? } else { link.message(value)? };

@@ -65,7 +65,7 @@ impl fmt::Display for InterpreterId {
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limiter: MemoryLimiter,
+    pub(crate) limiter: MemoryLimiter,
     pub(crate) link: GuestLink,
 }
 

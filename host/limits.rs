@@ -199,6 +199,9 @@ impl MemoryBudget {
 pub(crate) struct MemoryLimiter {
     budget: Arc<MemoryBudget>,
     used: usize,
+    /// Host memory held for the guest (a value it is sending in pieces),
+    /// counted against the budget like its own.
+    held: usize,
     /// Set when a growth was refused: a trap that follows is then the
     /// memory limit's doing.
     refused: bool,
@@ -206,7 +209,7 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(crate) fn new(budget: Arc<MemoryBudget>) -> Self {
-        MemoryLimiter { budget, used: 0, refused: false }
+        MemoryLimiter { budget, used: 0, held: 0, refused: false }
     }
 
     pub(crate) fn refused(&self) -> bool {
@@ -218,9 +221,26 @@ impl MemoryLimiter {
     }
 }
 
+impl MemoryLimiter {
+    /// Counts `bytes` of host memory held for the guest against the budget;
+    /// false, counting nothing, if they do not fit.
+    pub(crate) fn hold(&mut self, bytes: usize) -> bool {
+        let fits = self.budget.take(bytes);
+        if fits {
+            self.held += bytes;
+        }
+        fits
+    }
+
+    /// Gives back all the host memory held for the guest.
+    pub(crate) fn release_held(&mut self) {
+        self.budget.give_back(std::mem::take(&mut self.held));
+    }
+}
+
 impl Drop for MemoryLimiter {
     fn drop(&mut self) {
-        self.budget.give_back(self.used);
+        self.budget.give_back(self.used + self.held);
     }
 }
 
