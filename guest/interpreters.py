@@ -603,13 +603,15 @@ class SendChannel(_ChannelEnd):
     def _send(self, data, nowait, timeout):
         _flush_stdio()
         # A large value goes to the host in pieces (`stage-piece` in
-        # wit/world.wit), the last with the send itself.
-        last = (len(data) - 1) // _PIECE * _PIECE if data else 0
-        for start in range(0, last, _PIECE):
+        # wit/world.wit), the last with the send itself. An encoded value
+        # is never empty, and `data[0:]` is `data` itself, not a copy.
+        starts = range(0, len(data), _PIECE)
+        for start in starts[:-1]:
             _call(host.stage_piece, _sendable(data[start : start + _PIECE]), start == 0)
-        text = _sendable(data[last:] if last else data)
+        text = _sendable(data[starts[-1] :])
+        staged = len(starts) > 1
         del data
-        _call(host.channel_send, self._id, text, last > 0, nowait, _timeout_ns(timeout))
+        _call(host.channel_send, self._id, text, staged, nowait, _timeout_ns(timeout))
 
     def send(self, obj, timeout=None):
         """Sends `obj` and waits until it is received; `TimeoutError` after

@@ -185,6 +185,14 @@ fn to_wit(err: Error) -> wit::Error {
     }
 }
 
+/// The sandbox's memory limit refused what the guest asked for (`doing`).
+fn memory_limit_reached(doing: &str, limit: usize) -> wit::Error {
+    wit::Error::LimitReached(format!(
+        "{doing}the sandbox's memory limit of {} is reached",
+        crate::limits::format_size(limit)
+    ))
+}
+
 impl wit_types::Host for HostState {}
 
 impl HostState {
@@ -218,10 +226,9 @@ impl wit::Host for HostState {
         }
         let child = InterpreterBuilder::for_child(self.link.runtime.clone(), &me).create(Some(&me)).map_err(|err| {
             match err {
-                Error::LimitExceeded { limit: Limit::Memory(limit), .. } => wit::Error::LimitReached(format!(
-                    "cannot create an interpreter: the sandbox's memory limit of {} is reached",
-                    crate::limits::format_size(limit)
-                )),
+                Error::LimitExceeded { limit: Limit::Memory(limit), .. } => {
+                    memory_limit_reached("cannot create an interpreter: ", limit)
+                }
                 other => to_wit(other),
             }
         })?;
@@ -388,10 +395,7 @@ impl wit::Host for HostState {
         }
         if !self.limiter.hold(piece.len()) {
             self.drop_staged();
-            return Err(wit::Error::LimitReached(format!(
-                "the sandbox's memory limit of {} is reached",
-                crate::limits::format_size(self.limiter.limit())
-            )));
+            return Err(memory_limit_reached("", self.limiter.limit()));
         }
         self.link.staged.extend_from_slice(&piece);
         Ok(())

@@ -667,9 +667,10 @@ impl InterpreterBuilder {
 
     /// Caps the interpreter's memory, in bytes: all of its store, not each
     /// linear memory, and the interpreters its Python code creates share
-    /// the same budget (so a script cannot multiply it by creating more). When an allocation would pass it, Python raises
-    /// `MemoryError` if it can; if the guest cannot recover, the interpreter
-    /// stops with [`Error::LimitExceeded`]. By default
+    /// the same budget (so a script cannot multiply it by creating more).
+    /// When an allocation would pass it, Python raises `MemoryError` if it
+    /// can; if the guest cannot recover, the interpreter stops with
+    /// [`Error::LimitExceeded`]. By default
     /// [`DEFAULT_MEMORY_LIMIT`](crate::DEFAULT_MEMORY_LIMIT) (512 MiB).
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.limits.memory = bytes;

@@ -82,7 +82,10 @@ pub(crate) struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory: DEFAULT_MEMORY_LIMIT, timeout: None, max_interpreters: DEFAULT_MAX_INTERPRETERS,
+        Limits {
+            memory: DEFAULT_MEMORY_LIMIT,
+            timeout: None,
+            max_interpreters: DEFAULT_MAX_INTERPRETERS,
             fuel: None,
             max_handles: DEFAULT_MAX_HANDLES,
         }
@@ -219,9 +222,7 @@ impl MemoryLimiter {
     pub(crate) fn limit(&self) -> usize {
         self.budget.limit()
     }
-}
 
-impl MemoryLimiter {
     /// Counts `bytes` of host memory held for the guest against the budget;
     /// false, counting nothing, if they do not fit.
     pub(crate) fn hold(&mut self, bytes: usize) -> bool {

@@ -831,6 +831,7 @@ mod tests {
         }
         assert!(count >= 10, "expected the corpus in {}, found {count} files", dir.display());
     }
+
     #[test]
     fn sent_values_are_ascii_or_hex() {
         let all: Vec<u8> = (0..=255).collect();
@@ -844,5 +845,4 @@ mod tests {
             assert!(matches!(from_sent((text.into(), hex)), Err(Error::InvalidValue(_))), "{text:?}");
         }
     }
-
 }
