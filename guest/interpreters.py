@@ -34,9 +34,7 @@ Choices and additions beyond the PEP:
 import struct
 import sys
 
-from componentize_py_types import Err
-from wit_world.imports import host
-from wit_world.imports.host import ChannelEnd
+import _host
 
 __all__ = [
     "ChannelClosedError",
@@ -60,7 +58,7 @@ __all__ = [
     "list_all_channels",
 ]
 
-# Must match host/value.rs.
+# Must match host/value.rs (a host test checks).
 MAX_DEPTH = 512
 _NONE, _FALSE, _TRUE, _INT, _FLOAT, _STR, _BYTES, _BUFFER, _TUPLE, _RECV, _SEND = range(11)
 _U64 = struct.Struct("<Q")
@@ -125,51 +123,93 @@ class ChannelReleasedError(ChannelClosedError):
     """This interpreter released this end of the channel."""
 
 
-def _raise_from_host(error, interpreter_id=None):
-    """Raises the Python exception for a host error."""
-    name = type(error).__name__.removeprefix("Error_")
-    simple = {
-        "ChannelNotFound": ChannelNotFoundError,
-        "ChannelClosed": ChannelClosedError,
-        "ChannelReleased": ChannelReleasedError,
-        "ChannelNotEmpty": ChannelNotEmptyError,
-        "NotReceived": NotReceivedError,
-        "Timeout": TimeoutError,
-    }
-    if name in simple:
-        raise simple[name]() from None
-    if name == "InvalidValue":
-        raise ValueError(error.value) from None
-    if name == "LimitReached":
-        raise RuntimeError(error.value) from None
-    if name == "InterpreterNotFound":
-        raise RuntimeError(f"interpreter {interpreter_id} not found") from None
-    if name == "InterpreterRunning":
-        raise RuntimeError(f"interpreter {interpreter_id} is running") from None
-    if name == "InterpreterFailed":
-        raise RuntimeError(f"interpreter {interpreter_id}: {error.value}") from None
-    if name == "RunExited":
-        remote = RemoteException("SystemExit", str(error.value), f"SystemExit: {error.value}\n", interpreter_id)
-        raise RunFailedError(str(remote)) from remote
-    if name == "RunFailed":
-        failure = error.value
-        remote = RemoteException(failure.type_name, failure.message, failure.traceback, interpreter_id)
-        raise RunFailedError(str(remote)) from remote
-    raise RuntimeError(f"unexpected error from the host: {error!r}")
+# The door to the host (host/door.rs): request frames are an op byte and
+# its arguments; an answer starts with 0 (ok) or 1 (refused) and a fault.
+# Must match host/door.rs (a host test checks).
+_CURRENT_INTERPRETER = 0x20
+_LIST_INTERPRETERS = 0x21
+_CREATE_INTERPRETER = 0x22
+_INTERPRETER_IS_RUNNING = 0x23
+_DESTROY_INTERPRETER = 0x24
+_RUN_INTERPRETER = 0x25
+_START_INTERPRETER = 0x26
+_JOIN_RUN = 0x27
+_RUN_IS_DONE = 0x28
+_CREATE_CHANNEL = 0x30
+_LIST_CHANNELS = 0x31
+_CHANNEL_SEND = 0x32
+_CHANNEL_RECV = 0x33
+_CHANNEL_RELEASE = 0x34
+_CHANNEL_CLOSE = 0x35
+_CHANNEL_INTERPRETERS = 0x36
+_NO_TIMEOUT = 2**64 - 1
+_FAULTS = {
+    1: ChannelNotFoundError,
+    2: ChannelClosedError,
+    3: ChannelReleasedError,
+    4: ChannelNotEmptyError,
+    5: NotReceivedError,
+    6: TimeoutError,
+}
+_INVALID_VALUE, _INTERPRETER_NOT_FOUND, _INTERPRETER_RUNNING, _INTERPRETER_FAILED = 7, 8, 9, 10
+_RUN_FAILED, _RUN_EXITED, _LIMIT_REACHED = 11, 12, 13
+_OPS = [bytes((op,)) for op in range(256)]
+_U32 = struct.Struct("<I")
+_ID = struct.Struct("<Q")
+_ID_END = struct.Struct("<QB")
+_WAIT = struct.Struct("<QBQ")
 
 
-def _call(function, *args, interpreter_id=None):
+def _host_call(frame):
+    """`_host.call`, with a failure of the door itself as MemoryError: the
+    guest had no memory for the answer."""
     try:
-        return function(*args)
-    except Err as err:
-        error = err.value
-        # The binding raised `err` from a frame that holds it: a cycle
-        # through its traceback, which only the garbage collector frees, and
-        # with it the call's arguments (a whole message). Break it now (`Err`
-        # is a frozen dataclass: `with_traceback` sets it all the same).
-        err.with_traceback(None)
-    # Raised here, not in the handler: the host's error is no context of it.
-    _raise_from_host(error, interpreter_id)
+        return _host.call(frame)
+    except OSError:
+        raise MemoryError("no memory for the host's answer") from None
+
+
+def _door(op, payload=b"", interpreter_id=None):
+    """Sends a request; returns the whole answer (its result starts at 1)."""
+    answer = _host_call(_OPS[op] + payload if payload else _OPS[op])
+    if answer[0] == 0:
+        return answer
+    _raise_fault(answer, interpreter_id)
+
+
+def _ids(answer):
+    return [id for (id,) in _ID.iter_unpack(memoryview(answer)[1:])]
+
+
+def _raise_fault(answer, interpreter_id):
+    """Raises the Python exception for a host's refusal."""
+    code = answer[1]
+    if code in _FAULTS:
+        raise _FAULTS[code]()
+    if code == _RUN_FAILED:
+        texts, at = [], 2
+        for _ in range(3):
+            (length,) = _U32.unpack_from(answer, at)
+            texts.append(str(answer[at + 4 : at + 4 + length], "utf-8", "replace"))
+            at += 4 + length
+        remote = RemoteException(*texts, interpreter_id)
+        raise RunFailedError(str(remote)) from remote
+    if code == _RUN_EXITED:
+        status = int.from_bytes(answer[2:6], "little", signed=True)
+        remote = RemoteException("SystemExit", str(status), f"SystemExit: {status}\n", interpreter_id)
+        raise RunFailedError(str(remote)) from remote
+    text = str(answer[2:], "utf-8", "replace")
+    if code == _INVALID_VALUE:
+        raise ValueError(text)
+    if code == _LIMIT_REACHED:
+        raise RuntimeError(text)
+    if code == _INTERPRETER_NOT_FOUND:
+        raise RuntimeError(f"interpreter {interpreter_id} not found")
+    if code == _INTERPRETER_RUNNING:
+        raise RuntimeError(f"interpreter {interpreter_id} is running")
+    if code == _INTERPRETER_FAILED:
+        raise RuntimeError(f"interpreter {interpreter_id}: {text}")
+    raise RuntimeError(f"unexpected answer from the host: {bytes(answer[:64])!r}")
 
 
 def _flush_stdio():
@@ -182,10 +222,10 @@ def _flush_stdio():
 
 def _timeout_ns(timeout):
     if timeout is None:
-        return None
+        return _NO_TIMEOUT
     if timeout < 0:
         raise ValueError("timeout must be non-negative")
-    return min(int(timeout * 1e9), 2**64 - 1)
+    return min(int(timeout * 1e9), _NO_TIMEOUT - 1)
 
 
 # Values ---------------------------------------------------------------------
@@ -217,19 +257,20 @@ _SHORT_BYTES = [bytes([_BYTES, n]) for n in range(0x80)]
 _SHORT_STR = [bytes([_STR, n]) for n in range(0x80)]
 
 
-def _encode(obj, buffer=False):
-    """Encodes a shareable object; ValueError names what is not shareable.
+def _encode(obj, buffer=False, prefix=b""):
+    """Encodes a shareable object after `prefix`; ValueError names what is
+    not shareable.
 
     The pieces are joined once at the end, so a large payload is copied
     once, not once per growth of a buffer.
     """
     kind = type(obj)
     # Fast paths for the most common messages: short bytes and str.
-    if kind is bytes and len(obj) < 0x80:
-        return _SHORT_BYTES[len(obj)] + obj
-    if kind is str and len(obj) < 0x20 and obj.isascii():
-        return _SHORT_STR[len(obj)] + obj.encode("ascii")
-    parts = []
+    if kind is bytes and len(obj) < 0x80 and not buffer:
+        return b"".join((prefix, _SHORT_BYTES[len(obj)], obj))
+    if kind is str and len(obj) < 0x20 and obj.isascii() and not buffer:
+        return b"".join((prefix, _SHORT_STR[len(obj)], obj.encode("ascii")))
+    parts = [prefix]
     if buffer:
         try:
             view = memoryview(obj)
@@ -238,7 +279,7 @@ def _encode(obj, buffer=False):
         if not view.c_contiguous:
             view = memoryview(view.tobytes())
         view = view.cast("B")
-        return b"".join((_TAGS[_BUFFER], _varint(view.nbytes), view))
+        return b"".join((prefix, _TAGS[_BUFFER], _varint(view.nbytes), view))
     pending = [(obj, 0)]
     while pending:
         obj, depth = pending.pop()
@@ -281,12 +322,12 @@ def _decode(data):
     if len(data) >= 2 and data[1] < 0x80 and len(data) == data[1] + 2:
         tag = data[0]
         if tag == _BYTES:
-            return data[2:]
+            return bytes(data[2:])
         if tag == _STR:
             return str(data[2:], "utf-8")
         if tag == _INT:
             return int.from_bytes(data[2:], "little", signed=True)
-    elif data == b"\x00":
+    elif len(data) == 1 and data[0] == _NONE:
         return None
     view = memoryview(data)
     at = 0
@@ -360,40 +401,25 @@ def _decode(data):
 
 
 def _bindings(channels):
+    """The encoded tuple of `(name, channel end)` pairs to bind."""
     if channels is None:
-        return []
+        return _encode(())
     bindings = []
     for name, value in dict(channels).items():
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"binding names must be identifiers, not {name!r}")
         if type(value) not in (RecvChannel, SendChannel):
             raise ValueError(f"channels must be RecvChannel or SendChannel objects, not {type(value).__name__!r}")
-        bindings.append((name, _sendable(_encode(value))))
-    return bindings
-
-
-# The size of the pieces a large value is sent in.
-_PIECE = 256 << 10
-
-
-def _sendable(data):
-    """An encoded value (or a piece of one) as the host takes it from the
-    guest (`sent-value` in wit/world.wit): its bytes as ASCII text, or as
-    hex digits, and which. Not `bytes`: componentize-py would leak a copy of
-    each."""
-    if data.isascii():
-        return data.decode("ascii"), False
-    return data.hex(), True
+        bindings.append((name, value))
+    return _encode(tuple(bindings))
 
 
 def _source(source):
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, not {type(source).__name__!r}")
-    if not source.isascii():
-        # A lone surrogate cannot reach the host as UTF-8: say so here, as
-        # `str.encode` does, rather than in the call.
-        source.encode("utf-8")
-    return source
+    # A lone surrogate cannot reach the host as UTF-8: `encode` says so here.
+    data = source.encode("utf-8")
+    return _U32.pack(len(data)) + data
 
 
 class Interpreter:
@@ -421,12 +447,12 @@ class Interpreter:
     def is_running(self):
         """Whether the interpreter is executing code (always True for the
         current one)."""
-        return _call(host.interpreter_is_running, self._id, interpreter_id=self._id)
+        return _door(_INTERPRETER_IS_RUNNING, _ID.pack(self._id), self._id)[1] == 1
 
     def destroy(self):
         """Finalizes and destroys the interpreter, with every interpreter it
         created. RuntimeError if it is running."""
-        _call(host.destroy_interpreter, self._id, interpreter_id=self._id)
+        _door(_DESTROY_INTERPRETER, _ID.pack(self._id), self._id)
 
     def run(self, source, /, *, channels=None):
         """Runs source code in the interpreter's `__main__` and waits.
@@ -435,15 +461,15 @@ class Interpreter:
         An uncaught exception raises `RunFailedError`. RuntimeError if the
         interpreter is already running.
         """
-        source, bindings = _source(source), _bindings(channels)
+        request = b"".join((_ID.pack(self._id), _source(source), _bindings(channels)))
         _flush_stdio()
-        _call(host.run_interpreter, self._id, source, bindings, interpreter_id=self._id)
+        _door(_RUN_INTERPRETER, request, self._id)
 
     def run_in_thread(self, source, /, *, channels=None):
         """Runs source code on a new host thread; returns a `RunHandle`."""
-        source, bindings = _source(source), _bindings(channels)
+        request = b"".join((_ID.pack(self._id), _source(source), _bindings(channels)))
         _flush_stdio()
-        handle = _call(host.start_interpreter, self._id, source, bindings, interpreter_id=self._id)
+        (handle,) = _ID.unpack_from(_door(_START_INTERPRETER, request, self._id), 1)
         return RunHandle(handle, self)
 
 
@@ -465,7 +491,7 @@ class RunHandle:
 
     def done(self):
         """Whether the run has finished."""
-        return self._done or host.run_is_done(self._handle)
+        return self._done or _door(_RUN_IS_DONE, _ID.pack(self._handle))[1] == 1
 
     def join(self, timeout=None):
         """Waits for the run to finish, at most `timeout` seconds.
@@ -477,7 +503,8 @@ class RunHandle:
         if not self._done:
             _flush_stdio()
             try:
-                _call(host.join_run, self._handle, _timeout_ns(timeout), interpreter_id=self._interpreter.id)
+                request = _ID.pack(self._handle) + _ID.pack(_timeout_ns(timeout))
+                _door(_JOIN_RUN, request, self._interpreter.id)
             except TimeoutError:
                 raise
             except Exception as error:
@@ -492,17 +519,17 @@ class RunHandle:
 
 def create():
     """Creates a new, idle interpreter."""
-    return Interpreter(_call(host.create_interpreter))
+    return Interpreter(_ID.unpack_from(_door(_CREATE_INTERPRETER), 1)[0])
 
 
 def list_all():
     """The interpreters of this interpreter's family."""
-    return [Interpreter(id) for id in host.list_interpreters()]
+    return [Interpreter(id) for id in _ids(_door(_LIST_INTERPRETERS))]
 
 
 def get_current():
     """The interpreter running this code."""
-    return Interpreter(host.current_interpreter())
+    return Interpreter(_ID.unpack_from(_door(_CURRENT_INTERPRETER), 1)[0])
 
 
 # Channels -------------------------------------------------------------------
@@ -514,14 +541,14 @@ def create_channel():
     RuntimeError if this interpreter already holds ends of as many open
     channels as it may (4,096).
     """
-    channel_id = _call(host.create_channel)
+    (channel_id,) = _ID.unpack_from(_door(_CREATE_CHANNEL), 1)
     return RecvChannel(channel_id), SendChannel(channel_id)
 
 
 def list_all_channels():
     """The open channels this interpreter holds an end of, as
     `(RecvChannel, SendChannel)` pairs."""
-    return [(RecvChannel(id), SendChannel(id)) for id in host.list_channels()]
+    return [(RecvChannel(id), SendChannel(id)) for id in _ids(_door(_LIST_CHANNELS))]
 
 
 class _ChannelEnd:
@@ -539,16 +566,16 @@ class _ChannelEnd:
     @property
     def interpreters(self):
         """The interpreters associated with this end."""
-        return [Interpreter(id) for id in _call(host.channel_interpreters, self._id, self._end)]
+        return [Interpreter(id) for id in _ids(_door(_CHANNEL_INTERPRETERS, _ID_END.pack(self._id, self._end)))]
 
     def release(self):
         """This interpreter stops using this end, for good. True the first
         time."""
-        return _call(host.channel_release, self._id, self._end)
+        return _door(_CHANNEL_RELEASE, _ID_END.pack(self._id, self._end))[1] == 1
 
     def close(self, force=False):
         """Closes the channel for every interpreter."""
-        _call(host.channel_close, self._id, self._end, force)
+        _door(_CHANNEL_CLOSE, _ID_END.pack(self._id, self._end) + (b"\x01" if force else b"\x00"))
 
     def __enter__(self):
         return self
@@ -570,19 +597,19 @@ class RecvChannel(_ChannelEnd):
     """The receiving end of a channel."""
 
     __slots__ = ()
-    _end = ChannelEnd.RECV
+    _end = 0
 
     def recv(self, timeout=None):
         """Waits for the next object and returns it; `TimeoutError` after
         `timeout` seconds."""
         _flush_stdio()
-        data = _call(host.channel_recv, self._id, False, _timeout_ns(timeout))
-        return _decode(data)
+        answer = _door(_CHANNEL_RECV, _WAIT.pack(self._id, 0, _timeout_ns(timeout)))
+        return _decode(memoryview(answer)[2:])
 
     def recv_nowait(self, default=None):
         """The next object if a sender is waiting with one, else `default`."""
-        data = _call(host.channel_recv, self._id, True, None)
-        return default if data is None else _decode(data)
+        answer = _door(_CHANNEL_RECV, _WAIT.pack(self._id, 1, _NO_TIMEOUT))
+        return _decode(memoryview(answer)[2:]) if answer[1] else default
 
     def __iter__(self):
         return self
@@ -598,35 +625,32 @@ class SendChannel(_ChannelEnd):
     """The sending end of a channel."""
 
     __slots__ = ()
-    _end = ChannelEnd.SEND
+    _end = 1
 
-    def _send(self, data, nowait, timeout):
+    def _send(self, obj, buffer, nowait, timeout):
+        # The frame is joined once, with the value: a large value is copied
+        # into it once.
+        frame = _encode(obj, buffer, prefix=_OPS[_CHANNEL_SEND] + _WAIT.pack(self._id, nowait, _timeout_ns(timeout)))
         _flush_stdio()
-        # A large value goes to the host in pieces (`stage-piece` in
-        # wit/world.wit), the last with the send itself. An encoded value
-        # is never empty, and `data[0:]` is `data` itself, not a copy.
-        starts = range(0, len(data), _PIECE)
-        for start in starts[:-1]:
-            _call(host.stage_piece, _sendable(data[start : start + _PIECE]), start == 0)
-        text = _sendable(data[starts[-1] :])
-        staged = len(starts) > 1
-        del data
-        _call(host.channel_send, self._id, text, staged, nowait, _timeout_ns(timeout))
+        answer = _host_call(frame)
+        del frame
+        if answer[0] != 0:
+            _raise_fault(answer, None)
 
     def send(self, obj, timeout=None):
         """Sends `obj` and waits until it is received; `TimeoutError` after
         `timeout` seconds (it was then not received)."""
-        self._send(_encode(obj), False, timeout)
+        self._send(obj, False, False, timeout)
 
     def send_nowait(self, obj):
         """Sends `obj` if a receiver is waiting, else `NotReceivedError`."""
-        self._send(_encode(obj), True, None)
+        self._send(obj, False, True, None)
 
     def send_buffer(self, obj, timeout=None):
         """Sends the bytes of a buffer; the receiver gets a read-only
         memoryview."""
-        self._send(_encode(obj, buffer=True), False, timeout)
+        self._send(obj, True, False, timeout)
 
     def send_buffer_nowait(self, obj):
         """`send_buffer` if a receiver is waiting, else `NotReceivedError`."""
-        self._send(_encode(obj, buffer=True), True, None)
+        self._send(obj, True, True, None)

@@ -1,9 +1,12 @@
 //! The compiled guest, cached on disk so that a process start does not
-//! recompile it (Cranelift takes ~4 s on the 19 MB component).
+//! recompile it (Cranelift takes ~45 s on two cores for the 104 MB module).
 //!
 //! A cache file is `<cache>/<guest hash>/guest-<engine hash>.cwasm`: another
-//! guest or another engine configuration never reads it. It holds exactly
-//! wasmtime's serialized component, so that it can be memory-mapped rather
+//! guest or another engine configuration never reads it. Only the current
+//! guest's folder is kept: each holds about 300 MB per engine
+//! configuration. The cache folder must be this user's own and writable by
+//! no one else (checked on Unix): its files are loaded as native code. It
+//! holds exactly wasmtime's serialized module, so that it can be memory-mapped rather
 //! than read and copied (a warm start spent 45 of its 55 ms loading the
 //! 33 MB artifact that way). Beside it, `….cwasm.sum` holds [`MAGIC`], the
 //! artifact's length and its xxh3-128. An artifact whose sum is missing or
@@ -19,30 +22,82 @@ use std::hash::Hash;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use wasmtime::Engine;
-use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::error::{Error, Result};
 use crate::guest;
 
-const MAGIC: &[u8; 8] = b"isolate2";
+const MAGIC: &[u8; 8] = b"isolate3";
 const SUM_LEN: usize = MAGIC.len() + 8 + 16;
 
-/// Loads the compiled guest from `dir`, or compiles it and stores it there.
-/// With no `dir`, compiles in memory.
-pub(crate) fn load_or_compile(engine: &Engine, dir: Option<&Path>) -> Result<Component> {
-    let Some(dir) = dir else {
-        return compile(engine);
-    };
+/// Loads the compiled guest from `dir`, or compiles it and stores it there;
+/// with `announce`, says so on stderr when it compiles.
+pub(crate) fn load_or_compile(engine: &Engine, dir: &Path, announce: bool) -> Result<Module> {
     let path = cache_file(engine, dir);
-    if let Some(component) = load(engine, &path) {
-        return Ok(component);
+    if let Some(module) = load(engine, &path) {
+        return Ok(module);
     }
-    let component = compile(engine)?;
+    if announce {
+        eprintln!(
+            "isolate: compiling the Python guest for this machine, once (about a minute); it is cached in {}",
+            dir.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let module = compile(engine)?;
     // A cache that cannot be written only costs the next start a compile.
-    let _ = store(&component, &path);
-    Ok(component)
+    let _ = store(&module, &path);
+    if announce {
+        eprintln!("isolate: compiled in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    Ok(module)
+}
+
+/// Creates `dir` (owner-only) if missing; refuses one that is not this
+/// user's own or that others may write to.
+pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
+    let error = |source| Error::Cache { path: dir.to_owned(), source };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        if !dir.exists() {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(error)?;
+        }
+        let meta = fs::metadata(dir).map_err(error)?;
+        // The process's user is the owner of a file it creates (std has no
+        // `geteuid`, and calling libc would take `unsafe`).
+        let probe = dir.join(format!(".owner-{}-{}", std::process::id(), unique_suffix()));
+        fs::write(&probe, b"").map_err(error)?;
+        let me = fs::metadata(&probe).map(|m| m.uid());
+        let _ = fs::remove_file(&probe);
+        let me = me.map_err(error)?;
+        if meta.uid() != me {
+            return Err(error(std::io::Error::other("it belongs to another user")));
+        }
+        if meta.permissions().mode() & 0o022 != 0 {
+            return Err(error(std::io::Error::other(
+                "others may write to it (its files are loaded as native code): make it owner-only, `chmod go-w`",
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(dir).map_err(error)?;
+    Ok(())
+}
+
+/// Removes the cache folders of other guests (other versions of isolate):
+/// each holds hundreds of megabytes.
+pub(crate) fn remove_other_guests(cache_root: &Path) {
+    let Ok(entries) = fs::read_dir(cache_root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_guest_dir = name.len() == 16 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_guest_dir && name != guest::GUEST_HASH && entry.path().is_dir() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn cache_file(engine: &Engine, dir: &Path) -> PathBuf {
@@ -66,7 +121,7 @@ fn sum_of(artifact: &[u8]) -> Vec<u8> {
     sum
 }
 
-fn load(engine: &Engine, path: &Path) -> Option<Component> {
+fn load(engine: &Engine, path: &Path) -> Option<Module> {
     let expected = fs::read(sum_file(path)).ok()?;
     let file = fs::File::open(path).ok()?;
     // SAFETY: a mapped file must not change while it is mapped. Cache files
@@ -78,22 +133,23 @@ fn load(engine: &Engine, path: &Path) -> Option<Component> {
         return None;
     }
     drop(mapped);
-    // SAFETY: `Component::deserialize_file` trusts the file to be a
-    // component that wasmtime serialized, and maps it (the same rule as
-    // above applies). It is exactly what `store` wrote from
-    // `Component::serialize`: the sum rules out truncation and corruption
-    // on disk, and wasmtime itself rejects (with an error, not undefined
-    // behaviour) an artifact from another version or configuration.
-    unsafe { Component::deserialize_file(engine, path) }.ok()
+    // SAFETY: `Module::deserialize_file` trusts the file to be a module
+    // that wasmtime serialized, and maps it (the same rule as above
+    // applies). It is exactly what `store` wrote from `Module::serialize`:
+    // the sum rules out truncation and corruption on disk, the folder is
+    // this user's own and no one else's to write (`ensure_private_dir`),
+    // and wasmtime itself rejects (with an error, not undefined behaviour)
+    // an artifact from another version or configuration.
+    unsafe { Module::deserialize_file(engine, path) }.ok()
 }
 
-fn compile(engine: &Engine) -> Result<Component> {
-    let wasm = zstd::decode_all(guest::COMPONENT_ZST).map_err(Error::engine)?;
-    Component::new(engine, wasm).map_err(Error::engine)
+fn compile(engine: &Engine) -> Result<Module> {
+    let wasm = zstd::decode_all(guest::MODULE_ZST).map_err(Error::engine)?;
+    Module::new(engine, wasm).map_err(Error::engine)
 }
 
-fn store(component: &Component, path: &Path) -> std::io::Result<()> {
-    let artifact = component.serialize().map_err(std::io::Error::other)?;
+fn store(module: &Module, path: &Path) -> std::io::Result<()> {
+    let artifact = module.serialize().map_err(std::io::Error::other)?;
     // The artifact first: until its new sum is in place, a reader finds the
     // two disagree and recompiles, which is harmless.
     write_atomically(path, &artifact)?;
@@ -105,13 +161,22 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("cache files live in a folder");
     fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(".tmp-{}-{}", std::process::id(), unique_suffix()));
-    let written = fs::File::create(&temporary)
+    let written = private_file(&temporary)
         .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
         .and_then(|()| fs::rename(&temporary, path));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);
     }
     written
+}
+
+/// A new file only its owner may read and write.
+fn private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 /// Distinguishes temporary files of threads of one process.

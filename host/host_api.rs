@@ -1,32 +1,41 @@
-//! The host side of the WIT `host` interface: what a guest's `interpreters`
-//! module calls.
+//! What a guest's driver and `interpreters` module ask of the host through
+//! the door ([`door`](crate::door)): PEP 554's interpreters and channels,
+//! and the driver's own boot and run steps.
 //!
-//! Nothing a guest sends is trusted. Every id is checked against what that
-//! interpreter may reach (its family's interpreters, the channel ends it
-//! holds) and every value is decoded and checked before use. What a guest
-//! cannot reach is `not-found`, whether or not it exists.
+//! Nothing a guest sends is trusted. Every frame is parsed with bounds
+//! checks, every id is checked against what that interpreter may reach (its
+//! sandbox's interpreters, the channel ends it holds) and every value is
+//! decoded and checked before use. What a guest cannot reach is "not
+//! found", whether or not it exists.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use wasmtime::{Caller, Linker};
+
 use crate::cancel::CancelFlag;
-use crate::channel::{ChannelId, End, Message, Party, Wait};
-use crate::sync::lock;
+use crate::channel::{Channel, ChannelId, End, Message, Party, Wait};
+use crate::door::{self, Answer, Args, Fault, Op};
 use crate::error::Error;
-use crate::guest::isolate::sandbox::host::{self as wit, ChannelEnd};
-use crate::guest::isolate::sandbox::types as wit_types;
-use crate::interpreter::{HostState, InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
+use crate::guest;
+use crate::instance::{HostState, RunOutcome, RunRequest};
+use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
 use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
 use crate::runtime::Runtime;
-use crate::value::EndRef;
+use crate::sync::lock;
+use crate::value::{self, EndRef, Value};
 
 /// Stack size of the threads that `run_in_thread` starts: room for one
 /// call into a guest ([`limits::MAX_WASM_STACK`](crate::limits::MAX_WASM_STACK)
 /// of wasm, and the host calls below it) without a new stack segment.
-const RUN_THREAD_STACK: usize = 8 << 20;
+const RUN_THREAD_STACK: usize = crate::limits::MAX_WASM_STACK + (4 << 20);
 
-/// What a store needs to serve its guest's host calls.
+/// Encoded-value tags used to build answers (host/value.rs).
+const TUPLE_TAG: u8 = 0x08;
+const STR_TAG: u8 = 0x05;
+
+/// What a store needs to serve its guest's requests.
 pub(crate) struct GuestLink {
     runtime: Runtime,
     me: InterpreterRef,
@@ -36,11 +45,17 @@ pub(crate) struct GuestLink {
     deadline: Option<Instant>,
     /// The interpreter's cancellation: blocking calls wake when it is set.
     cancel: Arc<CancelFlag>,
-    /// The pieces of the value the guest is about to send (`stage-piece`).
-    staged: Vec<u8>,
+    /// `sys.argv`, given to the driver when it boots.
+    argv: Vec<String>,
+    /// The driver's entry point, once it booted.
+    entry: Option<i32>,
+    /// The run the host is making, until the driver takes it.
+    request: Option<RunRequest>,
+    /// How the run ended, if the driver reported it.
+    outcome: Option<RunOutcome>,
 }
 
-/// The result of a run started by `start-interpreter`, once it is known.
+/// The result of a run started by `run_in_thread`, once it is known.
 #[derive(Default)]
 struct RunSlot {
     result: Mutex<Option<Result<(), Error>>>,
@@ -48,7 +63,7 @@ struct RunSlot {
 }
 
 impl GuestLink {
-    pub(crate) fn new(runtime: Runtime, cancel: Arc<CancelFlag>) -> Self {
+    pub(crate) fn new(runtime: Runtime, cancel: Arc<CancelFlag>, argv: Vec<String>) -> Self {
         GuestLink {
             runtime,
             me: InterpreterRef::new(),
@@ -56,7 +71,10 @@ impl GuestLink {
             next_run: 0,
             deadline: None,
             cancel,
-            staged: Vec::new(),
+            argv,
+            entry: None,
+            request: None,
+            outcome: None,
         }
     }
 
@@ -76,6 +94,23 @@ impl GuestLink {
         &self.cancel
     }
 
+    pub(crate) fn entry(&self) -> Option<i32> {
+        self.entry
+    }
+
+    pub(crate) fn set_request(&mut self, request: RunRequest) {
+        self.request = Some(request);
+        self.outcome = None;
+    }
+
+    pub(crate) fn take_request(&mut self) -> Option<RunRequest> {
+        self.request.take()
+    }
+
+    pub(crate) fn take_outcome(&mut self) -> Option<RunOutcome> {
+        self.outcome.take()
+    }
+
     /// True when the guest must stop where it is: its run's deadline passed,
     /// or it was cancelled.
     pub(crate) fn must_stop(&self) -> bool {
@@ -85,19 +120,19 @@ impl GuestLink {
     /// A wait that the run's deadline or a cancellation ended stops the
     /// guest right there, as the epoch callback would a moment later; rather
     /// than hand Python an error it has no time left to handle.
-    fn stop_if_interrupted<T>(&self, result: Result<T, wit::Error>) -> wasmtime::Result<Result<T, wit::Error>> {
+    fn stop_if_interrupted(&self, result: Result<Answer, Fault>) -> wasmtime::Result<Answer> {
         match result {
             Err(_) if self.must_stop() => Err(wasmtime::Trap::Interrupt.into()),
-            other => Ok(other),
+            other => Ok(other.into()),
         }
     }
 
     /// The earlier of a call's own timeout and the run's deadline.
-    fn wait(&self, nowait: bool, timeout_ns: Option<u64>) -> Wait {
+    fn wait(&self, nowait: bool, timeout: Option<Duration>) -> Wait {
         if nowait {
             return Wait::No;
         }
-        let own = timeout_ns.and_then(|ns| Instant::now().checked_add(Duration::from_nanos(ns)));
+        let own = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         Wait::Until(crate::limits::earlier(own, self.deadline))
     }
 
@@ -106,37 +141,61 @@ impl GuestLink {
     }
 
     /// The interpreter making the call. It is alive: it is running.
-    fn me(&self) -> Result<Arc<InterpreterInner>, wit::Error> {
-        self.me.upgrade().ok_or_else(|| wit::Error::InterpreterFailed("this interpreter was destroyed".to_owned()))
+    fn me(&self) -> Result<Arc<InterpreterInner>, Fault> {
+        self.me.upgrade().ok_or_else(|| Fault::InterpreterFailed("this interpreter was destroyed".to_owned()))
     }
 
-    /// An interpreter of the caller's family.
-    fn interpreter(&self, id: u64) -> Result<Arc<InterpreterInner>, wit::Error> {
+    /// An interpreter of the caller's sandbox.
+    fn interpreter(&self, id: u64) -> Result<Arc<InterpreterInner>, Fault> {
         let me = self.me()?;
-        self.runtime.interpreter_in(me.family(), InterpreterId(id)).ok_or(wit::Error::InterpreterNotFound)
+        self.runtime.interpreter_in(me.family(), InterpreterId(id)).ok_or(Fault::InterpreterNotFound)
     }
 
     /// A channel end the caller holds, as `(channel, party)`.
-    fn end(&self, end: EndRef) -> Result<(Arc<crate::channel::Channel>, Party), wit::Error> {
+    fn end(&self, end: EndRef) -> Result<(Arc<Channel>, Party), Fault> {
         let me = self.me()?;
-        let channel = me.known_channel(end).ok_or(wit::Error::ChannelNotFound)?;
+        let channel = me.known_channel(end).ok_or(Fault::ChannelNotFound)?;
         Ok((channel, Party::Interpreter(me.id())))
-    }
-
-    /// A value the guest sent as text (`sent-value`), checked.
-    fn message(&self, sent: (String, bool)) -> Result<Message, wit::Error> {
-        self.checked(crate::value::from_sent(sent).map_err(to_wit)?)
     }
 
     /// Checks the bytes of a value from the guest; it may only carry ends
     /// the guest holds.
-    fn checked(&self, bytes: Vec<u8>) -> Result<Message, wit::Error> {
+    fn message(&self, bytes: &[u8]) -> Result<Message, Fault> {
+        if bytes.len() > value::MAX_MESSAGE_SIZE {
+            return Err(Fault::InvalidValue(format!("a value larger than {} bytes", value::MAX_MESSAGE_SIZE)));
+        }
         let me = self.me()?;
-        Message::from_guest(bytes, |end| me.known_channel(end)).map_err(to_wit)
+        Ok(Message::from_guest(bytes.to_vec(), |end| me.known_channel(end))?)
+    }
+
+    /// Bindings from the guest: an encoded tuple of `(name, value)` pairs.
+    fn bindings(&self, bytes: &[u8]) -> Result<Vec<(String, Message)>, Fault> {
+        let me = self.me()?;
+        let runtime = self.runtime.clone();
+        let decoded = value::decode(bytes, |end| {
+            let channel = me.known_channel(end).ok_or(Error::ChannelNotFound(end.channel_id()))?;
+            let (recv, send) = crate::channel::ends(channel, runtime.clone());
+            Ok(match end {
+                EndRef::Recv(_) => Value::RecvChannel(recv),
+                EndRef::Send(_) => Value::SendChannel(send),
+            })
+        })?;
+        let Value::Tuple(pairs) = decoded else { return Err(invalid("bindings that are not a tuple")) };
+        pairs
+            .into_iter()
+            .map(|pair| match pair {
+                Value::Tuple(mut pair) if pair.len() == 2 => {
+                    let value = pair.pop().expect("two items");
+                    let Some(Value::Str(name)) = pair.pop() else { return Err(invalid("a binding's name is not a str")) };
+                    Ok((name, Message::from_value(&value)?))
+                }
+                _ => Err(invalid("a binding that is not a (name, value) pair")),
+            })
+            .collect()
     }
 
     /// Wakes a wait on `channel` if the caller is cancelled.
-    fn watch(&self, channel: &Arc<crate::channel::Channel>) -> crate::cancel::Watch<'_> {
+    fn watch(&self, channel: &Arc<Channel>) -> crate::cancel::Watch<'_> {
         let channel = Arc::downgrade(channel);
         self.cancel.watch(move || {
             if let Some(channel) = channel.upgrade() {
@@ -144,152 +203,283 @@ impl GuestLink {
             }
         })
     }
-
-    /// A value sent in pieces: the staged ones, then `last`.
-    fn staged_message(&self, mut pieces: Vec<u8>, last: (String, bool)) -> Result<Message, wit::Error> {
-        pieces.extend_from_slice(&crate::value::from_sent(last).map_err(to_wit)?);
-        self.checked(pieces)
-    }
-
-    fn bindings(&self, bindings: Vec<(String, (String, bool))>) -> Result<Vec<(String, Message)>, wit::Error> {
-        bindings.into_iter().map(|(name, sent)| Ok((name, self.message(sent)?))).collect()
-    }
 }
 
-fn channel_end(end: ChannelEnd, id: u64) -> (End, EndRef) {
+fn invalid(why: &str) -> Fault {
+    Fault::InvalidValue(why.to_owned())
+}
+
+fn channel_end(end: u8, id: u64) -> Result<(End, EndRef), Fault> {
     let id = ChannelId(id);
     match end {
-        ChannelEnd::Recv => (End::Recv, EndRef::Recv(id)),
-        ChannelEnd::Send => (End::Send, EndRef::Send(id)),
+        0 => Ok((End::Recv, EndRef::Recv(id))),
+        1 => Ok((End::Send, EndRef::Send(id))),
+        other => Err(Fault::InvalidValue(format!("a channel end of {other}"))),
     }
 }
 
-/// The WIT error for a host error.
-fn to_wit(err: Error) -> wit::Error {
-    match err {
-        Error::ChannelNotFound(_) => wit::Error::ChannelNotFound,
-        Error::ChannelClosed(_) => wit::Error::ChannelClosed,
-        Error::ChannelReleased(_) => wit::Error::ChannelReleased,
-        Error::ChannelNotEmpty(_) => wit::Error::ChannelNotEmpty,
-        Error::NotReceived(_) => wit::Error::NotReceived,
-        Error::Timeout => wit::Error::Timeout,
-        Error::InvalidValue(why) => wit::Error::InvalidValue(why),
-        Error::AlreadyRunning(_) => wit::Error::InterpreterRunning,
-        Error::RunFailed(exception) => wit::Error::RunFailed(wit::RemoteException {
-            type_name: exception.type_name().to_owned(),
-            message: exception.message().to_owned(),
-            traceback: exception.traceback(),
-        }),
-        Error::SystemExit { code } => wit::Error::RunExited(code),
-        other => wit::Error::InterpreterFailed(other.to_string()),
-    }
+fn ids(ids: impl IntoIterator<Item = u64>) -> Answer {
+    ids.into_iter().fold(Answer::ok(), Answer::u64)
 }
 
-/// The sandbox's memory limit refused what the guest asked for (`doing`).
-fn memory_limit_reached(doing: &str, limit: usize) -> wit::Error {
-    wit::Error::LimitReached(format!(
-        "{doing}the sandbox's memory limit of {} is reached",
-        crate::limits::format_size(limit)
-    ))
+/// Defines the door, `host.call`, in `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        "host",
+        "call",
+        |mut caller: Caller<'_, HostState>, at: i32, len: i32, out_at: i32, out_len: i32| -> wasmtime::Result<i32> {
+            let Some(exports) = caller.data().exports.clone() else { return Ok(door::BAD_ADDRESS) };
+            let (memory, state) = exports.memory.data_and_store_mut(&mut caller);
+            let size = memory.len();
+            let (Some(request), Some(out_at), Some(out_len)) = (
+                door::checked_range(at as u32, len as u32, size),
+                door::checked_range(out_at as u32, 4, size),
+                door::checked_range(out_len as u32, 4, size),
+            ) else {
+                return Ok(door::BAD_ADDRESS);
+            };
+            if request.len() > door::MAX_FRAME {
+                return Ok(door::BAD_ADDRESS);
+            }
+            let answer = state.answer(&memory[request])?.into_bytes();
+            let Ok(answer_len) = i32::try_from(answer.len()) else { return Ok(door::BAD_ADDRESS) };
+            let answer_at = exports.host_alloc.call(&mut caller, answer_len)?;
+            let memory = exports.memory.data_mut(&mut caller);
+            if answer_at == 0 {
+                return Ok(door::NO_MEMORY);
+            }
+            let Some(range) = door::checked_range(answer_at as u32, answer_len as u32, memory.len()) else {
+                return Ok(door::BAD_ADDRESS);
+            };
+            memory[range].copy_from_slice(&answer);
+            memory[out_at].copy_from_slice(&answer_at.to_le_bytes());
+            memory[out_len].copy_from_slice(&answer_len.to_le_bytes());
+            Ok(door::OK)
+        },
+    )?;
+    Ok(())
 }
-
-impl wit_types::Host for HostState {}
 
 impl HostState {
-    /// Drops the pieces the guest staged, giving their memory back.
-    fn drop_staged(&mut self) {
-        self.link.staged = Vec::new();
-        self.limiter.release_held();
-    }
-}
-
-impl wit::Host for HostState {
-    fn current_interpreter(&mut self) -> u64 {
-        self.link.me.upgrade().map_or(u64::MAX, |me| me.id().as_u64())
-    }
-
-    fn list_interpreters(&mut self) -> Vec<u64> {
-        match self.link.me() {
-            Ok(me) => self.link.runtime.family(me.family()).into_iter().map(InterpreterId::as_u64).collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn create_interpreter(&mut self) -> Result<u64, wit::Error> {
-        let me = self.link.me()?;
-        let limit = me.limits().max_interpreters;
-        // The family's root was created by the host; the rest by Python.
-        if self.link.runtime.family(me.family()).len() > limit {
-            return Err(wit::Error::LimitReached(format!(
-                "cannot create an interpreter: the limit of {limit} interpreters per sandbox is reached"
-            )));
-        }
-        let child = InterpreterBuilder::for_child(self.link.runtime.clone(), &me).create(Some(&me)).map_err(|err| {
-            match err {
-                Error::LimitExceeded { limit: Limit::Memory(limit), .. } => {
-                    memory_limit_reached("cannot create an interpreter: ", limit)
-                }
-                other => to_wit(other),
-            }
-        })?;
-        let id = child.id().as_u64();
-        me.adopt(child);
-        Ok(id)
-    }
-
-    fn interpreter_is_running(&mut self, id: u64) -> Result<bool, wit::Error> {
-        Ok(self.link.interpreter(id)?.is_running())
-    }
-
-    fn destroy_interpreter(&mut self, id: u64) -> Result<(), wit::Error> {
-        let target = self.link.interpreter(id)?;
-        if target.is_running() {
-            return Err(wit::Error::InterpreterRunning);
-        }
-        // The host owns the interpreters it created; Python code may only
-        // destroy those that Python code created (CPython likewise refuses
-        // to destroy its main interpreter).
-        if target.id() == target.family() {
-            return Err(wit::Error::InterpreterFailed("it was created by the host, which alone can destroy it".into()));
-        }
-        target.destroy().map_err(to_wit)
-    }
-
-    fn run_interpreter(
-        &mut self,
-        id: u64,
-        source: String,
-        bindings: Vec<(String, (String, bool))>,
-    ) -> wasmtime::Result<Result<(), wit::Error>> {
-        let target = match self.link.interpreter(id) {
-            Ok(target) => target,
-            Err(err) => return Ok(Err(err)),
+    /// Answers one request frame.
+    fn answer(&mut self, frame: &[u8]) -> wasmtime::Result<Answer> {
+        let Some((&op, args)) = frame.split_first() else { return Ok(Answer::fault(invalid("an empty request"))) };
+        let Some(op) = Op::from_byte(op) else {
+            return Ok(Answer::fault(Fault::InvalidValue(format!("an unknown request {op:#04x}"))));
         };
-        let bindings = match self.link.bindings(bindings) {
-            Ok(bindings) => bindings,
-            Err(err) => return Ok(Err(err)),
+        let mut args = Args::new(args);
+        match op {
+            Op::RunInterpreter => return self.run_interpreter(&mut args),
+            Op::JoinRun => return self.join_run(&mut args),
+            Op::ChannelSend => return self.channel_send(&mut args),
+            Op::ChannelRecv => return self.channel_recv(&mut args),
+            _ => {}
+        }
+        Ok(self.answer_at_once(op, &mut args).into())
+    }
+
+    /// Answers a request that never waits.
+    fn answer_at_once(&mut self, op: Op, args: &mut Args<'_>) -> Result<Answer, Fault> {
+        let link = &mut self.link;
+        match op {
+            Op::DriverCode => {
+                args.end()?;
+                Ok(Answer::ok().bytes(&link.runtime.driver_code().unwrap_or_default()))
+            }
+            Op::DriverSource => {
+                let name = args.rest();
+                let (_, source) = guest::DRIVER_MODULES
+                    .iter()
+                    .find(|(module, _)| module.as_bytes() == name)
+                    .ok_or_else(|| invalid("no such driver module"))?;
+                Ok(Answer::ok().bytes(source.as_bytes()))
+            }
+            Op::KeepDriverCode => {
+                // Only while booting: after, the driver is the guest's to
+                // change, and no other interpreter may take its word.
+                if link.entry.is_none() {
+                    link.runtime.keep_driver_code(args.rest().to_vec());
+                }
+                Ok(Answer::ok())
+            }
+            Op::Ready => {
+                let entry = args.u32()?;
+                args.end()?;
+                if link.entry.is_some() {
+                    return Err(invalid("the driver is already booted"));
+                }
+                link.entry = Some(entry as i32);
+                let argv = Value::Tuple(link.argv.iter().map(|arg| Value::from(arg.as_str())).collect());
+                Ok(Answer::ok().bytes(&value::encode(&argv)))
+            }
+            Op::TakeRun => {
+                args.end()?;
+                let request = link.request.as_mut().ok_or_else(|| invalid("no run to take"))?;
+                let answer = Answer::with_capacity(request.source.len() + request.filename.len() + 8)
+                    .u8(u8::from(!request.bindings.is_empty()))
+                    .blob(request.filename.as_bytes())
+                    .bytes(&request.source);
+                request.source = Vec::new();
+                Ok(answer)
+            }
+            Op::TakeBindings => {
+                args.end()?;
+                let request = link.request.as_mut().ok_or_else(|| invalid("no run to take"))?;
+                let bindings = std::mem::take(&mut request.bindings);
+                let mut encoded = vec![TUPLE_TAG];
+                value::put_varint(&mut encoded, bindings.len() as u64);
+                let me = link.me()?;
+                for (name, message) in bindings {
+                    encoded.push(TUPLE_TAG);
+                    value::put_varint(&mut encoded, 2);
+                    encoded.push(STR_TAG);
+                    value::put_varint(&mut encoded, name.len() as u64);
+                    encoded.extend_from_slice(name.as_bytes());
+                    encoded.extend_from_slice(&message.bytes);
+                    me.grant(message.ends);
+                }
+                Ok(Answer::ok().bytes(&encoded))
+            }
+            Op::RunOutcome => {
+                link.outcome = Some(run_outcome(args.rest())?);
+                Ok(Answer::ok())
+            }
+            Op::CurrentInterpreter => Ok(Answer::ok().u64(link.me()?.id().as_u64())),
+            Op::ListInterpreters => {
+                let me = link.me()?;
+                Ok(ids(link.runtime.family(me.family()).into_iter().map(InterpreterId::as_u64)))
+            }
+            Op::CreateInterpreter => {
+                let me = link.me()?;
+                let limit = me.limits().max_interpreters;
+                // The sandbox's root was created by the host; the rest by Python.
+                if link.runtime.family(me.family()).len() > limit {
+                    return Err(Fault::LimitReached(format!(
+                        "cannot create an interpreter: the limit of {limit} interpreters per sandbox is reached"
+                    )));
+                }
+                let child = InterpreterBuilder::for_child(link.runtime.clone(), &me).create(Some(&me)).map_err(
+                    |err| match err {
+                        Error::LimitExceeded { limit: Limit::Memory(limit), .. } => {
+                            Fault::memory_limit("cannot create an interpreter: ", limit)
+                        }
+                        other => other.into(),
+                    },
+                )?;
+                let id = child.id().as_u64();
+                me.adopt(child);
+                Ok(Answer::ok().u64(id))
+            }
+            Op::InterpreterIsRunning => {
+                let id = args.u64()?;
+                args.end()?;
+                Ok(Answer::ok().u8(u8::from(link.interpreter(id)?.is_running())))
+            }
+            Op::DestroyInterpreter => {
+                let id = args.u64()?;
+                args.end()?;
+                let target = link.interpreter(id)?;
+                if target.is_running() {
+                    return Err(Fault::InterpreterRunning);
+                }
+                // The host owns the interpreters it created; Python code may
+                // only destroy those that Python code created (CPython
+                // likewise refuses to destroy its main interpreter).
+                if target.id() == target.family() {
+                    return Err(Fault::InterpreterFailed("it was created by the host, which alone can destroy it".into()));
+                }
+                target.destroy()?;
+                Ok(Answer::ok())
+            }
+            Op::StartInterpreter => self.start_interpreter(args),
+            Op::RunIsDone => {
+                let handle = args.u64()?;
+                args.end()?;
+                let done = link.runs.get(&handle).is_none_or(|slot| lock(&slot.result).is_some());
+                Ok(Answer::ok().u8(u8::from(done)))
+            }
+            Op::CreateChannel => {
+                args.end()?;
+                let me = link.me()?;
+                if !me.has_room_for_a_channel() {
+                    return Err(Fault::LimitReached(format!(
+                        "cannot create a channel: this interpreter holds ends of {MAX_CHANNELS} open channels, the limit"
+                    )));
+                }
+                let channel = link.runtime.new_channel();
+                let id = channel.id();
+                me.grant_channel(channel);
+                Ok(Answer::ok().u64(id.as_u64()))
+            }
+            Op::ListChannels => {
+                args.end()?;
+                let me = link.me()?;
+                Ok(ids(me.known_channels().into_iter().filter(|c| !c.is_closed()).map(|c| c.id().as_u64())))
+            }
+            Op::ChannelRelease => {
+                let (id, end) = (args.u64()?, args.u8()?);
+                args.end()?;
+                let (end, end_ref) = channel_end(end, id)?;
+                let (channel, party) = link.end(end_ref)?;
+                Ok(Answer::ok().u8(u8::from(channel.release(party, end)?)))
+            }
+            Op::ChannelClose => {
+                let (id, end, force) = (args.u64()?, args.u8()?, args.flag()?);
+                args.end()?;
+                let (end, end_ref) = channel_end(end, id)?;
+                let (channel, _) = link.end(end_ref)?;
+                channel.close(end, force)?;
+                Ok(Answer::ok())
+            }
+            Op::ChannelInterpreters => {
+                let (id, end) = (args.u64()?, args.u8()?);
+                args.end()?;
+                let (end, end_ref) = channel_end(end, id)?;
+                let (channel, _) = link.end(end_ref)?;
+                Ok(ids(channel.interpreters(end)?.into_iter().map(InterpreterId::as_u64)))
+            }
+            Op::RunInterpreter | Op::JoinRun | Op::ChannelSend | Op::ChannelRecv => {
+                unreachable!("answered by `answer`")
+            }
+        }
+    }
+
+    fn run_interpreter(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+        let link = &self.link;
+        let parsed = (|| {
+            let id = args.u64()?;
+            let source = args.blob()?;
+            let bindings = link.bindings(args.rest())?;
+            Ok::<_, Fault>((link.interpreter(id)?, source, bindings))
+        })();
+        let (target, source, bindings) = match parsed {
+            Ok(parsed) => parsed,
+            Err(fault) => return Ok(Answer::fault(fault)),
         };
         // The nested run ends by the caller's deadline too, and cancelling
         // the caller cancels it; if that is what ended it, the caller stops
         // as well.
         let nested = Arc::downgrade(&target);
-        let _watch = self.link.cancel.watch(move || {
+        let _watch = link.cancel.watch(move || {
             if let Some(nested) = nested.upgrade() {
                 nested.cancel();
             }
         });
-        if self.link.cancel.is_set() {
+        if link.cancel.is_set() {
             return Err(wasmtime::Trap::Interrupt.into());
         }
-        let result = target.run(source.as_bytes(), crate::STRING_FILENAME, bindings, self.link.deadline);
-        self.link.stop_if_interrupted(result.map_err(to_wit))
+        let result = target.run(source, crate::STRING_FILENAME, bindings, link.deadline);
+        link.stop_if_interrupted(result.map(|()| Answer::ok()).map_err(Fault::from))
     }
 
-    fn start_interpreter(&mut self, id: u64, source: String, bindings: Vec<(String, (String, bool))>) -> Result<u64, wit::Error> {
-        let target = self.link.interpreter(id)?;
-        let bindings = self.link.bindings(bindings)?;
+    fn start_interpreter(&mut self, args: &mut Args<'_>) -> Result<Answer, Fault> {
+        let link = &mut self.link;
+        let id = args.u64()?;
+        let source = args.blob()?.to_vec();
+        let bindings = link.bindings(args.rest())?;
+        let target = link.interpreter(id)?;
         if target.is_running() {
-            return Err(wit::Error::InterpreterRunning);
+            return Err(Fault::InterpreterRunning);
         }
         let slot = Arc::new(RunSlot::default());
         let finished = slot.clone();
@@ -297,45 +487,55 @@ impl wit::Host for HostState {
             .name(format!("isolate-run-{id}"))
             .stack_size(RUN_THREAD_STACK)
             .spawn(move || {
-                let result = target.run(source.as_bytes(), crate::STRING_FILENAME, bindings, None);
+                let result = target.run(&source, crate::STRING_FILENAME, bindings, None);
                 *lock(&finished.result) = Some(result);
                 finished.done.notify_all();
             })
-            .map_err(|err| wit::Error::InterpreterFailed(format!("cannot start a thread: {err}")))?;
-        let handle = self.link.next_run;
-        self.link.next_run += 1;
-        if self.link.runs.len() >= MAX_UNJOINED_RUNS {
+            .map_err(|err| Fault::InterpreterFailed(format!("cannot start a thread: {err}")))?;
+        let handle = link.next_run;
+        link.next_run += 1;
+        if link.runs.len() >= MAX_UNJOINED_RUNS {
             // Handles count up: the smallest finished ones are the oldest.
             let mut finished: Vec<u64> =
-                self.link.runs.iter().filter(|(_, slot)| lock(&slot.result).is_some()).map(|(h, _)| *h).collect();
+                link.runs.iter().filter(|(_, slot)| lock(&slot.result).is_some()).map(|(h, _)| *h).collect();
             finished.sort_unstable();
             for old in finished.into_iter().take(MAX_UNJOINED_RUNS / 2) {
-                self.link.runs.remove(&old);
+                link.runs.remove(&old);
             }
         }
-        self.link.runs.insert(handle, slot);
-        Ok(handle)
+        link.runs.insert(handle, slot);
+        Ok(Answer::ok().u64(handle))
     }
 
-    fn join_run(&mut self, handle: u64, timeout_ns: Option<u64>) -> wasmtime::Result<Result<(), wit::Error>> {
-        let Some(slot) = self.link.runs.get(&handle).cloned() else {
-            return Ok(Err(if handle < self.link.next_run {
-                wit::Error::InterpreterFailed(format!(
+    fn join_run(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+        let link = &mut self.link;
+        let parsed = (|| {
+            let (handle, timeout) = (args.u64()?, args.timeout()?);
+            args.end()?;
+            Ok::<_, Fault>((handle, timeout))
+        })();
+        let (handle, timeout) = match parsed {
+            Ok(parsed) => parsed,
+            Err(fault) => return Ok(Answer::fault(fault)),
+        };
+        let Some(slot) = link.runs.get(&handle).cloned() else {
+            return Ok(Answer::fault(if handle < link.next_run {
+                Fault::InterpreterFailed(format!(
                     "the result of this run was discarded: more than {MAX_UNJOINED_RUNS} runs were never joined"
                 ))
             } else {
-                wit::Error::InterpreterNotFound
+                Fault::InterpreterNotFound
             }));
         };
-        let Wait::Until(deadline) = self.link.wait(false, timeout_ns) else { unreachable!("a blocking wait") };
+        let Wait::Until(deadline) = link.wait(false, timeout) else { unreachable!("a blocking wait") };
         let nudged = slot.clone();
-        let _watch = self.link.cancel.watch(move || {
+        let _watch = link.cancel.watch(move || {
             let _result = lock(&nudged.result);
             nudged.done.notify_all();
         });
         let mut result = lock(&slot.result);
         while result.is_none() {
-            if self.link.cancel.is_set() {
+            if link.cancel.is_set() {
                 return Err(wasmtime::Trap::Interrupt.into());
             }
             result = match deadline {
@@ -344,7 +544,7 @@ impl wit::Host for HostState {
                     let now = Instant::now();
                     if now >= deadline {
                         drop(result);
-                        return self.link.stop_if_interrupted(Err(wit::Error::Timeout));
+                        return link.stop_if_interrupted(Err(Fault::Timeout));
                     }
                     slot.done.wait_timeout(result, deadline - now).unwrap_or_else(|p| p.into_inner()).0
                 }
@@ -352,110 +552,60 @@ impl wit::Host for HostState {
         }
         let outcome = result.take().expect("checked above");
         drop(result);
-        self.link.runs.remove(&handle);
-        Ok(outcome.map_err(to_wit))
+        link.runs.remove(&handle);
+        Ok(outcome.map(|()| Answer::ok()).map_err(Fault::from).into())
     }
 
-    fn run_is_done(&mut self, handle: u64) -> bool {
-        self.link.runs.get(&handle).is_none_or(|slot| lock(&slot.result).is_some())
-    }
-
-    fn create_channel(&mut self) -> Result<u64, wit::Error> {
-        let me = self.link.me()?;
-        if !me.has_room_for_a_channel() {
-            return Err(wit::Error::LimitReached(format!(
-                "cannot create a channel: this interpreter holds ends of {MAX_CHANNELS} open channels, the limit"
-            )));
-        }
-        let channel = self.link.runtime.new_channel();
-        let id = channel.id();
-        me.grant_channel(channel);
-        Ok(id.as_u64())
-    }
-
-    fn list_channels(&mut self) -> Vec<u64> {
-        let Ok(me) = self.link.me() else { return Vec::new() };
-        me.known_channels().into_iter().filter(|channel| !channel.is_closed()).map(|c| c.id().as_u64()).collect()
-    }
-
-    fn stage_piece(&mut self, piece: (String, bool), first: bool) -> Result<(), wit::Error> {
-        if first {
-            self.drop_staged();
-        }
-        let piece = crate::value::from_sent(piece).map_err(to_wit)?;
-        // The staged bytes are the guest's, held by the host: they count
-        // against its sandbox's memory, or a guest could stage piece after
-        // piece past its limit.
-        if self.link.staged.len() + piece.len() > crate::value::MAX_MESSAGE_SIZE {
-            self.drop_staged();
-            return Err(to_wit(Error::InvalidValue(format!(
-                "a value larger than {} bytes",
-                crate::value::MAX_MESSAGE_SIZE
-            ))));
-        }
-        if !self.limiter.hold(piece.len()) {
-            self.drop_staged();
-            return Err(memory_limit_reached("", self.limiter.limit()));
-        }
-        self.link.staged.extend_from_slice(&piece);
-        Ok(())
-    }
-
-    fn channel_send(
-        &mut self,
-        id: u64,
-        value: (String, bool),
-        staged: bool,
-        nowait: bool,
-        timeout_ns: Option<u64>,
-    ) -> wasmtime::Result<Result<(), wit::Error>> {
-        // Whatever was staged is used now or never.
-        let pieces = std::mem::take(&mut self.link.staged);
-        self.limiter.release_held();
+    fn channel_send(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
         let link = &self.link;
-        let sent = link.end(EndRef::Send(ChannelId(id))).and_then(|(channel, party)| {
-            let message = if staged { link.staged_message(pieces, value)? } else { link.message(value)? };
+        let sent = (|| {
+            let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
+            let (channel, party) = link.end(EndRef::Send(ChannelId(id)))?;
+            let message = link.message(args.rest())?;
             let _watch = link.watch(&channel);
-            channel.send(party, message, link.wait(nowait, timeout_ns), Some(&link.cancel)).map_err(to_wit)
-        });
+            channel.send(party, message, link.wait(nowait, timeout), Some(&link.cancel))?;
+            Ok(Answer::ok())
+        })();
         link.stop_if_interrupted(sent)
     }
 
-    fn channel_recv(
-        &mut self,
-        id: u64,
-        nowait: bool,
-        timeout_ns: Option<u64>,
-    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::Error>> {
+    fn channel_recv(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
         let link = &self.link;
-        let received = link.end(EndRef::Recv(ChannelId(id))).and_then(|(channel, party)| {
+        let received = (|| {
+            let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
+            args.end()?;
+            let (channel, party) = link.end(EndRef::Recv(ChannelId(id)))?;
             let _watch = link.watch(&channel);
-            let Some(message) = channel.recv(party, link.wait(nowait, timeout_ns), Some(&link.cancel)).map_err(to_wit)?
-            else {
-                return Ok(None);
+            let Some(message) = channel.recv(party, link.wait(nowait, timeout), Some(&link.cancel))? else {
+                return Ok(Answer::ok().u8(0));
             };
             // The receiver now holds whatever channel ends the value carries.
             link.me()?.grant(message.ends);
-            Ok(Some(message.bytes))
-        });
+            Ok(Answer::with_capacity(message.bytes.len() + 1).u8(1).bytes(&message.bytes))
+        })();
         link.stop_if_interrupted(received)
     }
+}
 
-    fn channel_release(&mut self, id: u64, end: ChannelEnd) -> Result<bool, wit::Error> {
-        let (end, end_ref) = channel_end(end, id);
-        let (channel, party) = self.link.end(end_ref)?;
-        channel.release(party, end).map_err(to_wit)
-    }
-
-    fn channel_close(&mut self, id: u64, end: ChannelEnd, force: bool) -> Result<(), wit::Error> {
-        let (end, end_ref) = channel_end(end, id);
-        let (channel, _) = self.link.end(end_ref)?;
-        channel.close(end, force).map_err(to_wit)
-    }
-
-    fn channel_interpreters(&mut self, id: u64, end: ChannelEnd) -> Result<Vec<u64>, wit::Error> {
-        let (end, end_ref) = channel_end(end, id);
-        let (channel, _) = self.link.end(end_ref)?;
-        Ok(channel.interpreters(end).map_err(to_wit)?.into_iter().map(InterpreterId::as_u64).collect())
+/// The driver's report of how a run ended ([`Op::RunOutcome`]).
+fn run_outcome(bytes: &[u8]) -> Result<RunOutcome, Fault> {
+    let no_ends = |end: EndRef| Err(Error::ChannelNotFound(end.channel_id()));
+    let bad = || invalid("a malformed run outcome");
+    let Value::Tuple(items) = value::decode(bytes, no_ends)? else { return Err(bad()) };
+    let [kind, detail]: [Value; 2] = items.try_into().map_err(|_| bad())?;
+    match (i64::try_from(kind).map_err(|_| bad())?, detail) {
+        (0, status) => Ok(RunOutcome::Exit(i32::try_from(status).map_err(|_| bad())?)),
+        (1, Value::Tuple(chain)) => chain
+            .into_iter()
+            .map(|node| {
+                let Value::Tuple(node) = node else { return Err(bad()) };
+                let [type_name, message, traceback, link]: [Value; 4] = node.try_into().map_err(|_| bad())?;
+                let text = |value: Value| String::try_from(value).map_err(|_| bad());
+                let link = u8::try_from(link).map_err(|_| bad())?;
+                Ok((text(type_name)?, text(message)?, text(traceback)?, link))
+            })
+            .collect::<Result<_, Fault>>()
+            .map(RunOutcome::Exception),
+        _ => Err(bad()),
     }
 }

@@ -9,23 +9,21 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime::component::{ResourceTable, ResourceTableError};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::cancel::{CancelFlag, CancelHandle};
 use crate::channel::{Channel, Message, Party};
 use crate::sync::lock;
 use crate::error::{ChainLink, Error, PythonException, Result};
-use crate::guest::{self, ExceptionInfo, Guest, InterpreterConfig, RunError};
 use crate::grants::{DirAccess, Grants, Stdin};
+use crate::guest;
 use crate::host_api::GuestLink;
+use crate::instance::{HostState, Live, RunOutcome, RunRequest};
+use crate::wasi_waits::{HandleLimit, Handles};
 use crate::limits::{self, Limit, Limits, MemoryBudget, MemoryLimiter};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
 use crate::value::{EndRef, Value};
-
-/// Where the guest finds its standard library; CPython's `sys.path` starts here.
-const STDLIB_GUEST_PATH: &str = "/python";
 
 /// Native stack a call into a guest needs at least: wasmtime lets wasm use
 /// [`limits::MAX_WASM_STACK`], and the host calls it makes run below that.
@@ -38,7 +36,7 @@ const STDLIB_GUEST_PATH: &str = "/python";
 const STACK_RED_ZONE: usize = limits::MAX_WASM_STACK + (1 << 20);
 
 /// The size of each new stack segment: several nested runs' worth.
-const STACK_SEGMENT: usize = 16 << 20;
+const STACK_SEGMENT: usize = 4 * STACK_RED_ZONE;
 
 /// The filename of code run with [`Interpreter::run`], as for `python -c`.
 pub const STRING_FILENAME: &str = "<string>";
@@ -58,26 +56,6 @@ impl InterpreterId {
 impl fmt::Display for InterpreterId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
-    }
-}
-
-/// The host side of one interpreter's store.
-pub(crate) struct HostState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    pub(crate) limiter: MemoryLimiter,
-    pub(crate) link: GuestLink,
-}
-
-impl HostState {
-    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
-        &mut self.table
-    }
-}
-
-impl WasiView for HostState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -162,11 +140,6 @@ impl Death {
             Death::Trap(reason) => Error::Trapped { id, reason: reason.clone() },
         }
     }
-}
-
-struct Live {
-    store: Store<HostState>,
-    guest: Guest,
 }
 
 /// Releases a run's claim when the run ends, however it ends.
@@ -388,11 +361,7 @@ impl InterpreterInner {
             State::Dead(death) => return Err(death.error(self.id)),
             State::Destroyed => return Err(Error::Destroyed(self.id)),
         };
-        let mut encoded = Vec::with_capacity(bindings.len());
-        for (name, message) in bindings {
-            self.grant(message.ends);
-            encoded.push((name, message.bytes));
-        }
+        let request = RunRequest { source: source.to_vec(), filename: filename.to_owned(), bindings };
         let own = self.limits.timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let deadline = limits::earlier(own, outer);
         live.store.data_mut().link.set_deadline(deadline);
@@ -405,7 +374,7 @@ impl InterpreterInner {
         // and only this interpreter is lost.
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
             stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
-                live.guest.call_run(&mut live.store, source, filename, &encoded)
+                live.run(request)
             })
         }));
         live.store.data_mut().link.set_deadline(None);
@@ -414,9 +383,13 @@ impl InterpreterInner {
             Err(panic) => return Err(self.kill(&mut state, Death::Panicked(panic_message(panic.as_ref())))),
         };
         let result = match outcome {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(RunError::Exception(info))) => Err(run_failed(self.id, info)),
-            Ok(Err(RunError::Exit(code))) => Err(Error::SystemExit { code }),
+            Ok(RunOutcome::Completed) => Ok(()),
+            Ok(RunOutcome::Exception(chain)) => Err(run_failed(self.id, chain)),
+            Ok(RunOutcome::Exit(code)) => Err(Error::SystemExit { code }),
+            Ok(RunOutcome::DriverFailed) => Err(Error::Engine(format!(
+                "interpreter `{}`: the guest's driver failed (its memory may be exhausted)",
+                self.id
+            ))),
             Err(trap) => {
                 let death = self.cause_of_death(&trap, live.store.data(), own, outer);
                 return Err(self.kill(&mut state, death));
@@ -470,7 +443,7 @@ impl InterpreterInner {
         if trap_code == Some(&Trap::StackOverflow) {
             return Death::Limit(Limit::Stack(limits::MAX_WASM_STACK));
         }
-        if matches!(trap.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full)) {
+        if trap.downcast_ref::<HandleLimit>().is_some() {
             return Death::Limit(Limit::Handles(self.limits.max_handles));
         }
         if trap_code == Some(&Trap::OutOfFuel) {
@@ -567,13 +540,14 @@ fn outer_limit(outer: Instant) -> Duration {
     Duration::from_millis(left.as_millis() as u64)
 }
 
-fn run_failed(id: InterpreterId, info: ExceptionInfo) -> Error {
-    let chain = info.chain.into_iter().map(|node| {
-        let link = node.link.map(|link| match link {
-            guest::ChainLink::Cause => ChainLink::Cause,
-            guest::ChainLink::Context => ChainLink::Context,
-        });
-        (node.type_name, node.message, node.traceback, link)
+fn run_failed(id: InterpreterId, chain: Vec<(String, String, String, u8)>) -> Error {
+    let chain = chain.into_iter().map(|(type_name, message, traceback, link)| {
+        let link = match link {
+            1 => Some(ChainLink::Cause),
+            2 => Some(ChainLink::Context),
+            _ => None,
+        };
+        (type_name, message, traceback, link)
     });
     match PythonException::from_chain(chain) {
         Some(exception) => Error::RunFailed(Box::new(exception)),
@@ -742,22 +716,30 @@ impl InterpreterBuilder {
         self.stdout.attach_stdout(&mut wasi);
         self.stderr.attach_stderr(&mut wasi);
         self.grants.apply(&mut wasi)?;
-        wasi.preopened_dir(runtime.stdlib_dir(), STDLIB_GUEST_PATH, FsPerms::ReadOnly).map_err(|err| Error::Cache {
-            path: runtime.stdlib_dir().to_owned(),
-            source: std::io::Error::other(err),
-        })?;
+        let files = runtime.guest_files();
+        for (host, guest) in [(&files.lib, guest::STDLIB_GUEST_DIR), (&files.mpl_data, guest::MPL_DATA_GUEST_PATH)] {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|err| Error::Cache {
+                path: host.clone(),
+                source: std::io::Error::other(err),
+            })?;
+        }
         let id = runtime.next_interpreter_id();
         let cancel = Arc::new(CancelFlag::default());
-        let link = GuestLink::new(runtime.clone(), cancel.clone());
+        let link = GuestLink::new(runtime.clone(), cancel.clone(), self.argv);
         // A sandbox's interpreters share one memory budget.
         let budget = match parent {
             Some(parent) => parent.memory.clone(),
             None => Arc::new(MemoryBudget::new(self.limits.memory)),
         };
         let limiter = MemoryLimiter::new(budget.clone());
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(self.limits.max_handles);
-        let mut store = Store::new(runtime.engine(), HostState { wasi: wasi.build(), table, limiter, link });
+        let state = HostState {
+            wasi: wasi.build_p1(),
+            limiter,
+            link,
+            exports: None,
+            handles: Handles::new(self.limits.max_handles),
+        };
+        let mut store = Store::new(runtime.engine(), state);
         store.limiter(|state| &mut state.limiter);
         if runtime.meters_fuel() {
             // Setting up is not the guest's doing: runs get their budget.
@@ -770,24 +752,22 @@ impl InterpreterBuilder {
         store.epoch_deadline_callback(|store| {
             if store.data().link.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Continue(1)) }
         });
-        // Out of memory here is the sandbox's budget, spent by the others.
-        let out_of_memory = |store: &Store<HostState>, err: wasmtime::Error| {
+        let live = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || Live::start(store, runtime.pre()));
+        let live = live.map_err(|(store, err)| {
+            // Out of memory here is the sandbox's budget, spent by the others.
             if store.data().limiter.refused() {
                 Error::LimitExceeded { id, limit: Limit::Memory(budget.limit()) }
             } else {
                 Error::engine(err)
             }
-        };
-        let guest = runtime.pre().instantiate(&mut store).map_err(|err| out_of_memory(&store, err))?;
-        let config = InterpreterConfig { argv: self.argv, env: self.grants.env.clone() };
-        guest.call_init(&mut store, &config).map_err(|err| out_of_memory(&store, err))?;
+        })?;
 
         let inner = Arc::new(InterpreterInner {
             id,
             family: parent.map_or(id, |parent| parent.family),
             parent: parent.map_or_else(Weak::new, Arc::downgrade),
             runtime: runtime.clone(),
-            state: Mutex::new(State::Live(Box::new(Live { store, guest }))),
+            state: Mutex::new(State::Live(Box::new(live))),
             running: AtomicBool::new(false),
             stdout: self.stdout,
             stderr: self.stderr,

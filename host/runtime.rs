@@ -1,31 +1,31 @@
 //! The per-process runtime: the engine, the compiled guest, and defaults.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, PoolingAllocationConfig};
 
-use crate::sync::lock;
 use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
-use crate::guest::{Guest, GuestPre};
-use crate::interpreter::{HostState, Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
+use crate::instance::HostState;
+use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
 use crate::limits::{self, EpochTicker};
-use crate::{artifact_cache, guest, stdlib, wasi_waits};
+use crate::stdlib::GuestFiles;
+use crate::sync::lock;
+use crate::{artifact_cache, guest, host_api, stdlib, wasi_waits};
 
 /// The environment variable that overrides the default cache folder.
 pub const CACHE_DIR_ENV: &str = "ISOLATE_CACHE_DIR";
 
 /// Everything interpreters share: the wasmtime engine, the compiled and
-/// pre-linked guest, and the unpacked stdlib.
+/// pre-linked guest, and its stdlib.
 ///
 /// **Cost:** building one is expensive — the first time on a machine it
-/// compiles the 19 MB guest (seconds) and unpacks the stdlib; after that it
-/// loads both from the cache folder (tens of milliseconds). Build one per
-/// process and clone it: a clone is a reference count.
+/// compiles the 104 MB guest (about 45 s on two cores) and writes its
+/// stdlib out; after that it maps both from the cache folder (milliseconds).
+/// Build one per process and clone it: a clone is a reference count.
 ///
 /// `Runtime` is `Send + Sync`.
 #[derive(Clone)]
@@ -35,8 +35,11 @@ pub struct Runtime {
 
 struct Inner {
     engine: Engine,
-    pre: GuestPre<HostState>,
-    stdlib: PathBuf,
+    pre: InstancePre<HostState>,
+    files: GuestFiles,
+    /// The guest driver's code, compiled by the first interpreter that
+    /// boots (`marshal` data), for the others to load.
+    driver_code: Mutex<Option<Arc<[u8]>>>,
     next_interpreter: AtomicU64,
     next_channel: AtomicU64,
     /// Every live interpreter, for lookups by id. Weak: an interpreter is
@@ -86,16 +89,24 @@ impl Runtime {
         &self.inner.engine
     }
 
-    pub(crate) fn pre(&self) -> &GuestPre<HostState> {
+    pub(crate) fn pre(&self) -> &InstancePre<HostState> {
         &self.inner.pre
+    }
+
+    pub(crate) fn driver_code(&self) -> Option<Arc<[u8]>> {
+        lock(&self.inner.driver_code).clone()
+    }
+
+    pub(crate) fn keep_driver_code(&self, code: Vec<u8>) {
+        lock(&self.inner.driver_code).get_or_insert_with(|| code.into());
     }
 
     pub(crate) fn meters_fuel(&self) -> bool {
         self.inner.fuel
     }
 
-    pub(crate) fn stdlib_dir(&self) -> &Path {
-        &self.inner.stdlib
+    pub(crate) fn guest_files(&self) -> &GuestFiles {
+        &self.inner.files
     }
 
     pub(crate) fn next_interpreter_id(&self) -> InterpreterId {
@@ -157,7 +168,7 @@ impl Runtime {
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("stdlib", &self.inner.stdlib).finish_non_exhaustive()
+        f.debug_struct("Runtime").field("files", &self.inner.files).finish_non_exhaustive()
     }
 }
 
@@ -165,13 +176,13 @@ impl std::fmt::Debug for Runtime {
 ///
 /// By default the cache folder is `$ISOLATE_CACHE_DIR` if set, else the
 /// user's cache folder (`~/.cache/isolate` on Linux,
-/// `~/Library/Caches/isolate` on macOS), else `isolate-cache` in the
-/// temporary folder.
+/// `~/Library/Caches/isolate` on macOS); see [`default_cache_dir`].
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeBuilder {
     cache_dir: Option<PathBuf>,
     fuel: bool,
     allocator: Allocator,
+    announce_compile: bool,
 }
 
 /// How a [`Runtime`] reserves its interpreters' memory; see
@@ -179,8 +190,8 @@ pub struct RuntimeBuilder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Allocator {
-    /// Each interpreter's memories are mapped when it is created and
-    /// unmapped when it goes. No limit on how many are alive.
+    /// Each interpreter's memory is mapped when it is created and unmapped
+    /// when it goes. No limit on how many are alive.
     #[default]
     OnDemand,
     /// Slots for up to `interpreters` interpreters are reserved (as address
@@ -193,11 +204,8 @@ pub enum Allocator {
     },
 }
 
-/// What one guest instance is made of (counted from the component that
-/// componentize-py builds, with room to spare).
-const CORE_INSTANCES_PER_GUEST: u32 = 32;
-const MEMORIES_PER_GUEST: u32 = 4;
-const TABLES_PER_GUEST: u32 = 8;
+/// The guest's one table has 47,157 entries.
+const TABLE_ELEMENTS: usize = 50_000;
 
 impl RuntimeBuilder {
     /// The default settings.
@@ -205,7 +213,10 @@ impl RuntimeBuilder {
         Self::default()
     }
 
-    /// Keeps the compiled guest and the unpacked stdlib under `dir`.
+    /// Keeps the compiled guest and its stdlib under `dir`, a folder of
+    /// this user's own (created with owner-only permissions if missing; one
+    /// that another user could write to is refused, since what it holds is
+    /// loaded as native code).
     ///
     /// Everything in it can be deleted at any time: what is missing is
     /// rebuilt on the next start.
@@ -230,24 +241,41 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Says on stderr when the guest is compiled for this machine (the
+    /// first start with a cache folder, about 45 s) and how long it took.
+    /// Off by default; the `isolate` command turns it on.
+    pub fn announce_compilation(mut self, announce: bool) -> Self {
+        self.announce_compile = announce;
+        self
+    }
+
     /// Builds the runtime: compiles or loads the guest and links it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Cache`] if the cache folder cannot be used (or is not this
+    /// user's own), [`Error::Engine`] if wasmtime cannot compile or link
+    /// the guest.
     pub fn build(self) -> Result<Runtime> {
-        let cache_root = self.cache_dir.unwrap_or_else(default_cache_dir);
+        let cache_root = match self.cache_dir {
+            Some(dir) => dir,
+            None => default_cache_dir()?,
+        };
+        artifact_cache::ensure_private_dir(&cache_root)?;
         let guest_dir = cache_root.join(guest::GUEST_HASH);
 
-        // The stdlib first: an unusable cache folder fails here, at once,
-        // rather than after seconds of compiling.
-        let stdlib = stdlib::ensure_unpacked(&guest_dir)?;
+        // The guest's files first: an unusable cache folder fails here, at
+        // once, rather than after a long compile.
+        let files = stdlib::ensure_written(&guest_dir)?;
         let engine = Engine::new(&engine_config(self.fuel, self.allocator)).map_err(Error::engine)?;
-        let component = artifact_cache::load_or_compile(&engine, Some(&guest_dir))?;
+        let module = artifact_cache::load_or_compile(&engine, &guest_dir, self.announce_compile)?;
+        artifact_cache::remove_other_guests(&cache_root);
 
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(Error::engine)?;
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi).map_err(Error::engine)?;
         wasi_waits::add_to_linker(&mut linker).map_err(Error::engine)?;
-        Guest::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(Error::engine)?;
-        let pre = linker.instantiate_pre(&component).map_err(Error::engine)?;
-        let pre = GuestPre::new(pre).map_err(Error::engine)?;
+        host_api::add_to_linker(&mut linker).map_err(Error::engine)?;
+        let pre = linker.instantiate_pre(&module).map_err(Error::engine)?;
 
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|err| Error::Engine(format!("cannot start the epoch thread: {err}")))?;
@@ -255,7 +283,8 @@ impl RuntimeBuilder {
             inner: Arc::new(Inner {
                 engine,
                 pre,
-                stdlib,
+                files,
+                driver_code: Mutex::new(None),
                 next_interpreter: AtomicU64::new(0),
                 next_channel: AtomicU64::new(0),
                 interpreters: Mutex::new(BTreeMap::new()),
@@ -272,34 +301,44 @@ fn engine_config(fuel: bool, allocator: Allocator) -> Config {
     config.consume_fuel(fuel);
     if let Allocator::Pooling { interpreters } = allocator {
         let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(interpreters)
-            .total_core_instances(interpreters * CORE_INSTANCES_PER_GUEST)
-            .max_core_instances_per_component(CORE_INSTANCES_PER_GUEST)
-            .total_memories(interpreters * MEMORIES_PER_GUEST)
-            .max_memories_per_component(MEMORIES_PER_GUEST)
-            .total_tables(interpreters * TABLES_PER_GUEST)
-            .max_tables_per_component(TABLES_PER_GUEST)
+        // An instance is one core instance with one memory and one table,
+        // and the GC heap its exceptions live on, which takes a memory slot.
+        pool.total_core_instances(interpreters)
+            .total_memories(interpreters * 2)
+            .total_tables(interpreters)
+            .total_gc_heaps(interpreters)
+            .total_component_instances(0)
+            .table_elements(TABLE_ELEMENTS)
+            .max_core_instance_size(8 << 20)
             // An interpreter's memory is capped by its own limit, at most
             // the 4 GiB a 32-bit memory can address.
             .max_memory_size(4 << 30);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
-    config.wasm_component_model(true);
     // Time limits: a store's deadline, checked at function entries and loop
     // back-edges, interrupts a guest that never calls the host.
     config.epoch_interruption(true);
+    // The guest raises and catches C++ exceptions (wasm exception handling).
+    config.wasm_exceptions(true);
     config.max_wasm_stack(limits::MAX_WASM_STACK);
     config.async_stack_size(limits::MAX_WASM_STACK + (1 << 20));
     config
 }
 
-/// `$ISOLATE_CACHE_DIR`, else the user's cache folder, else the temporary one.
-pub fn default_cache_dir() -> PathBuf {
+/// `$ISOLATE_CACHE_DIR` if set, else the user's cache folder
+/// (`~/.cache/isolate` on Linux, `~/Library/Caches/isolate` on macOS).
+///
+/// Never a shared temporary folder: what the cache holds is loaded as
+/// native code, and another user could have planted it there.
+///
+/// # Errors
+///
+/// [`Error::Config`] when neither is known (no home folder).
+pub fn default_cache_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os(CACHE_DIR_ENV).filter(|dir| !dir.is_empty()) {
-        return PathBuf::from(dir);
+        return Ok(PathBuf::from(dir));
     }
-    match dirs::cache_dir() {
-        Some(dir) => dir.join("isolate"),
-        None => std::env::temp_dir().join("isolate-cache"),
-    }
+    dirs::cache_dir().map(|dir| dir.join("isolate")).ok_or_else(|| {
+        Error::Config(format!("no cache folder: this user has no home folder; set {CACHE_DIR_ENV} to one of their own"))
+    })
 }

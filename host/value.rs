@@ -1,8 +1,8 @@
 //! Shareable values, and the encoding they cross the sandbox boundary in.
 //!
-//! WIT has no recursive types, so a value travels as bytes in a compact
-//! encoding of our own, written by the guest (`guest/interpreters.py`) or by
-//! [`encode`], and checked by the host before anything else reads it:
+//! A value travels as bytes in a compact encoding of our own, written by
+//! the guest (`guest/interpreters.py`) or by [`encode`], and checked by the
+//! host, where it lies in the guest's memory, before anything else reads it:
 //!
 //! ```text
 //! value := tag payload
@@ -166,7 +166,7 @@ fn put_bytes(out: &mut Vec<u8>, tag: u8, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
     loop {
         let byte = (n & 0x7f) as u8;
         n >>= 7;
@@ -184,21 +184,6 @@ trait Visitor {
     fn begin_tuple(&mut self, count: usize);
     fn end_tuple(&mut self);
     fn end(&mut self, end: EndRef) -> Result<()>;
-}
-
-/// The bytes a guest sent as a `sent-value` (see wit/world.wit for why it
-/// is text): `text` itself if it is ASCII, or the bytes its hex digits spell.
-pub(crate) fn from_sent((text, hex): (String, bool)) -> Result<Vec<u8>> {
-    if !hex {
-        return if text.is_ascii() { Ok(text.into_bytes()) } else { Err(invalid("a sent value is not ASCII")) };
-    }
-    if !text.len().is_multiple_of(2) {
-        return Err(invalid("a sent value in hex has an odd number of digits"));
-    }
-    let mut bytes = vec![0; text.len() / 2];
-    faster_hex::hex_decode(text.as_bytes(), &mut bytes)
-        .map_err(|_| invalid("a sent value in hex holds a char that is no hex digit"))?;
-    Ok(bytes)
 }
 
 /// Checks that `bytes` is one well-formed value and returns the channel ends
@@ -830,19 +815,5 @@ mod tests {
             count += 1;
         }
         assert!(count >= 10, "expected the corpus in {}, found {count} files", dir.display());
-    }
-
-    #[test]
-    fn sent_values_are_ascii_or_hex() {
-        let all: Vec<u8> = (0..=255).collect();
-        let hex: String = all.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(from_sent((hex, true)).unwrap(), all);
-        assert_eq!(from_sent(("\u{6}\u{4}ping".into(), false)).unwrap(), b"\x06\x04ping");
-        // Text that looks like hex is text unless it says it is hex.
-        assert_eq!(from_sent(("abc1".into(), false)).unwrap(), b"abc1");
-        assert_eq!(from_sent((String::new(), true)).unwrap(), b"");
-        for (text, hex) in [("0", true), ("0g", true), ("\u{e9}", true), ("\u{6}\u{1}\u{e9}", false), ("\u{1F600}", false)] {
-            assert!(matches!(from_sent((text.into(), hex)), Err(Error::InvalidValue(_))), "{text:?}");
-        }
     }
 }

@@ -1,111 +1,209 @@
-//! WASI's blocking calls, made to stop at the run's deadline and when the
-//! interpreter is cancelled.
+//! The WASI functions isolate wraps: sleeps that end at the run's deadline
+//! and on cancellation, and a cap on the files a guest holds open.
 //!
-//! wasmtime-wasi serves a blocking call (`time.sleep`, `select`, a read of
-//! stdin) by parking the thread on a future, where the epoch callback cannot
-//! reach the guest: `time.sleep(3600)` outlived a one-second time limit.
-//! These replacements race the same futures against the deadline and the
-//! cancel flag, and trap as the epoch callback would.
+//! wasmtime-wasi serves `poll_oneoff` (`time.sleep`, `select`) by parking
+//! the thread, where the epoch callback cannot reach the guest:
+//! `time.sleep(3600)` would outlive a one-second time limit. A poll on
+//! clocks alone is served here instead, by a wait that ends at the clock,
+//! the deadline or a cancellation, whichever comes first; polls on files
+//! go on to wasmtime-wasi (a file is always ready).
+//!
+//! Every open file is a descriptor of the host process: `path_open` and
+//! `fd_close` are counted, and an open past
+//! [`max_handles`](crate::InterpreterBuilder::max_handles) stops the guest
+//! with [`HandleLimit`].
 
-use std::future::Future;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::Poll;
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-use wasmtime::component::{Linker, Resource};
-use wasmtime::{StoreContextMut, Trap};
-use wasmtime_wasi::p2::{DynInputStream, DynPollable};
-use wasmtime_wasi_io::bindings::wasi::io::{poll as wasi_poll, streams as wasi_streams};
+use wasmtime::{AsContextMut, Caller, Linker, Trap};
+use wasmtime_wasi::p1::wasi_snapshot_preview1 as wasi;
+use wasmtime_wasi::runtime::in_tokio;
+use wiggle::GuestMemory;
 
-use crate::cancel::CancelFlag;
-use crate::interpreter::HostState;
+use crate::door::checked_range;
+use crate::instance::HostState;
+use crate::sync::lock;
 
-/// The version of `wasi:io` that wasmtime-wasi defines; its functions are
-/// replaced under that exact name. (On a wasmtime upgrade that changes it,
-/// instantiation fails in every test, loudly.)
-const WASI_IO_VERSION: &str = "0.2.12";
+const WASI: &str = "wasi_snapshot_preview1";
 
-/// Replaces wasmtime-wasi's blocking `wasi:io` functions in `linker`.
+/// WASI's sizes and codes (`wasi_snapshot_preview1.witx`).
+const SUBSCRIPTION_SIZE: u32 = 48;
+const EVENT_SIZE: u32 = 32;
+const EVENTTYPE_CLOCK: u8 = 0;
+const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
+const ERRNO_SUCCESS: i32 = 0;
+const ERRNO_FAULT: i32 = 21;
+
+/// The guest's count of open files.
+#[derive(Debug, Default)]
+pub(crate) struct Handles {
+    open: usize,
+    max: usize,
+}
+
+impl Handles {
+    pub(crate) fn new(max: usize) -> Self {
+        Handles { open: 0, max }
+    }
+}
+
+/// The trap of a guest that opened more files than it may hold.
+#[derive(Debug)]
+pub(crate) struct HandleLimit;
+
+impl std::fmt::Display for HandleLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("too many open handles")
+    }
+}
+
+impl std::error::Error for HandleLimit {}
+
+/// Replaces wasmtime-wasi's `poll_oneoff`, `path_open` and `fd_close` in
+/// `linker` (which must already hold them).
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-
-    let mut poll = linker.instance(&format!("wasi:io/poll@{WASI_IO_VERSION}"))?;
-    poll.func_wrap(
-        "poll",
-        |mut store: StoreContextMut<'_, HostState>, (pollables,): (Vec<Resource<DynPollable>>,)| {
-            let (stop, table) = parts(&mut store);
-            let ready = interruptible(stop, wasi_poll::Host::poll(table, pollables))??;
-            Ok((ready,))
+    linker.func_wrap(WASI, "poll_oneoff", poll_oneoff)?;
+    linker.func_wrap(
+        WASI,
+        "path_open",
+        |mut caller: Caller<'_, HostState>,
+         dir: i32,
+         dirflags: i32,
+         path: i32,
+         path_len: i32,
+         oflags: i32,
+         rights: i64,
+         inheriting: i64,
+         fdflags: i32,
+         opened: i32|
+         -> wasmtime::Result<i32> {
+            let handles = &caller.data().handles;
+            if handles.open >= handles.max {
+                return Err(wasmtime::Error::new(HandleLimit));
+            }
+            let errno = with_wasi(&mut caller, |ctx, memory| {
+                in_tokio(wasi::path_open(ctx, memory, dir, dirflags, path, path_len, oflags, rights, inheriting, fdflags, opened))
+            })?;
+            if errno == ERRNO_SUCCESS {
+                caller.data_mut().handles.open += 1;
+            }
+            Ok(errno)
         },
     )?;
-    poll.func_wrap(
-        "[method]pollable.block",
-        |mut store: StoreContextMut<'_, HostState>, (pollable,): (Resource<DynPollable>,)| {
-            let (stop, table) = parts(&mut store);
-            interruptible(stop, wasi_poll::HostPollable::block(table, pollable))??;
-            Ok(())
-        },
-    )?;
-
-    let mut streams = linker.instance(&format!("wasi:io/streams@{WASI_IO_VERSION}"))?;
-    streams.func_wrap(
-        "[method]input-stream.blocking-read",
-        |mut store: StoreContextMut<'_, HostState>, (stream, len): (Resource<DynInputStream>, u64)| {
-            let (stop, table) = parts(&mut store);
-            let read = interruptible(stop, wasi_streams::HostInputStream::blocking_read(&mut *table, stream, len))?;
-            let read = match read {
-                Ok(bytes) => Ok(bytes),
-                Err(err) => Err(wasi_streams::Host::convert_stream_error(table, err)?),
-            };
-            Ok((read,))
-        },
-    )?;
-
+    linker.func_wrap(WASI, "fd_close", |mut caller: Caller<'_, HostState>, fd: i32| -> wasmtime::Result<i32> {
+        let errno = with_wasi(&mut caller, |ctx, memory| in_tokio(wasi::fd_close(ctx, memory, fd)))?;
+        if errno == ERRNO_SUCCESS {
+            let handles = &mut caller.data_mut().handles;
+            handles.open = handles.open.saturating_sub(1);
+        }
+        Ok(errno)
+    })?;
     linker.allow_shadowing(false);
     Ok(())
 }
 
-/// When a wait must end, from the store's guest link.
-struct Stop {
-    cancel: Arc<CancelFlag>,
-    deadline: Option<Instant>,
+/// Calls wasmtime-wasi's own implementation of a WASI function, as its
+/// linker's entry would: with the guest's memory and its host-call fuel
+/// (the bytes one call may copy).
+fn with_wasi(
+    caller: &mut Caller<'_, HostState>,
+    call: impl FnOnce(&mut wasmtime_wasi::p1::WasiP1Ctx, &mut GuestMemory<'_>) -> wasmtime::Result<i32>,
+) -> wasmtime::Result<i32> {
+    use wasi::WasiSnapshotPreview1;
+    let Some(memory) = caller.data().exports.as_ref().map(|exports| exports.memory) else {
+        return Ok(ERRNO_FAULT);
+    };
+    let fuel = caller.as_context_mut().hostcall_fuel();
+    let (data, state) = memory.data_and_store_mut(caller);
+    state.wasi.set_hostcall_fuel(fuel);
+    call(&mut state.wasi, &mut GuestMemory::Unshared(data))
 }
 
-fn parts<'a>(store: &'a mut StoreContextMut<'_, HostState>) -> (Stop, &'a mut wasmtime::component::ResourceTable) {
-    let state = store.data_mut();
-    let stop = Stop { cancel: state.link.cancel_flag().clone(), deadline: state.link.deadline() };
-    (stop, state.table_mut())
+/// One clock subscription: its userdata and how long it waits.
+struct ClockWait {
+    userdata: [u8; 8],
+    after: Duration,
 }
 
-/// Runs `future` on wasmtime-wasi's executor until it completes, or until
-/// the deadline passes or the interpreter is cancelled: then a trap.
-fn interruptible<F: Future>(stop: Stop, future: F) -> wasmtime::Result<F::Output> {
-    let cancelled = Arc::new(tokio::sync::Notify::new());
-    let nudged = cancelled.clone();
-    // `notify_one` keeps a permit if nobody waits yet: no wake-up is lost.
-    let _watch = stop.cancel.watch(move || nudged.notify_one());
-    if stop.cancel.is_set() || stop.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+fn poll_oneoff(mut caller: Caller<'_, HostState>, subs: i32, events: i32, count: i32, nevents: i32) -> wasmtime::Result<i32> {
+    let Some(memory) = caller.data().exports.as_ref().map(|exports| exports.memory) else {
+        return Ok(ERRNO_FAULT);
+    };
+    let clocks = {
+        let data = memory.data(&caller);
+        let Some(range) = (count as u32).checked_mul(SUBSCRIPTION_SIZE).and_then(|len| checked_range(subs as u32, len, data.len()))
+        else {
+            return Ok(ERRNO_FAULT);
+        };
+        clock_waits(&data[range])
+    };
+    let Some(clocks) = clocks.filter(|clocks| !clocks.is_empty()) else {
+        // Files (or an absolute clock): wasmtime-wasi's own.
+        return with_wasi(&mut caller, |ctx, memory| in_tokio(wasi::poll_oneoff(ctx, memory, subs, events, count, nevents)));
+    };
+
+    let start = Instant::now();
+    let shortest = clocks.iter().map(|clock| clock.after).min().expect("not empty");
+    let until = start.checked_add(shortest);
+    let link = &caller.data().link;
+    wait_until(link.cancel_flag(), crate::limits::earlier(until, link.deadline()));
+    if link.must_stop() {
         return Err(Trap::Interrupt.into());
     }
-    wasmtime_wasi::runtime::in_tokio(async {
-        let mut future = pin!(future);
-        let mut cancelled = pin!(cancelled.notified());
-        let mut deadline = pin!(async {
-            match stop.deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
-                None => std::future::pending().await,
+
+    let elapsed = start.elapsed();
+    let ready: Vec<&ClockWait> = clocks.iter().filter(|clock| clock.after <= elapsed.max(shortest)).collect();
+    let data = memory.data_mut(&mut caller);
+    let (Some(out), Some(count_at)) = (
+        checked_range(events as u32, ready.len() as u32 * EVENT_SIZE, data.len()),
+        checked_range(nevents as u32, 4, data.len()),
+    ) else {
+        return Ok(ERRNO_FAULT);
+    };
+    for (event, clock) in data[out].chunks_exact_mut(EVENT_SIZE as usize).zip(&ready) {
+        event.fill(0);
+        event[..8].copy_from_slice(&clock.userdata);
+        event[10] = EVENTTYPE_CLOCK;
+    }
+    data[count_at].copy_from_slice(&(ready.len() as u32).to_le_bytes());
+    Ok(ERRNO_SUCCESS)
+}
+
+/// The subscriptions as relative clock waits; `None` if any is not one.
+fn clock_waits(subs: &[u8]) -> Option<Vec<ClockWait>> {
+    subs.chunks_exact(SUBSCRIPTION_SIZE as usize)
+        .map(|sub| {
+            let tag = sub[8];
+            let flags = u16::from_le_bytes([sub[40], sub[41]]);
+            if tag != EVENTTYPE_CLOCK || flags & SUBCLOCKFLAGS_ABSTIME != 0 {
+                return None;
             }
-        });
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                return Poll::Ready(Ok(output));
-            }
-            if cancelled.as_mut().poll(cx).is_ready() || deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(Trap::Interrupt.into()));
-            }
-            Poll::Pending
+            let timeout = u64::from_le_bytes(sub[24..32].try_into().expect("8 bytes"));
+            Some(ClockWait { userdata: sub[..8].try_into().expect("8 bytes"), after: Duration::from_nanos(timeout) })
         })
-        .await
-    })
+        .collect()
+}
+
+/// Waits until `until` (forever if `None`), or until `cancel` is set.
+fn wait_until(cancel: &Arc<crate::cancel::CancelFlag>, until: Option<Instant>) {
+    let woken = Arc::new((Mutex::new(()), Condvar::new()));
+    let nudged = woken.clone();
+    let _watch = cancel.watch(move || {
+        let _guard = lock(&nudged.0);
+        nudged.1.notify_all();
+    });
+    let mut guard = lock(&woken.0);
+    loop {
+        if cancel.is_set() {
+            return;
+        }
+        let now = Instant::now();
+        match until {
+            Some(until) if now >= until => return,
+            Some(until) => guard = woken.1.wait_timeout(guard, until - now).unwrap_or_else(|p| p.into_inner()).0,
+            None => guard = woken.1.wait(guard).unwrap_or_else(|p| p.into_inner()),
+        }
+    }
 }

@@ -1,0 +1,373 @@
+//! The door: the guest's one import, `host.call`, and the frames that pass
+//! through it. This file is the protocol's specification; the guest's side
+//! is `guest/interpreters.py` (`_Door`), and a test checks the two agree.
+//!
+//! The guest calls `host.call(ptr, len, out_ptr_ptr, out_len_ptr) -> i32`
+//! (in Python: `_host.call(frame: bytes) -> bytes`). The host reads the
+//! request frame at `ptr..ptr + len` of the guest's memory, answers it,
+//! asks the guest for room with its export `host_alloc(n)`, writes the
+//! answer there, and stores the answer's address and length at the two
+//! out-pointers. Every address and length the guest gives (and the one
+//! `host_alloc` returns) is checked against the memory before use; a bad
+//! one returns [`BAD_ADDRESS`] and touches nothing.
+//!
+//! ```text
+//! request := op:u8 args
+//! answer  := 0x00 result            (ok)
+//!          | 0x01 fault:u8 detail   (refused: the guest raises)
+//! u64     := 8 bytes, little-endian     timeout := u64 nanoseconds, u64::MAX for none
+//! blob    := len:u32 (little-endian) then len bytes
+//! value   := one value in the encoding of host/value.rs
+//! ```
+//!
+//! The ops, their arguments and their results are the [`Op`] constants.
+//! A detail is UTF-8 text, except for [`Fault::RunFailed`]: three blobs
+//! (type name, message, traceback).
+
+use crate::error::Error;
+use crate::limits::format_size;
+
+/// The largest request or answer: a message of
+/// [`MAX_MESSAGE_SIZE`](crate::MAX_MESSAGE_SIZE) and its frame.
+pub(crate) const MAX_FRAME: usize = crate::value::MAX_MESSAGE_SIZE + (1 << 16);
+
+/// `host.call`'s return values.
+pub(crate) const OK: i32 = 0;
+/// An address or length outside the guest's memory, or a frame too large.
+pub(crate) const BAD_ADDRESS: i32 = -2;
+/// The guest had no memory for the answer (`host_alloc` returned 0).
+pub(crate) const NO_MEMORY: i32 = -3;
+
+/// The requests a guest may make. Arguments follow the op byte, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Op {
+    /// Boot: the driver's compiled code (`marshal`), or nothing if this
+    /// runtime has none yet. → blob bytes, possibly empty.
+    DriverCode = 0x01,
+    /// Boot: the source of the driver's module `name` (rest). → source.
+    DriverSource = 0x02,
+    /// Boot: the driver's compiled code (rest), kept for the next interpreters.
+    KeepDriverCode = 0x03,
+    /// Boot: the driver is ready; the entry point to call for each run is
+    /// the Python callable at address u32. → `sys.argv` as a value.
+    Ready = 0x04,
+    /// The run to do. → flags:u8 (bit 0: it has bindings), filename blob,
+    /// then the source (rest).
+    TakeRun = 0x10,
+    /// The run's bindings. → value: a tuple of `(name, value)` tuples.
+    TakeBindings = 0x11,
+    /// The run ended by an exception or `SystemExit`: a value (rest),
+    /// `(0, status)` or `(1, ((type_name, message, traceback, link), ...))`
+    /// with link 0 none, 1 cause, 2 context. No report means success.
+    RunOutcome = 0x12,
+    /// → u64: this interpreter's id.
+    CurrentInterpreter = 0x20,
+    /// → u64 each: the interpreters of the caller's sandbox.
+    ListInterpreters = 0x21,
+    /// → u64: a new interpreter's id.
+    CreateInterpreter = 0x22,
+    /// id:u64 → u8: whether it is running.
+    InterpreterIsRunning = 0x23,
+    /// id:u64 → nothing.
+    DestroyInterpreter = 0x24,
+    /// id:u64, source blob, bindings value (a tuple of `(name, value)`):
+    /// runs it on this thread and waits. → nothing.
+    RunInterpreter = 0x25,
+    /// As `RunInterpreter`, on a new host thread. → u64: a run handle.
+    StartInterpreter = 0x26,
+    /// handle:u64, timeout → nothing, once the run ended.
+    JoinRun = 0x27,
+    /// handle:u64 → u8: whether the run ended.
+    RunIsDone = 0x28,
+    /// → u64: a new channel's id.
+    CreateChannel = 0x30,
+    /// → u64 each: the open channels the caller holds an end of.
+    ListChannels = 0x31,
+    /// id:u64, nowait:u8, timeout, then the value (rest) → nothing.
+    ChannelSend = 0x32,
+    /// id:u64, nowait:u8, timeout → u8 0 (nothing waiting, for nowait) or
+    /// 1 then the value.
+    ChannelRecv = 0x33,
+    /// id:u64, end:u8 (0 recv, 1 send) → u8: whether it was released now.
+    ChannelRelease = 0x34,
+    /// id:u64, end:u8, force:u8 → nothing.
+    ChannelClose = 0x35,
+    /// id:u64, end:u8 → u64 each: the interpreters associated with it.
+    ChannelInterpreters = 0x36,
+}
+
+impl Op {
+    pub(crate) fn from_byte(byte: u8) -> Option<Op> {
+        use Op::*;
+        Some(match byte {
+            0x01 => DriverCode,
+            0x02 => DriverSource,
+            0x03 => KeepDriverCode,
+            0x04 => Ready,
+            0x10 => TakeRun,
+            0x11 => TakeBindings,
+            0x12 => RunOutcome,
+            0x20 => CurrentInterpreter,
+            0x21 => ListInterpreters,
+            0x22 => CreateInterpreter,
+            0x23 => InterpreterIsRunning,
+            0x24 => DestroyInterpreter,
+            0x25 => RunInterpreter,
+            0x26 => StartInterpreter,
+            0x27 => JoinRun,
+            0x28 => RunIsDone,
+            0x30 => CreateChannel,
+            0x31 => ListChannels,
+            0x32 => ChannelSend,
+            0x33 => ChannelRecv,
+            0x34 => ChannelRelease,
+            0x35 => ChannelClose,
+            0x36 => ChannelInterpreters,
+            _ => return None,
+        })
+    }
+}
+
+/// Why the host refused a request; the guest raises the matching exception.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Fault {
+    ChannelNotFound,
+    ChannelClosed,
+    ChannelReleased,
+    ChannelNotEmpty,
+    NotReceived,
+    Timeout,
+    /// A malformed frame or value, or one too deep or large.
+    InvalidValue(String),
+    InterpreterNotFound,
+    /// The interpreter is running (to run it, or to destroy it).
+    InterpreterRunning,
+    /// The interpreter cannot run: it was destroyed, it trapped, or the
+    /// engine failed.
+    InterpreterFailed(String),
+    /// The code raised: type name, message, the report CPython prints.
+    RunFailed { type_name: String, message: String, traceback: String },
+    /// The code raised `SystemExit` with this status.
+    RunExited(i32),
+    /// A limit of the sandbox forbids it; the message names the limit.
+    LimitReached(String),
+}
+
+impl Fault {
+    fn code(&self) -> u8 {
+        match self {
+            Fault::ChannelNotFound => 1,
+            Fault::ChannelClosed => 2,
+            Fault::ChannelReleased => 3,
+            Fault::ChannelNotEmpty => 4,
+            Fault::NotReceived => 5,
+            Fault::Timeout => 6,
+            Fault::InvalidValue(_) => 7,
+            Fault::InterpreterNotFound => 8,
+            Fault::InterpreterRunning => 9,
+            Fault::InterpreterFailed(_) => 10,
+            Fault::RunFailed { .. } => 11,
+            Fault::RunExited(_) => 12,
+            Fault::LimitReached(_) => 13,
+        }
+    }
+
+    /// The sandbox's memory limit refused what the guest asked for (`doing`).
+    pub(crate) fn memory_limit(doing: &str, limit: usize) -> Fault {
+        Fault::LimitReached(format!("{doing}the sandbox's memory limit of {} is reached", format_size(limit)))
+    }
+}
+
+impl From<Error> for Fault {
+    fn from(err: Error) -> Fault {
+        match err {
+            Error::ChannelNotFound(_) => Fault::ChannelNotFound,
+            Error::ChannelClosed(_) => Fault::ChannelClosed,
+            Error::ChannelReleased(_) => Fault::ChannelReleased,
+            Error::ChannelNotEmpty(_) => Fault::ChannelNotEmpty,
+            Error::NotReceived(_) => Fault::NotReceived,
+            Error::Timeout => Fault::Timeout,
+            Error::InvalidValue(why) => Fault::InvalidValue(why),
+            Error::AlreadyRunning(_) => Fault::InterpreterRunning,
+            Error::RunFailed(exception) => Fault::RunFailed {
+                type_name: exception.type_name().to_owned(),
+                message: exception.message().to_owned(),
+                traceback: exception.traceback(),
+            },
+            Error::SystemExit { code } => Fault::RunExited(code),
+            other => Fault::InterpreterFailed(other.to_string()),
+        }
+    }
+}
+
+/// An answer being built.
+pub(crate) struct Answer(Vec<u8>);
+
+impl Answer {
+    pub(crate) fn ok() -> Self {
+        Answer(vec![0])
+    }
+
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let mut bytes = Vec::with_capacity(capacity + 1);
+        bytes.push(0);
+        Answer(bytes)
+    }
+
+    pub(crate) fn fault(fault: Fault) -> Self {
+        let mut bytes = vec![1, fault.code()];
+        match fault {
+            Fault::InvalidValue(text) | Fault::InterpreterFailed(text) | Fault::LimitReached(text) => {
+                bytes.extend_from_slice(text.as_bytes())
+            }
+            Fault::RunFailed { type_name, message, traceback } => {
+                for text in [type_name, message, traceback] {
+                    put_blob(&mut bytes, text.as_bytes());
+                }
+            }
+            Fault::RunExited(status) => bytes.extend_from_slice(&status.to_le_bytes()),
+            _ => {}
+        }
+        Answer(bytes)
+    }
+
+    pub(crate) fn u8(mut self, value: u8) -> Self {
+        self.0.push(value);
+        self
+    }
+
+    pub(crate) fn u64(mut self, value: u64) -> Self {
+        self.0.extend_from_slice(&value.to_le_bytes());
+        self
+    }
+
+    pub(crate) fn blob(mut self, bytes: &[u8]) -> Self {
+        put_blob(&mut self.0, bytes);
+        self
+    }
+
+    pub(crate) fn bytes(mut self, bytes: &[u8]) -> Self {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl From<Result<Answer, Fault>> for Answer {
+    fn from(result: Result<Answer, Fault>) -> Answer {
+        result.unwrap_or_else(Answer::fault)
+    }
+}
+
+fn put_blob(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Every frame is below 4 GiB: MAX_FRAME.
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Reads a request's arguments; a short or malformed frame is
+/// [`Fault::InvalidValue`], never a panic.
+pub(crate) struct Args<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Args<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Args { bytes }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Fault> {
+        if self.bytes.len() < n {
+            return Err(Fault::InvalidValue("a request frame ends early".into()));
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, Fault> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub(crate) fn flag(&mut self) -> Result<bool, Fault> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(Fault::InvalidValue(format!("a flag of {other}"))),
+        }
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, Fault> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, Fault> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    /// A timeout: `None` for none.
+    pub(crate) fn timeout(&mut self) -> Result<Option<std::time::Duration>, Fault> {
+        Ok(match self.u64()? {
+            u64::MAX => None,
+            ns => Some(std::time::Duration::from_nanos(ns)),
+        })
+    }
+
+    pub(crate) fn blob(&mut self) -> Result<&'a [u8], Fault> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
+
+    /// Everything left.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.bytes)
+    }
+
+    /// Refuses trailing bytes.
+    pub(crate) fn end(&self) -> Result<(), Fault> {
+        if self.bytes.is_empty() { Ok(()) } else { Err(Fault::InvalidValue("a request frame has trailing bytes".into())) }
+    }
+}
+
+/// The range `at..at + len` if it lies inside a memory of `size` bytes.
+pub(crate) fn checked_range(at: u32, len: u32, size: usize) -> Option<std::ops::Range<usize>> {
+    let start = at as usize;
+    let end = start.checked_add(len as usize)?;
+    (end <= size).then_some(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_byte_maps_back_to_its_op() {
+        for byte in 0..=255u8 {
+            if let Some(op) = Op::from_byte(byte) {
+                assert_eq!(op as u8, byte);
+            }
+        }
+        assert_eq!(Op::from_byte(0x36), Some(Op::ChannelInterpreters));
+        assert_eq!(Op::from_byte(0x00), None);
+    }
+
+    #[test]
+    fn ranges_outside_the_memory_are_refused() {
+        assert_eq!(checked_range(0, 4, 4), Some(0..4));
+        assert_eq!(checked_range(1, 4, 4), None);
+        assert_eq!(checked_range(u32::MAX, u32::MAX, usize::MAX >> 1), Some(u32::MAX as usize..2 * u32::MAX as usize));
+        assert_eq!(checked_range(u32::MAX, 1, 1 << 20), None);
+    }
+
+    #[test]
+    fn short_frames_are_invalid_values_not_panics() {
+        let mut args = Args::new(&[1, 2, 3]);
+        assert!(matches!(args.u64(), Err(Fault::InvalidValue(_))));
+        let mut args = Args::new(&[9, 0, 0, 0, 1]);
+        assert!(matches!(args.blob(), Err(Fault::InvalidValue(_))));
+    }
+}
