@@ -1,5 +1,5 @@
 # A first script for the sandbox: run it with `cargo run --release -- run examples/hello.py`.
-# stdout: Hello from CPython 3.14.0 on wasi, sealed in WebAssembly!
+# stdout: Hello from CPython 3.15.0 on wasi, sealed in WebAssembly!
 # stdout: {"argv": ["examples/hello.py"], "sum": 45}
 import json
 import platform

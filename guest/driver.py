@@ -91,8 +91,10 @@ def serve():
         _flush_stdio()
     try:
         _door(_RUN_OUTCOME, interpreters._encode(outcome))
-    except BaseException:
-        _door(_RUN_OUTCOME, interpreters._encode((1, (("MemoryError", "", "MemoryError\n", 0),))))
+    except BaseException as exc:
+        # Most likely out of memory; say what is known, with what is left.
+        name = type(exc).__name__
+        _door(_RUN_OUTCOME, interpreters._encode((1, ((name, "", name + "\n", 0),))))
 
 
 _host_call = interpreters._host_call
@@ -171,7 +173,8 @@ def _exit_status(exc: SystemExit) -> int:
     if code is None:
         return 0
     if isinstance(code, int):
-        return max(_I32_MIN, min(_I32_MAX, code))
+        # `int()`: `SystemExit(True)` exits with 1, and a bool is no status.
+        return int(max(_I32_MIN, min(_I32_MAX, code)))
     # CPython prints any other code to stderr and exits with 1.
     try:
         sys.stderr.write(_safe_str(code) + "\n")

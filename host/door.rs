@@ -363,6 +363,57 @@ mod tests {
         assert_eq!(checked_range(u32::MAX, 1, 1 << 20), None);
     }
 
+    /// The guest's copy of the protocol (`guest/interpreters.py`) names the
+    /// same ops and faults as this file.
+    #[test]
+    fn the_guest_speaks_this_protocol() {
+        let guest = include_str!("../guest/interpreters.py");
+        let constant = |name: &str| -> u64 {
+            let line = guest.lines().find(|line| line.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name}"));
+            let value = line.split(" = ").nth(1).unwrap().trim();
+            match value.strip_prefix("0x") {
+                Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
+                None => value.parse().unwrap(),
+            }
+        };
+        for (name, op) in [
+            ("_CURRENT_INTERPRETER", Op::CurrentInterpreter),
+            ("_LIST_INTERPRETERS", Op::ListInterpreters),
+            ("_CREATE_INTERPRETER", Op::CreateInterpreter),
+            ("_INTERPRETER_IS_RUNNING", Op::InterpreterIsRunning),
+            ("_DESTROY_INTERPRETER", Op::DestroyInterpreter),
+            ("_RUN_INTERPRETER", Op::RunInterpreter),
+            ("_START_INTERPRETER", Op::StartInterpreter),
+            ("_JOIN_RUN", Op::JoinRun),
+            ("_RUN_IS_DONE", Op::RunIsDone),
+            ("_CREATE_CHANNEL", Op::CreateChannel),
+            ("_LIST_CHANNELS", Op::ListChannels),
+            ("_CHANNEL_SEND", Op::ChannelSend),
+            ("_CHANNEL_RECV", Op::ChannelRecv),
+            ("_CHANNEL_RELEASE", Op::ChannelRelease),
+            ("_CHANNEL_CLOSE", Op::ChannelClose),
+            ("_CHANNEL_INTERPRETERS", Op::ChannelInterpreters),
+        ] {
+            assert_eq!(constant(name), op as u64, "{name}");
+        }
+        let faults = guest.split("_FAULTS = {").nth(1).unwrap().split('}').next().unwrap();
+        for (code, fault) in [(1, "ChannelNotFound"), (2, "ChannelClosed"), (3, "ChannelReleased"), (4, "ChannelNotEmpty"), (5, "NotReceived"), (6, "TimeoutError")] {
+            assert!(faults.contains(&format!("{code}: {fault}")), "fault {code}");
+        }
+        assert_eq!(Fault::ChannelNotFound.code(), 1);
+        assert_eq!(Fault::Timeout.code(), 6);
+        let line = guest.lines().find(|l| l.starts_with("_INVALID_VALUE, ")).unwrap();
+        assert!(line.ends_with(" = 7, 8, 9, 10"), "{line}");
+        assert_eq!(
+            [Fault::InvalidValue(String::new()).code(), Fault::InterpreterNotFound.code(), Fault::InterpreterRunning.code(), Fault::InterpreterFailed(String::new()).code()],
+            [7, 8, 9, 10]
+        );
+        let line = guest.lines().find(|l| l.starts_with("_RUN_FAILED, ")).unwrap();
+        assert!(line.ends_with(" = 11, 12, 13"), "{line}");
+        assert_eq!(Fault::LimitReached(String::new()).code(), 13);
+        assert_eq!(constant("MAX_DEPTH") as usize, crate::value::MAX_DEPTH);
+    }
+
     #[test]
     fn short_frames_are_invalid_values_not_panics() {
         let mut args = Args::new(&[1, 2, 3]);

@@ -59,12 +59,13 @@ impl fmt::Display for InterpreterId {
     }
 }
 
-/// A sandboxed CPython 3.14 interpreter: its own WebAssembly instance, its
+/// A sandboxed CPython 3.15 interpreter: its own WebAssembly instance, its
 /// own linear memory, its own `__main__`.
 ///
 /// **Cost:** creating one instantiates the guest from the runtime's
-/// pre-linked component (about a millisecond); it then holds its own memory
-/// (about 15 MB of address space, less resident). Runs are cheap.
+/// pre-linked module and boots the guest's driver in it (a few
+/// milliseconds); it then holds its own memory (40 MiB to start, mostly
+/// shared with the compiled module until written). Runs are cheap.
 ///
 /// `__main__` persists between runs, as in a REPL: a name defined by one run
 /// is there for the next.
@@ -561,7 +562,7 @@ fn run_failed(id: InterpreterId, chain: Vec<(String, String, String, u8)>) -> Er
 /// - captures stdout and stderr, up to
 ///   [`DEFAULT_CAPTURE_LIMIT`](crate::DEFAULT_CAPTURE_LIMIT) bytes each;
 /// - has `sys.argv == [""]`, as an embedded CPython does;
-/// - sees no host files (only its own read-only stdlib at `/python`), no
+/// - sees no host files (only its own read-only stdlib under `/usr/local/lib`), no
 ///   environment variables, no stdin (reads get end of file) and no network;
 ///   [`preopened_dir`](Self::preopened_dir), [`env`](Self::env),
 ///   [`stdin`](Self::stdin) and [`inherit_stdin`](Self::inherit_stdin) each

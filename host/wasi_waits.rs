@@ -121,10 +121,36 @@ fn with_wasi(
     call(&mut state.wasi, &mut GuestMemory::Unshared(data))
 }
 
-/// One clock subscription: its userdata and how long it waits.
+/// One clock subscription: its userdata, and how long it waits once
+/// [`relative`](ClockWait::relative) to now.
 struct ClockWait {
     userdata: [u8; 8],
+    clock: u32,
+    timeout: u64,
+    absolute: bool,
     after: Duration,
+}
+
+impl ClockWait {
+    /// Sets `after`: for an absolute time (CPython's `time.sleep` uses
+    /// `clock_nanosleep` with `TIMER_ABSTIME`), against the guest's own
+    /// clock; `None` for a clock WASI does not have.
+    fn relative(&mut self, ctx: &mut wasmtime_wasi::p1::WasiP1Ctx, memory: &mut GuestMemory<'_>) -> Option<()> {
+        use wasi::WasiSnapshotPreview1;
+        use wasmtime_wasi::p1::types::Clockid;
+        if !self.absolute {
+            self.after = Duration::from_nanos(self.timeout);
+            return Some(());
+        }
+        let clock = match self.clock {
+            0 => Clockid::Realtime,
+            1 => Clockid::Monotonic,
+            _ => return None,
+        };
+        let now = ctx.clock_time_get(memory, clock, 1).ok()?;
+        self.after = Duration::from_nanos(self.timeout.saturating_sub(now));
+        Some(())
+    }
 }
 
 fn poll_oneoff(mut caller: Caller<'_, HostState>, subs: i32, events: i32, count: i32, nevents: i32) -> wasmtime::Result<i32> {
@@ -139,8 +165,13 @@ fn poll_oneoff(mut caller: Caller<'_, HostState>, subs: i32, events: i32, count:
         };
         clock_waits(&data[range])
     };
-    let Some(clocks) = clocks.filter(|clocks| !clocks.is_empty()) else {
-        // Files (or an absolute clock): wasmtime-wasi's own.
+    let clocks = clocks.filter(|clocks| !clocks.is_empty()).and_then(|mut clocks| {
+        let (data, state) = memory.data_and_store_mut(&mut caller);
+        let mut memory = GuestMemory::Unshared(data);
+        clocks.iter_mut().try_for_each(|clock| clock.relative(&mut state.wasi, &mut memory)).map(|()| clocks)
+    });
+    let Some(clocks) = clocks else {
+        // Files: wasmtime-wasi's own (a file is always ready).
         return with_wasi(&mut caller, |ctx, memory| in_tokio(wasi::poll_oneoff(ctx, memory, subs, events, count, nevents)));
     };
 
@@ -171,17 +202,21 @@ fn poll_oneoff(mut caller: Caller<'_, HostState>, subs: i32, events: i32, count:
     Ok(ERRNO_SUCCESS)
 }
 
-/// The subscriptions as relative clock waits; `None` if any is not one.
+/// The subscriptions as clock waits; `None` if any is not one.
 fn clock_waits(subs: &[u8]) -> Option<Vec<ClockWait>> {
     subs.chunks_exact(SUBSCRIPTION_SIZE as usize)
         .map(|sub| {
-            let tag = sub[8];
-            let flags = u16::from_le_bytes([sub[40], sub[41]]);
-            if tag != EVENTTYPE_CLOCK || flags & SUBCLOCKFLAGS_ABSTIME != 0 {
+            if sub[8] != EVENTTYPE_CLOCK {
                 return None;
             }
-            let timeout = u64::from_le_bytes(sub[24..32].try_into().expect("8 bytes"));
-            Some(ClockWait { userdata: sub[..8].try_into().expect("8 bytes"), after: Duration::from_nanos(timeout) })
+            let flags = u16::from_le_bytes([sub[40], sub[41]]);
+            Some(ClockWait {
+                userdata: sub[..8].try_into().expect("8 bytes"),
+                clock: u32::from_le_bytes(sub[16..20].try_into().expect("4 bytes")),
+                timeout: u64::from_le_bytes(sub[24..32].try_into().expect("8 bytes")),
+                absolute: flags & SUBCLOCKFLAGS_ABSTIME != 0,
+                after: Duration::ZERO,
+            })
         })
         .collect()
 }

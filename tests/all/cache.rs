@@ -24,38 +24,79 @@ fn prints_hello(runtime: &Runtime) {
     assert_eq!(interp.take_stdout().text(), "\"hello\"\n");
 }
 
+/// A copy of the test runtime's cache folder (compiling anew takes a minute).
+fn copy_of_the_cache() -> tempfile::TempDir {
+    crate::runtime();
+    let source = isolate::default_cache_dir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    copy_folder(&source, copy.path());
+    copy
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_folder(&path, &target);
+        } else {
+            fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
 #[test]
-fn a_corrupt_or_truncated_cache_is_rebuilt() {
-    let cache = tempfile::tempdir().unwrap();
-    prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
-
+fn a_corrupt_cache_is_rebuilt() {
+    let cache = copy_of_the_cache();
+    // A flipped byte in the middle of every compiled guest: the checksum
+    // catches it, and the one this runtime needs is compiled anew.
     let compiled = files_named(cache.path(), ".cwasm");
-    assert_eq!(compiled.len(), 1, "one compiled guest is cached: {compiled:?}");
-    let compiled = &compiled[0];
-    let good = fs::read(compiled).unwrap();
+    assert!(!compiled.is_empty(), "a compiled guest is cached");
+    let goods: Vec<Vec<u8>> = compiled.iter().map(|path| fs::read(path).unwrap()).collect();
+    for (path, good) in compiled.iter().zip(&goods) {
+        let mut flipped = good.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0xff;
+        fs::write(path, &flipped).unwrap();
+    }
+    prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
+    let replaced = compiled.iter().zip(&goods).filter(|(path, good)| fs::read(path).unwrap() == **good).count();
+    assert_eq!(replaced, 1, "the corrupt file this runtime uses was replaced");
+}
 
-    // A flipped byte in the middle: the checksum catches it.
-    let mut flipped = good.clone();
-    let middle = flipped.len() / 2;
-    flipped[middle] ^= 0xff;
-    fs::write(compiled, &flipped).unwrap();
+#[test]
+fn an_unfinished_stdlib_folder_is_written_anew() {
+    let cache = copy_of_the_cache();
+    // An unfinished stdlib folder (no completion marker) is written anew.
+    let markers = files_named(cache.path(), ".isolate-complete");
+    assert_eq!(markers.len(), 2, "the stdlib and matplotlib's data: {markers:?}");
+    for marker in &markers {
+        let folder = marker.parent().unwrap().to_owned();
+        fs::remove_file(marker).unwrap();
+        fs::remove_dir_all(&folder).unwrap();
+        fs::create_dir_all(&folder).unwrap();
+        fs::write(folder.join("half-written"), b"").unwrap();
+    }
     prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
-    assert_eq!(fs::read(compiled).unwrap(), good, "the corrupt file was replaced");
+    for marker in &markers {
+        assert!(marker.exists(), "{} was written anew", marker.parent().unwrap().display());
+        assert!(!marker.parent().unwrap().join("half-written").exists());
+    }
+}
 
-    // Truncated, and then garbage that is not even a header.
-    fs::write(compiled, &good[..good.len() / 3]).unwrap();
-    prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
-    fs::write(compiled, b"garbage").unwrap();
-    prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
-
-    // An unfinished stdlib folder (no completion marker) is unpacked anew.
-    let marker = files_named(cache.path(), ".isolate-complete");
-    assert_eq!(marker.len(), 1);
-    let stdlib = marker[0].parent().unwrap();
-    fs::remove_file(&marker[0]).unwrap();
-    fs::remove_file(stdlib.join("json").join("__init__.py")).unwrap();
-    prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
-    assert!(stdlib.join("json").join("__init__.py").exists());
+#[cfg(unix)]
+#[test]
+fn a_cache_folder_others_may_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o777)).unwrap();
+    let err = Runtime::builder().cache_dir(&shared).build().unwrap_err();
+    assert!(matches!(err, isolate::Error::Cache { .. }), "{err:?}");
+    let why = std::error::Error::source(&err).unwrap().to_string();
+    assert!(why.contains("others may write to it"), "{why}");
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn text(bytes: &[u8]) -> &str {
 fn hello_example_runs() {
     let out = isolate().args(["run", "examples/hello.py"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("Hello from CPython 3.14"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("Hello from CPython 3.15"), "{}", text(&out.stdout));
 }
 
 #[test]
