@@ -31,7 +31,7 @@ Choices and additions beyond the PEP:
   the host created belong to the host.
 """
 
-import struct
+import _struct as struct  # `struct` itself is not loaded in the started interpreter
 import sys
 
 import _host

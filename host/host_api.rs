@@ -314,12 +314,14 @@ impl HostState {
             }
             Op::TakeRun => {
                 args.end()?;
-                let request = link.request.as_mut().ok_or_else(|| invalid("no run to take"))?;
+                // Once per run: the driver takes it as the run starts.
+                let request = link.request.as_mut().filter(|r| !r.taken).ok_or_else(|| invalid("no run to take"))?;
                 let answer = Answer::with_capacity(request.source.len() + request.filename.len() + 8)
                     .u8(u8::from(!request.bindings.is_empty()))
                     .blob(request.filename.as_bytes())
                     .bytes(&request.source);
                 request.source = Vec::new();
+                request.taken = true;
                 Ok(answer)
             }
             Op::TakeBindings => {

@@ -57,6 +57,8 @@ pub(crate) struct RunRequest {
     pub(crate) source: Vec<u8>,
     pub(crate) filename: String,
     pub(crate) bindings: Vec<(String, Message)>,
+    /// Whether the driver took it already.
+    pub(crate) taken: bool,
 }
 
 /// How a run ended, as the driver reported it ([`door::Op::RunOutcome`]).

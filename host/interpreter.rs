@@ -362,7 +362,7 @@ impl InterpreterInner {
             State::Dead(death) => return Err(death.error(self.id)),
             State::Destroyed => return Err(Error::Destroyed(self.id)),
         };
-        let request = RunRequest { source: source.to_vec(), filename: filename.to_owned(), bindings };
+        let request = RunRequest { source: source.to_vec(), filename: filename.to_owned(), bindings, taken: false };
         let own = self.limits.timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let deadline = limits::earlier(own, outer);
         live.store.data_mut().link.set_deadline(deadline);

@@ -186,11 +186,15 @@ impl Sink {
 }
 
 fn stream_error(err: io::Error) -> StreamError {
-    if err.kind() == io::ErrorKind::BrokenPipe {
-        StreamError::Closed
-    } else {
-        StreamError::LastOperationFailed(err.into())
+    // wasmtime-wasi's WASI preview 1 maps an error to an errno by its OS
+    // error code: a broken pipe must carry EPIPE to reach Python as
+    // `BrokenPipeError` (a kind alone would be EIO).
+    #[cfg(unix)]
+    if err.kind() == io::ErrorKind::BrokenPipe && err.raw_os_error().is_none() {
+        const EPIPE: i32 = 32;
+        return StreamError::LastOperationFailed(io::Error::from_raw_os_error(EPIPE).into());
     }
+    StreamError::LastOperationFailed(err.into())
 }
 
 impl IsTerminal for Sink {

@@ -1,8 +1,13 @@
-# exit: 125
 # stdout: parsing
-# stderr: isolate: stack limit of 4 MiB exceeded
-# sandbox-only: native CPython raises RecursionError; here C recursion that CPython does not guard traps
+# stdout: RecursionError
+# stdout: still working: 42
+# C recursion through a container nested 100,000 deep raises RecursionError,
+# as in native CPython (the previous guest trapped here).
 import json
 
 print("parsing")
-json.loads("[" * 100_000 + "]" * 100_000)
+try:
+    json.loads("[" * 100_000 + "]" * 100_000)
+except RecursionError as exc:
+    print(type(exc).__name__)
+print("still working:", 6 * 7)

@@ -2,7 +2,7 @@
 # stdout: /proc/self/environ: FileNotFoundError
 # stdout: /proc: FileNotFoundError
 # stdout: /home: FileNotFoundError
-# stdout: /python/../etc/passwd: PermissionError
+# stdout: /usr/local/lib/../etc/passwd: PermissionError
 # stdout: /: FileNotFoundError
 # sandbox-only: the host's files are not there
 import os
@@ -20,10 +20,10 @@ for path in ["/proc", "/home"]:
     except OSError as exc:
         print(f"{path}: {type(exc).__name__}")
 try:
-    open("/python/../etc/passwd").read()
+    open("/usr/local/lib/../etc/passwd").read()
     print("escaped the stdlib!")
 except OSError as exc:
-    print(f"/python/../etc/passwd: {type(exc).__name__}")
+    print(f"/usr/local/lib/../etc/passwd: {type(exc).__name__}")
 try:
     print("the root was listable:", os.listdir("/"))
 except OSError as exc:

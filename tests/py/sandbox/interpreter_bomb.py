@@ -1,4 +1,4 @@
-# flags: --memory 2G
+# flags: --memory 4G
 # stdout: created 64
 # stdout: RuntimeError: cannot create an interpreter: the limit of 64 interpreters per sandbox is reached
 # stdout: grandchildren count too: RuntimeError

@@ -1,62 +1,69 @@
-# stdout: random bytes: ['Error_InvalidValue', 'Error_NotReceived']
-# stdout: nested a million deep: Error_InvalidValue
-# stdout: a length of 2**60: Error_InvalidValue
-# stdout: neither ASCII nor hex: Error_InvalidValue
-# stdout: pieces that do not make one value: Error_InvalidValue
-# stdout: a piece neither ASCII nor hex: Error_InvalidValue
-# stdout: pieces dropped by a new first one: Error_NotReceived
-# stdout: a forged channel id: Error_ChannelNotFound
-# stdout: a channel end inside a value, forged: Error_ChannelNotFound
-# stdout: a forged interpreter id: Error_InterpreterNotFound
-# stdout: a forged run handle: Error_InterpreterNotFound
-# stdout: itself, destroyed from here: Error_InterpreterRunning
+# stdout: random bytes: ['InvalidValue', 'NotReceived']
+# stdout: nested a million deep: InvalidValue
+# stdout: a length of 2**60: InvalidValue
+# stdout: an unknown request: InvalidValue
+# stdout: an empty request: InvalidValue
+# stdout: a frame cut short: InvalidValue
+# stdout: a flag of 7: InvalidValue
+# stdout: trailing bytes: InvalidValue
+# stdout: a forged channel id: ChannelNotFound
+# stdout: a channel end inside a value, forged: ChannelNotFound
+# stdout: a forged interpreter id: InterpreterNotFound
+# stdout: a forged run handle: InterpreterNotFound
+# stdout: itself, destroyed from here: InterpreterRunning
+# stdout: boot steps after boot: InvalidValue
+# stdout: a run to take when there is none: InvalidValue
+# stdout: a malformed run outcome: InvalidValue
 # stdout: still working: 42
-# sandbox-only: calls the sandbox's host interface directly
+# sandbox-only: calls the host's door directly
 # The `interpreters` module checks what it sends; a guest need not use it.
-# These calls go to the host raw, with values no well-behaved guest sends.
+# These frames go to the host raw (host/door.rs), with values no
+# well-behaved guest sends.
 import random
+import struct
 
-from componentize_py_types import Err
-from wit_world.imports import host
+import _host
 
-
-def outcome(call, *args):
-    try:
-        call(*args)
-        return "accepted"
-    except Err as err:
-        return type(err.value).__name__
+FAULTS = {1: "ChannelNotFound", 2: "ChannelClosed", 3: "ChannelReleased", 4: "ChannelNotEmpty", 5: "NotReceived",
+          6: "Timeout", 7: "InvalidValue", 8: "InterpreterNotFound", 9: "InterpreterRunning", 10: "InterpreterFailed",
+          11: "RunFailed", 12: "RunExited", 13: "LimitReached"}
+U64 = struct.Struct("<Q")
+NO_TIMEOUT = U64.pack(2**64 - 1)
 
 
-def sent(data):
-    """Bytes as a host call takes a value: in hex, and saying so."""
-    return data.hex(), True
+def outcome(frame):
+    answer = _host.call(frame)
+    return "accepted" if answer[0] == 0 else FAULTS[answer[1]]
 
 
-channel = host.create_channel()  # a result: the id, or Err
+def send(channel, value):
+    """A nowait send of raw value bytes."""
+    return bytes([0x32]) + U64.pack(channel) + b"\x01" + NO_TIMEOUT + value
+
+
+channel = U64.unpack_from(_host.call(b"\x30"), 1)[0]
 rng = random.Random(554)
 seen = set()
 for _ in range(3000):
     data = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
-    # No receiver waits: a valid value is NotReceived, anything else invalid.
-    seen.add(outcome(host.channel_send, channel, sent(data), False, True, None))
+    # No receiver waits: a valid value is NotReceived, anything else
+    # invalid (or, naming a channel end, one the guest does not hold).
+    seen.add(outcome(send(channel, data)))
 print("random bytes:", sorted(seen))
-print("nested a million deep:", outcome(host.channel_send, channel, sent(b"\x08\x01" * 1_000_000 + b"\x00"), False, True, None))
-huge_length = b"\x06" + bytes([0x80] * 8 + [0x10])
-print("a length of 2**60:", outcome(host.channel_send, channel, sent(huge_length), False, True, None))
-print("neither ASCII nor hex:", outcome(host.channel_send, channel, ("\x06\x01\xe9", False), False, True, None))
-# A value sent in pieces (`stage-piece`): the pieces and the last part
-# must make one value; a first piece drops what was staged before it.
-outcome(host.stage_piece, sent(b"\x06\x0a" + b"12345"), True)
-print("pieces that do not make one value:", outcome(host.channel_send, channel, sent(b"6789"), True, True, None))
-print("a piece neither ASCII nor hex:", outcome(host.stage_piece, ("\xe9", True), True))
-outcome(host.stage_piece, sent(b"\x08\x05"), True)
-outcome(host.stage_piece, sent(b"\x06\x03"), True)
-print("pieces dropped by a new first one:", outcome(host.channel_send, channel, sent(b"abc"), True, True, None))
-print("a forged channel id:", outcome(host.channel_recv, 2**63 + 5, True, None))
-forged_end = b"\x09" + (2**40).to_bytes(8, "little")
-print("a channel end inside a value, forged:", outcome(host.channel_send, channel, sent(forged_end), False, True, None))
-print("a forged interpreter id:", outcome(host.run_interpreter, 2**64 - 1, "x = 1", []))
-print("a forged run handle:", outcome(host.join_run, 987654321, None))
-print("itself, destroyed from here:", outcome(host.destroy_interpreter, host.current_interpreter()))
+print("nested a million deep:", outcome(send(channel, b"\x08\x01" * 1_000_000 + b"\x00")))
+print("a length of 2**60:", outcome(send(channel, b"\x06" + bytes([0x80] * 8 + [0x10]))))
+print("an unknown request:", outcome(b"\xee"))
+print("an empty request:", outcome(b""))
+print("a frame cut short:", outcome(b"\x33\x01\x02"))
+print("a flag of 7:", outcome(bytes([0x33]) + U64.pack(channel) + b"\x07" + NO_TIMEOUT))
+print("trailing bytes:", outcome(b"\x30" + b"junk"))
+print("a forged channel id:", outcome(bytes([0x33]) + U64.pack(2**63 + 5) + b"\x01" + NO_TIMEOUT))
+print("a channel end inside a value, forged:", outcome(send(channel, b"\x09" + (2**40).to_bytes(8, "little"))))
+print("a forged interpreter id:", outcome(bytes([0x25]) + U64.pack(2**64 - 1) + struct.pack("<I", 5) + b"x = 1" + b"\x08\x00"))
+print("a forged run handle:", outcome(bytes([0x27]) + U64.pack(987654321) + NO_TIMEOUT))
+me = U64.unpack_from(_host.call(b"\x20"), 1)[0]
+print("itself, destroyed from here:", outcome(bytes([0x24]) + U64.pack(me)))
+print("boot steps after boot:", outcome(b"\x04" + struct.pack("<I", 1234)))
+print("a run to take when there is none:", outcome(b"\x10"))
+print("a malformed run outcome:", outcome(b"\x12" + b"\x08\x02\x03\x01\x07\x06\x01x"))
 print("still working:", 6 * 7)

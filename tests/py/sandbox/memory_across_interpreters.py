@@ -1,10 +1,10 @@
-# flags: --memory 128M
+# flags: --memory 200M
 # stdout: MemoryError in a child, with the parent holding 64 MiB
-# stdout: RuntimeError: cannot create an interpreter: the sandbox's memory limit of 128 MiB is reached
+# stdout: RuntimeError: cannot create an interpreter: the sandbox's memory limit of 200 MiB is reached
 # stdout: destroyed children give their memory back: True
 # sandbox-only: the memory limit covers every interpreter of the sandbox
 # The cap is on the sandbox, not on each interpreter: creating more cannot
-# multiply it.
+# multiply it. Each interpreter counts 40 MiB from its start.
 import interpreters
 
 held = bytearray(64 << 20)

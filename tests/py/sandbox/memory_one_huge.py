@@ -1,4 +1,4 @@
-# flags: --memory 64M
+# flags: --memory 104M
 # stdout: MemoryError
 # stdout: still working: 4950
 # sandbox-only: the memory limit

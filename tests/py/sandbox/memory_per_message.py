@@ -1,10 +1,10 @@
-# flags: --memory 64M
+# flags: --memory 144M
 # stdout: sent 256 MiB in 1 MiB messages
 # stdout: ran 256 MiB of source and bindings in a child
 # sandbox-only: the memory limit and the host calls behind channels
 # Everything a guest hands the host must be given back: 256 sends of 1 MiB
-# under a 64 MiB limit fail at the 30th if each send keeps a copy (as
-# componentize-py's import calls did with `bytes` arguments).
+# with 64 MiB to spare (the two interpreters count 40 MiB each) fail at the
+# 30th if each send keeps a copy (as the previous guest's bindings did).
 import interpreters
 
 MIB = 1 << 20

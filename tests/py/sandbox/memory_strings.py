@@ -1,4 +1,4 @@
-# flags: --memory 64M
+# flags: --memory 104M
 # stdout: MemoryError
 # stdout: MemoryError
 # sandbox-only: the memory limit

@@ -9,4 +9,4 @@ import os
 print("opening")
 files = []
 while True:
-    files.append(os.open("/python/os.py", os.O_RDONLY))
+    files.append(os.open("/usr/local/lib/python315.zip", os.O_RDONLY))
