@@ -38,8 +38,10 @@ struct Inner {
     pre: InstancePre<HostState>,
     files: GuestFiles,
     /// The guest driver's code, compiled by the first interpreter that
-    /// boots (`marshal` data), for the others to load.
+    /// boots (`marshal` data), for the others to load; kept in the cache.
     driver_code: Mutex<Option<Arc<[u8]>>>,
+    /// Where the driver's code is kept between processes.
+    driver_code_file: PathBuf,
     next_interpreter: AtomicU64,
     next_channel: AtomicU64,
     /// Every live interpreter, for lookups by id. Weak: an interpreter is
@@ -98,7 +100,13 @@ impl Runtime {
     }
 
     pub(crate) fn keep_driver_code(&self, code: Vec<u8>) {
-        lock(&self.inner.driver_code).get_or_insert_with(|| code.into());
+        let mut kept = lock(&self.inner.driver_code);
+        if kept.is_none() {
+            // A cache that cannot be written only costs the next process a
+            // compile of the driver.
+            let _ = artifact_cache::write_atomically(&self.inner.driver_code_file, &code);
+            *kept = Some(code.into());
+        }
     }
 
     pub(crate) fn meters_fuel(&self) -> bool {
@@ -267,9 +275,14 @@ impl RuntimeBuilder {
         // The guest's files first: an unusable cache folder fails here, at
         // once, rather than after a long compile.
         let files = stdlib::ensure_written(&guest_dir)?;
+        // Compiled by the guest's own CPython during a boot, before any
+        // code of a user's runs; named after the driver's sources.
+        let driver_code_file = guest_dir.join(format!("driver-{}.marshal", guest::DRIVER_HASH));
+        let driver_code = std::fs::read(&driver_code_file).ok().filter(|code| !code.is_empty()).map(Arc::from);
         let engine = Engine::new(&engine_config(self.fuel, self.allocator)).map_err(Error::engine)?;
         let module = artifact_cache::load_or_compile(&engine, &guest_dir, self.announce_compile)?;
         artifact_cache::remove_other_guests(&cache_root);
+        artifact_cache::remove_other_files(&guest_dir, "driver-", &driver_code_file);
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi).map_err(Error::engine)?;
@@ -284,7 +297,8 @@ impl RuntimeBuilder {
                 engine,
                 pre,
                 files,
-                driver_code: Mutex::new(None),
+                driver_code: Mutex::new(driver_code),
+                driver_code_file,
                 next_interpreter: AtomicU64::new(0),
                 next_channel: AtomicU64::new(0),
                 interpreters: Mutex::new(BTreeMap::new()),
