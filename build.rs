@@ -46,7 +46,7 @@ const ENTRY_EXPORTS: &[&str] =
     &["PyGILState_Ensure", "PyGILState_Release", "PyObject_CallNoArgs", "_Py_DecRef", "PyErr_Clear"];
 
 /// The guest's own Python, embedded beside the module.
-const GUEST_INPUTS: &[&str] = &["guest/asyncio_wasi.py", "guest/driver.py", "guest/interpreters.py"];
+const GUEST_INPUTS: &[&str] = &["guest/wasi_patches.py", "guest/driver.py", "guest/interpreters.py"];
 
 /// zstd level for the module: 104 MB to 17 MB in about three seconds.
 const ZSTD_LEVEL: i32 = 9;

@@ -13,7 +13,7 @@ import linecache
 import sys
 import types
 
-import asyncio_wasi
+import wasi_patches
 import interpreters
 
 _door = interpreters._door
@@ -27,7 +27,7 @@ _MAIN.__spec__ = None
 def boot(door):
     """Called once by the boot code, with the door it used."""
     sys.modules["__main__"] = _MAIN
-    asyncio_wasi.install()
+    wasi_patches.install()
     _open_stdio()
     argv = interpreters._decode(door(0x04, struct.pack("<I", id(serve))))
     sys.argv = list(argv)

@@ -35,9 +35,18 @@ pub(crate) const STDLIB_GUEST_DIR: &str = "/usr/local/lib";
 pub(crate) const STDLIB_ZIP_NAME: &str = "python315.zip";
 pub(crate) const MPL_DATA_GUEST_PATH: &str = "/usr/local/lib/python315.zip/matplotlib/mpl-data";
 
+/// matplotlib's configuration and cache folder, read-only: the font list it
+/// would otherwise build at every import (see `guest/wasi_patches.py`).
+pub(crate) const MPL_CONFIG_GUEST_PATH: &str = "/usr/local/etc/matplotlib";
+
+/// The font list of the guest's matplotlib, as its `FontManager` builds
+/// it; `tests/all/science.rs` checks it is what the guest would build.
+pub(crate) const MPL_FONTLIST: (&str, &str) =
+    ("fontlist-v3.11.0.json", include_str!("../guest/matplotlib/fontlist-v3.11.0.json"));
+
 /// The driver's modules, in the order they are loaded: name and source.
 pub(crate) const DRIVER_MODULES: &[(&str, &str)] = &[
-    ("asyncio_wasi", include_str!("../guest/asyncio_wasi.py")),
+    ("wasi_patches", include_str!("../guest/wasi_patches.py")),
     ("interpreters", include_str!("../guest/interpreters.py")),
     ("_isolate_driver", include_str!("../guest/driver.py")),
 ];

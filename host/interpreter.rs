@@ -718,7 +718,11 @@ impl InterpreterBuilder {
         self.stderr.attach_stderr(&mut wasi);
         self.grants.apply(&mut wasi)?;
         let files = runtime.guest_files();
-        for (host, guest) in [(&files.lib, guest::STDLIB_GUEST_DIR), (&files.mpl_data, guest::MPL_DATA_GUEST_PATH)] {
+        for (host, guest) in [
+            (&files.lib, guest::STDLIB_GUEST_DIR),
+            (&files.mpl_data, guest::MPL_DATA_GUEST_PATH),
+            (&files.mpl_config, guest::MPL_CONFIG_GUEST_PATH),
+        ] {
             wasi.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|err| Error::Cache {
                 path: host.clone(),
                 source: std::io::Error::other(err),

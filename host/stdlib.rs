@@ -24,17 +24,29 @@ pub(crate) struct GuestFiles {
     pub(crate) lib: PathBuf,
     /// matplotlib's data; granted where matplotlib looks for it.
     pub(crate) mpl_data: PathBuf,
+    /// matplotlib's configuration folder, with its font list.
+    pub(crate) mpl_config: PathBuf,
 }
 
 /// The guest's files under `dir`, written first if needed.
 pub(crate) fn ensure_written(dir: &Path) -> Result<GuestFiles> {
-    let files = GuestFiles { lib: ensure(dir, "lib", write_lib)?, mpl_data: ensure(dir, "mpl-data", write_mpl_data)? };
+    let files = GuestFiles {
+        lib: ensure(dir, "lib", write_lib)?,
+        mpl_data: ensure(dir, "mpl-data", write_mpl_data)?,
+        mpl_config: ensure(dir, "mpl-config", write_mpl_config)?,
+    };
     Ok(files)
 }
 
 fn write_lib(into: &Path) -> std::io::Result<()> {
     fs::create_dir_all(into)?;
     fs::write(into.join(guest::STDLIB_ZIP_NAME), guest::STDLIB_ZIP)
+}
+
+fn write_mpl_config(into: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(into)?;
+    let (name, fontlist) = guest::MPL_FONTLIST;
+    fs::write(into.join(name), fontlist)
 }
 
 fn write_mpl_data(into: &Path) -> std::io::Result<()> {

@@ -70,7 +70,7 @@ fn an_unfinished_stdlib_folder_is_written_anew() {
     let cache = copy_of_the_cache();
     // An unfinished stdlib folder (no completion marker) is written anew.
     let markers = files_named(cache.path(), ".isolate-complete");
-    assert_eq!(markers.len(), 2, "the stdlib and matplotlib's data: {markers:?}");
+    assert_eq!(markers.len(), 3, "the stdlib, matplotlib's data and its configuration: {markers:?}");
     for marker in &markers {
         let folder = marker.parent().unwrap().to_owned();
         fs::remove_file(marker).unwrap();

@@ -132,8 +132,8 @@ fn recursion_through_c_code_raises_recursion_error() {
 #[test]
 fn deep_c_recursion_raises_recursion_error_and_the_interpreter_goes_on() {
     let interp = crate::interpreter();
-    interp.run("import copy, json, pickle\nnested = []\nfor _ in range(100_000):\n    nested = [nested]").unwrap();
-    for expression in ["repr(nested)", "nested == copy.copy(nested)", "pickle.dumps(nested)", "copy.deepcopy(nested)", "json.dumps(nested)", "json.loads('[' * 100_000 + ']' * 100_000)"] {
+    interp.run("import copy, json, pickle\nnested, other = [], []\nfor _ in range(100_000):\n    nested, other = [nested], [other]").unwrap();
+    for expression in ["repr(nested)", "nested == other", "pickle.dumps(nested)", "copy.deepcopy(nested)", "json.dumps(nested)", "json.loads('[' * 100_000 + ']' * 100_000)"] {
         let source = format!("try:\n    {expression}\nexcept RecursionError:\n    print('RecursionError')");
         interp.run(&source).unwrap_or_else(|err| panic!("{expression}: {err}"));
         assert_eq!(interp.take_stdout().text(), "RecursionError\n", "{expression}");

@@ -9,6 +9,7 @@ mod grants;
 mod interpreters;
 mod limits;
 mod output;
+mod science;
 mod scripts;
 mod stress;
 

@@ -10,7 +10,7 @@ import interpreters
 held = bytearray(64 << 20)
 child = interpreters.create()
 try:
-    child.run("b = bytearray(64 << 20)")
+    child.run("b = bytearray(96 << 20)")
 except interpreters.RunFailedError as exc:
     print(exc.__cause__.type_name, "in a child, with the parent holding 64 MiB")
 children = [child]
