@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use isolate::{Allocator, DEFAULT_MAX_INTERPRETERS, DirAccess, Error, Limit, Output, Runtime};
+use isolate::{DirAccess, Error, Limit, Output, Runtime};
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -102,12 +102,6 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     fuel: Option<u64>,
 
-    /// How interpreters' memory is reserved: on-demand maps it per
-    /// interpreter; pooling reserves slots up front for the script's own
-    /// interpreters too
-    #[arg(long, value_enum, default_value_t = AllocatorArg::OnDemand)]
-    allocator: AllocatorArg,
-
     /// Grant a host directory, read-write unless `:ro`; GUEST defaults to HOST
     #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]", value_parser = parse_dir)]
     dirs: Vec<(PathBuf, String, DirAccess)>,
@@ -128,12 +122,6 @@ struct RunArgs {
         allow_hyphen_values = true
     )]
     script_and_args: Vec<String>,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum AllocatorArg {
-    OnDemand,
-    Pooling,
 }
 
 fn main() -> ExitCode {
@@ -159,11 +147,6 @@ fn run(mut args: RunArgs) -> ExitCode {
         return fail("--stdin cannot be used when the script itself is read from stdin", EXIT_USAGE);
     }
     let (timeout, memory, stdin, fuel) = (args.timeout, args.memory, args.stdin, args.fuel);
-    let allocator = match args.allocator {
-        AllocatorArg::OnDemand => Allocator::OnDemand,
-        // The script's interpreter and as many as it may create.
-        AllocatorArg::Pooling => Allocator::Pooling { interpreters: DEFAULT_MAX_INTERPRETERS as u32 + 1 },
-    };
     let dirs = std::mem::take(&mut args.dirs);
     let env: Vec<(String, String)> = std::mem::take(&mut args.env)
         .into_iter()
@@ -178,7 +161,7 @@ fn run(mut args: RunArgs) -> ExitCode {
         Ok(program) => program,
         Err(message) => return fail(&message, EXIT_USAGE),
     };
-    let interpreter = Runtime::builder().fuel(fuel.is_some()).allocator(allocator).announce_compilation(true).build().and_then(|runtime| {
+    let interpreter = Runtime::builder().fuel(fuel.is_some()).announce_compilation(true).build().and_then(|runtime| {
         let mut builder =
             runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit());
         if let Some(timeout) = timeout {

@@ -1,10 +1,10 @@
 //! Limits: memory over the whole store, wall-clock time, stack, fuel,
-//! interpreters created; and the pooling allocator.
+//! interpreters created.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use isolate::{Allocator, Error, Limit, Runtime};
+use isolate::{Error, Limit, Runtime};
 
 use crate::runtime;
 
@@ -180,18 +180,4 @@ fn a_fuel_limit_needs_a_metering_runtime() {
     let err = runtime().interpreter().fuel(1_000).build().unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     assert_eq!(err.to_string(), "invalid configuration: a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`");
-}
-
-#[test]
-fn a_pooling_runtime_reuses_its_slots() {
-    let pool = Runtime::builder().allocator(Allocator::Pooling { interpreters: 2 }).build().unwrap();
-    let first = pool.create_interpreter().unwrap();
-    let second = pool.create_interpreter().unwrap();
-    let err = pool.create_interpreter().unwrap_err();
-    assert!(matches!(err, Error::Engine(_)), "{err:?}");
-    drop(first);
-    let third = pool.create_interpreter().unwrap();
-    third.run("print(sum(range(10)))").unwrap();
-    second.run("x = bytearray(100 << 20)").unwrap();
-    assert_eq!(third.take_stdout().text(), "45\n");
 }

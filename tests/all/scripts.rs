@@ -18,9 +18,7 @@
 //! # output: discard      stdout goes nowhere and is not checked (floods)
 //! ```
 //!
-//! The scripts under tests/py/sandbox/ run once per allocator
-//! (`--allocator on-demand` and `--allocator pooling`). Every script runs
-//! with a canary variable in isolate's own environment, which no script
+//! Every script runs with a canary variable in isolate's own environment, which no script
 //! may see.
 //!
 //! `tests/check_expectations.py` runs the same scripts with a native CPython
@@ -116,9 +114,8 @@ impl Fixtures {
     }
 }
 
-/// Runs one script with `allocator`; a description of what went wrong, if
-/// anything did.
-fn check(script: &Path, expected: &Expectation, allocator: Option<&str>, fixtures: &Fixtures) -> Option<String> {
+/// Runs one script; a description of what went wrong, if anything did.
+fn check(script: &Path, expected: &Expectation, fixtures: &Fixtures) -> Option<String> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
@@ -127,9 +124,6 @@ fn check(script: &Path, expected: &Expectation, allocator: Option<&str>, fixture
 
     let mut command = isolate();
     command.arg("run");
-    if let Some(allocator) = allocator {
-        command.args(["--allocator", allocator]);
-    }
     command.args(flags).arg(script).args(&expected.args).env(CANARY.0, CANARY.1).stdin(Stdio::null());
     if expected.discard_stdout {
         command.stdout(Stdio::null());
@@ -137,10 +131,7 @@ fn check(script: &Path, expected: &Expectation, allocator: Option<&str>, fixture
     let out = command.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let name = match allocator {
-        Some(allocator) => format!("{} (--allocator {allocator})", script.display()),
-        None => script.display().to_string(),
-    };
+    let name = script.display().to_string();
     if let Ok((_, peer)) = listener.accept() {
         return Some(format!("{name}:\n  the loopback listener was reached from {peer}"));
     }
@@ -172,15 +163,8 @@ fn every_script_under_tests_py_and_examples_does_what_its_header_says() {
     for script in &found {
         let source = std::fs::read_to_string(script).unwrap();
         let expected = parse_header(script, &source);
-        let allocators: &[Option<&str>] = if script.starts_with("tests/py/sandbox") {
-            &[Some("on-demand"), Some("pooling")]
-        } else {
-            &[None]
-        };
-        for allocator in allocators {
-            runs += 1;
-            failures.extend(check(script, &expected, *allocator, &fixtures));
-        }
+        runs += 1;
+        failures.extend(check(script, &expected, &fixtures));
     }
     assert!(failures.is_empty(), "{} of {runs} runs failed:\n{}", failures.len(), failures.join("\n"));
 }
