@@ -670,9 +670,10 @@ impl InterpreterBuilder {
         self
     }
 
-    /// Caps the WASI handles the interpreter holds at once: open files and
-    /// directories (each one a file descriptor of this process), streams,
-    /// timers. Past it the interpreter is stopped and discarded:
+    /// Caps the files and directories the interpreter holds open at once
+    /// (each one a file descriptor of this process; the stdlib's and the
+    /// granted folders' own handles do not count). Past it the interpreter
+    /// is stopped and discarded:
     /// [`Error::LimitExceeded`] with [`Limit::Handles`]. By default
     /// [`DEFAULT_MAX_HANDLES`](crate::DEFAULT_MAX_HANDLES) (1,024).
     ///

@@ -31,15 +31,14 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 /// threads and handles a sandbox can hold.
 pub const DEFAULT_MAX_INTERPRETERS: usize = 64;
 
-/// The default cap on the WASI handles an interpreter may hold at once:
-/// 1,024, the soft limit on open files that most Linux systems give a
-/// process.
+/// The default cap on the files and directories an interpreter may hold
+/// open at once: 1,024, the soft limit on open files that most Linux
+/// systems give a process.
 ///
 /// Every open file and directory of the guest is a file descriptor of the
 /// host process: without a cap, one interpreter opening files in a loop
 /// took all of them (19,990 of the process's 20,000), and every other
-/// interpreter, and the host, could open nothing more. Handles also count
-/// streams and timers, a few at rest.
+/// interpreter, and the host, could open nothing more.
 pub const DEFAULT_MAX_HANDLES: usize = 1024;
 
 /// How many open channels an interpreter may hold ends of at once. Each
@@ -111,8 +110,7 @@ pub enum Limit {
     /// The run's fuel: the deterministic instruction budget of
     /// [`InterpreterBuilder::fuel`](crate::InterpreterBuilder::fuel).
     Fuel(u64),
-    /// The WASI handles (open files, directories, streams, timers) held at
-    /// once: [`InterpreterBuilder::max_handles`](crate::InterpreterBuilder::max_handles).
+    /// The files and directories held open at once: [`InterpreterBuilder::max_handles`](crate::InterpreterBuilder::max_handles).
     Handles(usize),
 }
 

@@ -26,7 +26,7 @@ fn nothing_outside_a_granted_directory_is_reachable() {
     interp
         .run(
             "print(open('/data/in.txt').read())\n\
-             for path in ['/data/../outside/secret.txt', '/data/link.txt', '/data/etc/passwd', '/etc/passwd', '/python/../../etc/passwd', '/data/./../../../../etc/hostname']:\n\
+             for path in ['/data/../outside/secret.txt', '/data/link.txt', '/data/etc/passwd', '/etc/passwd', '/usr/local/lib/../../etc/passwd', '/data/./../../../../etc/hostname']:\n\
              \x20   try:\n\
              \x20       open(path).read()\n\
              \x20       print('ESCAPED', path)\n\
