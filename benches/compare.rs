@@ -10,7 +10,9 @@
 //!
 //! Workloads: (1) create an interpreter and run its first statement; (2)
 //! `run("x = 1")`; (3) a small round trip guest<->guest and host<->guest;
-//! (4) 8 MiB `bytes` messages; (5) CPU-bound Python against native CPython;
+//! (4) 8 MiB `bytes` messages; (5) CPU-bound Python, and numpy and pandas
+//! (computations, and `import numpy, pandas` in a fresh interpreter against
+//! a fresh process), against native CPython;
 //! (6) parallel scaling on 2 threads; (7) memory per idle interpreter with
 //! 1,000 alive, as RSS and as private memory (RSS counts again, in every
 //! interpreter, the pages of the guest's memory image that they all share
@@ -78,7 +80,7 @@ for item in iter(inbox.recv, None):
     outbox.send(b'k')
 ";
 
-fn ours(settings: &Settings, cpu: &BTreeMap<String, String>) -> BTreeMap<String, f64> {
+fn ours(settings: &Settings, cpu: &BTreeMap<String, String>, import_numpy_pandas: &str) -> BTreeMap<String, f64> {
     let runtime = Runtime::new().expect("runtime");
     let mut out = BTreeMap::new();
 
@@ -139,8 +141,18 @@ fn ours(settings: &Settings, cpu: &BTreeMap<String, String>) -> BTreeMap<String,
 
     for (name, source) in cpu {
         let interp = runtime.create_interpreter().expect("create");
+        // The first run imports what the source needs; the median leaves it out.
         out.insert(name.clone(), timed(5, || interp.run(source).expect("cpu")));
     }
+
+    // A fresh interpreter importing numpy and pandas.
+    out.insert(
+        "import_numpy_pandas".into(),
+        timed(5, || {
+            let interp = runtime.create_interpreter().expect("create");
+            interp.run(import_numpy_pandas).expect("import");
+        }),
+    );
 
     // Parallel scaling: one interpreter alone, then one per thread.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(2);
@@ -193,19 +205,19 @@ fn peer_python() -> Option<PathBuf> {
     (String::from_utf8_lossy(&version.stdout).trim() == "True").then(|| "python3".into())
 }
 
-/// A venv of `python` with pyeryx, made once under target/; `python` itself
-/// if that cannot be done.
+/// A venv of `python` with pyeryx, numpy and pandas, made once under
+/// target/; `python` itself if that cannot be done.
 fn with_eryx(python: &Path) -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peer-venv");
     let venv_python = venv.join("bin/python3");
     if !venv_python.exists() {
         let made = Command::new(python).args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
             && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "pyeryx"])
+                .args(["install", "--quiet", "pyeryx", "numpy", "pandas"])
                 .status()
                 .is_ok_and(|s| s.success());
         if !made {
-            eprintln!("(could not install pyeryx into {}: no eryx column)", venv.display());
+            eprintln!("(could not install pyeryx, numpy and pandas into {}: no eryx column)", venv.display());
             let _ = std::fs::remove_dir_all(&venv);
             return python.to_owned();
         }
@@ -279,7 +291,8 @@ fn main() {
     println!("peers run with {} ({})", peer_python.display(), if quick { "quick" } else { "full" });
     let peers = peers(&peer_python, quick);
     let cpu: BTreeMap<String, String> = serde_json::from_value(peers["cpu_sources"].clone()).expect("cpu sources");
-    let ours = ours(&settings, &cpu);
+    let import_numpy_pandas = peers["import_numpy_pandas"].as_str().expect("the import statement");
+    let ours = ours(&settings, &cpu, import_numpy_pandas);
     let (cold, warm, python_pass) = command_line(&python, if quick { 5 } else { 21 });
 
     let columns = ["subinterpreters", "multiprocessing", "eryx", "native"];
@@ -295,6 +308,10 @@ fn main() {
         "int_loop",
         "dict_and_sort",
         "string_building",
+        "numpy_matmul",
+        "numpy_elementwise",
+        "pandas_groupby",
+        "import_numpy_pandas",
         "parallel_speedup",
         "idle_rss_per_interpreter",
         "idle_private_per_interpreter",

@@ -18,6 +18,7 @@ import json
 import multiprocessing as mp
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -35,7 +36,13 @@ CPU = {
     "int_loop": "t = 0\nfor i in range(1_000_000):\n    t = (t + i * i) % 1_000_003",
     "dict_and_sort": "d = {str(i): i for i in range(200_000)}\nsorted(d.items(), key=lambda kv: -kv[1])",
     "string_building": "parts = []\nfor i in range(200_000):\n    parts.append(f'{i}:{i * 2};')\ns = ''.join(parts).upper()",
+    # The scientific stack (natively: numpy and pandas in the peer's venv).
+    "numpy_matmul": "import numpy as np\na = np.arange(300 * 300, dtype=np.float64).reshape(300, 300) / 1e4\nfloat((a @ a).sum())",
+    "numpy_elementwise": "import numpy as np\nx = np.linspace(0, 10, 2_000_000)\nfloat((np.sin(x) ** 2 + np.sqrt(x)).sum())",
+    "pandas_groupby": "import numpy as np, pandas as pd\ndf = pd.DataFrame({'k': np.arange(300_000) % 100, 'v': np.arange(300_000, dtype=np.float64)})\nfloat(df.groupby('k').v.mean().sum())",
 }
+# How long a fresh interpreter (here: a fresh process) takes to import both.
+IMPORT_NUMPY_PANDAS = "import numpy, pandas"
 
 
 def median(samples):
@@ -206,7 +213,17 @@ def native():
     results = {}
     for name, source in CPU.items():
         code = compile(source, name, "exec")
+        try:
+            exec(code, {})
+        except ImportError:
+            continue  # numpy or pandas missing here: no native figure
         results[name] = timed(lambda: exec(code, {}), 5 if QUICK else 11)
+    try:
+        import numpy, pandas  # noqa: F401
+    except ImportError:
+        return results
+    command = [sys.executable, "-c", IMPORT_NUMPY_PANDAS]
+    results["import_numpy_pandas"] = timed(lambda: subprocess.run(command, check=True), 5 if QUICK else 11)
     return results
 
 
@@ -214,6 +231,7 @@ def main():
     out = {
         "python": sys.version.split()[0],
         "cpu_sources": CPU,
+        "import_numpy_pandas": IMPORT_NUMPY_PANDAS,
         "native": native(),
         "subinterpreters": subinterpreters(),
         "multiprocessing": multiprocessing_peer(),
