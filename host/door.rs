@@ -255,6 +255,11 @@ impl Answer {
     pub(crate) fn into_bytes(self) -> Vec<u8> {
         self.0
     }
+
+    /// An answer built before (one the guest had no memory to take).
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
+        Answer(bytes)
+    }
 }
 
 impl From<Result<Answer, Fault>> for Answer {
@@ -271,6 +276,7 @@ fn put_blob(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// Reads a request's arguments; a short or malformed frame is
 /// [`Fault::InvalidValue`], never a panic.
+#[derive(Clone)]
 pub(crate) struct Args<'a> {
     bytes: &'a [u8],
 }

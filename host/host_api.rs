@@ -53,6 +53,10 @@ pub(crate) struct GuestLink {
     request: Option<RunRequest>,
     /// How the run ended, if the driver reported it.
     outcome: Option<RunOutcome>,
+    /// A value received for the guest that it had no memory to take, with
+    /// its channel: its next receive on that channel gets it, so that a
+    /// memory limit loses no message.
+    undelivered: Option<(u64, Vec<u8>)>,
 }
 
 /// The result of a run started by `run_in_thread`, once it is known.
@@ -75,6 +79,7 @@ impl GuestLink {
             entry: None,
             request: None,
             outcome: None,
+            undelivered: None,
         }
     }
 
@@ -241,13 +246,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             if request.len() > door::MAX_FRAME {
                 return Ok(door::BAD_ADDRESS);
             }
+            let received_on = received_on(&memory[request.clone()]);
             let answer = state.answer(&memory[request])?.into_bytes();
             let Ok(answer_len) = i32::try_from(answer.len()) else { return Ok(door::BAD_ADDRESS) };
             let answer_at = exports.host_alloc.call(&mut caller, answer_len)?;
-            let memory = exports.memory.data_mut(&mut caller);
             if answer_at == 0 {
+                if let Some(channel) = received_on.filter(|_| answer.starts_with(&[0, 1])) {
+                    caller.data_mut().link.undelivered = Some((channel, answer));
+                }
                 return Ok(door::NO_MEMORY);
             }
+            let memory = exports.memory.data_mut(&mut caller);
             let Some(range) = door::checked_range(answer_at as u32, answer_len as u32, memory.len()) else {
                 return Ok(door::BAD_ADDRESS);
             };
@@ -258,6 +267,12 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         },
     )?;
     Ok(())
+}
+
+/// The channel a request receives from, for [`Op::ChannelRecv`].
+fn received_on(frame: &[u8]) -> Option<u64> {
+    let (&op, args) = frame.split_first()?;
+    (Op::from_byte(op) == Some(Op::ChannelRecv)).then(|| Args::new(args).u64().ok()).flatten()
 }
 
 impl HostState {
@@ -572,10 +587,18 @@ impl HostState {
     }
 
     fn channel_recv(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+        let asked = args.clone().u64().ok();
+        let undelivered = match &self.link.undelivered {
+            Some((channel, _)) if Some(*channel) == asked => self.link.undelivered.take(),
+            _ => None,
+        };
         let link = &self.link;
         let received = (|| {
             let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
             args.end()?;
+            if let Some((_, answer)) = undelivered {
+                return Ok(Answer::from_bytes(answer));
+            }
             let (channel, party) = link.end(EndRef::Recv(ChannelId(id)))?;
             let _watch = link.watch(&channel);
             let Some(message) = channel.recv(party, link.wait(nowait, timeout), Some(&link.cancel))? else {

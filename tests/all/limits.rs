@@ -181,3 +181,19 @@ fn a_fuel_limit_needs_a_metering_runtime() {
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     assert_eq!(err.to_string(), "invalid configuration: a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`");
 }
+
+/// A value received when the guest has no memory left to take it is not
+/// lost: the receive raises `MemoryError`, and the next receive on that
+/// channel gets the value.
+#[test]
+fn a_receive_past_the_memory_limit_loses_nothing() {
+    let interp = runtime().interpreter().memory_limit(100 << 20).build().unwrap();
+    let (recv, send) = runtime().create_channel();
+    let source = "ballast = []\ntry:\n    while True:\n        ballast.append(bytearray(1 << 20))\nexcept MemoryError:\n    pass\ntry:\n    inbox.recv()\nexcept MemoryError:\n    print('MemoryError')\nballast.clear()\nprint(len(inbox.recv()))";
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| interp.run_with(source, [("inbox", isolate::Value::from(recv))]));
+        send.send(vec![7u8; 15 << 20]).unwrap();
+        run.join().unwrap().unwrap();
+    });
+    assert_eq!(interp.take_stdout().text(), format!("MemoryError\n{}\n", 15 << 20));
+}
