@@ -1,6 +1,8 @@
 //! One guest instance: its store's host-side state, the exports the host
 //! calls, how it boots, and how a run enters it.
 
+use std::sync::Arc;
+
 use wasmtime::{Instance, Memory, Store, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
@@ -16,8 +18,10 @@ pub(crate) struct HostState {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) link: GuestLink,
-    /// What the door needs of the guest: set once instantiated.
-    pub(crate) exports: Option<Exports>,
+    /// What the door needs of the guest: set once instantiated. Shared, so
+    /// that a host call takes it with a reference count (cloning the typed
+    /// functions cost ~8% of a `run("x = 1")`).
+    pub(crate) exports: Option<Arc<Exports>>,
     /// The guest's open files, capped.
     pub(crate) handles: Handles,
 }
@@ -89,7 +93,7 @@ impl Live {
         let started = (|| {
             let instance = pre.instantiate(&mut store)?;
             let exports = Exports::of(&instance, &mut store)?;
-            store.data_mut().exports = Some(exports.clone());
+            store.data_mut().exports = Some(Arc::new(exports.clone()));
             let boot = guest::boot_source();
             let at = alloc(&mut store, &exports, boot.as_bytes())?;
             let status = exports.turn.call(&mut store, (at, boot.len() as i32))?;

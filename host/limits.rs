@@ -61,11 +61,14 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 /// CPython guards its C recursion by the guest's own (shadow) stack, but
 /// wasm frames live on the native stack too. With wasmtime's default
 /// (512 KiB) that one ran out first: `repr` of a list nested 100,000 deep
-/// trapped instead of raising `RecursionError`; at 1 MiB `json.loads` of
-/// one nested 10,000 deep still did. At 8 MiB every case we tried raises
-/// `RecursionError` (`repr`, `==`, `pickle`, `copy.deepcopy`, `json`, and
-/// recursion through `__repr__`, `__eq__`, properties).
-pub(crate) const MAX_WASM_STACK: usize = 8 << 20;
+/// trapped instead of raising `RecursionError`; at 2 MiB `==` of two such
+/// lists still did. At 4 MiB every case we tried raises `RecursionError`
+/// (`repr`, `==`, `pickle`, `copy.deepcopy`, `json.dumps`, `json.loads`,
+/// and recursion through `__repr__`), as at 8 MiB. 4 MiB, because a call
+/// into a guest needs this much native stack and more: with 8 MiB it never
+/// fit on a main thread's 8 MiB stack, and every run paid ~15 µs for a new
+/// stack segment (`run("x = 1")` 17.8 µs instead of the figure below).
+pub(crate) const MAX_WASM_STACK: usize = 4 << 20;
 
 /// How often the engine's epoch advances: the resolution of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
