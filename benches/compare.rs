@@ -201,7 +201,8 @@ fn peer_python() -> Option<PathBuf> {
     if let Some((_, python)) = found.pop() {
         return Some(python);
     }
-    let version = Command::new("python3").args(["-c", "import sys; print(sys.version_info >= (3, 12))"]).output().ok()?;
+    let version =
+        Command::new("python3").args(["-c", "import sys; print(sys.version_info >= (3, 12))"]).output().ok()?;
     (String::from_utf8_lossy(&version.stdout).trim() == "True").then(|| "python3".into())
 }
 
@@ -245,7 +246,8 @@ fn command_line(python: &Path, warm_samples: usize) -> (f64, f64, f64) {
     let hello = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello.py");
     let run = |cache: &Path| {
         let start = Instant::now();
-        let out = Command::new(isolate).arg("run").arg(&hello).env("ISOLATE_CACHE_DIR", cache).output().expect("isolate");
+        let out =
+            Command::new(isolate).arg("run").arg(&hello).env("ISOLATE_CACHE_DIR", cache).output().expect("isolate");
         assert!(out.status.success());
         start.elapsed().as_secs_f64()
     };
@@ -336,5 +338,8 @@ fn main() {
         format_value("", python_pass),
         warm / python_pass
     );
-    println!("parallel: {} interpreters on {} threads, speed-up over one", ours["parallel_threads"], ours["parallel_threads"]);
+    println!(
+        "parallel: {} interpreters on {} threads, speed-up over one",
+        ours["parallel_threads"], ours["parallel_threads"]
+    );
 }

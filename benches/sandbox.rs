@@ -20,7 +20,10 @@ const SAMPLES: usize = 15;
 const TIME_LIMIT: Duration = Duration::from_millis(100);
 
 const CASES: [(&str, &str); 3] = [
-    ("a loop catching everything", "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass"),
+    (
+        "a loop catching everything",
+        "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass",
+    ),
     ("time.sleep(3600)", "import time\ntime.sleep(3600)"),
     ("recv on a channel", "import interpreters\nr, s = interpreters.create_channel()\nr.recv()"),
 ];
@@ -54,7 +57,8 @@ fn main() {
                 let handle = interp.cancel_handle();
                 let (started, marker) = runtime.create_channel();
                 std::thread::scope(|scope| {
-                    let run = scope.spawn(|| interp.run_with(&format!("ready.send(None)\n{source}"), [("ready", marker.into())]));
+                    let run = scope
+                        .spawn(|| interp.run_with(&format!("ready.send(None)\n{source}"), [("ready", marker.into())]));
                     assert_eq!(started.recv().expect("started"), Value::None);
                     // Let it get into its loop or wait.
                     std::thread::sleep(Duration::from_millis(20));

@@ -39,7 +39,8 @@ fn main() -> isolate::Result<()> {
         feeder.join().expect("feeder")?;
         results.sort_by_key(|result| format!("{result:?}"));
         for result in results {
-            let [name, digest]: [Value; 2] = Vec::<Value>::try_from(result).expect("a pair").try_into().expect("two items");
+            let [name, digest]: [Value; 2] =
+                Vec::<Value>::try_from(result).expect("a pair").try_into().expect("two items");
             println!("{} {}", String::try_from(name).expect("str"), String::try_from(digest).expect("str"));
         }
         Ok(())

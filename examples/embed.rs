@@ -11,7 +11,9 @@ fn main() -> isolate::Result<()> {
 
     // A "plugin": state defined by one run is there for the next.
     let plugin = runtime.create_interpreter()?;
-    plugin.run("import statistics\nhistory = []\ndef record(x):\n    history.append(x)\n    return statistics.mean(history)")?;
+    plugin.run(
+        "import statistics\nhistory = []\ndef record(x):\n    history.append(x)\n    return statistics.mean(history)",
+    )?;
     for value in [3, 5, 10] {
         plugin.run(&format!("print(record({value}))"))?;
     }

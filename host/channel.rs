@@ -21,10 +21,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelFlag;
-use crate::sync::lock;
 use crate::error::{Error, Result};
 use crate::interpreter::InterpreterId;
 use crate::runtime::Runtime;
+use crate::sync::lock;
 use crate::value::{self, EndRef, Value};
 
 /// Identifies a channel within its [`Runtime`]. Ids are never reused.
@@ -279,8 +279,7 @@ impl Channel {
                 if now >= deadline {
                     return (state, false);
                 }
-                let (state, _) =
-                    self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|p| p.into_inner());
+                let (state, _) = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|p| p.into_inner());
                 (state, true)
             }
         }

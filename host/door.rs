@@ -147,7 +147,11 @@ pub(crate) enum Fault {
     /// engine failed.
     InterpreterFailed(String),
     /// The code raised: type name, message, the report CPython prints.
-    RunFailed { type_name: String, message: String, traceback: String },
+    RunFailed {
+        type_name: String,
+        message: String,
+        traceback: String,
+    },
     /// The code raised `SystemExit` with this status.
     RunExited(i32),
     /// A limit of the sandbox forbids it; the message names the limit.
@@ -335,7 +339,11 @@ impl<'a> Args<'a> {
 
     /// Refuses trailing bytes.
     pub(crate) fn end(&self) -> Result<(), Fault> {
-        if self.bytes.is_empty() { Ok(()) } else { Err(Fault::InvalidValue("a request frame has trailing bytes".into())) }
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(Fault::InvalidValue("a request frame has trailing bytes".into()))
+        }
     }
 }
 
@@ -375,7 +383,8 @@ mod tests {
     fn the_guest_speaks_this_protocol() {
         let guest = include_str!("../guest/interpreters.py");
         let constant = |name: &str| -> u64 {
-            let line = guest.lines().find(|line| line.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name}"));
+            let line =
+                guest.lines().find(|line| line.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name}"));
             let value = line.split(" = ").nth(1).unwrap().trim();
             match value.strip_prefix("0x") {
                 Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
@@ -403,7 +412,14 @@ mod tests {
             assert_eq!(constant(name), op as u64, "{name}");
         }
         let faults = guest.split("_FAULTS = {").nth(1).unwrap().split('}').next().unwrap();
-        for (code, fault) in [(1, "ChannelNotFound"), (2, "ChannelClosed"), (3, "ChannelReleased"), (4, "ChannelNotEmpty"), (5, "NotReceived"), (6, "TimeoutError")] {
+        for (code, fault) in [
+            (1, "ChannelNotFound"),
+            (2, "ChannelClosed"),
+            (3, "ChannelReleased"),
+            (4, "ChannelNotEmpty"),
+            (5, "NotReceived"),
+            (6, "TimeoutError"),
+        ] {
             assert!(faults.contains(&format!("{code}: {fault}")), "fault {code}");
         }
         assert_eq!(Fault::ChannelNotFound.code(), 1);
@@ -411,7 +427,12 @@ mod tests {
         let line = guest.lines().find(|l| l.starts_with("_INVALID_VALUE, ")).unwrap();
         assert!(line.ends_with(" = 7, 8, 9, 10"), "{line}");
         assert_eq!(
-            [Fault::InvalidValue(String::new()).code(), Fault::InterpreterNotFound.code(), Fault::InterpreterRunning.code(), Fault::InterpreterFailed(String::new()).code()],
+            [
+                Fault::InvalidValue(String::new()).code(),
+                Fault::InterpreterNotFound.code(),
+                Fault::InterpreterRunning.code(),
+                Fault::InterpreterFailed(String::new()).code()
+            ],
             [7, 8, 9, 10]
         );
         let line = guest.lines().find(|l| l.starts_with("_RUN_FAILED, ")).unwrap();

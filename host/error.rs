@@ -191,7 +191,9 @@ const CONTEXT_SEPARATOR: &str = "\nDuring handling of the above exception, anoth
 impl PythonException {
     /// Builds the surrogate from the chain the guest reports: the raised
     /// exception first, each next one linked to the one before it.
-    pub(crate) fn from_chain(chain: impl IntoIterator<Item = (String, String, String, Option<ChainLink>)>) -> Option<Self> {
+    pub(crate) fn from_chain(
+        chain: impl IntoIterator<Item = (String, String, String, Option<ChainLink>)>,
+    ) -> Option<Self> {
         let mut nodes: Vec<_> = chain.into_iter().collect();
         let mut below: Option<(Box<PythonException>, ChainLink)> = None;
         while let Some((type_name, message, own_traceback, link)) = nodes.pop() {

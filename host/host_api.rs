@@ -191,7 +191,9 @@ impl GuestLink {
             .map(|pair| match pair {
                 Value::Tuple(mut pair) if pair.len() == 2 => {
                     let value = pair.pop().expect("two items");
-                    let Some(Value::Str(name)) = pair.pop() else { return Err(invalid("a binding's name is not a str")) };
+                    let Some(Value::Str(name)) = pair.pop() else {
+                        return Err(invalid("a binding's name is not a str"));
+                    };
                     Ok((name, Message::from_value(&value)?))
                 }
                 _ => Err(invalid("a binding that is not a (name, value) pair")),
@@ -403,7 +405,9 @@ impl HostState {
                 // only destroy those that Python code created (CPython
                 // likewise refuses to destroy its main interpreter).
                 if target.id() == target.family() {
-                    return Err(Fault::InterpreterFailed("it was created by the host, which alone can destroy it".into()));
+                    return Err(Fault::InterpreterFailed(
+                        "it was created by the host, which alone can destroy it".into(),
+                    ));
                 }
                 target.destroy()?;
                 Ok(Answer::ok())

@@ -13,17 +13,17 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::cancel::{CancelFlag, CancelHandle};
 use crate::channel::{Channel, Message, Party};
-use crate::sync::lock;
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::grants::{DirAccess, Grants, Stdin};
 use crate::guest;
 use crate::host_api::GuestLink;
 use crate::instance::{HostState, Live, RunOutcome, RunRequest};
-use crate::wasi_waits::{HandleLimit, Handles};
 use crate::limits::{self, Limit, Limits, MemoryBudget, MemoryLimiter};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
+use crate::sync::lock;
 use crate::value::{EndRef, Value};
+use crate::wasi_waits::{HandleLimit, Handles};
 
 /// Native stack a call into a guest needs at least: wasmtime lets wasm use
 /// [`limits::MAX_WASM_STACK`], and the host calls it makes run below that.
@@ -268,7 +268,10 @@ impl Drop for Interpreter {
 
 impl fmt::Debug for Interpreter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Interpreter").field("id", &self.id()).field("running", &self.is_running()).finish_non_exhaustive()
+        f.debug_struct("Interpreter")
+            .field("id", &self.id())
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
     }
 }
 
@@ -374,9 +377,7 @@ impl InterpreterInner {
         // such as an output writer) unwinds out of wasmtime; it stops here,
         // and only this interpreter is lost.
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
-                live.run(request)
-            })
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || live.run(request))
         }));
         live.store.data_mut().link.set_deadline(None);
         let outcome = match outcome {
@@ -436,7 +437,13 @@ impl InterpreterInner {
         true
     }
 
-    fn cause_of_death(&self, trap: &wasmtime::Error, host: &HostState, own: Option<Instant>, outer: Option<Instant>) -> Death {
+    fn cause_of_death(
+        &self,
+        trap: &wasmtime::Error,
+        host: &HostState,
+        own: Option<Instant>,
+        outer: Option<Instant>,
+    ) -> Death {
         if self.cancel.is_set() {
             return Death::Cancelled;
         }
@@ -724,10 +731,8 @@ impl InterpreterBuilder {
             (&files.mpl_data, guest::MPL_DATA_GUEST_PATH),
             (&files.mpl_config, guest::MPL_CONFIG_GUEST_PATH),
         ] {
-            wasi.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(|err| Error::Cache {
-                path: host.clone(),
-                source: std::io::Error::other(err),
-            })?;
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|err| Error::Cache { path: host.clone(), source: std::io::Error::other(err) })?;
         }
         let id = runtime.next_interpreter_id();
         let cancel = Arc::new(CancelFlag::default());

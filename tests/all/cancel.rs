@@ -39,7 +39,8 @@ fn assert_cancelled(result: isolate::Result<()>) {
 
 #[test]
 fn cancel_stops_a_busy_loop_that_catches_everything() {
-    let source = "ready.send(None)\nwhile True:\n    try:\n        while True: pass\n    except BaseException:\n        pass";
+    let source =
+        "ready.send(None)\nwhile True:\n    try:\n        while True: pass\n    except BaseException:\n        pass";
     assert_cancelled(cancel_while(source));
 }
 

@@ -55,12 +55,18 @@ fn a_channel_given_away_whole_outlives_the_hosts_handles() {
     let interp = interpreter();
     let (r, s) = runtime().create_channel();
     interp
-        .run_with("s.send_nowait(1) if False else None\nprint(r.recv_nowait('empty'))", [("r", r.into()), ("s", s.into())])
+        .run_with(
+            "s.send_nowait(1) if False else None\nprint(r.recv_nowait('empty'))",
+            [("r", r.into()), ("s", s.into())],
+        )
         .unwrap();
     let (inbox, to_guest) = runtime().create_channel();
     let (r, s) = runtime().create_channel();
     thread::scope(|scope| {
-        let run = scope.spawn(|| interp.run_with("r, s = inbox.recv()\nprint(r.recv_nowait('still empty'))", [("inbox", inbox.clone().into())]));
+        let run = scope.spawn(|| {
+            interp
+                .run_with("r, s = inbox.recv()\nprint(r.recv_nowait('still empty'))", [("inbox", inbox.clone().into())])
+        });
         to_guest.send_timeout(Value::Tuple(vec![r.into(), s.into()]), LONG).unwrap();
         run.join().unwrap().unwrap();
     });
@@ -357,12 +363,13 @@ fn a_guest_cannot_see_another_familys_interpreters() {
     let first = interpreter();
     let second = interpreter();
     second.run("import interpreters\nchild = interpreters.create()").unwrap();
-    first.run(&format!(
-        "import interpreters\nprint([i.id for i in interpreters.list_all()])\n\
+    first
+        .run(&format!(
+            "import interpreters\nprint([i.id for i in interpreters.list_all()])\n\
          try:\n    interpreters.Interpreter({}).run('pass')\nexcept RuntimeError as e:\n    print(e)",
-        second.id()
-    ))
-    .unwrap();
+            second.id()
+        ))
+        .unwrap();
     assert_eq!(first.take_stdout().text(), format!("[{0}]\ninterpreter {1} not found\n", first.id(), second.id()));
 }
 
@@ -441,7 +448,9 @@ fn short_values_cross_both_ways_at_the_codec_boundaries() {
     std::thread::scope(|scope| {
         let run = scope.spawn(|| {
             interp.run_with(
-                "for _ in range(COUNT):\n    out.send(inbox.recv())".replace("COUNT", &values.len().to_string()).as_str(),
+                "for _ in range(COUNT):\n    out.send(inbox.recv())"
+                    .replace("COUNT", &values.len().to_string())
+                    .as_str(),
                 [("inbox", from_host.into()), ("out", to_host.into())],
             )
         });

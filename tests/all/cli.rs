@@ -8,13 +8,8 @@ pub fn isolate() -> Command {
 }
 
 fn run_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = isolate()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        isolate().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(stdin).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -134,7 +129,13 @@ fn timeout_stops_the_script_with_status_124() {
 #[test]
 fn memory_caps_the_script() {
     let out = isolate()
-        .args(["run", "--memory", "64M", "-c", "try:\n    bytearray(100 << 20)\nexcept MemoryError:\n    print('MemoryError')"])
+        .args([
+            "run",
+            "--memory",
+            "64M",
+            "-c",
+            "try:\n    bytearray(100 << 20)\nexcept MemoryError:\n    print('MemoryError')",
+        ])
         .output()
         .unwrap();
     assert_eq!((out.status.code(), text(&out.stdout)), (Some(0), "MemoryError\n"));

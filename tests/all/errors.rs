@@ -47,9 +47,8 @@ fn type_names_are_qualified_as_cpython_prints_them() {
 
 #[test]
 fn the_cause_chain_is_kept_and_printed_as_cpython_does() {
-    let exc = exception_of(
-        "try:\n    {}['missing']\nexcept KeyError as e:\n    raise ValueError('bad config') from e\n",
-    );
+    let exc =
+        exception_of("try:\n    {}['missing']\nexcept KeyError as e:\n    raise ValueError('bad config') from e\n");
     assert_eq!(exc.type_name(), "ValueError");
     let cause = exc.cause().expect("a __cause__");
     assert_eq!(cause.type_name(), "KeyError");
@@ -85,7 +84,17 @@ fn the_report_matches_the_guests_own_traceback_module() {
     let guest_report = interp.take_stdout().text();
     let host_report = err.python_exception().unwrap().traceback();
     // Only the outermost frame differs: the guest caught it one level deeper.
-    let strip_first_frame = |report: &str| report.lines().filter(|line| !line.contains("<module>") && !line.trim_start().starts_with("outer()") && !line.trim().chars().all(|c| "~^ ".contains(c))).collect::<Vec<_>>().join("\n");
+    let strip_first_frame = |report: &str| {
+        report
+            .lines()
+            .filter(|line| {
+                !line.contains("<module>")
+                    && !line.trim_start().starts_with("outer()")
+                    && !line.trim().chars().all(|c| "~^ ".contains(c))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(strip_first_frame(&host_report), strip_first_frame(&guest_report));
 }
 
@@ -100,12 +109,16 @@ fn a_chain_with_a_cycle_ends() {
 fn a_syntax_error_is_reported_as_cpython_prints_it() {
     let exc = exception_of("x = (1,\n");
     assert_eq!(exc.type_name(), "SyntaxError");
-    assert_eq!(exc.traceback(), "  File \"<string>\", line 1\n    x = (1,\n        ^\nSyntaxError: '(' was never closed\n");
+    assert_eq!(
+        exc.traceback(),
+        "  File \"<string>\", line 1\n    x = (1,\n        ^\nSyntaxError: '(' was never closed\n"
+    );
 }
 
 #[test]
 fn a_hostile_str_does_not_break_reporting() {
-    let exc = exception_of("class Evil(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\nraise Evil()");
+    let exc =
+        exception_of("class Evil(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\nraise Evil()");
     assert_eq!(exc.type_name(), "Evil");
     assert!(exc.traceback().starts_with("Traceback (most recent call last):\n"));
 }

@@ -22,7 +22,8 @@ fn fixture() -> tempfile::TempDir {
 #[test]
 fn nothing_outside_a_granted_directory_is_reachable() {
     let root = fixture();
-    let interp = runtime().interpreter().preopened_dir(root.path().join("data"), "/data", DirAccess::ReadWrite).build().unwrap();
+    let interp =
+        runtime().interpreter().preopened_dir(root.path().join("data"), "/data", DirAccess::ReadWrite).build().unwrap();
     interp
         .run(
             "print(open('/data/in.txt').read())\n\
@@ -42,7 +43,8 @@ fn nothing_outside_a_granted_directory_is_reachable() {
 #[test]
 fn a_read_only_grant_refuses_every_write() {
     let root = fixture();
-    let interp = runtime().interpreter().preopened_dir(root.path().join("data"), "/data", DirAccess::ReadOnly).build().unwrap();
+    let interp =
+        runtime().interpreter().preopened_dir(root.path().join("data"), "/data", DirAccess::ReadOnly).build().unwrap();
     interp
         .run(
             "import os\n\
@@ -113,7 +115,10 @@ fn the_cli_grants_dirs_env_and_stdin() {
 fn the_cli_refuses_bad_grants() {
     let out = isolate().args(["run", "--dir", "/no/such/folder:/x", "-c", "pass"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "isolate: cannot grant `/no/such/folder`: No such file or directory\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "isolate: cannot grant `/no/such/folder`: No such file or directory\n"
+    );
     let out = isolate().args(["run", "--stdin", "-"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = isolate().args(["run", "--dir", ":ro", "-c", "pass"]).output().unwrap();

@@ -104,10 +104,7 @@ fn the_stdlib_is_read_only() {
     let interp = interpreter();
     let err = interp.run("open('/usr/local/lib/python315.zip', 'a').write('# changed')").unwrap_err();
     let exc = err.python_exception().unwrap();
-    assert!(
-        matches!(exc.type_name(), "PermissionError" | "OSError"),
-        "writing to the stdlib raised {exc}"
-    );
+    assert!(matches!(exc.type_name(), "PermissionError" | "OSError"), "writing to the stdlib raised {exc}");
 }
 
 #[test]

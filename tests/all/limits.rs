@@ -36,7 +36,8 @@ fn the_default_memory_limit_allows_real_work() {
 #[test]
 fn a_loop_that_catches_everything_cannot_escape_the_time_limit() {
     let interp = runtime().interpreter().timeout(Duration::from_millis(300)).build().unwrap();
-    let source = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass";
+    let source =
+        "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass";
     match interp.run(source) {
         Err(Error::LimitExceeded { id, limit: Limit::Time(limit) }) => {
             assert_eq!(id, interp.id());
@@ -133,7 +134,14 @@ fn recursion_through_c_code_raises_recursion_error() {
 fn deep_c_recursion_raises_recursion_error_and_the_interpreter_goes_on() {
     let interp = crate::interpreter();
     interp.run("import copy, json, pickle\nnested, other = [], []\nfor _ in range(100_000):\n    nested, other = [nested], [other]").unwrap();
-    for expression in ["repr(nested)", "nested == other", "pickle.dumps(nested)", "copy.deepcopy(nested)", "json.dumps(nested)", "json.loads('[' * 100_000 + ']' * 100_000)"] {
+    for expression in [
+        "repr(nested)",
+        "nested == other",
+        "pickle.dumps(nested)",
+        "copy.deepcopy(nested)",
+        "json.dumps(nested)",
+        "json.loads('[' * 100_000 + ']' * 100_000)",
+    ] {
         let source = format!("try:\n    {expression}\nexcept RecursionError:\n    print('RecursionError')");
         interp.run(&source).unwrap_or_else(|err| panic!("{expression}: {err}"));
         assert_eq!(interp.take_stdout().text(), "RecursionError\n", "{expression}");
@@ -179,7 +187,10 @@ fn fuel_is_per_run_and_optional() {
 fn a_fuel_limit_needs_a_metering_runtime() {
     let err = runtime().interpreter().fuel(1_000).build().unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
-    assert_eq!(err.to_string(), "invalid configuration: a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`");
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration: a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`"
+    );
 }
 
 /// A value received when the guest has no memory left to take it is not

@@ -118,7 +118,11 @@ fn random_channel_operations_deliver_every_message_exactly_once() {
                 while matches!(stop_rx.try_recv(), Ok(None)) {
                     turn += 1;
                     let end = &ends[turn % ends.len()];
-                    let item = if turn.is_multiple_of(3) { end.try_recv() } else { end.recv_timeout(Duration::from_millis(20)).map(Some) };
+                    let item = if turn.is_multiple_of(3) {
+                        end.try_recv()
+                    } else {
+                        end.recv_timeout(Duration::from_millis(20)).map(Some)
+                    };
                     match item {
                         Ok(Some(value)) => got.push(format!("{value:?}")),
                         Ok(None) | Err(Error::Timeout) | Err(Error::ChannelClosed(_)) => {}
