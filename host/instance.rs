@@ -123,10 +123,12 @@ impl Live {
         }
         exports.gil_release.call(&mut *store, gil)?;
         let link = &mut store.data_mut().link;
-        link.take_request();
+        let taken = link.take_request().is_some_and(|request| request.taken);
         Ok(match link.take_outcome() {
             Some(outcome) => outcome,
-            None if result == 0 => RunOutcome::DriverFailed,
+            // A driver that raised, or that never took the run (the entry
+            // no longer is `serve`): the guest broke it.
+            None if result == 0 || !taken => RunOutcome::DriverFailed,
             None => RunOutcome::Completed,
         })
     }

@@ -388,10 +388,13 @@ impl InterpreterInner {
             Ok(RunOutcome::Completed) => Ok(()),
             Ok(RunOutcome::Exception(chain)) => Err(run_failed(self.id, chain)),
             Ok(RunOutcome::Exit(code)) => Err(Error::SystemExit { code }),
-            Ok(RunOutcome::DriverFailed) => Err(Error::Engine(format!(
-                "interpreter `{}`: the guest's driver failed (its memory may be exhausted)",
-                self.id
-            ))),
+            // The driver that runs code in the guest is the guest's own
+            // memory: code that broke it (or exhausted the memory it needs)
+            // has broken the interpreter for good.
+            Ok(RunOutcome::DriverFailed) => {
+                let reason = "its driver failed: the code it ran broke it, or left it no memory".to_owned();
+                return Err(self.kill(&mut state, Death::Trap(reason)));
+            }
             Err(trap) => {
                 let death = self.cause_of_death(&trap, live.store.data(), own, outer);
                 return Err(self.kill(&mut state, death));

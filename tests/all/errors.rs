@@ -192,3 +192,19 @@ fn running_the_same_source_again_gives_the_same_traceback() {
     assert_eq!(first, again);
     assert!(first.contains("    return 1 / 0\n"), "{first}");
 }
+
+/// The driver that runs code lives in the guest's memory, where the code it
+/// runs can break it: that is the interpreter's end, as a typed error,
+/// never the host's.
+#[test]
+fn code_that_breaks_the_guests_driver_ends_only_its_interpreter() {
+    let interp = interpreter();
+    interp.run("import sys, gc\ndel sys.modules['_isolate_driver'].serve\ngc.collect()").unwrap();
+    for _ in 0..2 {
+        match interp.run("print(1)") {
+            Err(Error::Trapped { .. }) => {}
+            other => panic!("expected the interpreter to be discarded, got {other:?}"),
+        }
+    }
+    assert_eq!(crate::stdout_of("print('others go on')"), "others go on\n");
+}
