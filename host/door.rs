@@ -205,18 +205,23 @@ impl From<Error> for Fault {
     }
 }
 
-/// An answer being built.
-pub(crate) struct Answer(Vec<u8>);
+/// An answer being built: a head, and a body moved in whole (a message's
+/// bytes), so that a large value is not copied into the answer before it
+/// is copied into the guest.
+pub(crate) struct Answer {
+    head: Vec<u8>,
+    body: Vec<u8>,
+}
 
 impl Answer {
     pub(crate) fn ok() -> Self {
-        Answer(vec![0])
+        Answer { head: vec![0], body: Vec::new() }
     }
 
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        let mut bytes = Vec::with_capacity(capacity + 1);
-        bytes.push(0);
-        Answer(bytes)
+        let mut head = Vec::with_capacity(capacity + 1);
+        head.push(0);
+        Answer { head, body: Vec::new() }
     }
 
     pub(crate) fn fault(fault: Fault) -> Self {
@@ -233,36 +238,51 @@ impl Answer {
             Fault::RunExited(status) => bytes.extend_from_slice(&status.to_le_bytes()),
             _ => {}
         }
-        Answer(bytes)
+        Answer { head: bytes, body: Vec::new() }
     }
 
     pub(crate) fn u8(mut self, value: u8) -> Self {
-        self.0.push(value);
+        self.head.push(value);
         self
     }
 
     pub(crate) fn u64(mut self, value: u64) -> Self {
-        self.0.extend_from_slice(&value.to_le_bytes());
+        self.head.extend_from_slice(&value.to_le_bytes());
         self
     }
 
     pub(crate) fn blob(mut self, bytes: &[u8]) -> Self {
-        put_blob(&mut self.0, bytes);
+        put_blob(&mut self.head, bytes);
         self
     }
 
     pub(crate) fn bytes(mut self, bytes: &[u8]) -> Self {
-        self.0.extend_from_slice(bytes);
+        self.head.extend_from_slice(bytes);
         self
     }
 
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.0
+    /// Ends the answer with `body`, moved rather than copied.
+    pub(crate) fn body(mut self, body: Vec<u8>) -> Self {
+        debug_assert!(self.body.is_empty());
+        self.body = body;
+        self
     }
 
-    /// An answer built before (one the guest had no memory to take).
-    pub(crate) fn from_bytes(bytes: Vec<u8>) -> Self {
-        Answer(bytes)
+    /// Its length, in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    /// Whether it says ok, then `prefix`.
+    pub(crate) fn starts_with(&self, prefix: &[u8]) -> bool {
+        self.head.starts_with(prefix)
+    }
+
+    /// Copies the answer into `out`, which is [`len`](Self::len) long.
+    pub(crate) fn write_to(&self, out: &mut [u8]) {
+        let (head, body) = out.split_at_mut(self.head.len());
+        head.copy_from_slice(&self.head);
+        body.copy_from_slice(&self.body);
     }
 }
 

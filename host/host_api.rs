@@ -56,7 +56,7 @@ pub(crate) struct GuestLink {
     /// A value received for the guest that it had no memory to take, with
     /// its channel: its next receive on that channel gets it, so that a
     /// memory limit loses no message.
-    undelivered: Option<(u64, Vec<u8>)>,
+    undelivered: Option<(u64, Answer)>,
 }
 
 /// The result of a run started by `run_in_thread`, once it is known.
@@ -249,7 +249,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 return Ok(door::BAD_ADDRESS);
             }
             let received_on = received_on(&memory[request.clone()]);
-            let answer = state.answer(&memory[request])?.into_bytes();
+            let answer = state.answer(&memory[request])?;
             let Ok(answer_len) = i32::try_from(answer.len()) else { return Ok(door::BAD_ADDRESS) };
             let answer_at = exports.host_alloc.call(&mut caller, answer_len)?;
             if answer_at == 0 {
@@ -262,7 +262,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             let Some(range) = door::checked_range(answer_at as u32, answer_len as u32, memory.len()) else {
                 return Ok(door::BAD_ADDRESS);
             };
-            memory[range].copy_from_slice(&answer);
+            answer.write_to(&mut memory[range]);
             memory[out_at].copy_from_slice(&answer_at.to_le_bytes());
             memory[out_len].copy_from_slice(&answer_len.to_le_bytes());
             Ok(door::OK)
@@ -601,7 +601,7 @@ impl HostState {
             let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
             args.end()?;
             if let Some((_, answer)) = undelivered {
-                return Ok(Answer::from_bytes(answer));
+                return Ok(answer);
             }
             let (channel, party) = link.end(EndRef::Recv(ChannelId(id)))?;
             let _watch = link.watch(&channel);
@@ -610,7 +610,7 @@ impl HostState {
             };
             // The receiver now holds whatever channel ends the value carries.
             link.me()?.grant(message.ends);
-            Ok(Answer::with_capacity(message.bytes.len() + 1).u8(1).bytes(&message.bytes))
+            Ok(Answer::ok().u8(1).body(message.bytes))
         })();
         link.stop_if_interrupted(received)
     }
