@@ -44,47 +44,66 @@ pub(crate) const MPL_CONFIG_GUEST_PATH: &str = "/usr/local/etc/matplotlib";
 pub(crate) const MPL_FONTLIST: (&str, &str) =
     ("fontlist-v3.11.0.json", include_str!("../guest/matplotlib/fontlist-v3.11.0.json"));
 
-/// The driver's modules, in the order they are loaded: name and source.
+/// The driver's code, in the order it is loaded: name and source. The
+/// first is the boot code, which loads the others.
 pub(crate) const DRIVER_MODULES: &[(&str, &str)] = &[
+    (BOOT_NAME, BOOT),
     ("wasi_patches", include_str!("../guest/wasi_patches.py")),
     ("interpreters", include_str!("../guest/interpreters.py")),
     ("_isolate_driver", include_str!("../guest/driver.py")),
 ];
 
-/// What the host runs with the `turn` export once, in a new instance: it
-/// loads the driver (compiled once per runtime, see [`Op::DriverCode`])
-/// and tells the host where to enter it.
+const BOOT_NAME: &str = "_isolate_boot";
+
+/// What the host runs with the module's `turn` export, once, in a new
+/// instance. `turn` parses and compiles its source each time (compiling
+/// the boot code there took 30% of creating an interpreter), so it is as
+/// short as can be: it runs the boot code, compiled (`marshal` data) if
+/// this runtime has it ([`Op::DriverCode`]), else from its source, once.
 ///
 /// [`Op::DriverCode`]: crate::door::Op::DriverCode
-pub(crate) const BOOT: &str = r#"
-def _isolate_boot():
+pub(crate) const BOOT_TURN: &str = "import _host, marshal
+_isolate_code = _host.call(b'\\x01')[1:]
+exec(marshal.loads(_isolate_code)[0][1] if _isolate_code else _host.call(b'\\x02_isolate_boot')[1:])
+";
+
+/// The boot code: it loads the driver's modules, compiling them (and
+/// itself) first if the runtime had no compiled code to give, and tells
+/// the host where to enter the driver. It runs in the `__main__` of
+/// `turn`, which the driver then replaces with its own.
+const BOOT: &str = r#"
+def _isolate_boot(blob):
     import _host, marshal, sys, types
-    NAMES = [NAMES]
+    names = [NAMES]
     def door(op, payload=b""):
         answer = _host.call(bytes((op,)) + payload)
         if answer[:1] != b"\0":
             raise SystemError(f"isolate: the host refused boot step {op}: {answer!r}")
         return answer[1:]
-    blob = door(0x01)
     if not blob:
         codes = []
-        for name in NAMES:
+        for name in names:
             source = door(0x02, name.encode())
             codes.append((name, compile(source, f"<isolate:{name}>", "exec", dont_inherit=True)))
         blob = marshal.dumps(codes)
         door(0x03, blob)
-    for name, code in marshal.loads(blob):
+    for name, code in marshal.loads(blob)[1:]:
         module = types.ModuleType(name)
         module.__file__ = f"<isolate:{name}>"
         sys.modules[name] = module
         exec(code, module.__dict__)
     sys.modules["_isolate_driver"].boot(door)
-_isolate_boot()
-del _isolate_boot
+_isolate_boot(_isolate_code)
+del _isolate_boot, _isolate_code
 "#;
 
-/// [`BOOT`], naming the driver's modules.
-pub(crate) fn boot_source() -> String {
+/// The source of the driver's module `name`; the boot code's names the
+/// others.
+pub(crate) fn driver_source(name: &[u8]) -> Option<String> {
+    let (_, source) = DRIVER_MODULES.iter().find(|(module, _)| module.as_bytes() == name)?;
+    if *source != BOOT {
+        return Some((*source).to_owned());
+    }
     let names: Vec<String> = DRIVER_MODULES.iter().map(|(name, _)| format!("{name:?}")).collect();
-    BOOT.replace("[NAMES]", &format!("[{}]", names.join(", ")))
+    Some(BOOT.replace("[NAMES]", &format!("[{}]", names.join(", "))))
 }

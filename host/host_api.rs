@@ -304,11 +304,7 @@ impl HostState {
                 Ok(Answer::ok().bytes(&link.runtime.driver_code().unwrap_or_default()))
             }
             Op::DriverSource => {
-                let name = args.rest();
-                let (_, source) = guest::DRIVER_MODULES
-                    .iter()
-                    .find(|(module, _)| module.as_bytes() == name)
-                    .ok_or_else(|| invalid("no such driver module"))?;
+                let source = guest::driver_source(args.rest()).ok_or_else(|| invalid("no such driver module"))?;
                 Ok(Answer::ok().bytes(source.as_bytes()))
             }
             Op::KeepDriverCode => {

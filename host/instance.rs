@@ -94,7 +94,7 @@ impl Live {
             let instance = pre.instantiate(&mut store)?;
             let exports = Exports::of(&instance, &mut store)?;
             store.data_mut().exports = Some(Arc::new(exports.clone()));
-            let boot = guest::boot_source();
+            let boot = guest::BOOT_TURN;
             let at = alloc(&mut store, &exports, boot.as_bytes())?;
             let status = exports.turn.call(&mut store, (at, boot.len() as i32))?;
             let entry = store.data().link.entry();
