@@ -115,8 +115,6 @@ mod door;
 mod error;
 mod grants;
 mod guest;
-mod host_api;
-mod instance;
 mod interpreter;
 mod limits;
 mod output;

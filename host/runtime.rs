@@ -9,12 +9,12 @@ use wasmtime::{Config, Engine, InstancePre, Linker};
 
 use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
-use crate::instance::HostState;
+use crate::interpreter::instance::HostState;
 use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
 use crate::limits::{self, EpochTicker};
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
-use crate::{artifact_cache, guest, host_api, stdlib, wasi_waits};
+use crate::{artifact_cache, guest, interpreter, stdlib, wasi_waits};
 
 /// The environment variable that overrides the default cache folder.
 pub const CACHE_DIR_ENV: &str = "ISOLATE_CACHE_DIR";
@@ -257,7 +257,7 @@ impl RuntimeBuilder {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi).map_err(Error::engine)?;
         wasi_waits::add_to_linker(&mut linker).map_err(Error::engine)?;
-        host_api::add_to_linker(&mut linker).map_err(Error::engine)?;
+        interpreter::add_to_linker(&mut linker).map_err(Error::engine)?;
         let pre = linker.instantiate_pre(&module).map_err(Error::engine)?;
 
         let ticker = EpochTicker::start(engine.clone())

@@ -22,7 +22,7 @@ use wasmtime_wasi::runtime::in_tokio;
 use wiggle::GuestMemory;
 
 use crate::door::checked_range;
-use crate::instance::HostState;
+use crate::interpreter::instance::HostState;
 use crate::sync::lock;
 
 const WASI: &str = "wasi_snapshot_preview1";

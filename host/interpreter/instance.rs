@@ -9,7 +9,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use crate::channel::Message;
 use crate::door;
 use crate::guest;
-use crate::host_api::GuestLink;
+use crate::interpreter::host_calls::GuestLink;
 use crate::limits::MemoryLimiter;
 use crate::wasi_waits::Handles;
 

@@ -19,7 +19,7 @@ use crate::channel::{Channel, ChannelId, End, Message, Party, Wait};
 use crate::door::{self, Answer, Args, Fault, Op};
 use crate::error::Error;
 use crate::guest;
-use crate::instance::{HostState, RunOutcome, RunRequest};
+use crate::interpreter::instance::{HostState, RunOutcome, RunRequest};
 use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
 use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
 use crate::runtime::Runtime;

@@ -1,0 +1,273 @@
+//! Configuring and creating an interpreter: its grants, limits and output,
+//! its store, and the boot of its guest.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::host_calls::GuestLink;
+use super::instance::{HostState, Live};
+use super::{Interpreter, InterpreterInner, STACK_RED_ZONE, STACK_SEGMENT, State};
+use crate::cancel::CancelFlag;
+use crate::error::{Error, Result};
+use crate::grants::{DirAccess, Grants, Stdin};
+use crate::guest;
+use crate::limits::{Limit, Limits, MemoryBudget, MemoryLimiter};
+use crate::output::Output;
+use crate::runtime::Runtime;
+use crate::sync::lock;
+use crate::wasi_waits::Handles;
+
+/// Configures and creates an [`Interpreter`]; from [`Runtime::interpreter`].
+///
+/// By default an interpreter:
+/// - captures stdout and stderr, up to
+///   [`DEFAULT_CAPTURE_LIMIT`](crate::DEFAULT_CAPTURE_LIMIT) bytes each;
+/// - has `sys.argv == [""]`, as an embedded CPython does;
+/// - sees no host files (only its own read-only stdlib under `/usr/local/lib`), no
+///   environment variables, no stdin (reads get end of file) and no network;
+///   [`preopened_dir`](Self::preopened_dir), [`env`](Self::env),
+///   [`stdin`](Self::stdin) and [`inherit_stdin`](Self::inherit_stdin) each
+///   grant one thing, to this interpreter only (not to those it creates);
+/// - holds no channel ends but those it creates or is given.
+#[derive(Debug)]
+pub struct InterpreterBuilder {
+    runtime: Runtime,
+    argv: Vec<String>,
+    stdout: Output,
+    stderr: Output,
+    limits: Limits,
+    grants: Grants,
+}
+
+impl InterpreterBuilder {
+    pub(crate) fn new(runtime: Runtime) -> Self {
+        InterpreterBuilder {
+            runtime,
+            argv: vec![String::new()],
+            stdout: Output::capture(),
+            stderr: Output::capture(),
+            limits: Limits::default(),
+            grants: Grants::default(),
+        }
+    }
+
+    /// Sets `sys.argv`.
+    pub fn argv<I, S>(mut self, argv: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.argv = argv.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Where `sys.stdout` goes. By default it is captured.
+    pub fn stdout(mut self, output: Output) -> Self {
+        self.stdout = output;
+        self
+    }
+
+    /// Where `sys.stderr` goes. By default it is captured.
+    pub fn stderr(mut self, output: Output) -> Self {
+        self.stderr = output;
+        self
+    }
+
+    /// Grants the host directory `host` at `guest` inside the sandbox (an
+    /// absolute path such as `/data`; relative paths in Python resolve from
+    /// `/`). Nothing outside it is reachable through it: not with `..`, nor
+    /// an absolute path, nor a symlink pointing out.
+    pub fn preopened_dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>, access: DirAccess) -> Self {
+        self.grants.dirs.push((host.into(), guest.into(), access));
+        self
+    }
+
+    /// Sets one environment variable in `os.environ`. By default there are
+    /// none.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.grants.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Gives the interpreter these bytes as its stdin.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.grants.stdin = Stdin::Bytes(bytes.into());
+        self
+    }
+
+    /// Gives the interpreter this process's stdin.
+    pub fn inherit_stdin(mut self) -> Self {
+        self.grants.stdin = Stdin::Inherit;
+        self
+    }
+
+    /// Caps the interpreter's memory, in bytes: all of its store, not each
+    /// linear memory, and the interpreters its Python code creates share
+    /// the same budget (so a script cannot multiply it by creating more).
+    /// When an allocation would pass it, Python raises `MemoryError` if it
+    /// can; if the guest cannot recover, the interpreter stops with
+    /// [`Error::LimitExceeded`]. By default
+    /// [`DEFAULT_MEMORY_LIMIT`](crate::DEFAULT_MEMORY_LIMIT) (512 MiB).
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.limits.memory = bytes;
+        self
+    }
+
+    /// Limits each run's wall-clock time. A run still going at the limit is
+    /// stopped, whatever the code does (catching `BaseException` included),
+    /// and the interpreter is discarded: [`Error::LimitExceeded`]. Waits on
+    /// channels and joins end at the limit too. By default there is none.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.limits.timeout = Some(timeout);
+        self
+    }
+
+    /// Caps how many interpreters this one's Python code may have alive at
+    /// once; `interpreters.create()` past it raises `RuntimeError` naming
+    /// the limit. By default
+    /// [`DEFAULT_MAX_INTERPRETERS`](crate::DEFAULT_MAX_INTERPRETERS) (64).
+    pub fn max_interpreters(mut self, count: usize) -> Self {
+        self.limits.max_interpreters = count;
+        self
+    }
+
+    /// Caps the files and directories the interpreter holds open at once
+    /// (each one a file descriptor of this process; the stdlib's and the
+    /// granted folders' own handles do not count). Past it the interpreter
+    /// is stopped and discarded:
+    /// [`Error::LimitExceeded`] with [`Limit::Handles`]. By default
+    /// [`DEFAULT_MAX_HANDLES`](crate::DEFAULT_MAX_HANDLES) (1,024).
+    ///
+    /// The cap is per interpreter: a sandbox whose code creates interpreters
+    /// may hold `max_interpreters + 1` times as many, which the process's
+    /// limit on open files (`ulimit -n`) should allow for.
+    pub fn max_handles(mut self, count: usize) -> Self {
+        self.limits.max_handles = count;
+        self
+    }
+
+    /// Gives each run a budget of `fuel`, a deterministic count of
+    /// WebAssembly instructions (roughly): the same code with the same input
+    /// stops at the same point on every machine, which a time limit does
+    /// not promise. A run that uses it all is stopped and the interpreter
+    /// discarded: [`Error::LimitExceeded`] with [`Limit::Fuel`]. Host calls
+    /// (channels, output, sleeps) cost none. Needs a runtime built with
+    /// [`RuntimeBuilder::fuel`](crate::RuntimeBuilder::fuel); by default
+    /// there is no budget.
+    pub fn fuel(mut self, fuel: u64) -> Self {
+        self.limits.fuel = Some(fuel);
+        self
+    }
+
+    /// Creates the interpreter.
+    pub fn build(self) -> Result<Interpreter> {
+        Ok(Interpreter { inner: self.create(None)? })
+    }
+
+    /// Creates an interpreter, the child of `parent` if given.
+    pub(crate) fn create(self, parent: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
+        let runtime = self.runtime;
+        if self.limits.fuel.is_some() && !runtime.meters_fuel() {
+            return Err(Error::Config("a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`".into()));
+        }
+        let mut wasi = WasiCtxBuilder::new();
+        // File operations run on the calling thread: the guest is blocked on
+        // them anyway, and handing each to a thread pool and back cost about
+        // 0.4 ms per `stat` and 27 ms to list the stdlib's folder, most of
+        // the time of a first `import json`.
+        wasi.allow_blocking_current_thread(true);
+        self.stdout.attach_stdout(&mut wasi);
+        self.stderr.attach_stderr(&mut wasi);
+        self.grants.apply(&mut wasi)?;
+        let files = runtime.guest_files();
+        for (host, guest) in [
+            (&files.lib, guest::STDLIB_GUEST_DIR),
+            (&files.mpl_data, guest::MPL_DATA_GUEST_PATH),
+            (&files.mpl_config, guest::MPL_CONFIG_GUEST_PATH),
+        ] {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|err| Error::Cache { path: host.clone(), source: std::io::Error::other(err) })?;
+        }
+        let id = runtime.next_interpreter_id();
+        let cancel = Arc::new(CancelFlag::default());
+        let link = GuestLink::new(runtime.clone(), cancel.clone(), self.argv);
+        // A sandbox's interpreters share one memory budget.
+        let budget = match parent {
+            Some(parent) => parent.memory.clone(),
+            None => Arc::new(MemoryBudget::new(self.limits.memory)),
+        };
+        let limiter = MemoryLimiter::new(budget.clone());
+        let state = HostState {
+            wasi: wasi.build_p1(),
+            limiter,
+            link,
+            exports: None,
+            handles: Handles::new(self.limits.max_handles),
+        };
+        let mut store = Store::new(runtime.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        if runtime.meters_fuel() {
+            // Setting up is not the guest's doing: runs get their budget.
+            store.set_fuel(u64::MAX).map_err(Error::engine)?;
+        }
+        // Every epoch tick, a running guest checks whether it must stop: its
+        // run's deadline passed, or it was cancelled. A few hundred calls a
+        // second; the deadline itself is exact, not counted in ticks.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if store.data().link.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Continue(1)) }
+        });
+        let live = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || Live::start(store, runtime.pre()));
+        let live = live.map_err(|(store, err)| {
+            // Out of memory here is the sandbox's budget, spent by the others.
+            if store.data().limiter.refused() {
+                Error::LimitExceeded { id, limit: Limit::Memory(budget.limit()) }
+            } else {
+                Error::engine(err)
+            }
+        })?;
+
+        let inner = Arc::new(InterpreterInner {
+            id,
+            family: parent.map_or(id, |parent| parent.family),
+            parent: parent.map_or_else(Weak::new, Arc::downgrade),
+            runtime: runtime.clone(),
+            state: Mutex::new(State::Live(Box::new(live))),
+            running: AtomicBool::new(false),
+            stdout: self.stdout,
+            stderr: self.stderr,
+            limits: self.limits,
+            memory: budget,
+            cancel,
+            children: Mutex::new(Vec::new()),
+            known_ends: Mutex::new(HashMap::new()),
+        });
+        // The store's host calls reach their interpreter through a weak
+        // reference: the interpreter owns the store, not the other way.
+        if let State::Live(live) = &mut *lock(&inner.state) {
+            live.store.data_mut().link.set_interpreter(Arc::downgrade(&inner));
+        }
+        runtime.register_interpreter(&inner);
+        Ok(inner)
+    }
+
+    /// A builder for an interpreter created by `parent`'s code: its output
+    /// goes where its creator's goes, and it has the same limits.
+    pub(crate) fn for_child(runtime: Runtime, parent: &InterpreterInner) -> Self {
+        InterpreterBuilder {
+            runtime,
+            argv: vec![String::new()],
+            stdout: parent.stdout.clone(),
+            stderr: parent.stderr.clone(),
+            limits: parent.limits,
+            // Deny by default: what the host granted the creator is its own.
+            grants: Grants::default(),
+        }
+    }
+}
