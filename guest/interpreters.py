@@ -142,6 +142,7 @@ _CHANNEL_RECV = 0x33
 _CHANNEL_RELEASE = 0x34
 _CHANNEL_CLOSE = 0x35
 _CHANNEL_INTERPRETERS = 0x36
+_TAKE_PAYLOAD = 0x37
 _NO_TIMEOUT = 2**64 - 1
 _FAULTS = {
     1: ChannelNotFoundError,
@@ -593,6 +594,16 @@ class _ChannelEnd:
         return f"{type(self).__name__}({self._id})"
 
 
+def _received(answer):
+    """The value a receive answered with: in the answer, or (a large
+    `bytes` or buffer) handed over alone, so that the `bytes` the door
+    returns is the value itself rather than a copy of part of it."""
+    if answer[1] == 1:
+        return _decode(memoryview(answer)[2:])
+    data = _host_call(_OPS[_TAKE_PAYLOAD])
+    return data if answer[2] == _BYTES else memoryview(data).toreadonly()
+
+
 class RecvChannel(_ChannelEnd):
     """The receiving end of a channel."""
 
@@ -604,12 +615,12 @@ class RecvChannel(_ChannelEnd):
         `timeout` seconds."""
         _flush_stdio()
         answer = _door(_CHANNEL_RECV, _WAIT.pack(self._id, 0, _timeout_ns(timeout)))
-        return _decode(memoryview(answer)[2:])
+        return _received(answer)
 
     def recv_nowait(self, default=None):
         """The next object if a sender is waiting with one, else `default`."""
         answer = _door(_CHANNEL_RECV, _WAIT.pack(self._id, 1, _NO_TIMEOUT))
-        return _decode(memoryview(answer)[2:]) if answer[1] else default
+        return _received(answer) if answer[1] else default
 
     def __iter__(self):
         return self

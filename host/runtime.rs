@@ -99,6 +99,16 @@ impl Runtime {
         lock(&self.inner.driver_code).clone()
     }
 
+    /// Forgets the driver's compiled code, here and in the cache; false if
+    /// there was none.
+    pub(crate) fn forget_driver_code(&self) -> bool {
+        let forgotten = lock(&self.inner.driver_code).take().is_some();
+        if forgotten {
+            let _ = std::fs::remove_file(&self.inner.driver_code_file);
+        }
+        forgotten
+    }
+
     pub(crate) fn keep_driver_code(&self, code: Vec<u8>) {
         let mut kept = lock(&self.inner.driver_code);
         if kept.is_none() {

@@ -44,7 +44,7 @@ pub const MAX_DEPTH: usize = 512;
 /// interpreters' memory limits are usually far lower.
 pub const MAX_MESSAGE_SIZE: usize = 1 << 30;
 
-mod tag {
+pub(crate) mod tag {
     pub const NONE: u8 = 0x00;
     pub const FALSE: u8 = 0x01;
     pub const TRUE: u8 = 0x02;

@@ -176,54 +176,70 @@ impl InterpreterBuilder {
         if self.limits.fuel.is_some() && !runtime.meters_fuel() {
             return Err(Error::Config("a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`".into()));
         }
-        let mut wasi = WasiCtxBuilder::new();
-        // File operations run on the calling thread: the guest is blocked on
-        // them anyway, and handing each to a thread pool and back cost about
-        // 0.4 ms per `stat` and 27 ms to list the stdlib's folder, most of
-        // the time of a first `import json`.
-        wasi.allow_blocking_current_thread(true);
-        self.stdout.attach_stdout(&mut wasi);
-        self.stderr.attach_stderr(&mut wasi);
-        self.grants.apply(&mut wasi)?;
-        let files = runtime.guest_files();
-        for (host, guest) in [
-            (&files.lib, guest::STDLIB_GUEST_DIR),
-            (&files.mpl_data, guest::MPL_DATA_GUEST_PATH),
-            (&files.mpl_config, guest::MPL_CONFIG_GUEST_PATH),
-        ] {
-            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
-                .map_err(|err| Error::Cache { path: host.clone(), source: std::io::Error::other(err) })?;
-        }
         let id = runtime.next_interpreter_id();
         let cancel = Arc::new(CancelFlag::default());
-        let link = GuestLink::new(runtime.clone(), cancel.clone(), self.argv);
         // A sandbox's interpreters share one memory budget.
         let budget = match parent {
             Some(parent) => parent.memory.clone(),
             None => Arc::new(MemoryBudget::new(self.limits.memory)),
         };
-        let limiter = MemoryLimiter::new(budget.clone());
-        let state = HostState {
-            wasi: wasi.build_p1(),
-            limiter,
-            link,
-            exports: None,
-            handles: Handles::new(self.limits.max_handles),
+        let make_store = || -> Result<Store<HostState>> {
+            let mut wasi = WasiCtxBuilder::new();
+            // File operations run on the calling thread: the guest is
+            // blocked on them anyway, and handing each to a thread pool and
+            // back cost about 0.4 ms per `stat` and 27 ms to list the
+            // stdlib's folder, most of the time of a first `import json`.
+            wasi.allow_blocking_current_thread(true);
+            self.stdout.attach_stdout(&mut wasi);
+            self.stderr.attach_stderr(&mut wasi);
+            self.grants.apply(&mut wasi)?;
+            let files = runtime.guest_files();
+            for (host, guest) in [
+                (&files.lib, guest::STDLIB_GUEST_DIR),
+                (&files.mpl_data, guest::MPL_DATA_GUEST_PATH),
+                (&files.mpl_config, guest::MPL_CONFIG_GUEST_PATH),
+            ] {
+                wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                    .map_err(|err| Error::Cache { path: host.clone(), source: std::io::Error::other(err) })?;
+            }
+            let state = HostState {
+                wasi: wasi.build_p1(),
+                limiter: MemoryLimiter::new(budget.clone()),
+                link: GuestLink::new(runtime.clone(), cancel.clone(), self.argv.clone()),
+                exports: None,
+                handles: Handles::new(self.limits.max_handles),
+            };
+            let mut store = Store::new(runtime.engine(), state);
+            store.limiter(|state| &mut state.limiter);
+            if runtime.meters_fuel() {
+                // Setting up is not the guest's doing: runs get their budget.
+                store.set_fuel(u64::MAX).map_err(Error::engine)?;
+            }
+            // Every epoch tick, a running guest checks whether it must stop:
+            // its run's deadline passed, or it was cancelled. A few hundred
+            // calls a second; the deadline itself is exact, not counted in
+            // ticks.
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(|store| {
+                if store.data().link.must_stop() {
+                    Err(Trap::Interrupt.into())
+                } else {
+                    Ok(UpdateDeadline::Continue(1))
+                }
+            });
+            Ok(store)
         };
-        let mut store = Store::new(runtime.engine(), state);
-        store.limiter(|state| &mut state.limiter);
-        if runtime.meters_fuel() {
-            // Setting up is not the guest's doing: runs get their budget.
-            store.set_fuel(u64::MAX).map_err(Error::engine)?;
+        let start = |store| stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || Live::start(store, runtime.pre()));
+        let mut live = start(make_store()?);
+        if let Err((store, _)) = &live
+            && !store.data().limiter.refused()
+            && runtime.forget_driver_code()
+        {
+            // The driver's compiled code, kept in the cache, did not boot
+            // (a damaged file): boot from the sources, which compiles and
+            // keeps it anew.
+            live = start(make_store()?);
         }
-        // Every epoch tick, a running guest checks whether it must stop: its
-        // run's deadline passed, or it was cancelled. A few hundred calls a
-        // second; the deadline itself is exact, not counted in ticks.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|store| {
-            if store.data().link.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Continue(1)) }
-        });
-        let live = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || Live::start(store, runtime.pre()));
         let live = live.map_err(|(store, err)| {
             // Out of memory here is the sandbox's budget, spent by the others.
             if store.data().limiter.refused() {

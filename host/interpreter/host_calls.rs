@@ -57,6 +57,33 @@ pub(crate) struct GuestLink {
     /// its channel: its next receive on that channel gets it, so that a
     /// memory limit loses no message.
     undelivered: Option<(u64, Answer)>,
+    /// A large `bytes` or buffer received for the guest, until it takes it
+    /// with [`Op::TakePayload`].
+    payload: Option<Payload>,
+}
+
+/// A received lone `bytes` or buffer, handed over without its encoding.
+struct Payload {
+    channel: u64,
+    /// The value's tag, which the guest needs to know what to make of it.
+    tag: u8,
+    /// The encoded value; the payload starts at `start`.
+    message: Vec<u8>,
+    start: usize,
+}
+
+impl Payload {
+    /// `message` as a payload, if it is one lone `bytes` or buffer of
+    /// [`door::LARGE_PAYLOAD`] bytes or more.
+    fn of(channel: u64, message: Vec<u8>) -> Result<Payload, Vec<u8>> {
+        let is_bytes = matches!(message.first(), Some(&value::tag::BYTES | &value::tag::BUFFER));
+        if !is_bytes || message.len() < door::LARGE_PAYLOAD {
+            return Err(message);
+        }
+        // A checked message: the length after the tag is a valid varint.
+        let varint = message[1..].iter().position(|byte| byte & 0x80 == 0).map_or(0, |at| at + 1);
+        Ok(Payload { channel, tag: message[0], start: 1 + varint, message })
+    }
 }
 
 /// The result of a run started by `run_in_thread`, once it is known.
@@ -80,6 +107,7 @@ impl GuestLink {
             request: None,
             outcome: None,
             undelivered: None,
+            payload: None,
         }
     }
 
@@ -248,6 +276,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             if request.len() > door::MAX_FRAME {
                 return Ok(door::BAD_ADDRESS);
             }
+            if memory[request.clone()] == [Op::TakePayload as u8] {
+                return take_payload(&mut caller, &exports, out_at, out_len);
+            }
             let received_on = received_on(&memory[request.clone()]);
             let answer = state.answer(&memory[request])?;
             let Ok(answer_len) = i32::try_from(answer.len()) else { return Ok(door::BAD_ADDRESS) };
@@ -271,6 +302,32 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     Ok(())
 }
 
+/// Hands the pending payload over ([`Op::TakePayload`]): the guest keeps
+/// it pending if it has no memory for it.
+fn take_payload(
+    caller: &mut Caller<'_, HostState>,
+    exports: &super::instance::Exports,
+    out_at: std::ops::Range<usize>,
+    out_len: std::ops::Range<usize>,
+) -> wasmtime::Result<i32> {
+    let len = caller.data().link.payload.as_ref().map_or(0, |payload| payload.message.len() - payload.start);
+    let Ok(len) = i32::try_from(len) else { return Ok(door::BAD_ADDRESS) };
+    let at = exports.host_alloc.call(&mut *caller, len)?;
+    if at == 0 {
+        return Ok(door::NO_MEMORY);
+    }
+    let answer = match caller.data_mut().link.payload.take() {
+        Some(payload) => Answer::raw(payload.message, payload.start),
+        None => Answer::raw(Vec::new(), 0),
+    };
+    let memory = exports.memory.data_mut(&mut *caller);
+    let Some(range) = door::checked_range(at as u32, len as u32, memory.len()) else { return Ok(door::BAD_ADDRESS) };
+    answer.write_to(&mut memory[range]);
+    memory[out_at].copy_from_slice(&at.to_le_bytes());
+    memory[out_len].copy_from_slice(&len.to_le_bytes());
+    Ok(door::OK)
+}
+
 /// The channel a request receives from, for [`Op::ChannelRecv`].
 fn received_on(frame: &[u8]) -> Option<u64> {
     let (&op, args) = frame.split_first()?;
@@ -290,6 +347,8 @@ impl HostState {
             Op::JoinRun => return self.join_run(&mut args),
             Op::ChannelSend => return self.channel_send(&mut args),
             Op::ChannelRecv => return self.channel_recv(&mut args),
+            // A lone op byte is taken by the door itself.
+            Op::TakePayload => return Ok(Answer::fault(invalid("a payload request takes no arguments"))),
             _ => {}
         }
         Ok(self.answer_at_once(op, &mut args).into())
@@ -455,8 +514,8 @@ impl HostState {
                 let (channel, _) = link.end(end_ref)?;
                 Ok(ids(channel.interpreters(end)?.into_iter().map(InterpreterId::as_u64)))
             }
-            Op::RunInterpreter | Op::JoinRun | Op::ChannelSend | Op::ChannelRecv => {
-                unreachable!("answered by `answer`")
+            Op::RunInterpreter | Op::JoinRun | Op::ChannelSend | Op::ChannelRecv | Op::TakePayload => {
+                unreachable!("answered by `answer`, or by the door itself")
             }
         }
     }
@@ -588,6 +647,10 @@ impl HostState {
 
     fn channel_recv(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
         let asked = args.clone().u64().ok();
+        if let Some(payload) = self.link.payload.as_ref().filter(|payload| Some(payload.channel) == asked) {
+            // Received already; not yet taken.
+            return Ok(Answer::ok().u8(2).u8(payload.tag));
+        }
         let undelivered = match &self.link.undelivered {
             Some((channel, _)) if Some(*channel) == asked => self.link.undelivered.take(),
             _ => None,
@@ -597,18 +660,31 @@ impl HostState {
             let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
             args.end()?;
             if let Some((_, answer)) = undelivered {
-                return Ok(answer);
+                return Ok(Ok(answer));
             }
             let (channel, party) = link.end(EndRef::Recv(ChannelId(id)))?;
             let _watch = link.watch(&channel);
             let Some(message) = channel.recv(party, link.wait(nowait, timeout), Some(&link.cancel))? else {
-                return Ok(Answer::ok().u8(0));
+                return Ok(Ok(Answer::ok().u8(0)));
             };
             // The receiver now holds whatever channel ends the value carries.
             link.me()?.grant(message.ends);
-            Ok(Answer::ok().u8(1).body(message.bytes))
+            Ok(match Payload::of(id, message.bytes) {
+                Ok(payload) => Err(payload),
+                Err(bytes) => Ok(Answer::ok().u8(1).body(bytes)),
+            })
         })();
-        link.stop_if_interrupted(received)
+        // A large `bytes` waits for `TakePayload`; the rest is answered now.
+        let received = match received {
+            Ok(Err(payload)) => {
+                let answer = Answer::ok().u8(2).u8(payload.tag);
+                self.link.payload = Some(payload);
+                Ok(answer)
+            }
+            Ok(Ok(answer)) => Ok(answer),
+            Err(fault) => Err(fault),
+        };
+        self.link.stop_if_interrupted(received)
     }
 }
 

@@ -108,3 +108,15 @@ fn an_unwritable_cache_folder_is_a_clear_error() {
     assert!(matches!(err, isolate::Error::Cache { .. }), "{err:?}");
     assert!(err.to_string().starts_with("cache folder `"), "{err}");
 }
+
+/// The driver's compiled code is kept in the cache too; a damaged copy
+/// costs one compile of the driver, not the interpreters.
+#[test]
+fn a_damaged_compiled_driver_is_compiled_anew() {
+    let cache = copy_of_the_cache();
+    let kept = files_named(cache.path(), ".marshal");
+    assert_eq!(kept.len(), 1, "the driver's compiled code is cached: {kept:?}");
+    fs::write(&kept[0], b"\xe3 not marshal data").unwrap();
+    prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
+    assert_ne!(fs::read(&kept[0]).unwrap(), b"\xe3 not marshal data", "the damaged file was replaced");
+}
