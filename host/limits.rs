@@ -200,9 +200,9 @@ impl MemoryBudget {
 /// Counts the memory of one store against its sandbox's budget, and refuses
 /// growth past it.
 ///
-/// The count is over the whole store (every linear memory of every core
-/// module of the component), not per memory; it goes back to the budget
-/// when the store is dropped.
+/// The count is over the whole store (the guest's linear memory, and the
+/// heap its exceptions live on), not per memory; it goes back to the
+/// budget when the store is dropped.
 pub(crate) struct MemoryLimiter {
     budget: Arc<MemoryBudget>,
     used: usize,

@@ -113,7 +113,8 @@ impl InterpreterBuilder {
     /// When an allocation would pass it, Python raises `MemoryError` if it
     /// can; if the guest cannot recover, the interpreter stops with
     /// [`Error::LimitExceeded`]. By default
-    /// [`DEFAULT_MEMORY_LIMIT`](crate::DEFAULT_MEMORY_LIMIT) (512 MiB).
+    /// [`DEFAULT_MEMORY_LIMIT`](crate::DEFAULT_MEMORY_LIMIT) (4 GiB), of
+    /// which each interpreter takes 40 MiB from its start.
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.limits.memory = bytes;
         self

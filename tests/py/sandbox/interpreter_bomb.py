@@ -3,8 +3,8 @@
 # stdout: RuntimeError: cannot create an interpreter: the limit of 64 interpreters per sandbox is reached
 # stdout: grandchildren count too: RuntimeError
 # sandbox-only: the interpreter cap
-# (Each interpreter takes about 14 MiB of the sandbox's memory budget, so the
-# default 512 MiB would stop the loop first.)
+# (Each interpreter takes 40 MiB of the sandbox's memory budget from its
+# start: 65 of them fit in 4 GiB.)
 import interpreters
 
 created = []
