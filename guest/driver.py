@@ -7,7 +7,6 @@ C API functions build.rs exports), which takes the run through the door
 (host/door.rs), runs it, and reports how it ended if it did not succeed.
 """
 
-import _struct as struct  # `struct` itself is not loaded in the started interpreter
 import io
 import linecache
 import sys
@@ -29,7 +28,7 @@ def boot(door):
     sys.modules["__main__"] = _MAIN
     wasi_patches.install()
     _open_stdio()
-    argv = interpreters._decode(door(0x04, struct.pack("<I", id(serve))))
+    argv = interpreters._decode(door(0x04, _U32.pack(id(serve))))
     sys.argv = list(argv)
 
 
@@ -61,7 +60,7 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 _TAKE_RUN = b"\x10"
 _TAKE_BINDINGS = 0x11
 _RUN_OUTCOME = 0x12
-_U32 = struct.Struct("<I")
+_U32 = interpreters._U32
 
 
 def serve():

@@ -100,8 +100,8 @@ del _isolate_boot, _isolate_code
 /// The source of the driver's module `name`; the boot code's names the
 /// others.
 pub(crate) fn driver_source(name: &[u8]) -> Option<String> {
-    let (_, source) = DRIVER_MODULES.iter().find(|(module, _)| module.as_bytes() == name)?;
-    if *source != BOOT {
+    let (module, source) = DRIVER_MODULES.iter().find(|(module, _)| module.as_bytes() == name)?;
+    if *module != BOOT_NAME {
         return Some((*source).to_owned());
     }
     let names: Vec<String> = DRIVER_MODULES.iter().map(|(name, _)| format!("{name:?}")).collect();

@@ -31,10 +31,6 @@ use crate::value::{self, EndRef, Value};
 /// of wasm, and the host calls below it) without a new stack segment.
 const RUN_THREAD_STACK: usize = crate::limits::MAX_WASM_STACK + (4 << 20);
 
-/// Encoded-value tags used to build answers (host/value.rs).
-const TUPLE_TAG: u8 = 0x08;
-const STR_TAG: u8 = 0x05;
-
 /// What a store needs to serve its guest's requests.
 pub(crate) struct GuestLink {
     runtime: Runtime,
@@ -400,13 +396,13 @@ impl HostState {
                 args.end()?;
                 let request = link.request.as_mut().ok_or_else(|| invalid("no run to take"))?;
                 let bindings = std::mem::take(&mut request.bindings);
-                let mut encoded = vec![TUPLE_TAG];
+                let mut encoded = vec![value::tag::TUPLE];
                 value::put_varint(&mut encoded, bindings.len() as u64);
                 let me = link.me()?;
                 for (name, message) in bindings {
-                    encoded.push(TUPLE_TAG);
+                    encoded.push(value::tag::TUPLE);
                     value::put_varint(&mut encoded, 2);
-                    encoded.push(STR_TAG);
+                    encoded.push(value::tag::STR);
                     value::put_varint(&mut encoded, name.len() as u64);
                     encoded.extend_from_slice(name.as_bytes());
                     encoded.extend_from_slice(&message.bytes);

@@ -27,7 +27,6 @@ pub(crate) struct HostState {
 }
 
 /// The guest's exports the host calls.
-#[derive(Clone)]
 pub(crate) struct Exports {
     pub(crate) memory: Memory,
     pub(crate) host_alloc: TypedFunc<i32, i32>,
@@ -79,7 +78,8 @@ pub(crate) enum RunOutcome {
 /// A booted instance.
 pub(crate) struct Live {
     pub(crate) store: Store<HostState>,
-    exports: Exports,
+    /// The same exports as the store data's.
+    exports: Arc<Exports>,
     /// The driver's `serve`: the Python callable the host calls for a run.
     entry: i32,
 }
@@ -92,8 +92,8 @@ impl Live {
     ) -> std::result::Result<Live, (Store<HostState>, wasmtime::Error)> {
         let started = (|| {
             let instance = pre.instantiate(&mut store)?;
-            let exports = Exports::of(&instance, &mut store)?;
-            store.data_mut().exports = Some(Arc::new(exports.clone()));
+            let exports = Arc::new(Exports::of(&instance, &mut store)?);
+            store.data_mut().exports = Some(exports.clone());
             let boot = guest::BOOT_TURN;
             let at = alloc(&mut store, &exports, boot.as_bytes())?;
             let status = exports.turn.call(&mut store, (at, boot.len() as i32))?;
