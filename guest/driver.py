@@ -9,6 +9,7 @@ C API functions build.rs exports), which takes the run through the door
 
 import io
 import linecache
+import os
 import sys
 import types
 
@@ -76,6 +77,9 @@ def serve():
         filename = str(answer[6 : 6 + length], "utf-8")
         source = answer[6 + length :]
         del answer
+        if flags & 2:
+            _set_up_copy(source)
+            return
         if flags & 1:
             for name, value in interpreters._decode(memoryview(_door(_TAKE_BINDINGS))[1:]):
                 setattr(_MAIN, name, value)
@@ -96,6 +100,19 @@ def serve():
 
 
 _host_call = interpreters._host_call
+
+
+def _set_up_copy(setup: bytes) -> None:
+    """Makes a copy of an interpreter this one: `setup` is `(argv, environ)`
+    for a new interpreter (a copy of the runtime's template), `None` for a
+    fork, which keeps its original's, as a child of `os.fork()` does."""
+    settings = interpreters._decode(setup)
+    if settings is not None:
+        argv, environ = settings
+        sys.argv = list(argv)
+        os.environ.clear()
+        os.environ.update(environ)
+    wasi_patches.after_fork_in_child()
 
 
 # The code of recent runs, by (source, filename), most recent last. Hosts

@@ -135,6 +135,7 @@ _RUN_INTERPRETER = 0x25
 _START_INTERPRETER = 0x26
 _JOIN_RUN = 0x27
 _RUN_IS_DONE = 0x28
+_FORK_INTERPRETER = 0x29
 _CREATE_CHANNEL = 0x30
 _LIST_CHANNELS = 0x31
 _CHANNEL_SEND = 0x32
@@ -454,6 +455,20 @@ class Interpreter:
         """Finalizes and destroys the interpreter, with every interpreter it
         created. RuntimeError if it is running."""
         _door(_DESTROY_INTERPRETER, _ID.pack(self._id), self._id)
+
+    def fork(self):
+        """Returns a copy of this idle interpreter: a new interpreter whose
+        modules, `__main__` and every object are this one's as they are now,
+        independent of it from then on, with nothing pickled.
+
+        As a child after `os.fork()`, the copy runs the callbacks registered
+        in it with `os.register_at_fork(after_in_child=...)` (after `random`
+        reseeds) and holds the same channel ends. It belongs to the caller,
+        as one from `create()` does, and counts toward the same limit.
+        RuntimeError if this interpreter is running (the current one always
+        is: a copy is taken between runs) or holds open files.
+        """
+        return Interpreter(_ID.unpack_from(_door(_FORK_INTERPRETER, _ID.pack(self._id), self._id), 1)[0])
 
     def run(self, source, /, *, channels=None):
         """Runs source code in the interpreter's `__main__` and waits.

@@ -15,6 +15,13 @@ them).
   is pointed at it while it is imported, unless the script set
   `MPLCONFIGDIR` itself. Its default backend is Agg: `savefig` works with
   no configuration.
+- WASI has no `fork`, so CPython leaves out `os.register_at_fork`. An
+  interpreter here can be copied (a fork, and every new interpreter, which
+  is a copy of the runtime's template), and a copy is what a child is after
+  `os.fork()`: `register_at_fork` is back, and a copy runs its
+  `after_in_child` callbacks, in the order they were registered, once
+  `random` is reseeded. `before` and `after_in_parent` are accepted and
+  never called: the original is idle while it is copied, and runs nothing.
 """
 
 import os
@@ -26,6 +33,69 @@ MPLCONFIGDIR = "/usr/local/etc/matplotlib"
 
 def install() -> None:
     sys.meta_path.insert(0, _PatchOnImport)
+    if not hasattr(os, "register_at_fork"):
+        os.register_at_fork = register_at_fork
+
+
+# The callbacks of `register_at_fork`: only those that run in a copy.
+_AFTER_IN_CHILD = []
+
+
+def register_at_fork(*, before=None, after_in_child=None, after_in_parent=None):
+    """Register callables to be called when the interpreter is copied.
+
+    As CPython's `os.register_at_fork`; in the sandbox only `after_in_child`
+    is ever called, in the copy, before anything else runs there.
+    """
+    if before is None and after_in_child is None and after_in_parent is None:
+        raise TypeError("At least one argument is required.")
+    for name, func in (("before", before), ("after_in_child", after_in_child), ("after_in_parent", after_in_parent)):
+        if func is not None and not callable(func):
+            raise TypeError(f"'{name}' must be callable, not {type(func).__name__}")
+    if after_in_child is not None:
+        _AFTER_IN_CHILD.append(after_in_child)
+
+
+def after_fork_in_child() -> None:
+    """What a copy does first: `random` reseeds (CPython's registers its own
+    callback only where `os.fork` exists), then the registered callbacks run.
+    A callback's exception is reported as CPython reports it, and the
+    others still run."""
+    random = sys.modules.get("random")
+    if random is not None and hasattr(random, "_inst"):
+        random._inst.seed()
+    for func in _AFTER_IN_CHILD:
+        try:
+            func()
+        except BaseException as exc:
+            _report_unraisable(exc, "Exception ignored in fork hook", func)
+
+
+def _report_unraisable(exc, err_msg, obj):
+    """Reports `exc` as CPython reports an exception it cannot raise: through
+    `sys.unraisablehook` if the program set one, else as its default hook
+    prints it (which only accepts CPython's own argument type)."""
+    if sys.unraisablehook is not sys.__unraisablehook__:
+        sys.unraisablehook(_Unraisable(exc, err_msg, obj))
+        return
+    import traceback
+
+    try:
+        sys.stderr.write(f"{err_msg}: {obj!r}\n" + "".join(traceback.format_exception(exc)))
+        sys.stderr.flush()
+    except BaseException:
+        pass
+
+
+class _Unraisable:
+    """What `sys.unraisablehook` is given (CPython's is a private struct sequence)."""
+
+    def __init__(self, exc, err_msg, obj):
+        self.exc_type = type(exc)
+        self.exc_value = exc
+        self.exc_traceback = exc.__traceback__
+        self.err_msg = err_msg
+        self.object = obj
 
 
 def _patch_asyncio(exec_module, module) -> None:
@@ -64,7 +134,28 @@ def _patch_matplotlib(exec_module, module) -> None:
             os.environ.pop("MPLCONFIGDIR", None)
 
 
-_PATCHES = {"asyncio.selector_events": _patch_asyncio, "matplotlib": _patch_matplotlib}
+def _without_register_at_fork(exec_module, module) -> None:
+    # These stdlib modules take `os.register_at_fork` to mean that fork
+    # exists, and register the locks' `_at_fork_reinit`, which WASI's locks
+    # lack (so that even importing them failed). Their forks need nothing:
+    # a copy is taken between runs, with no lock held and no other thread.
+    register_at_fork = os.__dict__.pop("register_at_fork", None)
+    try:
+        exec_module(module)
+    finally:
+        if register_at_fork is not None:
+            os.register_at_fork = register_at_fork
+
+
+_PATCHES = {
+    "asyncio.selector_events": _patch_asyncio,
+    "matplotlib": _patch_matplotlib,
+    "threading": _without_register_at_fork,
+    "logging": _without_register_at_fork,
+    "concurrent.futures.thread": _without_register_at_fork,
+    "multiprocessing.resource_tracker": _without_register_at_fork,
+    "joblib.externals.loky.backend.resource_tracker": _without_register_at_fork,
+}
 
 
 class _PatchingLoader:

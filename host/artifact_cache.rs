@@ -34,7 +34,7 @@ use crate::guest;
 
 const MAGIC: &[u8; 8] = b"isolate3";
 const SUM_LEN: usize = MAGIC.len() + 8 + 16 + IDENTITY_LEN;
-const IDENTITY_LEN: usize = 8 + 16 + 8;
+pub(crate) const IDENTITY_LEN: usize = 8 + 16 + 8;
 
 /// Loads the compiled guest from `dir`, or compiles it and stores it there;
 /// with `announce`, says so on stderr when it compiles.
@@ -105,13 +105,13 @@ pub(crate) fn remove_other_guests(cache_root: &Path) {
     }
 }
 
-/// Removes the files of `dir` named `prefix…` but for `keep`: the driver
-/// code of other versions of the driver.
-pub(crate) fn remove_other_files(dir: &Path, prefix: &str, keep: &Path) {
+/// Removes the files of `dir` named `prefix…` but for those in `keep`: the
+/// driver code and template of other versions of the driver.
+pub(crate) fn remove_other_files(dir: &Path, prefix: &str, keep: &[&Path]) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with(prefix) && path != keep {
+        if entry.file_name().to_string_lossy().starts_with(prefix) && !keep.contains(&path.as_path()) {
             let _ = fs::remove_file(path);
         }
     }
@@ -140,7 +140,7 @@ fn sum_of(artifact: &[u8]) -> Vec<u8> {
 
 /// What tells a file apart from one written or copied since: its size,
 /// modification time and inode.
-fn identity(meta: &fs::Metadata) -> [u8; IDENTITY_LEN] {
+pub(crate) fn identity(meta: &fs::Metadata) -> [u8; IDENTITY_LEN] {
     let mut identity = [0; IDENTITY_LEN];
     identity[..8].copy_from_slice(&meta.len().to_le_bytes());
     let modified = meta.modified().ok().and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok());
@@ -200,11 +200,19 @@ fn store(module: &Module, path: &Path) -> std::io::Result<()> {
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// Has `write` fill a temporary file beside `path`, then renames it.
+pub(crate) fn write_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().expect("cache files live in a folder");
     fs::create_dir_all(dir)?;
     let temporary = dir.join(format!(".tmp-{}-{}", std::process::id(), unique_suffix()));
     let written = private_file(&temporary)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|mut file| write(&mut file).and_then(|()| file.sync_all()))
         .and_then(|()| fs::rename(&temporary, path));
     if written.is_err() {
         let _ = fs::remove_file(&temporary);

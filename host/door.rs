@@ -57,8 +57,9 @@ pub(crate) enum Op {
     /// Boot: the driver is ready; the entry point to call for each run is
     /// the Python callable at address u32. → `sys.argv` as a value.
     Ready = 0x04,
-    /// The run to do. → flags:u8 (bit 0: it has bindings), filename blob,
-    /// then the source (rest).
+    /// The run to do. → flags:u8 (bit 0: it has bindings; bit 1: not code
+    /// but the setup of a copy, whose "source" is the value `(argv,
+    /// environ)`), filename blob, then the source (rest).
     TakeRun = 0x10,
     /// The run's bindings. → value: a tuple of `(name, value)` tuples.
     TakeBindings = 0x11,
@@ -85,6 +86,9 @@ pub(crate) enum Op {
     JoinRun = 0x27,
     /// handle:u64 → u8: whether the run ended.
     RunIsDone = 0x28,
+    /// id:u64 → u64: a fork's id (a copy of that idle interpreter, owned
+    /// by the caller).
+    ForkInterpreter = 0x29,
     /// → u64: a new channel's id.
     CreateChannel = 0x30,
     /// → u64 each: the open channels the caller holds an end of.
@@ -129,6 +133,7 @@ impl Op {
             0x26 => StartInterpreter,
             0x27 => JoinRun,
             0x28 => RunIsDone,
+            0x29 => ForkInterpreter,
             0x30 => CreateChannel,
             0x31 => ListChannels,
             0x32 => ChannelSend,
@@ -213,6 +218,7 @@ impl From<Error> for Fault {
                 traceback: exception.traceback(),
             },
             Error::SystemExit { code } => Fault::RunExited(code),
+            Error::CannotFork { reason, .. } => Fault::InterpreterFailed(format!("cannot be forked: {reason}")),
             other => Fault::InterpreterFailed(other.to_string()),
         }
     }
@@ -442,6 +448,7 @@ mod tests {
             ("_START_INTERPRETER", Op::StartInterpreter),
             ("_JOIN_RUN", Op::JoinRun),
             ("_RUN_IS_DONE", Op::RunIsDone),
+            ("_FORK_INTERPRETER", Op::ForkInterpreter),
             ("_CREATE_CHANNEL", Op::CreateChannel),
             ("_LIST_CHANNELS", Op::ListChannels),
             ("_CHANNEL_SEND", Op::ChannelSend),

@@ -35,6 +35,17 @@ pub enum Error {
     #[error("interpreter `{0}` is already running")]
     AlreadyRunning(InterpreterId),
 
+    /// [`Interpreter::fork`](crate::Interpreter::fork) refused: the
+    /// interpreter is running (a copy is taken between runs), or holds open
+    /// files, which a copy could not share.
+    #[error("interpreter `{id}` cannot be forked: {reason}")]
+    CannotFork {
+        /// The interpreter asked to fork.
+        id: InterpreterId,
+        /// Why it cannot, now.
+        reason: String,
+    },
+
     /// The interpreter hit a limit that Python could not handle (time, fuel,
     /// the native stack, open handles; memory when the guest could not raise
     /// `MemoryError`), so it was stopped and discarded: its channel ends are

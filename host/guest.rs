@@ -6,6 +6,11 @@
 /// already started; with the entry exports build.rs adds.
 pub(crate) const MODULE_ZST: &[u8] = include_bytes!(env!("ISOLATE_GUEST_MODULE"));
 
+/// The module's data segments (zstd; build.rs's format: offset, length,
+/// bytes), which build.rs took out of the module: the runtime lays them
+/// into the memory image its first interpreter boots from.
+pub(crate) const MEMORY_SEGMENTS_ZST: &[u8] = include_bytes!(env!("ISOLATE_GUEST_SEGMENTS"));
+
 /// The stdlib and the packages' Python code, as bytecode. The guest finds
 /// it at [`STDLIB_GUEST_PATH`].
 pub(crate) const STDLIB_ZIP: &[u8] = include_bytes!(env!("ISOLATE_GUEST_STDLIB"));

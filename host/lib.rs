@@ -117,6 +117,7 @@ mod grants;
 mod guest;
 mod interpreter;
 mod limits;
+mod memory_image;
 mod output;
 mod runtime;
 mod stdlib;

@@ -13,9 +13,9 @@ use wasmtime::{Engine, ResourceLimiter};
 ///
 /// How it counts: every byte of every linear memory, from the moment it
 /// exists. An interpreter's memory starts at 40 MiB (a 16 MiB stack and
-/// the started interpreter's data), and all of it is charged at creation,
-/// although most of it stays shared with the compiled module (an idle
-/// interpreter has about 1.3 MiB of its own): the guest could write to
+/// the started interpreter's data), and all of it is charged at creation
+/// (a fork is charged its original's whole memory), although most of it
+/// stays shared with the template it was copied from: the guest could write to
 /// every page, and each page written is a copy the host commits. The
 /// charge is therefore a bound on what a sandbox can make the host commit,
 /// not an estimate. 4 GiB lets a sandbox hold its 64 interpreters (2.6 GiB
@@ -223,6 +223,18 @@ impl MemoryLimiter {
     pub(crate) fn limit(&self) -> usize {
         self.budget.limit()
     }
+
+    /// Takes `bytes` more from the budget, if they fit: memory the store
+    /// gets without growing (a copy's memory, larger than the module's).
+    pub(crate) fn charge(&mut self, bytes: usize) -> bool {
+        if self.budget.take(bytes) {
+            self.used += bytes;
+            true
+        } else {
+            self.refused = true;
+            false
+        }
+    }
 }
 
 impl Drop for MemoryLimiter {
@@ -233,16 +245,9 @@ impl Drop for MemoryLimiter {
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let growth = desired.saturating_sub(current);
-        if self.budget.take(growth) {
-            self.used += growth;
-            Ok(true)
-        } else {
-            // Refused: `memory.grow` returns -1 and CPython's allocator
-            // reports MemoryError (or instantiation fails, for a new one).
-            self.refused = true;
-            Ok(false)
-        }
+        // Refused: `memory.grow` returns -1 and CPython's allocator reports
+        // MemoryError (or instantiation fails, for a new one).
+        Ok(self.charge(desired.saturating_sub(current)))
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {

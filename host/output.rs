@@ -71,6 +71,16 @@ impl Output {
         Output(Kind::Discard)
     }
 
+    /// Where a fork's output goes: a capture of its own with the same
+    /// limit (each fork's output is read from the fork), else the same
+    /// place as this one's.
+    pub(crate) fn for_fork(&self) -> Output {
+        match &self.0 {
+            Kind::Capture(captured) => Output::capture_up_to(lock(captured).limit),
+            _ => self.clone(),
+        }
+    }
+
     /// Takes what was captured so far, leaving the capture empty (its limit
     /// starts over). Empty unless this output captures.
     pub(crate) fn take_captured(&self) -> Captured {

@@ -10,8 +10,10 @@ use wasmtime::{Config, Engine, InstancePre, Linker};
 use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
 use crate::interpreter::instance::HostState;
+use crate::interpreter::snapshot::Snapshot;
 use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
 use crate::limits::{self, EpochTicker};
+use crate::memory_image::{ImageMemories, MemoryImage};
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
 use crate::{artifact_cache, guest, interpreter, stdlib, wasi_waits};
@@ -42,6 +44,15 @@ struct Inner {
     driver_code: Mutex<Option<Arc<[u8]>>>,
     /// Where the driver's code is kept between processes.
     driver_code_file: PathBuf,
+    /// The size of the guest's memory as the module declares it, in bytes.
+    memory_minimum: usize,
+    /// The interpreter every new one is a copy of: booted, nothing run.
+    /// Loaded (or made) by the first interpreter's creation.
+    template: Mutex<Option<Snapshot>>,
+    /// Where the template is kept between processes, and the record that
+    /// this very file was checked.
+    template_file: PathBuf,
+    template_checked: PathBuf,
     next_interpreter: AtomicU64,
     next_channel: AtomicU64,
     /// Every live interpreter, for lookups by id. Weak: an interpreter is
@@ -93,6 +104,35 @@ impl Runtime {
 
     pub(crate) fn pre(&self) -> &InstancePre<HostState> {
         &self.inner.pre
+    }
+
+    pub(crate) fn memory_minimum(&self) -> usize {
+        self.inner.memory_minimum
+    }
+
+    /// The interpreter every new one is a copy of: mapped from the cache,
+    /// else booted (from the module's own memory) and kept in the cache.
+    pub(crate) fn template(&self) -> Result<Snapshot> {
+        let mut template = lock(&self.inner.template);
+        if let Some(template) = &*template {
+            return Ok(template.clone());
+        }
+        let snapshot = match Snapshot::load(&self.inner.template_file, Some(&self.inner.template_checked)) {
+            Ok(snapshot) if snapshot.image.len() >= self.inner.memory_minimum => snapshot,
+            // Missing, damaged or another build's: made anew.
+            _ => {
+                let image_error = |err: std::io::Error| Error::Engine(format!("cannot make the guest's memory: {err}"));
+                let segments = zstd::decode_all(guest::MEMORY_SEGMENTS_ZST).map_err(image_error)?;
+                let image = MemoryImage::from_segments(self.inner.memory_minimum, &segments).map_err(image_error)?;
+                let snapshot = InterpreterBuilder::boot_template(self, &Arc::new(image))?;
+                // A cache that cannot be written costs the next process a
+                // boot (about 80 ms), nothing else.
+                let _ = snapshot.save(&self.inner.template_file);
+                snapshot
+            }
+        };
+        *template = Some(snapshot.clone());
+        Ok(snapshot)
     }
 
     pub(crate) fn driver_code(&self) -> Option<Arc<[u8]>> {
@@ -262,13 +302,22 @@ impl RuntimeBuilder {
         let engine = Engine::new(&engine_config(self.fuel)).map_err(Error::engine)?;
         let module = artifact_cache::load_or_compile(&engine, &guest_dir, self.announce_compile)?;
         artifact_cache::remove_other_guests(&cache_root);
-        artifact_cache::remove_other_files(&guest_dir, "driver-", &driver_code_file);
+        // The template: the booted guest every interpreter is a copy of.
+        let template_file = guest_dir.join(format!("template-{}.snapshot", guest::DRIVER_HASH));
+        let template_checked = guest_dir.join(format!("template-{}.checked", guest::DRIVER_HASH));
+        artifact_cache::remove_other_files(&guest_dir, "driver-", &[&driver_code_file]);
+        artifact_cache::remove_other_files(&guest_dir, "template-", &[&template_file, &template_checked]);
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi).map_err(Error::engine)?;
         wasi_waits::add_to_linker(&mut linker).map_err(Error::engine)?;
         interpreter::add_to_linker(&mut linker).map_err(Error::engine)?;
         let pre = linker.instantiate_pre(&module).map_err(Error::engine)?;
+        let memory_minimum = module
+            .exports()
+            .find_map(|export| export.ty().memory().map(|memory| memory.minimum() * memory.page_size()))
+            .and_then(|bytes| usize::try_from(bytes).ok())
+            .ok_or_else(|| Error::Engine("the guest exports no memory".into()))?;
 
         let ticker = EpochTicker::start(engine.clone())
             .map_err(|err| Error::Engine(format!("cannot start the epoch thread: {err}")))?;
@@ -279,6 +328,10 @@ impl RuntimeBuilder {
                 files,
                 driver_code: Mutex::new(driver_code),
                 driver_code_file,
+                template_file,
+                template_checked,
+                memory_minimum,
+                template: Mutex::new(None),
                 next_interpreter: AtomicU64::new(0),
                 next_channel: AtomicU64::new(0),
                 interpreters: Mutex::new(BTreeMap::new()),
@@ -290,12 +343,15 @@ impl RuntimeBuilder {
     }
 }
 
-/// The engine's settings. Memory is allocated on demand, per interpreter:
-/// wasmtime's pooling allocator made creating one no faster with this guest
-/// (5.0–7.1 ms on demand, 6.4–6.9 ms pooled: the driver's boot dominates),
-/// and forking an interpreter's memory needs the on-demand allocator.
+/// The engine's settings. Every guest memory is a copy-on-write mapping of
+/// a memory image ([`ImageMemories`]): wasmtime's own copy-on-write
+/// initialisation is off (it cannot work with a host memory, and the
+/// module's data segments are in the image instead), and memory is
+/// allocated on demand (the pooling allocator does not use a host memory).
 fn engine_config(fuel: bool) -> Config {
     let mut config = Config::new();
+    config.memory_init_cow(false);
+    config.with_host_memory(Arc::new(ImageMemories));
     config.consume_fuel(fuel);
     // Time limits: a store's deadline, checked at function entries and loop
     // back-edges, interrupts a guest that never calls the host.

@@ -46,6 +46,11 @@ impl Handles {
     pub(crate) fn new(max: usize) -> Self {
         Handles { open: 0, max }
     }
+
+    /// How many files and directories the guest holds open.
+    pub(crate) fn open(&self) -> usize {
+        self.open
+    }
 }
 
 /// The trap of a guest that opened more files than it may hold.

@@ -11,16 +11,20 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::host_calls::GuestLink;
-use super::instance::{HostState, Live};
+use super::instance::{HostState, Live, RunOutcome};
+use super::snapshot::Snapshot;
 use super::{Interpreter, InterpreterInner, STACK_RED_ZONE, STACK_SEGMENT, State};
 use crate::cancel::CancelFlag;
+use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::grants::{DirAccess, Grants, Stdin};
 use crate::guest;
 use crate::limits::{Limit, Limits, MemoryBudget, MemoryLimiter};
+use crate::memory_image::MemoryImage;
 use crate::output::Output;
 use crate::runtime::Runtime;
 use crate::sync::lock;
+use crate::value::{self, EndRef, Value};
 use crate::wasi_waits::Handles;
 
 /// Configures and creates an [`Interpreter`]; from [`Runtime::interpreter`].
@@ -171,77 +175,50 @@ impl InterpreterBuilder {
         Ok(Interpreter { inner: self.create(None)? })
     }
 
-    /// Creates an interpreter, the child of `parent` if given.
+    /// Creates an interpreter, the child of `parent` if given: a copy of the
+    /// runtime's template (a booted interpreter nothing ran in), made this
+    /// builder's own.
     pub(crate) fn create(self, parent: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
-        let runtime = self.runtime;
-        if self.limits.fuel.is_some() && !runtime.meters_fuel() {
+        if self.limits.fuel.is_some() && !self.runtime.meters_fuel() {
             return Err(Error::Config("a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`".into()));
         }
+        let template = self.runtime.template()?;
+        let argv = Value::Tuple(self.argv.iter().map(|arg| Value::from(arg.as_str())).collect());
+        let environ =
+            self.grants.env.iter().map(|(key, value)| Value::Tuple(vec![key.as_str().into(), value.as_str().into()]));
+        let setup = Value::Tuple(vec![argv, Value::Tuple(environ.collect())]);
+        self.create_from(parent, &template, &setup, HashMap::new())
+    }
+
+    /// Creates an interpreter whose state is a copy of `snapshot`'s, in
+    /// `sandbox` if given (else in a sandbox of its own), holding the
+    /// channel ends `ends`; `setup` is what the copy is told
+    /// ([`Live::set_up_copy`]).
+    pub(crate) fn create_from(
+        self,
+        sandbox: Option<&Arc<InterpreterInner>>,
+        snapshot: &Snapshot,
+        setup: &Value,
+        ends: HashMap<EndRef, Arc<Channel>>,
+    ) -> Result<Arc<InterpreterInner>> {
+        let runtime = self.runtime.clone();
         let id = runtime.next_interpreter_id();
         let cancel = Arc::new(CancelFlag::default());
         // A sandbox's interpreters share one memory budget.
-        let budget = match parent {
-            Some(parent) => parent.memory.clone(),
+        let budget = match sandbox {
+            Some(sandbox) => sandbox.memory.clone(),
             None => Arc::new(MemoryBudget::new(self.limits.memory)),
         };
-        let make_store = || -> Result<Store<HostState>> {
-            let mut wasi = WasiCtxBuilder::new();
-            // File operations run on the calling thread: the guest is
-            // blocked on them anyway, and handing each to a thread pool and
-            // back cost about 0.4 ms per `stat` and 27 ms to list the
-            // stdlib's folder, most of the time of a first `import json`.
-            wasi.allow_blocking_current_thread(true);
-            self.stdout.attach_stdout(&mut wasi);
-            self.stderr.attach_stderr(&mut wasi);
-            self.grants.apply(&mut wasi)?;
-            let files = runtime.guest_files();
-            for (host, guest) in [
-                (&files.lib, guest::STDLIB_GUEST_DIR),
-                (&files.mpl_data, guest::MPL_DATA_GUEST_PATH),
-                (&files.mpl_config, guest::MPL_CONFIG_GUEST_PATH),
-            ] {
-                wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
-                    .map_err(|err| Error::Cache { path: host.clone(), source: std::io::Error::other(err) })?;
+        let store = self.store(&budget, &cancel)?;
+        let made = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+            let mut live = Live::copy(store, runtime.pre(), snapshot)?;
+            match live.set_up_copy(value::encode(setup)) {
+                Ok(RunOutcome::Completed) => Ok(live),
+                Ok(_) => Err((live.store, wasmtime::Error::msg("the guest failed to set up the new interpreter"))),
+                Err(err) => Err((live.store, err)),
             }
-            let state = HostState {
-                wasi: wasi.build_p1(),
-                limiter: MemoryLimiter::new(budget.clone()),
-                link: GuestLink::new(runtime.clone(), cancel.clone(), self.argv.clone()),
-                exports: None,
-                handles: Handles::new(self.limits.max_handles),
-            };
-            let mut store = Store::new(runtime.engine(), state);
-            store.limiter(|state| &mut state.limiter);
-            if runtime.meters_fuel() {
-                // Setting up is not the guest's doing: runs get their budget.
-                store.set_fuel(u64::MAX).map_err(Error::engine)?;
-            }
-            // Every epoch tick, a running guest checks whether it must stop:
-            // its run's deadline passed, or it was cancelled. A few hundred
-            // calls a second; the deadline itself is exact, not counted in
-            // ticks.
-            store.set_epoch_deadline(1);
-            store.epoch_deadline_callback(|store| {
-                if store.data().link.must_stop() {
-                    Err(Trap::Interrupt.into())
-                } else {
-                    Ok(UpdateDeadline::Continue(1))
-                }
-            });
-            Ok(store)
-        };
-        let start = |store| stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || Live::start(store, runtime.pre()));
-        let mut live = start(make_store()?);
-        if let Err((store, _)) = &live
-            && !store.data().limiter.refused()
-            && runtime.forget_driver_code()
-        {
-            // The driver's compiled code, kept in the cache, did not boot
-            // (a damaged file): boot from the sources, which compiles and
-            // keeps it anew.
-            live = start(make_store()?);
-        }
-        let live = live.map_err(|(store, err)| {
+        });
+        let live = made.map_err(|(store, err)| {
             // Out of memory here is the sandbox's budget, spent by the others.
             if store.data().limiter.refused() {
                 Error::LimitExceeded { id, limit: Limit::Memory(budget.limit()) }
@@ -252,18 +229,19 @@ impl InterpreterBuilder {
 
         let inner = Arc::new(InterpreterInner {
             id,
-            family: parent.map_or(id, |parent| parent.family),
-            parent: parent.map_or_else(Weak::new, Arc::downgrade),
+            family: sandbox.map_or(id, |sandbox| sandbox.family),
+            parent: sandbox.map_or_else(Weak::new, Arc::downgrade),
             runtime: runtime.clone(),
             state: Mutex::new(State::Live(Box::new(live))),
             running: AtomicBool::new(false),
             stdout: self.stdout,
             stderr: self.stderr,
             limits: self.limits,
+            grants: self.grants,
             memory: budget,
             cancel,
             children: Mutex::new(Vec::new()),
-            known_ends: Mutex::new(HashMap::new()),
+            known_ends: Mutex::new(ends),
         });
         // The store's host calls reach their interpreter through a weak
         // reference: the interpreter owns the store, not the other way.
@@ -272,6 +250,78 @@ impl InterpreterBuilder {
         }
         runtime.register_interpreter(&inner);
         Ok(inner)
+    }
+
+    /// A store for a new interpreter of this builder's: its WASI context
+    /// (output, grants, the guest's own files), its limits, and the checks
+    /// that stop a run.
+    fn store(&self, budget: &Arc<MemoryBudget>, cancel: &Arc<CancelFlag>) -> Result<Store<HostState>> {
+        let runtime = &self.runtime;
+        let mut wasi = WasiCtxBuilder::new();
+        // File operations run on the calling thread: the guest is blocked
+        // on them anyway, and handing each to a thread pool and back cost
+        // about 0.4 ms per `stat` and 27 ms to list the stdlib's folder,
+        // most of the time of a first `import json`.
+        wasi.allow_blocking_current_thread(true);
+        self.stdout.attach_stdout(&mut wasi);
+        self.stderr.attach_stderr(&mut wasi);
+        self.grants.apply(&mut wasi)?;
+        let files = runtime.guest_files();
+        for (host, guest) in [
+            (&files.lib, guest::STDLIB_GUEST_DIR),
+            (&files.mpl_data, guest::MPL_DATA_GUEST_PATH),
+            (&files.mpl_config, guest::MPL_CONFIG_GUEST_PATH),
+        ] {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(|err| Error::Cache { path: host.clone(), source: std::io::Error::other(err) })?;
+        }
+        let state = HostState {
+            wasi: wasi.build_p1(),
+            limiter: MemoryLimiter::new(budget.clone()),
+            link: GuestLink::new(runtime.clone(), cancel.clone(), self.argv.clone()),
+            exports: None,
+            handles: Handles::new(self.limits.max_handles),
+        };
+        let mut store = Store::new(runtime.engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        if runtime.meters_fuel() {
+            // Setting up is not the guest's doing: runs get their budget.
+            store.set_fuel(u64::MAX).map_err(Error::engine)?;
+        }
+        // Every epoch tick, a running guest checks whether it must stop:
+        // its run's deadline passed, or it was cancelled. A few hundred
+        // calls a second; the deadline itself is exact, not counted in
+        // ticks.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|store| {
+            if store.data().link.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Continue(1)) }
+        });
+        Ok(store)
+    }
+
+    /// Boots the runtime's template: a new guest whose memory starts as the
+    /// module's (`image`), with the driver loaded and nothing run. Every
+    /// interpreter is then a copy of it.
+    pub(crate) fn boot_template(runtime: &Runtime, image: &Arc<MemoryImage>) -> Result<Snapshot> {
+        let builder = InterpreterBuilder::new(runtime.clone()).stdout(Output::discard()).stderr(Output::discard());
+        let budget = Arc::new(MemoryBudget::new(usize::MAX));
+        let cancel = Arc::new(CancelFlag::default());
+        let boot =
+            |store| stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || Live::boot(store, runtime.pre(), image));
+        let mut live = boot(builder.store(&budget, &cancel)?);
+        if live.is_err() && runtime.forget_driver_code() {
+            // The driver's compiled code, kept in the cache, did not boot
+            // (a damaged file): boot from the sources, which compiles and
+            // keeps it anew.
+            live = boot(builder.store(&budget, &cancel)?);
+        }
+        let mut live = live.map_err(|(_, err)| Error::engine(err))?;
+        live.snapshot().map_err(Error::engine)
+    }
+
+    /// A builder for a fork: `argv` is unused (a fork keeps its original's).
+    pub(crate) fn for_fork(runtime: Runtime, stdout: Output, stderr: Output, limits: Limits, grants: Grants) -> Self {
+        InterpreterBuilder { runtime, argv: Vec::new(), stdout, stderr, limits, grants }
     }
 
     /// A builder for an interpreter created by `parent`'s code: its output

@@ -127,6 +127,15 @@ impl GuestLink {
         self.entry
     }
 
+    /// The entry of a copy: its original's.
+    pub(crate) fn set_entry(&mut self, entry: i32) {
+        self.entry = Some(entry);
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     pub(crate) fn set_request(&mut self, request: RunRequest) {
         self.request = Some(request);
         self.outcome = None;
@@ -384,8 +393,9 @@ impl HostState {
                 args.end()?;
                 // Once per run: the driver takes it as the run starts.
                 let request = link.request.as_mut().filter(|r| !r.taken).ok_or_else(|| invalid("no run to take"))?;
+                let flags = u8::from(!request.bindings.is_empty()) | (u8::from(request.setup) << 1);
                 let answer = Answer::with_capacity(request.source.len() + request.filename.len() + 8)
-                    .u8(u8::from(!request.bindings.is_empty()))
+                    .u8(flags)
                     .blob(request.filename.as_bytes())
                     .bytes(&request.source);
                 request.source = Vec::new();
@@ -419,7 +429,12 @@ impl HostState {
                 let me = link.me()?;
                 Ok(ids(link.runtime.family(me.family()).into_iter().map(InterpreterId::as_u64)))
             }
-            Op::CreateInterpreter => {
+            Op::CreateInterpreter | Op::ForkInterpreter => {
+                let original = match op {
+                    Op::ForkInterpreter => Some(link.interpreter(args.u64()?)?),
+                    _ => None,
+                };
+                args.end()?;
                 let me = link.me()?;
                 let limit = me.limits().max_interpreters;
                 // The sandbox's root was created by the host; the rest by Python.
@@ -428,14 +443,16 @@ impl HostState {
                         "cannot create an interpreter: the limit of {limit} interpreters per sandbox is reached"
                     )));
                 }
-                let child = InterpreterBuilder::for_child(link.runtime.clone(), &me).create(Some(&me)).map_err(
-                    |err| match err {
-                        Error::LimitExceeded { limit: Limit::Memory(limit), .. } => {
-                            Fault::memory_limit("cannot create an interpreter: ", limit)
-                        }
-                        other => other.into(),
-                    },
-                )?;
+                let created = match original {
+                    Some(original) => original.fork(Some(&me)),
+                    None => InterpreterBuilder::for_child(link.runtime.clone(), &me).create(Some(&me)),
+                };
+                let child = created.map_err(|err| match err {
+                    Error::LimitExceeded { limit: Limit::Memory(limit), .. } => {
+                        Fault::memory_limit("cannot create an interpreter: ", limit)
+                    }
+                    other => other.into(),
+                })?;
                 let id = child.id().as_u64();
                 me.adopt(child);
                 Ok(Answer::ok().u64(id))

@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Instance, Memory, Store, TypedFunc};
+use wasmtime::{Global, Instance, InstancePre, Memory, Store, TypedFunc, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::channel::Message;
 use crate::door;
 use crate::guest;
 use crate::interpreter::host_calls::GuestLink;
+use crate::interpreter::snapshot::Snapshot;
 use crate::limits::MemoryLimiter;
+use crate::memory_image::{self, MemoryImage};
 use crate::wasi_waits::Handles;
 
 /// The host side of one interpreter's store.
@@ -36,6 +38,11 @@ pub(crate) struct Exports {
     call_no_args: TypedFunc<i32, i32>,
     decref: TypedFunc<i32, ()>,
     clear_error: TypedFunc<(), ()>,
+    /// The guest's one mutable global: a copy starts from its original's.
+    stack_pointer: Global,
+    /// Makes the guest's C library ask the host for its folders again: a
+    /// copy may have been granted others than its original.
+    reset_preopens: TypedFunc<(), ()>,
 }
 
 impl Exports {
@@ -51,6 +58,10 @@ impl Exports {
             call_no_args: instance.get_typed_func(&mut *store, "PyObject_CallNoArgs")?,
             decref: instance.get_typed_func(&mut *store, "_Py_DecRef")?,
             clear_error: instance.get_typed_func(&mut *store, "PyErr_Clear")?,
+            stack_pointer: instance
+                .get_global(&mut *store, "__stack_pointer")
+                .ok_or_else(|| wasmtime::Error::msg("the guest exports no stack pointer"))?,
+            reset_preopens: instance.get_typed_func(&mut *store, "__wasilibc_reset_preopens")?,
         })
     }
 }
@@ -62,6 +73,9 @@ pub(crate) struct RunRequest {
     pub(crate) bindings: Vec<(String, Message)>,
     /// Whether the driver took it already.
     pub(crate) taken: bool,
+    /// Not code: the setup of a copy (see [`Live::set_up_copy`]); `source`
+    /// is the encoded `(argv, environ)`.
+    pub(crate) setup: bool,
 }
 
 /// How a run ended, as the driver reported it ([`door::Op::RunOutcome`]).
@@ -82,18 +96,21 @@ pub(crate) struct Live {
     exports: Arc<Exports>,
     /// The driver's `serve`: the Python callable the host calls for a run.
     entry: i32,
+    /// A snapshot of the memory as it is, until the next run changes it:
+    /// forks in a row share one.
+    snapshot: Option<Snapshot>,
 }
 
 impl Live {
-    /// Instantiates the guest in `store` and boots the driver in it.
-    pub(crate) fn start(
+    /// Instantiates the guest in `store`, its memory a copy of `image` (the
+    /// module's own), and boots the driver in it.
+    pub(crate) fn boot(
         mut store: Store<HostState>,
-        pre: &wasmtime::InstancePre<HostState>,
+        pre: &InstancePre<HostState>,
+        image: &Arc<MemoryImage>,
     ) -> std::result::Result<Live, (Store<HostState>, wasmtime::Error)> {
         let started = (|| {
-            let instance = pre.instantiate(&mut store)?;
-            let exports = Arc::new(Exports::of(&instance, &mut store)?);
-            store.data_mut().exports = Some(exports.clone());
+            let exports = instantiate(&mut store, pre, image)?;
             let boot = guest::BOOT_TURN;
             let at = alloc(&mut store, &exports, boot.as_bytes())?;
             let status = exports.turn.call(&mut store, (at, boot.len() as i32))?;
@@ -104,13 +121,65 @@ impl Live {
             }
         })();
         match started {
-            Ok((exports, entry)) => Ok(Live { store, exports, entry }),
+            Ok((exports, entry)) => Ok(Live { store, exports, entry, snapshot: None }),
             Err(err) => Err((store, err)),
         }
     }
 
+    /// Instantiates the guest in `store` as a copy of `snapshot`: its
+    /// memory maps the snapshot's, copy-on-write. The copy still needs
+    /// [`set_up_copy`](Self::set_up_copy) before it runs code.
+    pub(crate) fn copy(
+        mut store: Store<HostState>,
+        pre: &InstancePre<HostState>,
+        snapshot: &Snapshot,
+    ) -> std::result::Result<Live, (Store<HostState>, wasmtime::Error)> {
+        let started = (|| {
+            let exports = instantiate(&mut store, pre, &snapshot.image)?;
+            exports.stack_pointer.set(&mut store, Val::I32(snapshot.stack_pointer))?;
+            store.data_mut().link.set_entry(snapshot.entry);
+            Ok(exports)
+        })();
+        match started {
+            Ok(exports) => Ok(Live { store, exports, entry: snapshot.entry, snapshot: None }),
+            Err(err) => Err((store, err)),
+        }
+    }
+
+    /// Makes a copy this interpreter's own, as a child is after
+    /// `os.fork()`: its C library finds its own folders, `sys.argv` and
+    /// `os.environ` become `argv` and `environ` (an encoded pair), and the
+    /// callbacks registered with `os.register_at_fork(after_in_child=...)`
+    /// run (`random` reseeds).
+    pub(crate) fn set_up_copy(&mut self, argv_and_environ: Vec<u8>) -> wasmtime::Result<RunOutcome> {
+        self.exports.reset_preopens.call(&mut self.store, ())?;
+        let request = RunRequest {
+            source: argv_and_environ,
+            filename: String::new(),
+            bindings: Vec::new(),
+            taken: false,
+            setup: true,
+        };
+        self.run(request)
+    }
+
+    /// The memory as it is now, with what a copy needs to start from it.
+    /// Copies the memory the first time after a run (milliseconds per
+    /// 10 MiB written); forks in a row share the copy.
+    pub(crate) fn snapshot(&mut self) -> wasmtime::Result<Snapshot> {
+        if let Some(snapshot) = &self.snapshot {
+            return Ok(snapshot.clone());
+        }
+        let image = MemoryImage::copy_of(self.exports.memory.data(&self.store))?;
+        let stack_pointer = self.exports.stack_pointer.get(&mut self.store).i32().unwrap_or_default();
+        let snapshot = Snapshot { image: Arc::new(image), stack_pointer, entry: self.entry };
+        self.snapshot = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+
     /// Runs `request` in the guest: one call of the driver's `serve`.
     pub(crate) fn run(&mut self, request: RunRequest) -> wasmtime::Result<RunOutcome> {
+        self.snapshot = None;
         self.store.data_mut().link.set_request(request);
         let store = &mut self.store;
         let exports = &self.exports;
@@ -132,6 +201,25 @@ impl Live {
             None => RunOutcome::Completed,
         })
     }
+}
+
+/// Instantiates the guest in `store` with `image` as its memory, and keeps
+/// its exports in the store.
+fn instantiate(
+    store: &mut Store<HostState>,
+    pre: &InstancePre<HostState>,
+    image: &Arc<MemoryImage>,
+) -> wasmtime::Result<Arc<Exports>> {
+    let minimum = store.data().link.runtime().memory_minimum();
+    // The image may be larger than the module's initial memory, which is
+    // all wasmtime asks the limiter for.
+    if !store.data_mut().limiter.charge(image.len().saturating_sub(minimum)) {
+        return Err(wasmtime::Error::msg("the memory limit leaves no room for the interpreter's memory"));
+    }
+    let instance = memory_image::instantiate_from(image, minimum, || pre.instantiate(&mut *store))?;
+    let exports = Arc::new(Exports::of(&instance, store)?);
+    store.data_mut().exports = Some(exports.clone());
+    Ok(exports)
 }
 
 /// Copies `bytes` into memory the guest allocates; returns its address.

@@ -126,6 +126,46 @@ fn a_damaged_compiled_driver_is_compiled_anew() {
     let kept = files_named(cache.path(), ".marshal");
     assert_eq!(kept.len(), 1, "the driver's compiled code is cached: {kept:?}");
     fs::write(&kept[0], b"\xe3 not marshal data").unwrap();
+    // Without a template, the next runtime boots the driver.
+    for template in files_named(cache.path(), ".snapshot") {
+        fs::remove_file(template).unwrap();
+    }
     prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
     assert_ne!(fs::read(&kept[0]).unwrap(), b"\xe3 not marshal data", "the damaged file was replaced");
+    assert_eq!(files_named(cache.path(), ".snapshot").len(), 1, "the template was kept anew");
+}
+
+/// The template every interpreter is a copy of is kept in the cache; one
+/// that is corrupt, truncated or of another build is made anew.
+#[test]
+fn a_damaged_template_is_made_anew() {
+    type Damage = fn(&Path);
+    let damages: [(&str, Damage); 3] = [
+        ("a flipped byte in its memory", |path| {
+            let mut bytes = fs::read(path).unwrap();
+            let at = (64 << 10) + 12345;
+            bytes[at] ^= 0x5a;
+            fs::write(path, bytes).unwrap();
+        }),
+        ("truncated", |path| {
+            let file = fs::OpenOptions::new().write(true).open(path).unwrap();
+            file.set_len(file.metadata().unwrap().len() / 2).unwrap();
+        }),
+        ("another build's", |path| {
+            let mut bytes = fs::read(path).unwrap();
+            bytes[20] ^= 0x01;
+            fs::write(path, bytes).unwrap();
+        }),
+    ];
+    for (what, damage) in damages {
+        let cache = copy_of_the_cache();
+        let templates = files_named(cache.path(), ".snapshot");
+        assert_eq!(templates.len(), 1, "the template is cached: {templates:?}");
+        let good = fs::read(&templates[0]).unwrap();
+        damage(&templates[0]);
+        prints_hello(&Runtime::builder().cache_dir(cache.path()).build().unwrap());
+        let remade = fs::read(&templates[0]).unwrap();
+        assert_eq!(remade.len(), good.len(), "{what}: the template was made anew");
+        assert!(remade[..60] == good[..60], "{what}: the template was made anew");
+    }
 }

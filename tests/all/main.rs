@@ -5,6 +5,7 @@ mod cancel;
 mod channels;
 mod cli;
 mod errors;
+mod fork;
 mod grants;
 mod interpreters;
 mod limits;
