@@ -31,6 +31,14 @@ def boot(door):
     _open_stdio()
     argv = interpreters._decode(door(0x04, _U32.pack(id(serve))))
     sys.argv = list(argv)
+    # Every interpreter is a copy of this one (the runtime's template): its
+    # objects go to the collector's permanent generation, so that no
+    # interpreter's collections scan them, or write to their pages, which
+    # are shared with every other copy until written (CPython's advice
+    # before `os.fork()`).
+    import gc
+
+    gc.freeze()
 
 
 def _open_stdio():
@@ -75,11 +83,14 @@ def serve():
         flags = answer[1]
         (length,) = _U32.unpack_from(answer, 2)
         filename = str(answer[6 : 6 + length], "utf-8")
-        source = answer[6 + length :]
-        del answer
+        at = 6 + length
         if flags & 2:
-            _set_up_copy(source)
-            return
+            # The first run of a copy: its setup comes first.
+            (setup_length,) = _U32.unpack_from(answer, at)
+            _set_up_copy(answer[at + 4 : at + 4 + setup_length])
+            at += 4 + setup_length
+        source = answer[at:]
+        del answer
         if flags & 1:
             for name, value in interpreters._decode(memoryview(_door(_TAKE_BINDINGS))[1:]):
                 setattr(_MAIN, name, value)
@@ -108,10 +119,14 @@ def _set_up_copy(setup: bytes) -> None:
     fork, which keeps its original's, as a child of `os.fork()` does."""
     settings = interpreters._decode(setup)
     if settings is not None:
+        # Each change writes pages this copy shares with the others: only
+        # what differs from the template's (`['']`, no variables) is set.
         argv, environ = settings
-        sys.argv = list(argv)
-        os.environ.clear()
-        os.environ.update(environ)
+        if sys.argv != list(argv):
+            sys.argv = list(argv)
+        if os.environ != dict(environ):
+            os.environ.clear()
+            os.environ.update(environ)
     wasi_patches.after_fork_in_child()
 
 

@@ -57,9 +57,10 @@ pub(crate) enum Op {
     /// Boot: the driver is ready; the entry point to call for each run is
     /// the Python callable at address u32. → `sys.argv` as a value.
     Ready = 0x04,
-    /// The run to do. → flags:u8 (bit 0: it has bindings; bit 1: not code
-    /// but the setup of a copy, whose "source" is the value `(argv,
-    /// environ)`), filename blob, then the source (rest).
+    /// The run to do. → flags:u8 (bit 0: it has bindings; bit 1: it is a
+    /// copy's first, and a blob with its setup follows the filename: the
+    /// value `(argv, environ)` or `None`), filename blob, [setup blob], then
+    /// the source (rest).
     TakeRun = 0x10,
     /// The run's bindings. → value: a tuple of `(name, value)` tuples.
     TakeBindings = 0x11,

@@ -11,7 +11,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::host_calls::GuestLink;
-use super::instance::{HostState, Live, RunOutcome};
+use super::instance::{HostState, Live};
 use super::snapshot::Snapshot;
 use super::{Interpreter, InterpreterInner, STACK_RED_ZONE, STACK_SEGMENT, State};
 use crate::cancel::CancelFlag;
@@ -182,23 +182,32 @@ impl InterpreterBuilder {
         if self.limits.fuel.is_some() && !self.runtime.meters_fuel() {
             return Err(Error::Config("a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`".into()));
         }
+        // What `os.environ` would refuse, refused here, where it is the
+        // program's mistake.
+        for (key, value) in &self.grants.env {
+            if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+                return Err(Error::Config(format!(
+                    "invalid environment variable {key:?}: a name is not empty and has no `=` or NUL, a value no NUL"
+                )));
+            }
+        }
         let template = self.runtime.template()?;
         let argv = Value::Tuple(self.argv.iter().map(|arg| Value::from(arg.as_str())).collect());
         let environ =
             self.grants.env.iter().map(|(key, value)| Value::Tuple(vec![key.as_str().into(), value.as_str().into()]));
-        let setup = Value::Tuple(vec![argv, Value::Tuple(environ.collect())]);
-        self.create_from(parent, &template, &setup, HashMap::new())
+        let settings = Value::Tuple(vec![argv, Value::Tuple(environ.collect())]);
+        self.create_from(parent, &template, Some(&settings), HashMap::new())
     }
 
     /// Creates an interpreter whose state is a copy of `snapshot`'s, in
     /// `sandbox` if given (else in a sandbox of its own), holding the
-    /// channel ends `ends`; `setup` is what the copy is told
-    /// ([`Live::set_up_copy`]).
+    /// channel ends `ends`; `settings` are its `(argv, environ)`, if it
+    /// does not keep the snapshot's ([`Live::copy`]).
     pub(crate) fn create_from(
         self,
         sandbox: Option<&Arc<InterpreterInner>>,
         snapshot: &Snapshot,
-        setup: &Value,
+        settings: Option<&Value>,
         ends: HashMap<EndRef, Arc<Channel>>,
     ) -> Result<Arc<InterpreterInner>> {
         let runtime = self.runtime.clone();
@@ -210,15 +219,8 @@ impl InterpreterBuilder {
             None => Arc::new(MemoryBudget::new(self.limits.memory)),
         };
         let store = self.store(&budget, &cancel)?;
-        let made = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
-            let mut live = Live::copy(store, runtime.pre(), snapshot)?;
-            match live.set_up_copy(value::encode(setup)) {
-                Ok(RunOutcome::Completed) => Ok(live),
-                Ok(_) => Err((live.store, wasmtime::Error::msg("the guest failed to set up the new interpreter"))),
-                Err(err) => Err((live.store, err)),
-            }
-        });
-        let live = made.map_err(|(store, err)| {
+        let settings = settings.map(value::encode);
+        let live = Live::copy(store, runtime.pre(), snapshot, settings).map_err(|(store, err)| {
             // Out of memory here is the sandbox's budget, spent by the others.
             if store.data().limiter.refused() {
                 Error::LimitExceeded { id, limit: Limit::Memory(budget.limit()) }

@@ -393,11 +393,14 @@ impl HostState {
                 args.end()?;
                 // Once per run: the driver takes it as the run starts.
                 let request = link.request.as_mut().filter(|r| !r.taken).ok_or_else(|| invalid("no run to take"))?;
-                let flags = u8::from(!request.bindings.is_empty()) | (u8::from(request.setup) << 1);
-                let answer = Answer::with_capacity(request.source.len() + request.filename.len() + 8)
-                    .u8(flags)
-                    .blob(request.filename.as_bytes())
-                    .bytes(&request.source);
+                let flags = u8::from(!request.bindings.is_empty()) | (u8::from(request.setup.is_some()) << 1);
+                let setup = request.setup.take();
+                let capacity = request.source.len() + request.filename.len() + setup.as_ref().map_or(0, Vec::len) + 12;
+                let mut answer = Answer::with_capacity(capacity).u8(flags).blob(request.filename.as_bytes());
+                if let Some(setup) = &setup {
+                    answer = answer.blob(setup);
+                }
+                let answer = answer.bytes(&request.source);
                 request.source = Vec::new();
                 request.taken = true;
                 Ok(answer)

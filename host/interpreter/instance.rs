@@ -13,6 +13,7 @@ use crate::interpreter::host_calls::GuestLink;
 use crate::interpreter::snapshot::Snapshot;
 use crate::limits::MemoryLimiter;
 use crate::memory_image::{self, MemoryImage};
+use crate::value::{self, Value};
 use crate::wasi_waits::Handles;
 
 /// The host side of one interpreter's store.
@@ -73,9 +74,9 @@ pub(crate) struct RunRequest {
     pub(crate) bindings: Vec<(String, Message)>,
     /// Whether the driver took it already.
     pub(crate) taken: bool,
-    /// Not code: the setup of a copy (see [`Live::set_up_copy`]); `source`
-    /// is the encoded `(argv, environ)`.
-    pub(crate) setup: bool,
+    /// The setup of a copy, done before the code of its first run (see
+    /// [`Live::copy`]).
+    pub(crate) setup: Option<Vec<u8>>,
 }
 
 /// How a run ended, as the driver reported it ([`door::Op::RunOutcome`]).
@@ -99,6 +100,9 @@ pub(crate) struct Live {
     /// A snapshot of the memory as it is, until the next run changes it:
     /// forks in a row share one.
     snapshot: Option<Snapshot>,
+    /// A copy's setup (an encoded value, see [`Live::copy`]), done just
+    /// before its first run: a copy that never runs never writes a page.
+    setup: Option<Vec<u8>>,
 }
 
 impl Live {
@@ -121,18 +125,25 @@ impl Live {
             }
         })();
         match started {
-            Ok((exports, entry)) => Ok(Live { store, exports, entry, snapshot: None }),
+            Ok((exports, entry)) => Ok(Live { store, exports, entry, snapshot: None, setup: None }),
             Err(err) => Err((store, err)),
         }
     }
 
     /// Instantiates the guest in `store` as a copy of `snapshot`: its
-    /// memory maps the snapshot's, copy-on-write. The copy still needs
-    /// [`set_up_copy`](Self::set_up_copy) before it runs code.
+    /// memory maps the snapshot's, copy-on-write, and nothing runs in it
+    /// yet. Before its first run, the copy becomes an interpreter of its
+    /// own, as a child does after `os.fork()`: its C library finds its own
+    /// folders, the callbacks registered with
+    /// `os.register_at_fork(after_in_child=...)` run once `random` reseeds,
+    /// and if `settings` (an encoded `(argv, environ)`) are given,
+    /// `sys.argv` and `os.environ` become them; a fork (`None`) keeps its
+    /// original's.
     pub(crate) fn copy(
         mut store: Store<HostState>,
         pre: &InstancePre<HostState>,
         snapshot: &Snapshot,
+        settings: Option<Vec<u8>>,
     ) -> std::result::Result<Live, (Store<HostState>, wasmtime::Error)> {
         let started = (|| {
             let exports = instantiate(&mut store, pre, &snapshot.image)?;
@@ -140,27 +151,34 @@ impl Live {
             store.data_mut().link.set_entry(snapshot.entry);
             Ok(exports)
         })();
-        match started {
-            Ok(exports) => Ok(Live { store, exports, entry: snapshot.entry, snapshot: None }),
-            Err(err) => Err((store, err)),
-        }
+        let exports = match started {
+            Ok(exports) => exports,
+            Err(err) => return Err((store, err)),
+        };
+        // Until it runs, a fork's memory is its original's: a fork of it
+        // maps the same image.
+        let same_memory = settings.is_none().then(|| snapshot.clone());
+        let setup = settings.unwrap_or_else(|| value::encode(&Value::None));
+        Ok(Live { store, exports, entry: snapshot.entry, snapshot: same_memory, setup: Some(setup) })
     }
 
-    /// Makes a copy this interpreter's own, as a child is after
-    /// `os.fork()`: its C library finds its own folders, `sys.argv` and
-    /// `os.environ` become `argv` and `environ` (an encoded pair), and the
-    /// callbacks registered with `os.register_at_fork(after_in_child=...)`
-    /// run (`random` reseeds).
-    pub(crate) fn set_up_copy(&mut self, argv_and_environ: Vec<u8>) -> wasmtime::Result<RunOutcome> {
-        self.exports.reset_preopens.call(&mut self.store, ())?;
+    /// Does a copy's setup now, if it is still to do: before its memory is
+    /// copied (a run of no code).
+    fn finish_setup(&mut self) -> wasmtime::Result<()> {
+        if self.setup.is_none() {
+            return Ok(());
+        }
         let request = RunRequest {
-            source: argv_and_environ,
-            filename: String::new(),
+            source: Vec::new(),
+            filename: crate::interpreter::STRING_FILENAME.to_owned(),
             bindings: Vec::new(),
             taken: false,
-            setup: true,
+            setup: None,
         };
-        self.run(request)
+        match self.run(request)? {
+            RunOutcome::Completed => Ok(()),
+            _ => Err(wasmtime::Error::msg("the guest's driver failed to set up a copy")),
+        }
     }
 
     /// The memory as it is now, with what a copy needs to start from it.
@@ -170,6 +188,7 @@ impl Live {
         if let Some(snapshot) = &self.snapshot {
             return Ok(snapshot.clone());
         }
+        self.finish_setup()?;
         let image = MemoryImage::copy_of(self.exports.memory.data(&self.store))?;
         let stack_pointer = self.exports.stack_pointer.get(&mut self.store).i32().unwrap_or_default();
         let snapshot = Snapshot { image: Arc::new(image), stack_pointer, entry: self.entry };
@@ -177,8 +196,13 @@ impl Live {
         Ok(snapshot)
     }
 
-    /// Runs `request` in the guest: one call of the driver's `serve`.
-    pub(crate) fn run(&mut self, request: RunRequest) -> wasmtime::Result<RunOutcome> {
+    /// Runs `request` in the guest: one call of the driver's `serve`. A
+    /// copy's first run does its setup first.
+    pub(crate) fn run(&mut self, mut request: RunRequest) -> wasmtime::Result<RunOutcome> {
+        if let Some(setup) = self.setup.take() {
+            self.exports.reset_preopens.call(&mut self.store, ())?;
+            request.setup = Some(setup);
+        }
         self.snapshot = None;
         self.store.data_mut().link.set_request(request);
         let store = &mut self.store;

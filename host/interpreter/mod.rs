@@ -422,7 +422,7 @@ impl InterpreterInner {
         };
         let builder =
             InterpreterBuilder::for_fork(self.runtime.clone(), stdout, stderr, self.limits, self.grants.clone());
-        builder.create_from(sandbox, &snapshot, &Value::None, ends)
+        builder.create_from(sandbox, &snapshot, None, ends)
     }
 
     pub(crate) fn adopt(&self, child: Arc<InterpreterInner>) {
@@ -458,7 +458,7 @@ impl InterpreterInner {
             State::Destroyed => return Err(Error::Destroyed(self.id)),
         };
         let request =
-            RunRequest { source: source.to_vec(), filename: filename.to_owned(), bindings, taken: false, setup: false };
+            RunRequest { source: source.to_vec(), filename: filename.to_owned(), bindings, taken: false, setup: None };
         let own = self.limits.timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let deadline = limits::earlier(own, outer);
         live.store.data_mut().link.set_deadline(deadline);

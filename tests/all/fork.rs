@@ -128,14 +128,16 @@ fn a_failing_at_fork_callback_is_reported_and_the_fork_goes_on() {
         .run("import os\ndef broken(): raise ValueError('hook failed')\nos.register_at_fork(after_in_child=broken)\nos.register_at_fork(after_in_child=lambda: print('second hook'))")
         .unwrap();
     let fork = original.fork().unwrap();
+    // The callbacks run as the fork first runs, before its code.
+    fork.run("print('alive')").unwrap();
     let stderr = fork.take_stderr().text();
     assert!(
         stderr.contains("Exception ignored in fork hook") && stderr.contains("ValueError: hook failed"),
         "{stderr}"
     );
-    assert_eq!(fork.take_stdout().text(), "second hook\n");
-    fork.run("print('alive')").unwrap();
-    assert_eq!(fork.take_stdout().text(), "alive\n");
+    assert_eq!(fork.take_stdout().text(), "second hook\nalive\n");
+    fork.run("print('again')").unwrap();
+    assert_eq!(fork.take_stdout().text(), "again\n", "the callbacks run once");
 }
 
 #[test]
@@ -306,4 +308,24 @@ except RuntimeError as e:
         )
         .unwrap();
     assert!(interp.take_stdout().text().contains("limit of 2 interpreters"));
+}
+
+#[test]
+fn a_fork_of_a_fork_that_never_ran_is_a_copy_of_the_same_state() {
+    let original = interpreter();
+    original.run("import os\nvalue = 'original'\nos.register_at_fork(after_in_child=lambda: print('hook'))").unwrap();
+    let child = original.fork().unwrap();
+    let grandchild = child.fork().unwrap();
+    grandchild.run("print(value)").unwrap();
+    assert_eq!(grandchild.take_stdout().text(), "hook\noriginal\n");
+    child.run("print(value)").unwrap();
+    assert_eq!(child.take_stdout().text(), "hook\noriginal\n");
+}
+
+#[test]
+fn an_environment_variable_os_environ_would_refuse_is_a_configuration_error() {
+    for (key, value) in [("A=B", "1"), ("", "1"), ("NUL", "a\0b")] {
+        let err = runtime().interpreter().env(key, value).build().unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{key:?}: {err}");
+    }
 }
