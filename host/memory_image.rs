@@ -81,9 +81,24 @@ impl MemoryImage {
         }
         let needed = offset.checked_add(len as u64).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
         if file.metadata()?.len() < needed {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the memory image's file is truncated"));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated: the file is shorter than its memory"));
         }
         Ok(MemoryImage { file, offset, len })
+    }
+
+    /// The same memory in an anonymous file of its own, so that what is
+    /// done to this image's file later cannot reach the copy; `inspect`
+    /// sees every byte on the way (one pass over the file).
+    pub(crate) fn copied(&self, mut inspect: impl FnMut(&[u8])) -> io::Result<Self> {
+        let file = anonymous_file(self.len)?;
+        let mut at = 0;
+        self.for_each_chunk(|chunk| {
+            inspect(chunk);
+            let written = write_non_zero(&file, at, chunk);
+            at += chunk.len() as u64;
+            written
+        })?;
+        Ok(MemoryImage { file, offset: 0, len: self.len })
     }
 
     /// The memory's size in bytes.
@@ -92,26 +107,22 @@ impl MemoryImage {
     }
 
     /// Writes the image into `out` at `at`, leaving its zero runs as holes.
-    pub(crate) fn write_into(&self, out: &File, at: u64) -> io::Result<()> {
-        let mut buffer = vec![0; 1 << 20];
-        let mut done = 0;
-        while done < self.len {
-            let chunk = (self.len - done).min(buffer.len());
-            self.file.read_exact_at(&mut buffer[..chunk], self.offset + done as u64)?;
-            write_non_zero(out, at + done as u64, &buffer[..chunk])?;
-            done += chunk;
-        }
-        Ok(())
+    pub(crate) fn write_into(&self, out: &File, mut at: u64) -> io::Result<()> {
+        self.for_each_chunk(|chunk| {
+            let written = write_non_zero(out, at, chunk);
+            at += chunk.len() as u64;
+            written
+        })
     }
 
     /// Feeds the image's bytes to `f`, a megabyte at a time.
-    pub(crate) fn for_each_chunk(&self, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+    pub(crate) fn for_each_chunk(&self, mut f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         let mut buffer = vec![0; 1 << 20];
         let mut done = 0;
         while done < self.len {
             let chunk = (self.len - done).min(buffer.len());
             self.file.read_exact_at(&mut buffer[..chunk], self.offset + done as u64)?;
-            f(&buffer[..chunk]);
+            f(&buffer[..chunk])?;
             done += chunk;
         }
         Ok(())

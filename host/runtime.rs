@@ -117,7 +117,7 @@ impl Runtime {
         if let Some(template) = &*template {
             return Ok(template.clone());
         }
-        let snapshot = match Snapshot::load(&self.inner.template_file, Some(&self.inner.template_checked)) {
+        let snapshot = match Snapshot::read(&self.inner.template_file, true, Some(&self.inner.template_checked)) {
             Ok(snapshot) if snapshot.image.len() >= self.inner.memory_minimum => snapshot,
             // Missing, damaged or another build's: made anew.
             _ => {
@@ -127,7 +127,7 @@ impl Runtime {
                 let snapshot = InterpreterBuilder::boot_template(self, &Arc::new(image))?;
                 // A cache that cannot be written costs the next process a
                 // boot (about 80 ms), nothing else.
-                let _ = snapshot.save(&self.inner.template_file);
+                let _ = snapshot.write(&self.inner.template_file);
                 snapshot
             }
         };

@@ -45,6 +45,12 @@ CPU = {
 IMPORT_NUMPY_PANDAS = "import numpy, pandas"
 
 
+# A worker that needs its parent's prepared state (the fork row): the state
+# is pure Python, so that a fresh subinterpreter can build it too.
+PREPARE = "table = {i: str(i) * 3 for i in range(100_000)}\ndef lookup(k):\n    return len(table[k])"
+WORK = "result = sum(lookup(k) for k in range(0, 100_000, 1000))"
+
+
 def median(samples):
     return statistics.median(samples)
 
@@ -191,6 +197,61 @@ def multiprocessing_peer():
     return results
 
 
+def _fork_worker(conn):
+    namespace = {"__name__": "__worker__"}
+    namespace.update(_PREPARED)
+    exec(WORK, namespace)
+    conn.send(namespace["result"])
+
+
+def _forkserver_worker(conn, table):
+    namespace = {"table": table}
+    exec(PREPARE.split("\n", 1)[1], namespace)
+    exec(WORK, namespace)
+    conn.send(namespace["result"])
+
+
+_PREPARED = {}
+
+
+def fork_peers():
+    """From a prepared parent to a worker's result: `fork` (the worker has
+    the state), `forkserver` (the state is pickled to it), and a fresh
+    subinterpreter (which must build the state itself)."""
+    exec(PREPARE, _PREPARED)
+    results = {}
+    for method in ("fork", "forkserver"):
+        ctx = mp.get_context(method)
+        target, args = (_fork_worker, ()) if method == "fork" else (_forkserver_worker, (_PREPARED["table"],))
+        times = []
+        for _ in range(max(5, SAMPLES // 10)):
+            begin = time.perf_counter()
+            here, there = ctx.Pipe()
+            process = ctx.Process(target=target, args=(there, *args))
+            process.start()
+            here.recv()
+            times.append(time.perf_counter() - begin)
+            process.join()
+        results[method] = median(times)
+
+    import _interpreters
+
+    def fresh():
+        interp = _interpreters.create()
+        _interpreters.exec(interp, PREPARE)
+        _interpreters.exec(interp, WORK)
+        return interp
+
+    times = []
+    for _ in range(max(5, SAMPLES // 10)):
+        begin = time.perf_counter()
+        interp = fresh()
+        times.append(time.perf_counter() - begin)
+        _interpreters.destroy(interp)
+    results["subinterpreter"] = median(times)
+    return results
+
+
 def eryx_peer():
     try:
         import eryx
@@ -235,7 +296,13 @@ def main():
         "native": native(),
         "subinterpreters": subinterpreters(),
         "multiprocessing": multiprocessing_peer(),
+        "prepare": PREPARE,
+        "work": WORK,
     }
+    forks = fork_peers()
+    out["multiprocessing"]["fork_worker"] = forks["fork"]
+    out["multiprocessing"]["fork_worker_forkserver"] = forks["forkserver"]
+    out["subinterpreters"]["fork_worker"] = forks["subinterpreter"]
     eryx = eryx_peer()
     if eryx is not None:
         out["eryx"] = eryx

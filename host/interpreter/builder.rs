@@ -47,6 +47,8 @@ pub struct InterpreterBuilder {
     stderr: Output,
     limits: Limits,
     grants: Grants,
+    /// What it starts as: the runtime's template if none.
+    snapshot: Option<Snapshot>,
 }
 
 impl InterpreterBuilder {
@@ -58,7 +60,19 @@ impl InterpreterBuilder {
             stderr: Output::capture(),
             limits: Limits::default(),
             grants: Grants::default(),
+            snapshot: None,
         }
+    }
+
+    /// Starts the interpreter as a copy of `snapshot`'s state, rather than
+    /// as a new interpreter: what that interpreter's code imported and
+    /// defined is there. Its grants, limits, output, `sys.argv` and
+    /// `os.environ` are this builder's; as after `os.fork()`, the callbacks
+    /// registered with `os.register_at_fork(after_in_child=...)` run before
+    /// its first code, once `random` is reseeded.
+    pub fn snapshot(mut self, snapshot: &Snapshot) -> Self {
+        self.snapshot = Some(snapshot.clone());
+        self
     }
 
     /// Sets `sys.argv`.
@@ -191,7 +205,10 @@ impl InterpreterBuilder {
                 )));
             }
         }
-        let template = self.runtime.template()?;
+        let template = match &self.snapshot {
+            Some(snapshot) => snapshot.clone(),
+            None => self.runtime.template()?,
+        };
         let argv = Value::Tuple(self.argv.iter().map(|arg| Value::from(arg.as_str())).collect());
         let environ =
             self.grants.env.iter().map(|(key, value)| Value::Tuple(vec![key.as_str().into(), value.as_str().into()]));
@@ -323,7 +340,7 @@ impl InterpreterBuilder {
 
     /// A builder for a fork: `argv` is unused (a fork keeps its original's).
     pub(crate) fn for_fork(runtime: Runtime, stdout: Output, stderr: Output, limits: Limits, grants: Grants) -> Self {
-        InterpreterBuilder { runtime, argv: Vec::new(), stdout, stderr, limits, grants }
+        InterpreterBuilder { runtime, argv: Vec::new(), stdout, stderr, limits, grants, snapshot: None }
     }
 
     /// A builder for an interpreter created by `parent`'s code: its output
@@ -337,6 +354,7 @@ impl InterpreterBuilder {
             limits: parent.limits,
             // Deny by default: what the host granted the creator is its own.
             grants: Grants::default(),
+            snapshot: None,
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::channel::{Channel, Message, Party};
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::grants::Grants;
 use crate::interpreter::instance::{HostState, Live, RunOutcome, RunRequest};
+pub use crate::interpreter::snapshot::Snapshot;
 use crate::limits::{self, Limit, Limits, MemoryBudget};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
@@ -251,7 +252,7 @@ impl Interpreter {
     ///
     /// # Errors
     ///
-    /// [`Error::CannotFork`] while the interpreter runs (a copy is taken
+    /// [`Error::CannotCopy`] while the interpreter runs (a copy is taken
     /// between runs) or holds open files (which the copy could not share;
     /// close them first); the error of its death if it was stopped;
     /// [`Error::Destroyed`]; [`Error::LimitExceeded`] if the memory limit
@@ -268,6 +269,20 @@ impl Interpreter {
     /// ```
     pub fn fork(&self) -> Result<Interpreter> {
         Ok(Interpreter { inner: self.inner.fork(None)? })
+    }
+
+    /// This interpreter's state as it is now, which interpreters can be
+    /// made from ([`InterpreterBuilder::snapshot`]) and which can be saved
+    /// to a file ([`Snapshot::save`]) for another process. The first
+    /// snapshot or fork after a run copies the memory (a few milliseconds
+    /// per 10 MiB written); later ones until the next run share that copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`fork`](Self::fork): [`Error::CannotCopy`] while it runs or
+    /// holds open files; the error of its death; [`Error::Destroyed`].
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        self.inner.snapshot()
     }
 
     /// True while a run is in progress.
@@ -396,8 +411,21 @@ impl InterpreterInner {
     /// output) if given, else in a sandbox of its own. See
     /// [`Interpreter::fork`].
     pub(crate) fn fork(&self, sandbox: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
-        let refuse = |reason: String| Error::CannotFork { id: self.id, reason };
-        let claim = self.claim().map_err(|_| refuse("it is running (a copy is taken between runs)".into()))?;
+        let snapshot = self.snapshot()?;
+        let ends = lock(&self.known_ends).clone();
+        let (stdout, stderr) = match sandbox {
+            Some(sandbox) => (sandbox.stdout.clone(), sandbox.stderr.clone()),
+            None => (self.stdout.for_fork(), self.stderr.for_fork()),
+        };
+        let builder =
+            InterpreterBuilder::for_fork(self.runtime.clone(), stdout, stderr, self.limits, self.grants.clone());
+        builder.create_from(sandbox, &snapshot, None, ends)
+    }
+
+    /// This interpreter's state, between runs. See [`Interpreter::snapshot`].
+    pub(crate) fn snapshot(&self) -> Result<Snapshot> {
+        let refuse = |reason: String| Error::CannotCopy { id: self.id, reason };
+        let _claim = self.claim().map_err(|_| refuse("it is running (a copy is taken between runs)".into()))?;
         let mut state = lock(&self.state);
         let live = match &mut *state {
             State::Live(live) => live,
@@ -412,17 +440,7 @@ impl InterpreterInner {
                 if open == 1 { "it" } else { "them" }
             )));
         }
-        let snapshot = live.snapshot().map_err(Error::engine)?;
-        let ends = lock(&self.known_ends).clone();
-        drop(state);
-        drop(claim);
-        let (stdout, stderr) = match sandbox {
-            Some(sandbox) => (sandbox.stdout.clone(), sandbox.stderr.clone()),
-            None => (self.stdout.for_fork(), self.stderr.for_fork()),
-        };
-        let builder =
-            InterpreterBuilder::for_fork(self.runtime.clone(), stdout, stderr, self.limits, self.grants.clone());
-        builder.create_from(sandbox, &snapshot, None, ends)
+        live.snapshot().map_err(Error::engine)
     }
 
     pub(crate) fn adopt(&self, child: Arc<InterpreterInner>) {

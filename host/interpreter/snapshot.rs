@@ -1,6 +1,7 @@
 //! A snapshot: an idle interpreter's state, from which copies start (forks,
-//! and every new interpreter, a copy of the runtime's template); and its
-//! file, which a later process maps instead of booting a guest.
+//! every new interpreter, a copy of the runtime's template, and interpreters
+//! made from a snapshot file); and its file, which a later process loads
+//! instead of booting a guest and running the code that made the state.
 //!
 //! Between runs nothing of the guest's is on any stack: its state is its
 //! linear memory, its stack pointer (back at its initial value), and the
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::artifact_cache;
+use crate::error::{Error, Result};
 use crate::guest;
 use crate::memory_image::MemoryImage;
 
@@ -32,18 +34,86 @@ const HEADER_LEN: u64 = 64 << 10;
 /// The header's bytes that are used.
 const HEADER_USED: usize = 16 + 4 + 16 + 16 + 8 + 4 + 4 + 16;
 
-/// An idle interpreter's state.
+/// An idle interpreter's state: its modules, `__main__` and every object,
+/// from [`Interpreter::snapshot`](crate::Interpreter::snapshot) or a file.
+/// Interpreters made from it
+/// ([`InterpreterBuilder::snapshot`](crate::InterpreterBuilder::snapshot))
+/// start as copies of that state, each independent of the others, and
+/// share its memory until they write it.
+///
+/// A snapshot holds the Python state only: grants, limits, output, and
+/// `sys.argv` and `os.environ` are those of the interpreter made from it.
+/// Its file holds everything the interpreter's memory held when it was
+/// taken (any secret its code read included): write one only where that
+/// may be kept.
+///
+/// Cloning one is a reference count.
+///
+/// ```no_run
+/// # let runtime = isolate::Runtime::new()?;
+/// let warm = runtime.create_interpreter()?;
+/// warm.run("import numpy, pandas")?;
+/// warm.snapshot()?.save("numpy_pandas.snapshot")?;
+///
+/// // Later, in another process:
+/// let snapshot = isolate::Snapshot::load("numpy_pandas.snapshot")?;
+/// let interp = runtime.interpreter().snapshot(&snapshot).build()?;
+/// interp.run("print(pandas.DataFrame({'a': [1, 2]}).sum())")?;
+/// # Ok::<(), isolate::Error>(())
+/// ```
 #[derive(Clone)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     pub(crate) image: Arc<MemoryImage>,
     pub(crate) stack_pointer: i32,
     pub(crate) entry: i32,
 }
 
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").field("memory_size", &self.memory_size()).finish_non_exhaustive()
+    }
+}
+
 impl Snapshot {
+    /// The size of the interpreter's memory, in bytes.
+    pub fn memory_size(&self) -> usize {
+        self.image.len()
+    }
+
+    /// Writes the snapshot to the file `path`, replacing any file there
+    /// whole (it is written beside it, then renamed). Runs of zero pages
+    /// are left as holes, which take no disk space.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Snapshot`] if the file cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let path = if path.parent().is_some_and(|parent| parent.as_os_str().is_empty()) {
+            Path::new(".").join(path)
+        } else {
+            path.to_owned()
+        };
+        self.write(&path).map_err(|source| Error::Snapshot { path, source })
+    }
+
+    /// Reads a snapshot that [`save`](Self::save) wrote, in this or another
+    /// process, into memory of its own (so that nothing done to the file
+    /// later affects it), checking it whole.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Snapshot`] if the file cannot be read, is not a snapshot,
+    /// is truncated or corrupt (its memory does not match the hash it was
+    /// saved with), or was made by another build of isolate's guest.
+    pub fn load(path: impl AsRef<Path>) -> Result<Snapshot> {
+        let path = path.as_ref();
+        Self::read(path, false, None).map_err(|source| Error::Snapshot { path: path.to_owned(), source })
+    }
+
     /// Writes the snapshot to `path` (replacing it whole, never in place).
-    pub(crate) fn save(&self, path: &Path) -> io::Result<()> {
-        let hash = self.hash()?;
+    pub(crate) fn write(&self, path: &Path) -> io::Result<()> {
+        let hash = hash_of(&self.image)?;
         artifact_cache::write_atomically_with(path, |file| {
             let mut header = Vec::with_capacity(HEADER_USED);
             header.extend_from_slice(MAGIC);
@@ -61,18 +131,19 @@ impl Snapshot {
         })
     }
 
-    /// Loads the snapshot saved at `path`, mapping its memory. Its hash is
-    /// checked unless `checked` names a file recording that this very file
-    /// (same size, time and inode) was checked already; a check that passes
-    /// is recorded there.
+    /// Loads the snapshot saved at `path`: its memory is mapped from the
+    /// file if `map`, else copied out of it. Its hash is checked unless
+    /// `checked` names a file recording that this very file (same size,
+    /// time and inode) was checked already; a check that passes is
+    /// recorded there.
     ///
-    /// The file must not be changed in place while the snapshot lives: its
-    /// pages are mapped, not read (a cache file is only ever replaced).
-    pub(crate) fn load(path: &Path, checked: Option<&Path>) -> io::Result<Snapshot> {
-        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {what}", path.display()));
+    /// A mapped file must not be changed in place while the snapshot lives
+    /// (a cache file is only ever replaced).
+    pub(crate) fn read(path: &Path, map: bool, checked: Option<&Path>) -> io::Result<Snapshot> {
+        let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
         let mut file = File::open(path)?;
         let mut header = [0; HEADER_USED];
-        file.read_exact(&mut header).map_err(|_| invalid("too short to be a snapshot"))?;
+        file.read_exact(&mut header).map_err(|_| invalid("too short to be an isolate snapshot"))?;
         let (magic, rest) = header.split_at(16);
         if magic != MAGIC {
             return Err(invalid("not an isolate snapshot"));
@@ -98,24 +169,39 @@ impl Snapshot {
         let hash = u128::from_le_bytes(hash.try_into().unwrap());
 
         let identity = artifact_cache::identity(&file.metadata()?);
-        let known_good = checked.and_then(|checked| fs::read(checked).ok()).is_some_and(|seen| seen == identity);
         let image = MemoryImage::in_file(file, HEADER_LEN, len).map_err(|err| invalid(&err.to_string()))?;
-        let snapshot = Snapshot { image: Arc::new(image), stack_pointer, entry };
-        if !known_good {
-            if snapshot.hash()? != hash {
-                return Err(invalid("corrupt: its memory does not match its hash"));
+        let corrupt = || invalid("corrupt: its memory does not match its hash");
+        let image = if map {
+            let known_good = checked.and_then(|checked| fs::read(checked).ok()).is_some_and(|seen| seen == identity);
+            if !known_good {
+                if hash_of(&image)? != hash {
+                    return Err(corrupt());
+                }
+                if let Some(checked) = checked {
+                    // Checked: the next process need not hash it again.
+                    let _ = artifact_cache::write_atomically(checked, &identity);
+                }
             }
-            if let Some(checked) = checked {
-                // Checked: the next process need not hash it again.
-                let _ = artifact_cache::write_atomically(checked, &identity);
+            image
+        } else {
+            // Hashed as it is copied: what is checked is what is used.
+            let mut hasher = Xxh3::new();
+            let copy = image.copied(|chunk| hasher.update(chunk))?;
+            if hasher.digest128() != hash {
+                return Err(corrupt());
             }
-        }
-        Ok(snapshot)
+            copy
+        };
+        Ok(Snapshot { image: Arc::new(image), stack_pointer, entry })
     }
+}
 
-    fn hash(&self) -> io::Result<u128> {
-        let mut hasher = Xxh3::new();
-        self.image.for_each_chunk(|chunk| hasher.update(chunk))?;
-        Ok(hasher.digest128())
-    }
+/// The xxh3-128 of an image's bytes.
+fn hash_of(image: &MemoryImage) -> io::Result<u128> {
+    let mut hasher = Xxh3::new();
+    image.for_each_chunk(|chunk| {
+        hasher.update(chunk);
+        Ok(())
+    })?;
+    Ok(hasher.digest128())
 }

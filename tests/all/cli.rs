@@ -149,3 +149,44 @@ fn bad_limit_values_are_usage_errors() {
         assert!(text(&out.stderr).contains(&format!("invalid value '{}'", args[1])), "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn snapshot_saves_state_that_run_from_starts_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("warm.snapshot");
+    let out = isolate()
+        .args(["snapshot", "--env", "SECRET=1", "-o"])
+        .arg(&file)
+        .args(["-c", "import os, json\nready = {'loaded': True}\nprint('made')"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "made\n");
+
+    let script = dir.path().join("use.py");
+    std::fs::write(&script, "import sys\nprint(json.dumps(ready), sys.argv[1:], os.environ.get('SECRET'))\n").unwrap();
+    let out = isolate().args(["run", "--from"]).arg(&file).arg(&script).arg("x").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The snapshot's options do not carry over: no SECRET here.
+    assert_eq!(text(&out.stdout), "{\"loaded\": true} ['x'] None\n");
+}
+
+#[test]
+fn run_from_refuses_a_file_that_is_not_a_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bogus.snapshot");
+    std::fs::write(&file, vec![7u8; 100_000]).unwrap();
+    let out = isolate().args(["run", "--from"]).arg(&file).args(["-c", "print(1)"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not an isolate snapshot"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn a_failed_script_leaves_no_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("never.snapshot");
+    let out = isolate().args(["snapshot", "-o"]).arg(&file).args(["-c", "raise SystemExit(3)"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!file.exists());
+}

@@ -149,7 +149,7 @@ fn a_running_interpreter_cannot_be_forked() {
             .spawn(|| interp.run_with("started.send(1); import time; time.sleep(0.3)", [("started", send.into())]));
         recv.recv().unwrap();
         let err = interp.fork().unwrap_err();
-        assert!(matches!(err, Error::CannotFork { id, .. } if id == interp.id()), "{err}");
+        assert!(matches!(err, Error::CannotCopy { id, .. } if id == interp.id()), "{err}");
         assert!(err.to_string().contains("running"), "{err}");
         run.join().unwrap().unwrap();
     });
@@ -171,7 +171,7 @@ fn an_interpreter_holding_open_files_cannot_be_forked() {
     let interp = runtime().interpreter().preopened_dir(dir.path(), "/data", DirAccess::ReadWrite).build().unwrap();
     interp.run("log = open('/data/log.txt', 'w')").unwrap();
     let err = interp.fork().unwrap_err();
-    assert!(matches!(err, Error::CannotFork { .. }) && err.to_string().contains("1 open file"), "{err}");
+    assert!(matches!(err, Error::CannotCopy { .. }) && err.to_string().contains("1 open file"), "{err}");
     interp.run("log.close()").unwrap();
     interp.fork().unwrap();
 }
@@ -287,7 +287,7 @@ except RuntimeError as e:
     let out = interp.take_stdout().text();
     assert_eq!(
         out,
-        "hook\nNone 16\n9\nTrue True\nrefused: interpreter 0: cannot be forked: it is running (a copy is taken between runs)\ngone: RuntimeError\n"
+        "hook\nNone 16\n9\nTrue True\nrefused: interpreter 0: cannot be copied: it is running (a copy is taken between runs)\ngone: RuntimeError\n"
             .replace("interpreter 0", &format!("interpreter {}", interp.id())),
         "{out}"
     );
@@ -328,4 +328,75 @@ fn an_environment_variable_os_environ_would_refuse_is_a_configuration_error() {
         let err = runtime().interpreter().env(key, value).build().unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{key:?}: {err}");
     }
+}
+
+#[test]
+fn a_snapshot_saved_to_a_file_starts_interpreters_in_another_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.snapshot");
+    let original = interpreter();
+    original.run("import json, random\ntable = {'answer': 42}\nadd = lambda a, b: a + b").unwrap();
+    let snapshot = original.snapshot().unwrap();
+    assert!(snapshot.memory_size() >= 40 << 20, "{snapshot:?}");
+    snapshot.save(&path).unwrap();
+
+    // A runtime of its own, as another process would have.
+    let runtime = isolate::Runtime::new().unwrap();
+    let loaded = isolate::Snapshot::load(&path).unwrap();
+    assert_eq!(loaded.memory_size(), snapshot.memory_size());
+    let copies: Vec<_> = (0..2)
+        .map(|_| runtime.interpreter().argv(["job"]).env("ROLE", "copy").snapshot(&loaded).build().unwrap())
+        .collect();
+    for copy in &copies {
+        copy.run("import os, sys\nprint(json.dumps(table), add(2, 3), sys.argv, os.environ['ROLE'])").unwrap();
+        assert_eq!(copy.take_stdout().text(), "{\"answer\": 42} 5 ['job'] copy\n");
+    }
+    copies[0].run("table['answer'] = 0").unwrap();
+    copies[1].run("print(table['answer'])").unwrap();
+    assert_eq!(copies[1].take_stdout().text(), "42\n");
+}
+
+#[test]
+fn a_snapshot_file_that_is_not_one_of_ours_intact_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.snapshot");
+    interpreter().snapshot().unwrap().save(&good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let mut corrupt = bytes.clone();
+    corrupt[(64 << 10) + 4096] ^= 1;
+    let mut other_build = bytes.clone();
+    other_build[24] ^= 1;
+    let cases = [
+        (write("truncated", &bytes[..bytes.len() / 2]), "truncated"),
+        (write("header", &bytes[..100]), "truncated"),
+        (write("corrupt", &corrupt), "corrupt"),
+        (write("other", &other_build), "another build"),
+        (write("text", b"print('not a snapshot')"), "too short"),
+        (write("zeros", &vec![0; 70_000]), "not an isolate snapshot"),
+        (dir.path().join("missing"), "No such file"),
+    ];
+    for (path, why) in cases {
+        let err = isolate::Snapshot::load(&path).unwrap_err();
+        assert!(matches!(&err, Error::Snapshot { path: p, .. } if *p == path), "{err}");
+        let reason = std::error::Error::source(&err).map(|e| e.to_string()).unwrap_or_default();
+        assert!(reason.contains(why), "{}: {reason}", path.display());
+    }
+}
+
+#[test]
+fn a_running_interpreter_has_no_snapshot() {
+    let interp = interpreter();
+    let (recv, send) = runtime().create_channel();
+    std::thread::scope(|scope| {
+        let run = scope
+            .spawn(|| interp.run_with("started.send(1); import time; time.sleep(0.2)", [("started", send.into())]));
+        recv.recv().unwrap();
+        assert!(matches!(interp.snapshot(), Err(Error::CannotCopy { .. })));
+        run.join().unwrap().unwrap();
+    });
 }
