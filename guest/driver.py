@@ -124,7 +124,7 @@ def _set_up_copy(setup: bytes) -> None:
         argv, environ = settings
         if sys.argv != list(argv):
             sys.argv = list(argv)
-        if os.environ != dict(environ):
+        if environ or os.environ:
             os.environ.clear()
             os.environ.update(environ)
     wasi_patches.after_fork_in_child()
