@@ -37,10 +37,16 @@
 //!
 //! - [`Runtime`]: one per process, cheap to clone, `Send + Sync`. It holds
 //!   the wasmtime engine, the compiled guest and the unpacked stdlib.
-//! - [`Interpreter`]: one sandbox. Created from a runtime in well under a
-//!   millisecond to a few; [`Interpreter::run`] executes code in its
-//!   persistent `__main__`. A run never waits for another run of the same
-//!   interpreter: it fails with [`Error::AlreadyRunning`].
+//! - [`Interpreter`]: one sandbox. Created from a runtime in tens of
+//!   microseconds, as a copy-on-write copy of the runtime's template (a
+//!   booted interpreter kept in the cache); [`Interpreter::run`] executes
+//!   code in its persistent `__main__`. A run never waits for another run
+//!   of the same interpreter: it fails with [`Error::AlreadyRunning`].
+//! - Copies: [`Interpreter::fork`] copies an idle interpreter whole, in
+//!   microseconds, as `os.fork()` copies a process (lambdas, closures,
+//!   generators: nothing is pickled); [`Interpreter::snapshot`] takes its
+//!   state as a [`Snapshot`], which can be saved to a file and started from
+//!   in another process ([`InterpreterBuilder::snapshot`]).
 //! - [`Output`]: where an interpreter's stdout and stderr go: captured (the
 //!   default, capped), streamed to a writer, inherited, or discarded.
 //! - Limits, set on the [`InterpreterBuilder`]: memory over the whole store,
