@@ -248,7 +248,9 @@ impl Interpreter {
     ///   ([`take_stdout`](Self::take_stdout) of the fork).
     ///
     /// Interpreters that this one's code created are not copied; the fork's
-    /// `interpreters.list_all()` holds only itself.
+    /// `interpreters.list_all()` holds only itself. While the first fork
+    /// after a run copies the memory, the interpreter is busy: a run started
+    /// then fails with [`Error::AlreadyRunning`], as during another run.
     ///
     /// # Errors
     ///
