@@ -42,12 +42,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a Python script in a fresh sandboxed interpreter
-    #[command(after_long_help = RUN_AFTER_HELP, override_usage = "isolate run [OPTIONS] <SCRIPT | - | -c CODE> [ARGS]...")]
+    #[command(
+        after_long_help = RUN_AFTER_HELP,
+        override_usage = "isolate run [OPTIONS] <SCRIPT | - | -c CODE | -m MODULE> [ARGS]..."
+    )]
     Run(RunArgs),
     /// Run Python code, then save the interpreter's state to a file that `run --from` starts from
     #[command(
         after_long_help = SNAPSHOT_AFTER_HELP,
-        override_usage = "isolate snapshot [OPTIONS] -o FILE <SCRIPT | - | -c CODE> [ARGS]..."
+        override_usage = "isolate snapshot [OPTIONS] -o FILE <SCRIPT | - | -c CODE | -m MODULE> [ARGS]..."
     )]
     Snapshot(SnapshotArgs),
     /// Print the licences of the Python guest embedded in isolate and of everything it links
@@ -60,10 +63,10 @@ The sandbox, by default:
   /usr/local/lib) and nothing else of the host: no files, no environment variables,
   no stdin (reads get end of file), no network. Its stdout and stderr are this
   process's. Its memory, with that of the interpreters it creates (40 MiB each at
-  the start, counted whole), is capped at 4 GiB; it may
-  have 64 interpreters of its own alive, hold 1,024 open files and 4,096 open
+  the start, counted whole), is capped at 4 GiB; it may have 64 interpreters of
+  its own alive (--max-interpreters), hold 1,024 open files and 4,096 open
   channels; it has no time limit.
-  --dir, --env and --stdin each grant one thing more.
+  --dir, --path, --env and --stdin each grant one thing more.
 
 Granted directories:
   --dir data                 ./data, read-write, at `data` (relative paths resolve from /)
@@ -84,6 +87,8 @@ Examples:
   isolate run examples/hello.py
   isolate run script.py --verbose input.txt
   isolate run -c 'import sys; print(sys.version)'
+  isolate run -m calendar 2026 11
+  isolate run --path ./src -m myproject.cli --verbose
   isolate run --timeout 2s --memory 256M untrusted.py
   isolate run --fuel 100000000 reproducible.py
   isolate run --dir ./reports:/out --env LANG --stdin filter.py < input.txt
@@ -117,42 +122,56 @@ struct SnapshotArgs {
 #[derive(Args)]
 struct RunArgs {
     /// Run CODE instead of a script file; sys.argv[0] is then '-c' (as `python -c`)
-    #[arg(short = 'c', value_name = "CODE")]
+    #[arg(short = 'c', value_name = "CODE", conflicts_with = "module", help_heading = "What to run")]
     code: Option<String>,
 
+    /// Run the library module MODULE as a script, as `python -m` does (`-m json.tool`, `-m timeit`)
+    #[arg(short = 'm', value_name = "MODULE", help_heading = "What to run")]
+    module: Option<String>,
+
+    /// Grant a host folder read-only and put it on sys.path, before the standard library:
+    /// a project's source tree, or pure-Python packages unpacked from wheels
+    #[arg(long = "path", value_name = "DIR", help_heading = "Grants (each adds one thing the sandbox sees)")]
+    paths: Vec<PathBuf>,
+
+    /// Cap the interpreters the script may have alive at once (created with interpreters.create()
+    /// or fork()) [default: 64]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    max_interpreters: Option<usize>,
+
     /// Stop the script after this much wall-clock time: 500ms, 10s, 2m (exit status 124)
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Limits")]
     timeout: Option<Duration>,
 
     /// Cap the script's memory, its own interpreters' included: 256M, 1G, 65536K [default: 4G]
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Limits")]
     memory: Option<usize>,
 
     /// Stop the script after it executes about N WebAssembly instructions:
     /// deterministic, unlike --timeout, but slower to run (exit status 125)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Limits")]
     fuel: Option<u64>,
 
     /// Grant a host directory, read-write unless `:ro`; GUEST defaults to HOST
-    #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]", value_parser = parse_dir)]
+    #[arg(long = "dir", value_name = "HOST[:GUEST][:ro]", value_parser = parse_dir, help_heading = "Grants (each adds one thing the sandbox sees)")]
     dirs: Vec<(PathBuf, String, DirAccess)>,
 
     /// Set an environment variable, or pass this process's KEY through
-    #[arg(long = "env", value_name = "KEY[=VALUE]")]
+    #[arg(long = "env", value_name = "KEY[=VALUE]", help_heading = "Grants (each adds one thing the sandbox sees)")]
     env: Vec<String>,
 
     /// Give the script this process's stdin
-    #[arg(long)]
+    #[arg(long, help_heading = "Grants (each adds one thing the sandbox sees)")]
     stdin: bool,
 
     /// Start from the state saved in FILE by `isolate snapshot`, instead of a new interpreter
-    #[arg(long = "from", value_name = "FILE")]
+    #[arg(long = "from", value_name = "FILE", help_heading = "What to run")]
     from: Option<PathBuf>,
 
     /// The script (`-` reads it from stdin), then the arguments it gets in sys.argv[1:]
     #[arg(
         value_name = "SCRIPT [ARGS]",
-        required_unless_present = "code",
+        required_unless_present_any = ["code", "module"],
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
@@ -185,7 +204,22 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         return fail("--stdin cannot be used when the script itself is read from stdin", EXIT_USAGE);
     }
     let (timeout, memory, stdin, fuel) = (args.timeout, args.memory, args.stdin, args.fuel);
-    let dirs = std::mem::take(&mut args.dirs);
+    let max_interpreters = args.max_interpreters;
+    let mut dirs = std::mem::take(&mut args.dirs);
+    // `--path DIR`: granted read-only at its own absolute path (so that
+    // tracebacks name the host's files), and put on sys.path.
+    let mut python_path = Vec::new();
+    for dir in std::mem::take(&mut args.paths) {
+        let absolute = match std::path::absolute(&dir) {
+            Ok(absolute) => absolute,
+            Err(err) => return fail(&format!("--path {}: {}", dir.display(), describe(&err)), EXIT_USAGE),
+        };
+        let Some(guest) = absolute.to_str().map(str::to_owned) else {
+            return fail(&format!("--path {}: not a UTF-8 path", dir.display()), EXIT_USAGE);
+        };
+        python_path.push(isolate::Value::from(guest.as_str()));
+        dirs.push((absolute, guest, DirAccess::ReadOnly));
+    }
     let env: Vec<(String, String)> = std::mem::take(&mut args.env)
         .into_iter()
         .filter_map(|entry| match entry.split_once('=') {
@@ -216,6 +250,9 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         if let Some(fuel) = fuel {
             builder = builder.fuel(fuel);
         }
+        if let Some(count) = max_interpreters {
+            builder = builder.max_interpreters(count);
+        }
         for (host, guest, access) in dirs {
             builder = builder.preopened_dir(host, guest, access);
         }
@@ -235,6 +272,12 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         Err(err @ Error::Grant { .. }) => return fail(&error_chain(&err), EXIT_USAGE),
         Err(err) => return fail(&error_chain(&err), EXIT_ISOLATE_FAILED),
     };
+    if !python_path.is_empty() {
+        let set_path = "import sys\nsys.path[0:0] = _isolate_path\ndel _isolate_path, sys";
+        if let Err(err) = interpreter.run_with(set_path, [("_isolate_path", isolate::Value::Tuple(python_path))]) {
+            return fail(&error_chain(&err), EXIT_ISOLATE_FAILED);
+        }
+    }
     let status = match interpreter.run_script(&program.filename, &program.source) {
         Ok(()) => match snapshot_to {
             Some(path) => match interpreter.snapshot().and_then(|snapshot| snapshot.save(&path)) {
@@ -259,6 +302,24 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
 
 fn load_program(args: RunArgs) -> Result<Program, String> {
     let mut rest = args.script_and_args.into_iter();
+    if let Some(module) = args.module {
+        // As `python -m MODULE ARGS...`: runpy finds the module, sets
+        // sys.argv[0] to its file and runs it as `__main__`. The name goes
+        // into the source, so it must be a dotted name and nothing else.
+        let valid = !module.is_empty()
+            && module.split('.').all(|part| {
+                part.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                    && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+            });
+        if !valid {
+            return Err(format!("-m {module}: not a module name"));
+        }
+        let source = format!("import runpy\nrunpy._run_module_as_main('{module}')\n");
+        let argv = std::iter::once("-m".to_owned()).chain(rest).collect();
+        // A filename of the guest's own, so that tracebacks leave it out
+        // and start at runpy, as CPython's do.
+        return Ok(Program { source: source.into_bytes(), filename: "<isolate:run_module>".to_owned(), argv });
+    }
     if let Some(code) = args.code {
         // As `python -c CODE ARGS...`: every positional is an argument.
         let argv = std::iter::once("-c".to_owned()).chain(rest).collect();

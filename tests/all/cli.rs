@@ -190,3 +190,65 @@ fn a_failed_script_leaves_no_snapshot() {
     assert_eq!(out.status.code(), Some(3));
     assert!(!file.exists());
 }
+
+#[test]
+fn dash_m_runs_a_module_as_python_does() {
+    let out = isolate().args(["run", "-m", "calendar", "2026", "2"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("February 2026"), "{}", text(&out.stdout));
+    let out = run_with_stdin(&["run", "--stdin", "-m", "json.tool", "--compact"], b"{\"a\": [1, 2]}");
+    assert_eq!(text(&out.stdout), "{\"a\":[1,2]}\n", "{}", text(&out.stderr));
+    let out = isolate().args(["run", "-m", "no_such_module"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).ends_with("No module named no_such_module\n"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn dash_m_refuses_what_is_not_a_module_name() {
+    for name in ["os; import sys", "", "a..b", "1abc"] {
+        let out = isolate().args(["run", "-m", name]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name:?}");
+        assert!(text(&out.stderr).contains("not a module name"), "{}", text(&out.stderr));
+    }
+    let out = isolate().args(["run", "-m", "json.tool", "-c", "print(1)"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn path_puts_a_read_only_folder_on_sys_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("src/tool");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(package.join("__init__.py"), "def greet():\n    return 'hello from tool'\n").unwrap();
+    std::fs::write(
+        package.join("__main__.py"),
+        "import sys\nfrom tool import greet\nprint(greet(), sys.argv[1:], sys.argv[0].endswith('__main__.py'))\nraise SystemExit(3)\n",
+    )
+    .unwrap();
+    std::fs::write(package.join("broken.py"), "def fail():\n    return 1 / 0\n").unwrap();
+    let src = dir.path().join("src");
+    let out = isolate().args(["run", "--path"]).arg(&src).args(["-m", "tool", "x", "--y"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello from tool ['x', '--y'] True\n");
+
+    // Read-only, and tracebacks show the host's file and its source line.
+    let code = "import tool.broken\ntry:\n    open(tool.__file__, 'a')\nexcept OSError as e:\n    print(type(e).__name__)\ntool.broken.fail()";
+    let out = isolate().args(["run", "--path"]).arg(&src).args(["-c", code]).output().unwrap();
+    assert_eq!(text(&out.stdout), "PermissionError\n");
+    let broken = src.join("tool/broken.py");
+    assert!(
+        text(&out.stderr).contains(&format!("File \"{}\", line 2, in fail\n    return 1 / 0\n", broken.display())),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn max_interpreters_sets_the_cap() {
+    let code = "import interpreters\nfor i in range(3):\n    interpreters.create()\nprint('three')";
+    let out = isolate().args(["run", "--max-interpreters", "2", "-c", code]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("limit of 2 interpreters"), "{}", text(&out.stderr));
+    let out = isolate().args(["run", "--max-interpreters", "3", "-c", code]).output().unwrap();
+    assert_eq!(text(&out.stdout), "three\n", "{}", text(&out.stderr));
+}
