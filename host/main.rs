@@ -88,6 +88,8 @@ Examples:
   isolate run script.py --verbose input.txt
   isolate run -c 'import sys; print(sys.version)'
   isolate run -m calendar 2026 11
+  isolate run                                  (the interactive prompt, on a terminal)
+  isolate run -i -c 'import numpy as np'       (the prompt, after the code)
   isolate run --path ./src -m myproject.cli --verbose
   isolate run --timeout 2s --memory 256M untrusted.py
   isolate run --fuel 100000000 reproducible.py
@@ -164,17 +166,19 @@ struct RunArgs {
     #[arg(long, help_heading = "Grants (each adds one thing the sandbox sees)")]
     stdin: bool,
 
+    /// Enter the interactive prompt after the script (or -c, -m), as `python -i` does; the
+    /// prompt reads this process's stdin, which the script then has too
+    #[arg(short = 'i', help_heading = "What to run")]
+    interactive: bool,
+
     /// Start from the state saved in FILE by `isolate snapshot`, instead of a new interpreter
     #[arg(long = "from", value_name = "FILE", help_heading = "What to run")]
     from: Option<PathBuf>,
 
-    /// The script (`-` reads it from stdin), then the arguments it gets in sys.argv[1:]
-    #[arg(
-        value_name = "SCRIPT [ARGS]",
-        required_unless_present_any = ["code", "module"],
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// The script (`-` reads it from stdin), then the arguments it gets in sys.argv[1:]. Without
+    /// one (nor -c, -m), the interactive prompt starts if stdin is a terminal, else the script
+    /// is read from stdin
+    #[arg(value_name = "SCRIPT [ARGS]", trailing_var_arg = true, allow_hyphen_values = true)]
     script_and_args: Vec<String>,
 }
 
@@ -190,6 +194,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// The interactive prompt: run in the interpreter with a banner bound.
+const PROMPT: &str = include_str!("../guest/prompt.py");
+
 /// What to run: source, the filename tracebacks show, and `sys.argv`.
 struct Program {
     source: Vec<u8>,
@@ -200,9 +207,26 @@ struct Program {
 /// Runs the program `args` name; then saves the interpreter's state to
 /// `snapshot_to`, if given and the program succeeded.
 fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
-    if args.stdin && args.code.is_none() && args.script_and_args.first().is_some_and(|script| script == "-") {
+    use std::io::IsTerminal;
+    let no_program = args.code.is_none() && args.module.is_none() && args.script_and_args.is_empty();
+    // As `python3`: nothing to run starts the prompt on a terminal, and
+    // reads the script from stdin otherwise.
+    let prompt_only = no_program && std::io::stdin().is_terminal();
+    if no_program && !prompt_only {
+        args.script_and_args.push("-".to_owned());
+    }
+    let script_from_stdin = args.code.is_none()
+        && args.module.is_none()
+        && args.script_and_args.first().is_some_and(|script| script == "-");
+    if script_from_stdin && args.stdin {
         return fail("--stdin cannot be used when the script itself is read from stdin", EXIT_USAGE);
     }
+    if script_from_stdin && args.interactive {
+        return fail("-i cannot be used when the script itself is read from stdin: the prompt reads stdin", EXIT_USAGE);
+    }
+    let interactive = args.interactive || prompt_only;
+    // The prompt reads this process's stdin; so does the script before it.
+    args.stdin |= interactive;
     let (timeout, memory, stdin, fuel) = (args.timeout, args.memory, args.stdin, args.fuel);
     let max_interpreters = args.max_interpreters;
     let mut dirs = std::mem::take(&mut args.dirs);
@@ -230,9 +254,13 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         })
         .collect();
     let from = args.from.take();
-    let program = match load_program(args) {
-        Ok(program) => program,
-        Err(message) => return fail(&message, EXIT_USAGE),
+    let program = if prompt_only {
+        Program { source: Vec::new(), filename: "<stdin>".to_owned(), argv: vec![String::new()] }
+    } else {
+        match load_program(args) {
+            Ok(program) => program,
+            Err(message) => return fail(&message, EXIT_USAGE),
+        }
     };
     // Read first: a bad file fails at once, before the guest is loaded.
     let snapshot = match from.map(isolate::Snapshot::load).transpose() {
@@ -278,7 +306,23 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
             return fail(&error_chain(&err), EXIT_ISOLATE_FAILED);
         }
     }
-    let status = match interpreter.run_script(&program.filename, &program.source) {
+    let mut outcome = if prompt_only { Ok(()) } else { interpreter.run_script(&program.filename, &program.source) };
+    if interactive && outcome_allows_prompt(&outcome) {
+        // As `python -i`: whatever the script did (an exception, sys.exit),
+        // the prompt follows, in the same `__main__`; its end is the exit.
+        report(&outcome);
+        let banner = if prompt_only {
+            format!(
+                "Python {} (isolate {}, sandboxed) on wasi\nType \"help\", \"copyright\", \"credits\" or \"license\" for more information.",
+                isolate::PYTHON_VERSION,
+                env!("CARGO_PKG_VERSION")
+            )
+        } else {
+            String::new()
+        };
+        outcome = interpreter.run_with(PROMPT, [("_isolate_prompt_banner", isolate::Value::from(banner.as_str()))]);
+    }
+    let status = match outcome {
         Ok(()) => match snapshot_to {
             Some(path) => match interpreter.snapshot().and_then(|snapshot| snapshot.save(&path)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -298,6 +342,25 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
     };
     let _ = std::io::stdout().flush();
     status
+}
+
+/// Whether the prompt of `-i` can follow a run that ended so: not after a
+/// limit or a trap, which took the interpreter.
+fn outcome_allows_prompt(outcome: &Result<(), Error>) -> bool {
+    matches!(outcome, Ok(()) | Err(Error::RunFailed(_) | Error::SystemExit { .. }))
+}
+
+/// Says on stderr how a run that the prompt follows ended, as CPython does.
+fn report(outcome: &Result<(), Error>) {
+    match outcome {
+        Err(Error::RunFailed(exception)) => {
+            let _ = std::io::stderr().write_all(exception.traceback().as_bytes());
+        }
+        Err(Error::SystemExit { code }) => {
+            let _ = writeln!(std::io::stderr(), "SystemExit: {code}");
+        }
+        _ => {}
+    }
 }
 
 fn load_program(args: RunArgs) -> Result<Program, String> {

@@ -96,9 +96,12 @@ fn a_folder_is_not_a_script() {
 
 #[test]
 fn bad_usage_exits_2() {
-    let out = isolate().args(["run"]).output().unwrap();
+    let out = isolate().args(["run", "--timeout"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("Usage:"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("a value is required for '--timeout"), "{}", text(&out.stderr));
+    let out = isolate().args(["run", "-i", "-"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("-i cannot be used"), "{}", text(&out.stderr));
     let out = isolate().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
@@ -251,4 +254,60 @@ fn max_interpreters_sets_the_cap() {
     assert!(text(&out.stderr).contains("limit of 2 interpreters"), "{}", text(&out.stderr));
     let out = isolate().args(["run", "--max-interpreters", "3", "-c", code]).output().unwrap();
     assert_eq!(text(&out.stdout), "three\n", "{}", text(&out.stderr));
+}
+
+#[test]
+fn dash_i_enters_the_prompt_after_the_script_as_python_does() {
+    let out = run_with_stdin(&["run", "-i", "-c", "x = 21"], b"print(x * 2)\n1/0\nprint('after')\n");
+    assert_eq!(text(&out.stdout), "42\nafter\n");
+    assert_eq!(out.status.code(), Some(0));
+    // Prompts and tracebacks go to stderr, as CPython's do without a terminal.
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with(">>> >>> Traceback (most recent call last):\n  File \"<stdin>\", line 1, in <module>\nZeroDivisionError: division by zero\n"), "{stderr}");
+
+    // After an exception or sys.exit in the script too; exit() ends it.
+    let out = run_with_stdin(&["run", "-i", "-c", "x = 2\nraise SystemExit(3)"], b"print(x)\nexit(7)\n");
+    assert_eq!(text(&out.stdout), "2\n");
+    assert_eq!(out.status.code(), Some(7));
+    assert!(text(&out.stderr).starts_with("SystemExit: 3\n>>> "), "{}", text(&out.stderr));
+}
+
+#[test]
+fn without_a_script_stdin_is_the_script_unless_it_is_a_terminal() {
+    let out = run_with_stdin(&["run"], b"import sys\nprint('piped', sys.argv)\n");
+    assert_eq!(text(&out.stdout), "piped ['-']\n", "{}", text(&out.stderr));
+
+    // On a terminal: the prompt, with a banner. python3's pty module plays
+    // the terminal.
+    let driver = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "run"])
+out = b""
+def read_for(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                return
+        if out.endswith(b">>> "):
+            return
+read_for(60)
+os.write(fd, b"print(6 * 7)\n")
+read_for(30)
+os.write(fd, b"exit(4)\n")
+read_for(5)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace").replace("\r\n", "\n"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = Command::new("python3").args(["-c", driver, env!("CARGO_BIN_EXE_isolate")]).output().unwrap();
+    let screen = text(&out.stdout);
+    assert!(screen.starts_with("Python 3.15"), "{screen}");
+    assert!(screen.contains(">>> print(6 * 7)\n42\n>>> exit(4)"), "{screen}");
+    assert_eq!(out.status.code(), Some(4), "{screen}");
 }
