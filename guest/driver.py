@@ -69,7 +69,11 @@ _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 _TAKE_RUN = b"\x10"
 _TAKE_BINDINGS = 0x11
 _RUN_OUTCOME = 0x12
+_RUN_RESULT = 0x13
 _U32 = interpreters._U32
+
+# What a run does with its source (flags, bits 2-3).
+_EXEC, _EVAL, _CALL = 0, 1, 2
 
 
 def serve():
@@ -91,10 +95,24 @@ def serve():
             at += 4 + setup_length
         source = answer[at:]
         del answer
+        kind = flags >> 2 & 3
+        args = ()
         if flags & 1:
-            for name, value in interpreters._decode(memoryview(_door(_TAKE_BINDINGS))[1:]):
-                setattr(_MAIN, name, value)
-        _run(source, filename)
+            bindings = interpreters._decode(memoryview(_door(_TAKE_BINDINGS))[1:])
+            if kind == _CALL:
+                # A call's one binding is its arguments.
+                args = bindings[0][1]
+            else:
+                for name, value in bindings:
+                    setattr(_MAIN, name, value)
+        if kind == _EXEC:
+            _run(source, filename)
+            return
+        if kind == _EVAL:
+            result = eval(_compiled(source, filename, "eval"), _MAIN.__dict__)
+        else:
+            result = _resolve(str(source, "utf-8"))(*args)
+        _report_result(result)
         return
     except SystemExit as exc:
         outcome = (0, _exit_status(exc))
@@ -135,17 +153,17 @@ def _set_up_copy(setup: bytes) -> None:
 # the sandbox compiling even `x = 1` costs about 21 µs (and registering its
 # lines 7 µs) of a 31 µs run. Code objects are immutable, so running one
 # again is what `exec` of the same code always does.
-_CODE_CACHE: dict[tuple[bytes, str], types.CodeType] = {}
+_CODE_CACHE: dict[tuple[bytes, str, str], types.CodeType] = {}
 _CODE_CACHE_ENTRIES = 64
 # Larger sources are compiled each time: the cache must stay small.
 _CODE_CACHE_MAX_SOURCE = 16 << 10
 
 
-def _compiled(source: bytes, filename: str) -> types.CodeType:
-    key = (source, filename)
+def _compiled(source: bytes, filename: str, mode: str = "exec") -> types.CodeType:
+    key = (source, filename, mode)
     code = _CODE_CACHE.pop(key, None)
     if code is None:
-        code = compile(source, filename, "exec", dont_inherit=True)
+        code = compile(source, filename, mode, dont_inherit=True)
         if filename != _NO_SOURCE_LINES:
             _remember_source(code, source, filename)
         if len(source) > _CODE_CACHE_MAX_SOURCE:
@@ -162,6 +180,36 @@ def _run(source: bytes, filename: str) -> None:
     if filename != _COMMAND_FILENAME:
         _MAIN.__file__ = filename
     exec(code, _MAIN.__dict__)
+
+
+def _resolve(name: str):
+    """The object at a dotted name: its first part looked up as a name in
+    `__main__` is (its globals, then the builtins), the rest by attribute."""
+    first, *rest = name.split(".")
+    if not all(part.isidentifier() for part in (first, *rest)):
+        raise ValueError(f"not a dotted name: {name!r}")
+    namespace = _MAIN.__dict__
+    if first in namespace:
+        obj = namespace[first]
+    else:
+        builtins = namespace.get("__builtins__", __builtins__)
+        builtins = getattr(builtins, "__dict__", builtins)
+        if first not in builtins:
+            raise NameError(f"name {first!r} is not defined", name=first)
+        obj = builtins[first]
+    for part in rest:
+        obj = getattr(obj, part)
+    return obj
+
+
+def _report_result(result) -> None:
+    """Sends an eval's or call's result to the host, or why it cannot be
+    copied (the host makes that its own error, not a Python exception)."""
+    try:
+        data = interpreters._encode(result, prefix=b"\x00", copy=True)
+    except ValueError as exc:
+        data = b"\x01" + str(exc).encode("utf-8", "replace")
+    _door(_RUN_RESULT, data)
 
 
 def _remember_source(code, source: bytes, filename: str) -> None:

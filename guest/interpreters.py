@@ -60,7 +60,7 @@ __all__ = [
 
 # Must match host/value.rs (a host test checks).
 MAX_DEPTH = 512
-_NONE, _FALSE, _TRUE, _INT, _FLOAT, _STR, _BYTES, _BUFFER, _TUPLE, _RECV, _SEND = range(11)
+_NONE, _FALSE, _TRUE, _INT, _FLOAT, _STR, _BYTES, _BUFFER, _TUPLE, _RECV, _SEND, _LIST, _DICT = range(13)
 _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 
@@ -253,15 +253,16 @@ def _varint(n):
         out.append(byte | 0x80)
 
 
-_TAGS = [bytes([tag]) for tag in range(11)]
+_TAGS = [bytes([tag]) for tag in range(13)]
 # Tag and one-byte length of the short values `_encode` writes directly.
 _SHORT_BYTES = [bytes([_BYTES, n]) for n in range(0x80)]
 _SHORT_STR = [bytes([_STR, n]) for n in range(0x80)]
 
 
-def _encode(obj, buffer=False, prefix=b""):
+def _encode(obj, buffer=False, prefix=b"", copy=False):
     """Encodes a shareable object after `prefix`; ValueError names what is
-    not shareable.
+    not shareable. With `copy`, lists and dicts are encoded too (for the
+    host, never for a channel).
 
     The pieces are joined once at the end, so a large payload is copied
     once, not once per growth of a buffer.
@@ -303,18 +304,33 @@ def _encode(obj, buffer=False, prefix=b""):
             parts += (_TAGS[_STR], _varint(len(data)), data)
         elif kind is bytes:
             parts += (_TAGS[_BYTES], _varint(len(obj)), obj)
-        elif kind is tuple:
+        elif kind is tuple or (copy and kind is list):
             if depth >= MAX_DEPTH:
-                raise ValueError(f"tuples nested deeper than {MAX_DEPTH} levels are not shareable")
-            parts += (_TAGS[_TUPLE], _varint(len(obj)))
+                raise ValueError(f"containers nested deeper than {MAX_DEPTH} levels are not shareable")
+            parts += (_TAGS[_TUPLE if kind is tuple else _LIST], _varint(len(obj)))
             pending.extend((item, depth + 1) for item in reversed(obj))
+        elif copy and kind is dict:
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"containers nested deeper than {MAX_DEPTH} levels are not shareable")
+            parts += (_TAGS[_DICT], _varint(len(obj)))
+            for key, value in reversed(list(obj.items())):
+                pending.append((value, depth + 1))
+                pending.append((key, depth + 1))
         elif kind is RecvChannel:
             parts += (_TAGS[_RECV], _U64.pack(obj.id))
         elif kind is SendChannel:
             parts += (_TAGS[_SEND], _U64.pack(obj.id))
         else:
-            raise ValueError(f"{kind.__name__!r} object is not shareable")
+            raise ValueError(f"{kind.__name__!r} object {'cannot be copied' if copy else 'is not shareable'}")
     return b"".join(parts)
+
+
+def _container(tag, items):
+    if tag == _TUPLE:
+        return tuple(items)
+    if tag == _LIST:
+        return items
+    return dict(zip(items[::2], items[1::2]))
 
 
 def _decode(data):
@@ -352,16 +368,15 @@ def _decode(data):
         at += length
         return chunk
 
-    # Open tuples: [items, remaining]; the message is a tuple of one.
-    root = [[], 1]
+    # Open containers: [items, remaining, tag]; the message is a tuple of one.
+    root = [[], 1, _TUPLE]
     stack = [root]
     while stack:
         top = stack[-1]
         if top[1] == 0:
             stack.pop()
             if stack:
-                parent = stack[-1]
-                parent[0].append(tuple(top[0]))
+                stack[-1][0].append(_container(top[2], top[0]))
             continue
         top[1] -= 1
         tag = view[at]
@@ -383,12 +398,12 @@ def _decode(data):
             value = sized().tobytes()
         elif tag == _BUFFER:
             value = memoryview(sized().tobytes()).toreadonly()
-        elif tag == _TUPLE:
-            count = varint()
+        elif tag in (_TUPLE, _LIST, _DICT):
+            count = varint() * (2 if tag == _DICT else 1)
             if count:
-                stack.append([[], count])
+                stack.append([[], count, tag])
                 continue
-            value = ()
+            value = _container(tag, [])
         elif tag in (_RECV, _SEND):
             (channel_id,) = _U64.unpack_from(view, at)
             at += 8

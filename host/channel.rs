@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::interpreter::InterpreterId;
 use crate::runtime::Runtime;
 use crate::sync::lock;
-use crate::value::{self, EndRef, Value};
+use crate::value::{self, Copies, EndRef, Value};
 
 /// Identifies a channel within its [`Runtime`]. Ids are never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -72,7 +72,7 @@ impl Message {
     /// Checks `bytes` (from a guest: untrusted); `held` gives the channel of
     /// each end the value names, `None` for one the sender does not hold.
     pub(crate) fn from_guest(bytes: Vec<u8>, held: impl Fn(EndRef) -> Option<Arc<Channel>>) -> Result<Self> {
-        let ends = value::validate(&bytes)?
+        let ends = value::validate(&bytes, Copies::Refused)?
             .into_iter()
             .map(|end| held(end).map(|channel| (end, channel)).ok_or(Error::ChannelNotFound(end.channel_id())))
             .collect::<Result<_>>()?;
@@ -81,16 +81,23 @@ impl Message {
 
     /// Encodes a value from the Rust program; one nested deeper than
     /// [`MAX_DEPTH`](crate::MAX_DEPTH) or too large is refused like a
-    /// guest's would be.
-    pub(crate) fn from_value(value: &Value) -> Result<Self> {
+    /// guest's would be, and so is one holding a list or dict unless
+    /// `copies` allows them.
+    pub(crate) fn from_value(value: &Value, copies: Copies) -> Result<Self> {
         let bytes = value::encode(value);
-        value::validate(&bytes)?;
+        value::validate(&bytes, copies)?;
         // In the order `validate` would name them: the encoding's.
         let mut ends = Vec::new();
         let mut pending = vec![value];
         while let Some(value) = pending.pop() {
             match value {
-                Value::Tuple(items) => pending.extend(items.iter().rev()),
+                Value::Tuple(items) | Value::List(items) => pending.extend(items.iter().rev()),
+                Value::Dict(items) => {
+                    for (key, value) in items.iter().rev() {
+                        pending.push(value);
+                        pending.push(key);
+                    }
+                }
                 Value::RecvChannel(end) => ends.push((EndRef::Recv(end.channel.id), end.channel.clone())),
                 Value::SendChannel(end) => ends.push((EndRef::Send(end.channel.id), end.channel.clone())),
                 _ => {}
@@ -556,7 +563,7 @@ impl SendChannel {
     }
 
     fn send_with(&self, value: &Value, wait: Wait) -> Result<()> {
-        self.channel.send(Party::Host, Message::from_value(value)?, wait, None)
+        self.channel.send(Party::Host, Message::from_value(value, Copies::Refused)?, wait, None)
     }
 
     /// The interpreters associated with this end.

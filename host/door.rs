@@ -59,8 +59,10 @@ pub(crate) enum Op {
     Ready = 0x04,
     /// The run to do. → flags:u8 (bit 0: it has bindings; bit 1: it is a
     /// copy's first, and a blob with its setup follows the filename: the
-    /// value `(argv, environ)` or `None`), filename blob, [setup blob], then
-    /// the source (rest).
+    /// value `(argv, environ)` or `None`; bits 2–3: what to do, 0 run the
+    /// source, 1 evaluate it as an expression, 2 call the callable it names
+    /// with the arguments bound as the one binding), filename blob, [setup
+    /// blob], then the source (rest).
     TakeRun = 0x10,
     /// The run's bindings. → value: a tuple of `(name, value)` tuples.
     TakeBindings = 0x11,
@@ -68,6 +70,9 @@ pub(crate) enum Op {
     /// `(0, status)` or `(1, ((type_name, message, traceback, link), ...))`
     /// with link 0 none, 1 cause, 2 context. No report means success.
     RunOutcome = 0x12,
+    /// An `eval` or `call` run's result (rest): 0 then the value (lists and
+    /// dicts allowed), or 1 then why it cannot be copied (UTF-8).
+    RunResult = 0x13,
     /// → u64: this interpreter's id.
     CurrentInterpreter = 0x20,
     /// → u64 each: the interpreters of the caller's sandbox.
@@ -125,6 +130,7 @@ impl Op {
             0x10 => TakeRun,
             0x11 => TakeBindings,
             0x12 => RunOutcome,
+            0x13 => RunResult,
             0x20 => CurrentInterpreter,
             0x21 => ListInterpreters,
             0x22 => CreateInterpreter,

@@ -42,6 +42,9 @@
 //!   booted interpreter kept in the cache); [`Interpreter::run`] executes
 //!   code in its persistent `__main__`. A run never waits for another run
 //!   of the same interpreter: it fails with [`Error::AlreadyRunning`].
+//! - Values: [`Interpreter::eval`] and [`Interpreter::call`] return a
+//!   [`Value`], copied out of the interpreter; [`to_value`] and
+//!   [`from_value`] convert serde types.
 //! - Copies: [`Interpreter::fork`] copies an idle interpreter whole, in
 //!   microseconds, as `os.fork()` copies a process (lambdas, closures,
 //!   generators: nothing is pickled); [`Interpreter::snapshot`] takes its
@@ -65,9 +68,11 @@
 //!   and hands ends to interpreters with [`Interpreter::run_with`] or over
 //!   another channel.
 //! - [`Value`]: what can cross: `None`, `bool`, `int` of any size, `float`,
-//!   `str`, `bytes`, buffers, tuples of these, and channel ends. Values
-//!   travel in a compact encoding that the host checks (iteratively, with
-//!   caps on depth and size) before anything reads it.
+//!   `str`, `bytes`, buffers, tuples of these, and channel ends; and lists
+//!   and dicts, copied between the Rust program and an interpreter (never
+//!   through a channel). Values travel in a compact encoding that the host
+//!   checks (iteratively, with caps on depth and size) before anything
+//!   reads it.
 //! - [`Error`]: every failure, typed. A Python exception is
 //!   [`Error::RunFailed`] with a [`PythonException`] surrogate: type name,
 //!   message, the traceback exactly as CPython prints it, and the
@@ -129,6 +134,7 @@ mod runtime;
 mod stdlib;
 mod sync;
 mod value;
+mod value_serde;
 mod wasi_waits;
 
 pub use cancel::CancelHandle;
@@ -151,6 +157,7 @@ pub mod fuzzing {
 }
 
 pub use value::{MAX_DEPTH, MAX_MESSAGE_SIZE, Value, WrongType};
+pub use value_serde::{from_value, to_value};
 
 // The cost model of the docs, checked: a runtime is shared across threads,
 // an interpreter can be moved to and shared with other threads.

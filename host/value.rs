@@ -15,8 +15,18 @@
 //!   0x08 tuple   count:varint, then count values
 //!   0x09 recv    channel id: 8 bytes little-endian (a `RecvChannel`)
 //!   0x0a send    channel id: 8 bytes little-endian (a `SendChannel`)
+//!   0x0b list    count:varint, then count values
+//!   0x0c dict    count:varint, then count pairs of values: key, value
 //! varint := unsigned LEB128, at most 10 bytes
 //! ```
+//!
+//! Lists and dicts are copies, not shareable objects: they cross between
+//! the Rust program and an interpreter (bindings, [`eval`] and [`call`]
+//! results and arguments), never through a channel, which carries only
+//! what PEP 554 calls shareable ([`Copies::Refused`]).
+//!
+//! [`eval`]: crate::Interpreter::eval
+//! [`call`]: crate::Interpreter::call
 //!
 //! A message is exactly one value. Decoding is iterative (no recursion a
 //! guest could exhaust) and refuses, with [`Error::InvalidValue`], anything
@@ -56,14 +66,38 @@ pub(crate) mod tag {
     pub const TUPLE: u8 = 0x08;
     pub const RECV: u8 = 0x09;
     pub const SEND: u8 = 0x0a;
+    pub const LIST: u8 = 0x0b;
+    pub const DICT: u8 = 0x0c;
 }
 
-/// A value that can cross between interpreters: what PEP 554 calls
-/// shareable.
+/// Whether a message may hold lists and dicts, which are copied rather
+/// than shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Copies {
+    /// Between the Rust program and an interpreter, outside channels.
+    Allowed,
+    /// Through a channel, or between interpreters: shareable values only.
+    Refused,
+}
+
+/// The kinds of container a message nests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    Tuple,
+    List,
+    Dict,
+}
+
+/// A value that crosses between the Rust program and interpreters: what
+/// PEP 554 calls shareable, and lists and dicts, which are copied (as PEP
+/// 734 copies by pickle what is not shareable) and only go between the
+/// Rust program and an interpreter, never through a channel.
 ///
 /// `Value`s convert from and to Rust types (`i64`, `&str`, `Vec<u8>`,
-/// tuples, `Option`, …) with `From`/`TryFrom`, and serialize with serde
-/// (channel ends excepted: they are capabilities, not data).
+/// tuples, `Option`, maps, …) with `From`/`TryFrom`, and serialize with
+/// serde (channel ends excepted: they are capabilities, not data);
+/// [`to_value`](crate::to_value) and [`from_value`](crate::from_value)
+/// convert any serde type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// `None`.
@@ -81,8 +115,12 @@ pub enum Value {
     /// Data sent with `send_buffer`: the receiver gets a read-only
     /// `memoryview` of it.
     Buffer(Vec<u8>),
-    /// `tuple` of shareable values.
+    /// `tuple`.
     Tuple(Vec<Value>),
+    /// `list`: a copy. Not shareable through a channel.
+    List(Vec<Value>),
+    /// `dict`: a copy, its items in order. Not shareable through a channel.
+    Dict(Vec<(Value, Value)>),
     /// The receiving end of a channel.
     RecvChannel(RecvChannel),
     /// The sending end of a channel.
@@ -101,6 +139,8 @@ impl Value {
             Value::Bytes(_) => "bytes",
             Value::Buffer(_) => "memoryview",
             Value::Tuple(_) => "tuple",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
             Value::RecvChannel(_) => "RecvChannel",
             Value::SendChannel(_) => "SendChannel",
         }
@@ -147,6 +187,19 @@ pub(crate) fn encode(value: &Value) -> Vec<u8> {
                 put_varint(&mut out, items.len() as u64);
                 pending.extend(items.iter().rev());
             }
+            Value::List(items) => {
+                out.push(tag::LIST);
+                put_varint(&mut out, items.len() as u64);
+                pending.extend(items.iter().rev());
+            }
+            Value::Dict(items) => {
+                out.push(tag::DICT);
+                put_varint(&mut out, items.len() as u64);
+                for (key, value) in items.iter().rev() {
+                    pending.push(value);
+                    pending.push(key);
+                }
+            }
             Value::RecvChannel(end) => {
                 out.push(tag::RECV);
                 out.extend_from_slice(&end.id().as_u64().to_le_bytes());
@@ -181,36 +234,52 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
 /// What a decoder does with each piece of a well-formed message.
 trait Visitor {
     fn scalar(&mut self, value: Value);
-    fn begin_tuple(&mut self, count: usize);
-    fn end_tuple(&mut self);
+    /// A container of `values` values (a dict's are its keys and values).
+    fn begin(&mut self, container: Container, values: usize);
     fn end(&mut self, end: EndRef) -> Result<()>;
 }
 
-/// Checks that `bytes` is one well-formed value and returns the channel ends
-/// it names, without building the value.
-pub(crate) fn validate(bytes: &[u8]) -> Result<Vec<EndRef>> {
+/// Checks that `bytes` is one well-formed value (holding lists and dicts
+/// only if `copies` allows) and returns the channel ends it names, without
+/// building the value.
+pub(crate) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<EndRef>> {
     struct Ends(Vec<EndRef>);
     impl Visitor for Ends {
         fn scalar(&mut self, _: Value) {}
-        fn begin_tuple(&mut self, _: usize) {}
-        fn end_tuple(&mut self) {}
+        fn begin(&mut self, _: Container, _: usize) {}
         fn end(&mut self, end: EndRef) -> Result<()> {
             self.0.push(end);
             Ok(())
         }
     }
     let mut ends = Ends(Vec::new());
-    walk(bytes, &mut ends, false)?;
+    walk(bytes, &mut ends, false, copies)?;
     Ok(ends.0)
 }
 
-/// Decodes one value; `make_end` turns each channel end into its handle.
+/// Decodes one value (lists and dicts included); `make_end` turns each
+/// channel end into its handle.
 pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>) -> Result<Value> {
     struct Builder<F> {
-        // Open tuples: the items so far and how many are still to come.
-        open: Vec<(Vec<Value>, usize)>,
+        // Open containers: their kind, the values so far and how many are
+        // still to come.
+        open: Vec<(Container, Vec<Value>, usize)>,
         done: Option<Value>,
         make_end: F,
+    }
+    fn build(container: Container, values: Vec<Value>) -> Value {
+        match container {
+            Container::Tuple => Value::Tuple(values),
+            Container::List => Value::List(values),
+            Container::Dict => {
+                let mut pairs = Vec::with_capacity(values.len() / 2);
+                let mut values = values.into_iter();
+                while let (Some(key), Some(value)) = (values.next(), values.next()) {
+                    pairs.push((key, value));
+                }
+                Value::Dict(pairs)
+            }
+        }
     }
     impl<F: FnMut(EndRef) -> Result<Value>> Builder<F> {
         fn push(&mut self, mut value: Value) {
@@ -220,14 +289,14 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>
                         self.done = Some(value);
                         return;
                     }
-                    Some((items, remaining)) => {
-                        items.push(value);
+                    Some((_, values, remaining)) => {
+                        values.push(value);
                         *remaining -= 1;
                         if *remaining > 0 {
                             return;
                         }
-                        let (items, _) = self.open.pop().expect("an open tuple");
-                        value = Value::Tuple(items);
+                        let (container, values, _) = self.open.pop().expect("an open container");
+                        value = build(container, values);
                     }
                 }
             }
@@ -237,16 +306,15 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>
         fn scalar(&mut self, value: Value) {
             self.push(value);
         }
-        fn begin_tuple(&mut self, count: usize) {
-            if count == 0 {
-                self.push(Value::Tuple(Vec::new()));
+        fn begin(&mut self, container: Container, values: usize) {
+            if values == 0 {
+                self.push(build(container, Vec::new()));
             } else {
-                // No capacity from `count`: it is the guest's claim, not yet
-                // backed by bytes.
-                self.open.push((Vec::new(), count));
+                // No capacity from `values`: it is the guest's claim, not
+                // yet backed by bytes.
+                self.open.push((container, Vec::new(), values));
             }
         }
-        fn end_tuple(&mut self) {}
         fn end(&mut self, end: EndRef) -> Result<()> {
             let value = (self.make_end)(end)?;
             self.push(value);
@@ -254,7 +322,7 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>
         }
     }
     let mut builder = Builder { open: Vec::new(), done: None, make_end };
-    walk(bytes, &mut builder, true)?;
+    walk(bytes, &mut builder, true, Copies::Allowed)?;
     builder.done.ok_or_else(|| invalid("the message holds no value"))
 }
 
@@ -264,7 +332,7 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>
 /// same encoding.
 #[cfg(any(test, feature = "fuzzing"))]
 pub fn check_decoder(bytes: &[u8]) {
-    let checked = validate(bytes);
+    let checked = validate(bytes, Copies::Allowed);
     let decoded = decode(bytes, |_| Ok(Value::None));
     assert_eq!(checked.is_ok(), decoded.is_ok(), "validate and decode disagree on {bytes:?}");
     if let Ok(value) = decoded {
@@ -279,20 +347,17 @@ fn invalid(why: impl Into<String>) -> Error {
 }
 
 /// The one decoder: walks `bytes` iteratively, checking everything.
-fn walk(bytes: &[u8], visitor: &mut impl Visitor, build: bool) -> Result<()> {
+fn walk(bytes: &[u8], visitor: &mut impl Visitor, build: bool, copies: Copies) -> Result<()> {
     if bytes.len() > MAX_MESSAGE_SIZE {
         return Err(invalid(format!("a message of {} bytes exceeds the limit of {MAX_MESSAGE_SIZE}", bytes.len())));
     }
     let mut reader = Reader { bytes, at: 0 };
-    // How many values each open tuple still expects; the message itself is
-    // a "tuple" of one.
+    // How many values each open container still expects; the message
+    // itself is a "tuple" of one.
     let mut remaining: Vec<u64> = vec![1];
     while let Some(count) = remaining.last_mut() {
         if *count == 0 {
             remaining.pop();
-            if !remaining.is_empty() {
-                visitor.end_tuple();
-            }
             continue;
         }
         *count -= 1;
@@ -321,19 +386,35 @@ fn walk(bytes: &[u8], visitor: &mut impl Visitor, build: bool) -> Result<()> {
                 let bytes = reader.sized()?;
                 visitor.scalar(if build { Value::Buffer(bytes.to_vec()) } else { Value::None });
             }
-            tag::TUPLE => {
+            tag::TUPLE | tag::LIST | tag::DICT => {
+                let container = match tag {
+                    tag::TUPLE => Container::Tuple,
+                    tag::LIST => Container::List,
+                    _ => Container::Dict,
+                };
+                let name = match container {
+                    Container::Tuple => "a tuple",
+                    Container::List => "a list",
+                    Container::Dict => "a dict",
+                };
+                if container != Container::Tuple && copies == Copies::Refused {
+                    return Err(invalid(format!(
+                        "{name} is not shareable (PEP 554): send a tuple, or copy it otherwise"
+                    )));
+                }
                 let count = reader.varint()?;
-                // Every item takes at least one byte: a count beyond the
+                let values = if container == Container::Dict { count.checked_mul(2) } else { Some(count) };
+                // Every value takes at least one byte: a count beyond the
                 // bytes left is a lie, refused before anything is reserved.
-                if count > reader.left() as u64 {
-                    return Err(invalid(format!("a tuple claims {count} items with {} bytes left", reader.left())));
-                }
+                let values = values
+                    .filter(|&values| values <= reader.left() as u64)
+                    .ok_or_else(|| invalid(format!("{name} claims {count} items with {} bytes left", reader.left())))?;
                 if remaining.len() > MAX_DEPTH {
-                    return Err(invalid(format!("tuples nest deeper than {MAX_DEPTH} levels")));
+                    return Err(invalid(format!("containers nest deeper than {MAX_DEPTH} levels")));
                 }
-                visitor.begin_tuple(count as usize);
-                if count > 0 {
-                    remaining.push(count);
+                visitor.begin(container, values as usize);
+                if values > 0 {
+                    remaining.push(values);
                 }
             }
             tag::RECV | tag::SEND => {
@@ -468,6 +549,18 @@ impl From<Vec<Value>> for Value {
     }
 }
 
+impl<K: Into<Value>, V: Into<Value>> From<std::collections::BTreeMap<K, V>> for Value {
+    fn from(map: std::collections::BTreeMap<K, V>) -> Self {
+        Value::Dict(map.into_iter().map(|(key, value)| (key.into(), value.into())).collect())
+    }
+}
+
+impl<K: Into<Value>, V: Into<Value>, S> From<std::collections::HashMap<K, V, S>> for Value {
+    fn from(map: std::collections::HashMap<K, V, S>) -> Self {
+        Value::Dict(map.into_iter().map(|(key, value)| (key.into(), value.into())).collect())
+    }
+}
+
 impl From<RecvChannel> for Value {
     fn from(end: RecvChannel) -> Self {
         Value::RecvChannel(end)
@@ -555,110 +648,10 @@ try_into_variant!(f64, "float", Value::Float(x) => x);
 try_into_variant!(String, "str", Value::Str(s) => s);
 try_into_variant!(BigInt, "int", Value::Int(n) => n);
 try_into_variant!(Vec<u8>, "bytes", Value::Bytes(bytes) => bytes, Value::Buffer(bytes) => bytes);
-try_into_variant!(Vec<Value>, "tuple", Value::Tuple(items) => items);
+try_into_variant!(Vec<Value>, "tuple or list", Value::Tuple(items) => items, Value::List(items) => items);
+try_into_variant!(Vec<(Value, Value)>, "dict", Value::Dict(items) => items);
 try_into_variant!(RecvChannel, "RecvChannel", Value::RecvChannel(end) => end);
 try_into_variant!(SendChannel, "SendChannel", Value::SendChannel(end) => end);
-
-// serde: plain data maps to the obvious serde types; channel ends are
-// capabilities and refuse to serialize.
-
-impl serde::Serialize for Value {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeSeq};
-        match self {
-            Value::None => serializer.serialize_none(),
-            Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::Int(n) => {
-                if let Ok(n) = i64::try_from(n) {
-                    serializer.serialize_i64(n)
-                } else if let Ok(n) = u64::try_from(n) {
-                    serializer.serialize_u64(n)
-                } else if let Ok(n) = i128::try_from(n) {
-                    serializer.serialize_i128(n)
-                } else {
-                    // Beyond every serde integer: decimal digits.
-                    serializer.serialize_str(&n.to_string())
-                }
-            }
-            Value::Float(x) => serializer.serialize_f64(*x),
-            Value::Str(s) => serializer.serialize_str(s),
-            Value::Bytes(bytes) | Value::Buffer(bytes) => serializer.serialize_bytes(bytes),
-            Value::Tuple(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            Value::RecvChannel(_) | Value::SendChannel(_) => {
-                Err(S::Error::custom("a channel end is a capability and cannot be serialized"))
-            }
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Value {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        deserializer.deserialize_any(ValueVisitor)
-    }
-}
-
-struct ValueVisitor;
-
-impl<'de> serde::de::Visitor<'de> for ValueVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("None, a bool, a number, a string, bytes or a sequence of those")
-    }
-
-    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
-        Ok(Value::None)
-    }
-    fn visit_none<E>(self) -> std::result::Result<Value, E> {
-        Ok(Value::None)
-    }
-    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
-        serde::Deserialize::deserialize(d)
-    }
-    fn visit_bool<E>(self, b: bool) -> std::result::Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-    fn visit_i64<E>(self, n: i64) -> std::result::Result<Value, E> {
-        Ok(n.into())
-    }
-    fn visit_u64<E>(self, n: u64) -> std::result::Result<Value, E> {
-        Ok(n.into())
-    }
-    fn visit_i128<E>(self, n: i128) -> std::result::Result<Value, E> {
-        Ok(n.into())
-    }
-    fn visit_u128<E>(self, n: u128) -> std::result::Result<Value, E> {
-        Ok(n.into())
-    }
-    fn visit_f64<E>(self, x: f64) -> std::result::Result<Value, E> {
-        Ok(Value::Float(x))
-    }
-    fn visit_str<E>(self, s: &str) -> std::result::Result<Value, E> {
-        Ok(s.into())
-    }
-    fn visit_string<E>(self, s: String) -> std::result::Result<Value, E> {
-        Ok(Value::Str(s))
-    }
-    fn visit_bytes<E>(self, bytes: &[u8]) -> std::result::Result<Value, E> {
-        Ok(bytes.into())
-    }
-    fn visit_byte_buf<E>(self, bytes: Vec<u8>) -> std::result::Result<Value, E> {
-        Ok(Value::Bytes(bytes))
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Tuple(items))
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -670,7 +663,7 @@ mod tests {
 
     fn roundtrip(value: Value) {
         let bytes = encode(&value);
-        assert!(validate(&bytes).unwrap().is_empty());
+        assert!(validate(&bytes, Copies::Allowed).unwrap().is_empty());
         assert_eq!(decode(&bytes, no_ends).unwrap(), value);
     }
 
@@ -695,6 +688,28 @@ mod tests {
         roundtrip(Value::Buffer(vec![1, 2, 3]));
         roundtrip(Value::Tuple(vec![]));
         roundtrip((1, "two", (3.0, (), Value::Tuple(vec![Value::None]))).into());
+        roundtrip(Value::List(vec![]));
+        roundtrip(Value::Dict(vec![]));
+        roundtrip(Value::List(vec![1.into(), Value::List(vec!["x".into()]), (2, 3).into()]));
+        roundtrip(Value::Dict(vec![
+            ("a".into(), Value::List(vec![1.into()])),
+            ((1, 2).into(), Value::Dict(vec![(Value::None, 0.5.into())])),
+        ]));
+    }
+
+    #[test]
+    fn lists_and_dicts_are_refused_where_only_shareable_values_go() {
+        let list = encode(&Value::List(vec![1.into()]));
+        let dict = encode(&Value::Dict(vec![(1.into(), 2.into())]));
+        let inside = encode(&(1, Value::Dict(vec![])).into());
+        for bytes in [&list, &dict, &inside] {
+            assert!(validate(bytes, Copies::Allowed).is_ok());
+            let Err(Error::InvalidValue(why)) = validate(bytes, Copies::Refused) else { panic!("{bytes:?} accepted") };
+            assert!(why.contains("not shareable"), "{why}");
+        }
+        // A dict's count is of pairs: twice as many values must follow.
+        refused(&[tag::DICT, 1, tag::NONE], "claims 1 items");
+        refused(&[tag::DICT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], "claims");
     }
 
     #[test]
@@ -721,7 +736,10 @@ mod tests {
         bytes.extend_from_slice(&7u64.to_le_bytes());
         bytes.push(tag::SEND);
         bytes.extend_from_slice(&9u64.to_le_bytes());
-        assert_eq!(validate(&bytes).unwrap(), [EndRef::Recv(ChannelId(7)), EndRef::Send(ChannelId(9))]);
+        assert_eq!(
+            validate(&bytes, Copies::Refused).unwrap(),
+            [EndRef::Recv(ChannelId(7)), EndRef::Send(ChannelId(9))]
+        );
         let decoded = decode(&bytes, |end| Ok(Value::Str(format!("{end:?}")))).unwrap();
         assert_eq!(decoded, ("Recv(ChannelId(7))", "Send(ChannelId(9))").into());
         // The callback's error is the decoder's error.
@@ -734,7 +752,7 @@ mod tests {
     }
 
     fn refused(bytes: &[u8], why: &str) {
-        match validate(bytes) {
+        match validate(bytes, Copies::Allowed) {
             Err(Error::InvalidValue(message)) => assert!(message.contains(why), "{message:?} lacks {why:?}"),
             other => panic!("{bytes:?} gave {other:?}, expected a refusal mentioning {why:?}"),
         }
@@ -769,7 +787,7 @@ mod tests {
             bytes.push(tag::NONE);
             bytes
         };
-        assert!(validate(&nested(MAX_DEPTH)).is_ok());
+        assert!(validate(&nested(MAX_DEPTH), Copies::Refused).is_ok());
         let deep = decode(&nested(MAX_DEPTH), no_ends).unwrap();
         assert_eq!(encode(&deep), nested(MAX_DEPTH));
         refused(&nested(MAX_DEPTH + 1), "deeper than 512");

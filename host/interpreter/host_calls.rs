@@ -19,12 +19,12 @@ use crate::channel::{Channel, ChannelId, End, Message, Party, Wait};
 use crate::door::{self, Answer, Args, Fault, Op};
 use crate::error::Error;
 use crate::guest;
-use crate::interpreter::instance::{HostState, RunOutcome, RunRequest};
+use crate::interpreter::instance::{HostState, RunKind, RunOutcome, RunRequest};
 use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
 use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
 use crate::runtime::Runtime;
 use crate::sync::lock;
-use crate::value::{self, EndRef, Value};
+use crate::value::{self, Copies, EndRef, Value};
 
 /// Stack size of the threads that `run_in_thread` starts: room for one
 /// call into a guest ([`limits::MAX_WASM_STACK`](crate::limits::MAX_WASM_STACK)
@@ -49,6 +49,8 @@ pub(crate) struct GuestLink {
     request: Option<RunRequest>,
     /// How the run ended, if the driver reported it.
     outcome: Option<RunOutcome>,
+    /// An eval's or call's result, as the driver reported it.
+    result: Option<Vec<u8>>,
     /// A value received for the guest that it had no memory to take, with
     /// its channel: its next receive on that channel gets it, so that a
     /// memory limit loses no message.
@@ -102,6 +104,7 @@ impl GuestLink {
             entry: None,
             request: None,
             outcome: None,
+            result: None,
             undelivered: None,
             payload: None,
         }
@@ -139,10 +142,15 @@ impl GuestLink {
     pub(crate) fn set_request(&mut self, request: RunRequest) {
         self.request = Some(request);
         self.outcome = None;
+        self.result = None;
     }
 
     pub(crate) fn take_request(&mut self) -> Option<RunRequest> {
         self.request.take()
+    }
+
+    pub(crate) fn take_result(&mut self) -> Option<Vec<u8>> {
+        self.result.take()
     }
 
     pub(crate) fn take_outcome(&mut self) -> Option<RunOutcome> {
@@ -227,7 +235,7 @@ impl GuestLink {
                     let Some(Value::Str(name)) = pair.pop() else {
                         return Err(invalid("a binding's name is not a str"));
                     };
-                    Ok((name, Message::from_value(&value)?))
+                    Ok((name, Message::from_value(&value, Copies::Refused)?))
                 }
                 _ => Err(invalid("a binding that is not a (name, value) pair")),
             })
@@ -393,7 +401,9 @@ impl HostState {
                 args.end()?;
                 // Once per run: the driver takes it as the run starts.
                 let request = link.request.as_mut().filter(|r| !r.taken).ok_or_else(|| invalid("no run to take"))?;
-                let flags = u8::from(!request.bindings.is_empty()) | (u8::from(request.setup.is_some()) << 1);
+                let flags = u8::from(!request.bindings.is_empty())
+                    | (u8::from(request.setup.is_some()) << 1)
+                    | ((request.kind as u8) << 2);
                 let setup = request.setup.take();
                 let capacity = request.source.len() + request.filename.len() + setup.as_ref().map_or(0, Vec::len) + 12;
                 let mut answer = Answer::with_capacity(capacity).u8(flags).blob(request.filename.as_bytes());
@@ -425,6 +435,16 @@ impl HostState {
             }
             Op::RunOutcome => {
                 link.outcome = Some(run_outcome(args.rest())?);
+                Ok(Answer::ok())
+            }
+            Op::RunResult => {
+                // Checked when the host decodes it, after the run.
+                let wanted =
+                    link.request.as_ref().is_some_and(|request| request.taken && request.kind != RunKind::Exec);
+                if !wanted || link.result.is_some() {
+                    return Err(invalid("no eval or call to report the result of"));
+                }
+                link.result = Some(args.rest().to_vec());
                 Ok(Answer::ok())
             }
             Op::CurrentInterpreter => Ok(Answer::ok().u64(link.me()?.id().as_u64())),

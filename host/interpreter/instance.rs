@@ -67,8 +67,21 @@ impl Exports {
     }
 }
 
+/// What a run does with its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunKind {
+    /// Runs it as a module's code, in `__main__`.
+    Exec = 0,
+    /// Evaluates it as an expression in `__main__`; the value is the result.
+    Eval = 1,
+    /// Calls the callable it names with the arguments bound; the value
+    /// returned is the result.
+    Call = 2,
+}
+
 /// A run waiting for the guest to take it ([`door::Op::TakeRun`]).
 pub(crate) struct RunRequest {
+    pub(crate) kind: RunKind,
     pub(crate) source: Vec<u8>,
     pub(crate) filename: String,
     pub(crate) bindings: Vec<(String, Message)>,
@@ -82,6 +95,9 @@ pub(crate) struct RunRequest {
 /// How a run ended, as the driver reported it ([`door::Op::RunOutcome`]).
 pub(crate) enum RunOutcome {
     Completed,
+    /// An `eval` or `call` completed: its result, encoded
+    /// ([`door::Op::RunResult`]), unchecked.
+    Result(Vec<u8>),
     Exit(i32),
     /// The exception's chain: type name, message, traceback, and how each
     /// relates to the one before it (0 none, 1 cause, 2 context).
@@ -169,6 +185,7 @@ impl Live {
             return Ok(());
         }
         let request = RunRequest {
+            kind: RunKind::Exec,
             source: Vec::new(),
             filename: crate::interpreter::STRING_FILENAME.to_owned(),
             bindings: Vec::new(),
@@ -216,9 +233,17 @@ impl Live {
         }
         exports.gil_release.call(&mut *store, gil)?;
         let link = &mut store.data_mut().link;
-        let taken = link.take_request().is_some_and(|request| request.taken);
+        let request = link.take_request();
+        let taken = request.as_ref().is_some_and(|request| request.taken);
+        let wants_result = request.is_some_and(|request| request.kind != RunKind::Exec);
+        let reported = link.take_result();
         Ok(match link.take_outcome() {
             Some(outcome) => outcome,
+            // An eval or call that completed reported its result.
+            None if wants_result && taken && result != 0 => match reported {
+                Some(bytes) => RunOutcome::Result(bytes),
+                None => RunOutcome::DriverFailed,
+            },
             // A driver that raised, or that never took the run (the entry
             // no longer is `serve`): the guest broke it.
             None if result == 0 || !taken => RunOutcome::DriverFailed,

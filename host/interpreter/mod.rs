@@ -30,13 +30,13 @@ use crate::cancel::{CancelFlag, CancelHandle};
 use crate::channel::{Channel, Message, Party};
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::grants::Grants;
-use crate::interpreter::instance::{HostState, Live, RunOutcome, RunRequest};
+use crate::interpreter::instance::{HostState, Live, RunKind, RunOutcome, RunRequest};
 pub use crate::interpreter::snapshot::Snapshot;
 use crate::limits::{self, Limit, Limits, MemoryBudget};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
 use crate::sync::lock;
-use crate::value::{EndRef, Value};
+use crate::value::{self, Copies, EndRef, Value};
 use crate::wasi_waits::HandleLimit;
 
 /// Native stack a call into a guest needs at least: wasmtime lets wasm use
@@ -212,9 +212,61 @@ impl Interpreter {
     {
         let bindings = bindings
             .into_iter()
-            .map(|(name, value)| Ok((name.into(), Message::from_value(&value)?)))
+            .map(|(name, value)| Ok((name.into(), Message::from_value(&value, Copies::Allowed)?)))
             .collect::<Result<_>>()?;
         self.inner.run(source.as_bytes(), STRING_FILENAME, bindings, None)
+    }
+
+    /// Evaluates one Python expression in `__main__` and returns its value,
+    /// copied out: shareable values, and lists and dicts (with what nests
+    /// in them).
+    ///
+    /// ```
+    /// # let runtime = isolate::Runtime::new()?;
+    /// let interp = runtime.create_interpreter()?;
+    /// interp.run("prices = {'tea': 3, 'cake': 4}")?;
+    /// let total: i64 = interp.eval("sum(prices.values())")?.try_into().unwrap();
+    /// assert_eq!(total, 7);
+    /// # Ok::<(), isolate::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RunFailed`] if evaluating it raised (a `SyntaxError` for
+    /// what is not one expression); [`Error::InvalidValue`] naming the type
+    /// of a result that cannot be copied (a file, a generator, an instance
+    /// of a class); the errors of [`run`](Self::run) otherwise.
+    pub fn eval(&self, expr: &str) -> Result<Value> {
+        self.inner.evaluate(RunKind::Eval, expr, Vec::new())
+    }
+
+    /// Calls the callable at a dotted name with positional arguments, and
+    /// returns its result, copied out as [`eval`](Self::eval)'s is.
+    ///
+    /// The name's first part is looked up as Python looks up a name in
+    /// `__main__` (its globals, then the builtins), the rest by attribute:
+    /// `"handle"`, `"json.dumps"` once `json` is imported, `"str.upper"`.
+    /// The arguments are copied in: lists and dicts become new objects, and
+    /// what the call does to them is not seen here.
+    ///
+    /// ```
+    /// use isolate::Value;
+    /// # let runtime = isolate::Runtime::new()?;
+    /// let interp = runtime.create_interpreter()?;
+    /// interp.run("def greet(name, times):\n    return [f'hello {name}'] * times")?;
+    /// let greeting = interp.call("greet", &["Ada".into(), 2.into()])?;
+    /// assert_eq!(greeting, Value::List(vec!["hello Ada".into(), "hello Ada".into()]));
+    /// assert_eq!(interp.call("str.upper", &["abc".into()])?, Value::from("ABC"));
+    /// # Ok::<(), isolate::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`eval`](Self::eval); a name that is not found raises `NameError`
+    /// or `AttributeError` ([`Error::RunFailed`]).
+    pub fn call(&self, name: &str, args: &[Value]) -> Result<Value> {
+        let args = Message::from_value(&Value::Tuple(args.to_vec()), Copies::Allowed)?;
+        self.inner.evaluate(RunKind::Call, name, vec![(String::new(), args)])
     }
 
     /// Runs a script's source in `__main__`, as `python FILENAME` would.
@@ -467,6 +519,42 @@ impl InterpreterInner {
         bindings: Vec<(String, Message)>,
         outer: Option<Instant>,
     ) -> Result<()> {
+        self.execute(RunKind::Exec, source, filename, bindings, outer).map(|_| ())
+    }
+
+    /// Evaluates an expression, or calls a callable (`kind`), and returns
+    /// the result as a value the Rust program holds.
+    fn evaluate(&self, kind: RunKind, source: &str, bindings: Vec<(String, Message)>) -> Result<Value> {
+        let Some(bytes) = self.execute(kind, source.as_bytes(), STRING_FILENAME, bindings, None)? else {
+            return Err(Error::Trapped { id: self.id, reason: "its driver reported no result".into() });
+        };
+        match bytes.split_first() {
+            Some((0, encoded)) => value::decode(encoded, |end| {
+                // Only an end the interpreter holds: it hands its own over.
+                let channel = self.known_channel(end).ok_or(Error::ChannelNotFound(end.channel_id()))?;
+                let (recv, send) = crate::channel::ends(channel, self.runtime.clone());
+                Ok(match end {
+                    EndRef::Recv(_) => Value::RecvChannel(recv),
+                    EndRef::Send(_) => Value::SendChannel(send),
+                })
+            }),
+            Some((1, why)) => Err(Error::InvalidValue(format!(
+                "the result cannot be copied out of the interpreter: {}",
+                String::from_utf8_lossy(why)
+            ))),
+            _ => Err(Error::InvalidValue("a malformed result".into())),
+        }
+    }
+
+    /// Runs a request; an eval's or call's result comes back encoded.
+    fn execute(
+        &self,
+        kind: RunKind,
+        source: &[u8],
+        filename: &str,
+        bindings: Vec<(String, Message)>,
+        outer: Option<Instant>,
+    ) -> Result<Option<Vec<u8>>> {
         let _claim = self.claim()?;
         let mut state = lock(&self.state);
         if self.cancel.is_set() && matches!(*state, State::Live(_)) {
@@ -477,8 +565,14 @@ impl InterpreterInner {
             State::Dead(death) => return Err(death.error(self.id)),
             State::Destroyed => return Err(Error::Destroyed(self.id)),
         };
-        let request =
-            RunRequest { source: source.to_vec(), filename: filename.to_owned(), bindings, taken: false, setup: None };
+        let request = RunRequest {
+            kind,
+            source: source.to_vec(),
+            filename: filename.to_owned(),
+            bindings,
+            taken: false,
+            setup: None,
+        };
         let own = self.limits.timeout.and_then(|timeout| Instant::now().checked_add(timeout));
         let deadline = limits::earlier(own, outer);
         live.store.data_mut().link.set_deadline(deadline);
@@ -498,7 +592,8 @@ impl InterpreterInner {
             Err(panic) => return Err(self.kill(&mut state, Death::Panicked(panic_message(panic.as_ref())))),
         };
         let result = match outcome {
-            Ok(RunOutcome::Completed) => Ok(()),
+            Ok(RunOutcome::Completed) => Ok(None),
+            Ok(RunOutcome::Result(bytes)) => Ok(Some(bytes)),
             Ok(RunOutcome::Exception(chain)) => Err(run_failed(self.id, chain)),
             Ok(RunOutcome::Exit(code)) => Err(Error::SystemExit { code }),
             // The driver that runs code in the guest is the guest's own

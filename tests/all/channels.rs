@@ -378,7 +378,14 @@ fn values_serialize_with_serde() {
     let value: Value = (1, "two", (3.5, Value::None, true)).into();
     let json = serde_json::to_string(&value).unwrap();
     assert_eq!(json, r#"[1,"two",[3.5,null,true]]"#);
-    assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), value);
+    // A sequence comes back as a list, as `json.loads` makes it; a map as a dict.
+    assert_eq!(
+        serde_json::from_str::<Value>(&json).unwrap(),
+        Value::List(vec![1.into(), "two".into(), Value::List(vec![3.5.into(), Value::None, true.into()])])
+    );
+    let map: Value = serde_json::from_str(r#"{"b": 1, "a": [true]}"#).unwrap();
+    assert_eq!(map, Value::Dict(vec![("b".into(), 1.into()), ("a".into(), Value::List(vec![true.into()]))]));
+    assert_eq!(serde_json::to_string(&map).unwrap(), r#"{"b":1,"a":[true]}"#);
     // Beyond i128, an int serializes as its decimal digits.
     let big = Value::Int(BigInt::from(10).pow(40));
     assert_eq!(serde_json::to_string(&big).unwrap(), format!("\"1{}\"", "0".repeat(40)));

@@ -13,6 +13,7 @@ mod output;
 mod science;
 mod scripts;
 mod stress;
+mod values;
 
 use std::sync::OnceLock;
 
