@@ -154,7 +154,7 @@ _FAULTS = {
     6: TimeoutError,
 }
 _INVALID_VALUE, _INTERPRETER_NOT_FOUND, _INTERPRETER_RUNNING, _INTERPRETER_FAILED = 7, 8, 9, 10
-_RUN_FAILED, _RUN_EXITED, _LIMIT_REACHED = 11, 12, 13
+_RUN_FAILED, _RUN_EXITED, _LIMIT_REACHED, _FUNCTION_FAILED = 11, 12, 13, 14
 _OPS = [bytes((op,)) for op in range(256)]
 _U32 = struct.Struct("<I")
 _ID = struct.Struct("<Q")
@@ -205,6 +205,10 @@ def _raise_fault(answer, interpreter_id):
         raise ValueError(text)
     if code == _LIMIT_REACHED:
         raise RuntimeError(text)
+    if code == _FUNCTION_FAILED:
+        import host
+
+        raise host.ToolError(text)
     if code == _INTERPRETER_NOT_FOUND:
         raise RuntimeError(f"interpreter {interpreter_id} not found")
     if code == _INTERPRETER_RUNNING:

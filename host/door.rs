@@ -117,6 +117,13 @@ pub(crate) enum Op {
     /// the guest's `bytes` is the value itself, not a copy of a slice of
     /// it. Empty if there is none.
     TakePayload = 0x37,
+    /// → value: a tuple of the names of the host functions the caller may
+    /// call.
+    ListFunctions = 0x40,
+    /// name blob, then the arguments (rest: a tuple value, lists and dicts
+    /// allowed) → the function's result as a value; a function's error is
+    /// [`Fault::FunctionFailed`].
+    CallFunction = 0x41,
 }
 
 impl Op {
@@ -149,6 +156,8 @@ impl Op {
             0x35 => ChannelClose,
             0x36 => ChannelInterpreters,
             0x37 => TakePayload,
+            0x40 => ListFunctions,
+            0x41 => CallFunction,
             _ => return None,
         })
     }
@@ -181,6 +190,8 @@ pub(crate) enum Fault {
     RunExited(i32),
     /// A limit of the sandbox forbids it; the message names the limit.
     LimitReached(String),
+    /// A host function returned an error, or panicked: its message.
+    FunctionFailed(String),
 }
 
 impl Fault {
@@ -199,6 +210,7 @@ impl Fault {
             Fault::RunFailed { .. } => 11,
             Fault::RunExited(_) => 12,
             Fault::LimitReached(_) => 13,
+            Fault::FunctionFailed(_) => 14,
         }
     }
 
@@ -255,9 +267,10 @@ impl Answer {
     pub(crate) fn fault(fault: Fault) -> Self {
         let mut bytes = vec![1, fault.code()];
         match fault {
-            Fault::InvalidValue(text) | Fault::InterpreterFailed(text) | Fault::LimitReached(text) => {
-                bytes.extend_from_slice(text.as_bytes())
-            }
+            Fault::InvalidValue(text)
+            | Fault::InterpreterFailed(text)
+            | Fault::LimitReached(text)
+            | Fault::FunctionFailed(text) => bytes.extend_from_slice(text.as_bytes()),
             Fault::RunFailed { type_name, message, traceback } => {
                 for text in [type_name, message, traceback] {
                     put_blob(&mut bytes, text.as_bytes());
@@ -492,8 +505,9 @@ mod tests {
             [7, 8, 9, 10]
         );
         let line = guest.lines().find(|l| l.starts_with("_RUN_FAILED, ")).unwrap();
-        assert!(line.ends_with(" = 11, 12, 13"), "{line}");
+        assert!(line.ends_with(" = 11, 12, 13, 14"), "{line}");
         assert_eq!(Fault::LimitReached(String::new()).code(), 13);
+        assert_eq!(Fault::FunctionFailed(String::new()).code(), 14);
         assert_eq!(constant("MAX_DEPTH") as usize, crate::value::MAX_DEPTH);
     }
 

@@ -55,6 +55,8 @@ pub(crate) const DRIVER_MODULES: &[(&str, &str)] = &[
     (BOOT_NAME, BOOT),
     ("wasi_patches", include_str!("../guest/wasi_patches.py")),
     ("interpreters", include_str!("../guest/interpreters.py")),
+    ("host", include_str!("../guest/host.py")),
+    ("host.tools", include_str!("../guest/host_tools.py")),
     ("_isolate_driver", include_str!("../guest/driver.py")),
 ];
 
@@ -97,6 +99,9 @@ def _isolate_boot(blob):
         module.__file__ = f"<isolate:{name}>"
         sys.modules[name] = module
         exec(code, module.__dict__)
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
     sys.modules["_isolate_driver"].boot(door)
 _isolate_boot(_isolate_code)
 del _isolate_boot, _isolate_code

@@ -126,6 +126,7 @@ mod door;
 mod error;
 mod grants;
 mod guest;
+mod host_function;
 mod interpreter;
 mod limits;
 mod memory_image;

@@ -9,6 +9,7 @@ use wasmtime::{Config, Engine, InstancePre, Linker};
 
 use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
+use crate::host_function::Workers;
 use crate::interpreter::instance::HostState;
 use crate::interpreter::snapshot::Snapshot;
 use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
@@ -55,6 +56,8 @@ struct Inner {
     template_checked: PathBuf,
     next_interpreter: AtomicU64,
     next_channel: AtomicU64,
+    /// The threads host functions run on.
+    workers: Arc<Workers>,
     /// Every live interpreter, for lookups by id. Weak: an interpreter is
     /// owned by its Rust handle or by the interpreter that created it.
     interpreters: Mutex<BTreeMap<InterpreterId, Weak<InterpreterInner>>>,
@@ -157,6 +160,10 @@ impl Runtime {
             let _ = artifact_cache::write_atomically(&self.inner.driver_code_file, &code);
             *kept = Some(code.into());
         }
+    }
+
+    pub(crate) fn workers(&self) -> &Arc<Workers> {
+        &self.inner.workers
     }
 
     pub(crate) fn meters_fuel(&self) -> bool {
@@ -333,6 +340,7 @@ impl RuntimeBuilder {
                 memory_minimum,
                 template: Mutex::new(None),
                 next_interpreter: AtomicU64::new(0),
+                workers: Arc::default(),
                 next_channel: AtomicU64::new(0),
                 interpreters: Mutex::new(BTreeMap::new()),
                 channels: Mutex::new(Channels::default()),

@@ -19,6 +19,7 @@ use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::grants::{DirAccess, Grants, Stdin};
 use crate::guest;
+use crate::host_function::Functions;
 use crate::limits::{Limit, Limits, MemoryBudget, MemoryLimiter};
 use crate::memory_image::MemoryImage;
 use crate::output::Output;
@@ -49,6 +50,10 @@ pub struct InterpreterBuilder {
     grants: Grants,
     /// What it starts as: the runtime's template if none.
     snapshot: Option<Snapshot>,
+    /// The host functions its code may call (names checked at build).
+    functions: Functions,
+    /// Whether the interpreters its code creates get them too.
+    share_functions: bool,
 }
 
 impl InterpreterBuilder {
@@ -61,7 +66,55 @@ impl InterpreterBuilder {
             limits: Limits::default(),
             grants: Grants::default(),
             snapshot: None,
+            functions: Functions::default(),
+            share_functions: false,
         }
+    }
+
+    /// Gives the interpreter a function of the host program to call:
+    /// Python reaches it as `from host import tools` and `tools.NAME(*args)`.
+    ///
+    /// `f` gets copies of the positional arguments and returns the result,
+    /// copied into the interpreter; an `Err(message)`, or a panic in `f`,
+    /// raises `host.ToolError` with the message there, and the interpreter
+    /// goes on. A call counts against the run's time limit, and
+    /// cancelling the interpreter ends the run while `f` runs on (on a
+    /// thread of the runtime's) and its result is dropped.
+    ///
+    /// Only this interpreter gets it, not those its code creates, unless
+    /// [`share_functions`](Self::share_functions) says so; its forks do.
+    ///
+    /// ```
+    /// use isolate::Value;
+    /// # let runtime = isolate::Runtime::new()?;
+    /// let interp = runtime
+    ///     .interpreter()
+    ///     .function("get_setting", |args| match args {
+    ///         [Value::Str(key)] if key == "greeting" => Ok("hello".into()),
+    ///         _ => Err(format!("no setting {args:?}")),
+    ///     })
+    ///     .build()?;
+    /// interp.run("from host import tools\nprint(tools.get_setting('greeting'))")?;
+    /// assert_eq!(interp.take_stdout().text(), "hello\n");
+    /// # Ok::<(), isolate::Error>(())
+    /// ```
+    ///
+    /// The name must be a Python identifier not starting with `__`; another
+    /// is [`Error::Config`] when the interpreter is built.
+    pub fn function<F>(mut self, name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(&[Value]) -> std::result::Result<Value, String> + Send + Sync + 'static,
+    {
+        self.functions.insert(name.into(), Arc::new(f));
+        self
+    }
+
+    /// Whether the interpreters this one's code creates (with
+    /// `interpreters.create()`) get its host functions too. By default
+    /// they do not.
+    pub fn share_functions(mut self, share: bool) -> Self {
+        self.share_functions = share;
+        self
     }
 
     /// Starts the interpreter as a copy of `snapshot`'s state, rather than
@@ -193,6 +246,7 @@ impl InterpreterBuilder {
     /// runtime's template (a booted interpreter nothing ran in), made this
     /// builder's own.
     pub(crate) fn create(self, parent: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
+        self.functions.check()?;
         if self.limits.fuel.is_some() && !self.runtime.meters_fuel() {
             return Err(Error::Config("a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`".into()));
         }
@@ -256,6 +310,8 @@ impl InterpreterBuilder {
             stdout: self.stdout,
             stderr: self.stderr,
             limits: self.limits,
+            functions: self.functions,
+            share_functions: self.share_functions,
             grants: self.grants,
             memory: budget,
             cancel,
@@ -338,9 +394,20 @@ impl InterpreterBuilder {
         live.snapshot().map_err(Error::engine)
     }
 
-    /// A builder for a fork: `argv` is unused (a fork keeps its original's).
-    pub(crate) fn for_fork(runtime: Runtime, stdout: Output, stderr: Output, limits: Limits, grants: Grants) -> Self {
-        InterpreterBuilder { runtime, argv: Vec::new(), stdout, stderr, limits, grants, snapshot: None }
+    /// A builder for a fork of `original`: `argv` is unused (a fork keeps
+    /// its original's); the same limits, grants and host functions.
+    pub(crate) fn for_fork(runtime: Runtime, original: &InterpreterInner, stdout: Output, stderr: Output) -> Self {
+        InterpreterBuilder {
+            runtime,
+            argv: Vec::new(),
+            stdout,
+            stderr,
+            limits: original.limits,
+            grants: original.grants.clone(),
+            snapshot: None,
+            functions: original.functions().clone(),
+            share_functions: original.share_functions,
+        }
     }
 
     /// A builder for an interpreter created by `parent`'s code: its output
@@ -355,6 +422,9 @@ impl InterpreterBuilder {
             // Deny by default: what the host granted the creator is its own.
             grants: Grants::default(),
             snapshot: None,
+            // Its host functions, only if its builder said so.
+            functions: if parent.share_functions { parent.functions().clone() } else { Functions::default() },
+            share_functions: parent.share_functions,
         }
     }
 }

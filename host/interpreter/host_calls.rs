@@ -19,6 +19,7 @@ use crate::channel::{Channel, ChannelId, End, Message, Party, Wait};
 use crate::door::{self, Answer, Args, Fault, Op};
 use crate::error::Error;
 use crate::guest;
+use crate::host_function::Called;
 use crate::interpreter::instance::{HostState, RunKind, RunOutcome, RunRequest};
 use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
 use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
@@ -357,6 +358,7 @@ impl HostState {
         let mut args = Args::new(args);
         match op {
             Op::RunInterpreter => return self.run_interpreter(&mut args),
+            Op::CallFunction => return self.call_function(&mut args),
             Op::JoinRun => return self.join_run(&mut args),
             Op::ChannelSend => return self.channel_send(&mut args),
             Op::ChannelRecv => return self.channel_recv(&mut args),
@@ -448,6 +450,12 @@ impl HostState {
                 Ok(Answer::ok())
             }
             Op::CurrentInterpreter => Ok(Answer::ok().u64(link.me()?.id().as_u64())),
+            Op::ListFunctions => {
+                args.end()?;
+                let me = link.me()?;
+                let names = me.functions().names().map(Value::from).collect();
+                Ok(Answer::ok().bytes(&value::encode(&Value::Tuple(names))))
+            }
             Op::ListInterpreters => {
                 let me = link.me()?;
                 Ok(ids(link.runtime.family(me.family()).into_iter().map(InterpreterId::as_u64)))
@@ -550,7 +558,12 @@ impl HostState {
                 let (channel, _) = link.end(end_ref)?;
                 Ok(ids(channel.interpreters(end)?.into_iter().map(InterpreterId::as_u64)))
             }
-            Op::RunInterpreter | Op::JoinRun | Op::ChannelSend | Op::ChannelRecv | Op::TakePayload => {
+            Op::RunInterpreter
+            | Op::JoinRun
+            | Op::ChannelSend
+            | Op::ChannelRecv
+            | Op::TakePayload
+            | Op::CallFunction => {
                 unreachable!("answered by `answer`, or by the door itself")
             }
         }
@@ -666,6 +679,43 @@ impl HostState {
         drop(result);
         link.runs.remove(&handle);
         Ok(outcome.map(|()| Answer::ok()).map_err(Fault::from).into())
+    }
+
+    /// Calls a host function on one of the runtime's workers and waits for
+    /// it, as long as the run may.
+    fn call_function(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+        let link = &self.link;
+        let called = (|| {
+            let name = std::str::from_utf8(args.blob()?).map_err(|_| invalid("a function name that is not UTF-8"))?;
+            let me = link.me()?;
+            let function = me
+                .functions()
+                .get(name)
+                .cloned()
+                .ok_or_else(|| Fault::FunctionFailed(format!("the host offers no function named {name:?}")))?;
+            // Checked whole; a channel end must be one the caller holds.
+            let decoded = value::decode(args.rest(), |end| {
+                let channel = me.known_channel(end).ok_or(Error::ChannelNotFound(end.channel_id()))?;
+                let (recv, send) = crate::channel::ends(channel, link.runtime.clone());
+                Ok(match end {
+                    EndRef::Recv(_) => Value::RecvChannel(recv),
+                    EndRef::Send(_) => Value::SendChannel(send),
+                })
+            })?;
+            let Value::Tuple(arguments) = decoded else { return Err(invalid("arguments that are not a tuple")) };
+            match link.runtime.workers().call(name, function, arguments, || link.must_stop())? {
+                Called::Returned(Ok(result)) => {
+                    let message = Message::from_value(&result, Copies::Allowed).map_err(|err| {
+                        Fault::FunctionFailed(format!("host function `{name}` returned what cannot be copied: {err}"))
+                    })?;
+                    me.grant(message.ends);
+                    Ok(Answer::ok().body(message.bytes))
+                }
+                Called::Returned(Err(message)) => Err(Fault::FunctionFailed(message)),
+                Called::Interrupted => Err(Fault::Timeout),
+            }
+        })();
+        link.stop_if_interrupted(called)
     }
 
     fn channel_send(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {

@@ -30,6 +30,7 @@ use crate::cancel::{CancelFlag, CancelHandle};
 use crate::channel::{Channel, Message, Party};
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::grants::Grants;
+use crate::host_function::Functions;
 use crate::interpreter::instance::{HostState, Live, RunKind, RunOutcome, RunRequest};
 pub use crate::interpreter::snapshot::Snapshot;
 use crate::limits::{self, Limit, Limits, MemoryBudget};
@@ -121,6 +122,10 @@ pub(crate) struct InterpreterInner {
     limits: Limits,
     /// What the host granted it: its forks have the same.
     grants: Grants,
+    /// The host functions its code may call.
+    functions: Functions,
+    /// Whether the interpreters its code creates get them too.
+    share_functions: bool,
     /// The memory budget it shares with its family.
     memory: Arc<MemoryBudget>,
     /// Set to stop the interpreter wherever it is; see [`CancelHandle`].
@@ -420,6 +425,10 @@ impl InterpreterInner {
         self.limits
     }
 
+    pub(crate) fn functions(&self) -> &Functions {
+        &self.functions
+    }
+
     /// The channel of an end this interpreter holds; `None` for any other.
     pub(crate) fn known_channel(&self, end: EndRef) -> Option<Arc<Channel>> {
         lock(&self.known_ends).get(&end).cloned()
@@ -471,8 +480,7 @@ impl InterpreterInner {
             Some(sandbox) => (sandbox.stdout.clone(), sandbox.stderr.clone()),
             None => (self.stdout.for_fork(), self.stderr.for_fork()),
         };
-        let builder =
-            InterpreterBuilder::for_fork(self.runtime.clone(), stdout, stderr, self.limits, self.grants.clone());
+        let builder = InterpreterBuilder::for_fork(self.runtime.clone(), self, stdout, stderr);
         builder.create_from(sandbox, &snapshot, None, ends)
     }
 

@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod fork;
 mod grants;
+mod host_functions;
 mod interpreters;
 mod limits;
 mod output;

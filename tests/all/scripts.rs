@@ -81,6 +81,10 @@ fn parse_header(script: &Path, source: &str) -> Expectation {
 fn scripts(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        // Modules the plugin_host example loads and calls, not scripts.
+        if path == Path::new("examples/plugins") {
+            continue;
+        }
         if path.is_dir() {
             scripts(&path, found);
         } else if path.extension().is_some_and(|ext| ext == "py") {

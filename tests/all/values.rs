@@ -122,10 +122,12 @@ fn eval_hands_over_channel_ends_the_interpreter_holds() {
     let Value::Tuple(ends) = interp.eval("(r, s)").unwrap() else { panic!("not a tuple") };
     let [Value::RecvChannel(recv), Value::SendChannel(send)] = &ends[..] else { panic!("{ends:?}") };
     std::thread::scope(|scope| {
-        scope.spawn(|| interp.run("s.send('hello')").unwrap());
+        let sending = scope.spawn(|| interp.run("s.send('hello')"));
         assert_eq!(recv.recv().unwrap(), Value::from("hello"));
-        scope.spawn(|| interp.run("print(r.recv())").unwrap());
+        sending.join().unwrap().unwrap();
+        let receiving = scope.spawn(|| interp.run("print(r.recv())"));
         send.send("back").unwrap();
+        receiving.join().unwrap().unwrap();
     });
     assert_eq!(interp.take_stdout().text(), "back\n");
 }
