@@ -134,7 +134,7 @@ impl Workers {
 /// A worker: runs jobs, and after each one offers itself again (unless
 /// enough are idle, or the runtime is gone).
 fn serve(jobs: Receiver<Job>, me: Sender<Job>, workers: std::sync::Weak<Workers>) {
-    while let Ok(job) = jobs.recv() {
+    while let Some(job) = spin_then_block(|| jobs.try_recv().ok(), || jobs.recv().ok()) {
         job();
         let Some(workers) = workers.upgrade() else { return };
         let mut idle = lock(&workers.idle);
@@ -146,6 +146,11 @@ fn serve(jobs: Receiver<Job>, me: Sender<Job>, workers: std::sync::Weak<Workers>
 }
 
 fn wait(result: &Receiver<std::result::Result<Value, String>>, must_stop: impl Fn() -> bool) -> Result<Called> {
+    // Most functions answer in microseconds: waking a blocked thread costs
+    // more than that on a busy machine.
+    if let Some(returned) = spin_then_block(|| result.try_recv().ok(), || None) {
+        return Ok(Called::Returned(returned));
+    }
     loop {
         if must_stop() {
             return Ok(Called::Interrupted);
@@ -158,6 +163,22 @@ fn wait(result: &Receiver<std::result::Result<Value, String>>, must_stop: impl F
             }
         }
     }
+}
+
+/// How long a thread spins for what it waits for before it blocks.
+const SPIN: Duration = Duration::from_micros(50);
+
+/// `ready()` as soon as it has something, for up to [`SPIN`]; then
+/// `block()`.
+fn spin_then_block<T>(ready: impl Fn() -> Option<T>, block: impl FnOnce() -> Option<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < SPIN {
+        if let Some(value) = ready() {
+            return Some(value);
+        }
+        std::hint::spin_loop();
+    }
+    ready().or_else(block)
 }
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
