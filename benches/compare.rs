@@ -21,6 +21,8 @@
 
 #[path = "support/rss.rs"]
 mod rss;
+#[path = "support/stats.rs"]
+mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,28 +30,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use isolate::{Runtime, Value};
+use stats::{median, timed};
 
 struct Settings {
     samples: usize,
     round_trips: usize,
     idle: usize,
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
-fn timed(samples: usize, mut f: impl FnMut()) -> f64 {
-    median(
-        (0..samples)
-            .map(|_| {
-                let start = Instant::now();
-                f();
-                start.elapsed().as_secs_f64()
-            })
-            .collect(),
-    )
 }
 
 /// The guest side of the guest<->guest benchmarks: a driver that times

@@ -7,15 +7,14 @@
 //! function with the same dict (`python3 -m timeit`), in the same run:
 //! what a call costs when there is no sandbox to cross at all.
 
+#[path = "support/stats.rs"]
+mod stats;
+
 use std::process::Command;
 use std::time::Instant;
 
 use isolate::{Runtime, Value};
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
+use stats::median;
 
 const HANDLER: &str = "def handle(event):\n    return {'kind': event['kind'], 'count': event['count'] + 1}";
 

@@ -10,27 +10,13 @@
 
 #[path = "support/rss.rs"]
 mod rss;
+#[path = "support/stats.rs"]
+mod stats;
 
 use std::time::Instant;
 
 use isolate::Runtime;
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
-
-fn timed(samples: usize, mut f: impl FnMut()) -> f64 {
-    median(
-        (0..samples)
-            .map(|_| {
-                let start = Instant::now();
-                f();
-                start.elapsed().as_secs_f64()
-            })
-            .collect(),
-    )
-}
+use stats::{median, timed};
 
 fn row(what: &str, figure: String) {
     println!("{what:<58} {figure}");

@@ -195,6 +195,15 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
 /// Serializes Rust data into a [`Value`].
 struct ValueSerializer;
 
+/// Every integer width becomes an `int`.
+macro_rules! serialize_ints {
+    ($($method:ident: $t:ty),* $(,)?) => {$(
+        fn $method(self, v: $t) -> Result<Value> {
+            Ok(v.into())
+        }
+    )*};
+}
+
 impl ser::Serializer for ValueSerializer {
     type Ok = Value;
     type Error = Error;
@@ -209,35 +218,9 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_bool(self, v: bool) -> Result<Value> {
         Ok(Value::Bool(v))
     }
-    fn serialize_i8(self, v: i8) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_i16(self, v: i16) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_i32(self, v: i32) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_i64(self, v: i64) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_i128(self, v: i128) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_u8(self, v: u8) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_u16(self, v: u16) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_u32(self, v: u32) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_u64(self, v: u64) -> Result<Value> {
-        Ok(v.into())
-    }
-    fn serialize_u128(self, v: u128) -> Result<Value> {
-        Ok(v.into())
+    serialize_ints! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128,
+        serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128
     }
     fn serialize_f32(self, v: f32) -> Result<Value> {
         Ok(Value::Float(v.into()))
@@ -332,38 +315,24 @@ impl Items {
     }
 }
 
-impl ser::SerializeSeq for Items {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value> {
-        Ok(self.finish())
-    }
+/// A sequence, tuple and tuple struct serialize alike, but for the name of
+/// the method that adds an item.
+macro_rules! serialize_items {
+    ($($trait:ident: $method:ident),*) => {$(
+        impl ser::$trait for Items {
+            type Ok = Value;
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Value> {
+                Ok(self.finish())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Items {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value> {
-        Ok(self.finish())
-    }
-}
-
-impl ser::SerializeTupleStruct for Items {
-    type Ok = Value;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Value> {
-        Ok(self.finish())
-    }
-}
+serialize_items!(SerializeSeq: serialize_element, SerializeTuple: serialize_element, SerializeTupleStruct: serialize_field);
 
 /// A map or struct (a `dict`) being serialized.
 struct Entries {
