@@ -183,7 +183,7 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(program_args_end_options(std::env::args_os().collect()));
     match cli.command {
         Command::Run(args) => run(args, None),
         Command::Snapshot(args) => run(args.run, Some(args.output)),
@@ -196,6 +196,43 @@ fn main() -> ExitCode {
 
 /// The interactive prompt: run in the interpreter with a banner bound.
 const PROMPT: &str = include_str!("../guest/prompt.py");
+
+/// The options of `run` and `snapshot` that take a value (as a separate
+/// argument unless written `--name=value`).
+const OPTIONS_WITH_VALUES: &[&str] =
+    &["--timeout", "--memory", "--fuel", "--dir", "--env", "--path", "--max-interpreters", "--from", "-o", "--output"];
+
+/// As `python3`: everything after `-c CODE` or `-m MODULE` is the
+/// program's (`isolate run -m json.tool --help` asks json.tool for its
+/// help). clap stops taking options only at the script, so a `--` is put
+/// after the code or module name, unless a script came first.
+fn program_args_end_options(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    if !matches!(args.get(1).and_then(|arg| arg.to_str()), Some("run" | "snapshot")) {
+        return args;
+    }
+    let mut at = 2;
+    while let Some(arg) = args.get(at).and_then(|arg| arg.to_str()).map(str::to_owned) {
+        let arg = arg.as_str();
+        if arg == "--" || !arg.starts_with('-') || arg == "-" {
+            // The script (or the end of options) comes first: all after is its.
+            return args;
+        }
+        if (arg.starts_with("-m") || arg.starts_with("-c")) && arg.len() > 2 {
+            // `-mjson.tool`, as Python takes it: the option, then its value.
+            let (option, value) = arg.split_at(2);
+            args[at] = option.into();
+            args.insert(at + 1, value.into());
+        }
+        if matches!(args[at].to_str(), Some("-m" | "-c")) {
+            if at + 2 <= args.len() {
+                args.insert(at + 2, "--".into());
+            }
+            return args;
+        }
+        at += if OPTIONS_WITH_VALUES.contains(&arg) { 2 } else { 1 };
+    }
+    args
+}
 
 /// What to run: source, the filename tracebacks show, and `sys.argv`.
 struct Program {

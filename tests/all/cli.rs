@@ -311,3 +311,20 @@ sys.exit(os.waitstatus_to_exitcode(status))
     assert!(screen.contains(">>> print(6 * 7)\n42\n>>> exit(4)"), "{screen}");
     assert_eq!(out.status.code(), Some(4), "{screen}");
 }
+
+#[test]
+fn everything_after_dash_m_or_dash_c_is_the_programs() {
+    let out = isolate().args(["run", "-m", "json.tool", "--help"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("usage:") && text(&out.stdout).contains("json.tool"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = isolate().args(["run", "-c", "import sys; print(sys.argv)", "--help", "-x", "--", "y"]).output().unwrap();
+    assert_eq!(text(&out.stdout), "['-c', '--help', '-x', '--', 'y']\n", "{}", text(&out.stderr));
+    // The value attached, as Python takes it; options before it are isolate's.
+    let out =
+        isolate().args(["run", "--timeout", "5s", "-cimport sys; print(sys.argv)", "--memory", "1G"]).output().unwrap();
+    assert_eq!(text(&out.stdout), "['-c', '--memory', '1G']\n", "{}", text(&out.stderr));
+}
