@@ -35,6 +35,7 @@ import _struct as struct  # `struct` itself is not loaded in the started interpr
 import sys
 
 import _host
+import marshal as _marshal
 
 __all__ = [
     "ChannelClosedError",
@@ -338,7 +339,11 @@ def _container(tag, items):
 
 
 def _decode(data):
-    """Decodes a value the host checked."""
+    """Decodes a value the host checked, or wrote in `marshal`'s format
+    (host/marshal.rs), which starts with a printable type code where the
+    codec's tags are below 0x20."""
+    if data and data[0] >= 0x28:
+        return _marshal.loads(data)
     # Fast paths for a lone short value (one length byte), the most common
     # message; the host checked it, so the length is right.
     if len(data) >= 2 and data[1] < 0x80 and len(data) == data[1] + 2:

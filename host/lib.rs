@@ -129,6 +129,7 @@ mod guest;
 mod host_function;
 mod interpreter;
 mod limits;
+mod marshal;
 mod memory_image;
 mod output;
 mod runtime;

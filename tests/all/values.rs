@@ -208,3 +208,35 @@ fn from_value_says_what_did_not_fit() {
     let (recv, _send) = runtime().create_channel();
     assert!(isolate::to_value(&Value::from(recv)).is_err(), "channel ends are not data");
 }
+
+#[test]
+fn bindings_of_every_kind_arrive_as_the_python_values_they_are() {
+    let interp = interpreter();
+    let big = num_bigint::BigInt::from(3).pow(200);
+    let ints: Vec<Value> =
+        [0i128, 1, -1, (1 << 31) - 1, 1 << 31, -(1 << 31), -(1 << 31) - 1, 1 << 62, -(1 << 63), i128::MAX, i128::MIN]
+            .into_iter()
+            .map(Value::from)
+            .chain([Value::Int(big.clone()), Value::Int(-big)])
+            .collect();
+    let value = Value::Tuple(vec![
+        Value::List(ints),
+        Value::List(vec![0.0.into(), (-0.0).into(), f64::INFINITY.into(), 1e-310.into()]),
+        Value::from("héllo ☃ 🐍"),
+        Value::from(b"\x00\xff".as_slice()),
+        Value::Dict(vec![((1, "k").into(), Value::Dict(vec![])), (Value::None, Value::List(vec![]))]),
+        Value::Tuple(vec![]),
+        true.into(),
+    ]);
+    let expected = "([0, 1, -1, 2**31 - 1, 2**31, -2**31, -2**31 - 1, 2**62, -2**63, 2**127 - 1, -2**127, 3**200, -3**200], \
+                    [0.0, -0.0, float('inf'), 1e-310], 'héllo ☃ 🐍', b'\\x00\\xff', {(1, 'k'): {}, None: []}, (), True)";
+    interp
+        .run_with(&format!("expected = {expected}\nprint(v == expected, repr(v[1][1]))"), [("v", value.clone())])
+        .unwrap();
+    assert_eq!(interp.take_stdout().text(), "True -0.0\n");
+    // And back, unchanged.
+    assert_eq!(interp.eval("v").unwrap(), value);
+    // A buffer, which marshal cannot carry, still arrives as a memoryview.
+    interp.run_with("print(type(b).__name__, bytes(b))", [("b", Value::Buffer(vec![1, 2]))]).unwrap();
+    assert_eq!(interp.take_stdout().text(), "memoryview b'\\x01\\x02'\n");
+}
