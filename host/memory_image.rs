@@ -89,15 +89,9 @@ impl MemoryImage {
     /// The same memory in an anonymous file of its own, so that what is
     /// done to this image's file later cannot reach the copy; `inspect`
     /// sees every byte on the way (one pass over the file).
-    pub(crate) fn copied(&self, mut inspect: impl FnMut(&[u8])) -> io::Result<Self> {
+    pub(crate) fn copied(&self, inspect: impl FnMut(&[u8])) -> io::Result<Self> {
         let file = anonymous_file(self.len)?;
-        let mut at = 0;
-        self.for_each_chunk(|chunk| {
-            inspect(chunk);
-            let written = write_non_zero(&file, at, chunk);
-            at += chunk.len() as u64;
-            written
-        })?;
+        self.write_into(&file, 0, inspect)?;
         Ok(MemoryImage { file, offset: 0, len: self.len })
     }
 
@@ -106,9 +100,11 @@ impl MemoryImage {
         self.len
     }
 
-    /// Writes the image into `out` at `at`, leaving its zero runs as holes.
-    pub(crate) fn write_into(&self, out: &File, mut at: u64) -> io::Result<()> {
+    /// Writes the image into `out` at `at`, leaving its zero runs as holes;
+    /// `inspect` sees every byte on the way.
+    pub(crate) fn write_into(&self, out: &File, mut at: u64, mut inspect: impl FnMut(&[u8])) -> io::Result<()> {
         self.for_each_chunk(|chunk| {
+            inspect(chunk);
             let written = write_non_zero(out, at, chunk);
             at += chunk.len() as u64;
             written

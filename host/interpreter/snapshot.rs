@@ -113,8 +113,12 @@ impl Snapshot {
 
     /// Writes the snapshot to `path` (replacing it whole, never in place).
     pub(crate) fn write(&self, path: &Path) -> io::Result<()> {
-        let hash = hash_of(&self.image)?;
         artifact_cache::write_atomically_with(path, |file| {
+            // The memory first, hashed as it is written (one pass), then
+            // the header that holds the hash.
+            file.set_len(HEADER_LEN + self.image.len() as u64)?;
+            let mut hasher = Xxh3::new();
+            self.image.write_into(file, HEADER_LEN, |chunk| hasher.update(chunk))?;
             let mut header = Vec::with_capacity(HEADER_USED);
             header.extend_from_slice(MAGIC);
             header.extend_from_slice(&FORMAT.to_le_bytes());
@@ -123,11 +127,9 @@ impl Snapshot {
             header.extend_from_slice(&(self.image.len() as u64).to_le_bytes());
             header.extend_from_slice(&self.stack_pointer.to_le_bytes());
             header.extend_from_slice(&self.entry.to_le_bytes());
-            header.extend_from_slice(&hash.to_le_bytes());
+            header.extend_from_slice(&hasher.digest128().to_le_bytes());
             debug_assert_eq!(header.len(), HEADER_USED);
-            file.set_len(HEADER_LEN + self.image.len() as u64)?;
-            std::os::unix::fs::FileExt::write_all_at(file, &header, 0)?;
-            self.image.write_into(file, HEADER_LEN)
+            std::os::unix::fs::FileExt::write_all_at(file, &header, 0)
         })
     }
 
