@@ -110,11 +110,16 @@ impl Message {
     pub(crate) fn end_value(&self, end: EndRef, runtime: &Runtime) -> Result<Value> {
         let channel = self.ends.iter().find(|(named, _)| *named == end).map(|(_, channel)| channel.clone());
         let channel = channel.ok_or(Error::ChannelNotFound(end.channel_id()))?;
-        let (recv, send) = ends(channel, runtime.clone());
-        Ok(match end {
-            EndRef::Recv(_) => Value::RecvChannel(recv),
-            EndRef::Send(_) => Value::SendChannel(send),
-        })
+        Ok(end_handle(end, channel, runtime))
+    }
+}
+
+/// The end `end` of `channel` as a Rust handle.
+pub(crate) fn end_handle(end: EndRef, channel: Arc<Channel>, runtime: &Runtime) -> Value {
+    let (recv, send) = ends(channel, runtime.clone());
+    match end {
+        EndRef::Recv(_) => Value::RecvChannel(recv),
+        EndRef::Send(_) => Value::SendChannel(send),
     }
 }
 

@@ -217,16 +217,7 @@ impl GuestLink {
 
     /// Bindings from the guest: an encoded tuple of `(name, value)` pairs.
     fn bindings(&self, bytes: &[u8]) -> Result<Vec<(String, Message)>, Fault> {
-        let me = self.me()?;
-        let runtime = self.runtime.clone();
-        let decoded = value::decode(bytes, |end| {
-            let channel = me.known_channel(end).ok_or(Error::ChannelNotFound(end.channel_id()))?;
-            let (recv, send) = crate::channel::ends(channel, runtime.clone());
-            Ok(match end {
-                EndRef::Recv(_) => Value::RecvChannel(recv),
-                EndRef::Send(_) => Value::SendChannel(send),
-            })
-        })?;
+        let decoded = self.me()?.decode_held(bytes)?;
         let Value::Tuple(pairs) = decoded else { return Err(invalid("bindings that are not a tuple")) };
         pairs
             .into_iter()
@@ -699,24 +690,20 @@ impl HostState {
                 .cloned()
                 .ok_or_else(|| Fault::FunctionFailed(format!("the host offers no function named {name:?}")))?;
             // Checked whole; a channel end must be one the caller holds.
-            let decoded = value::decode(args.rest(), |end| {
-                let channel = me.known_channel(end).ok_or(Error::ChannelNotFound(end.channel_id()))?;
-                let (recv, send) = crate::channel::ends(channel, link.runtime.clone());
-                Ok(match end {
-                    EndRef::Recv(_) => Value::RecvChannel(recv),
-                    EndRef::Send(_) => Value::SendChannel(send),
-                })
-            })?;
+            let decoded = me.decode_held(args.rest())?;
             let Value::Tuple(arguments) = decoded else { return Err(invalid("arguments that are not a tuple")) };
             match link.runtime.workers().call(name, function, arguments, || link.must_stop())? {
                 Called::Returned(Ok(result)) => {
-                    // In `marshal`'s format if it can carry it (see `TakeBindings`).
-                    if let Some(encoded) = crate::marshal::to_marshal(&result).filter(|_| value_is_bounded(&result)) {
-                        return Ok(Answer::ok().body(encoded));
-                    }
+                    // The codec's checks (depth, size) first, then `marshal`'s
+                    // format if it can carry it (see `TakeBindings`).
                     let message = Message::from_value(&result, Copies::Allowed).map_err(|err| {
                         Fault::FunctionFailed(format!("host function `{name}` returned what cannot be copied: {err}"))
                     })?;
+                    if message.ends.is_empty()
+                        && let Some(encoded) = crate::marshal::to_marshal(&result)
+                    {
+                        return Ok(Answer::ok().body(encoded));
+                    }
                     me.grant(message.ends);
                     Ok(Answer::ok().body(message.bytes))
                 }
@@ -784,12 +771,6 @@ impl HostState {
 }
 
 /// The driver's report of how a run ended ([`Op::RunOutcome`]).
-/// Whether a value from the Rust program stays within the codec's limits
-/// (depth and size), which `marshal` does not check the way the codec does.
-fn value_is_bounded(value: &Value) -> bool {
-    Message::from_value(value, Copies::Allowed).is_ok()
-}
-
 /// A run's bindings as a `marshal`ed tuple of `(name, value)` pairs, if
 /// none holds a channel end or a buffer (which `marshal` cannot carry).
 fn marshalled_bindings(bindings: &[(String, Message)]) -> Option<Vec<u8>> {

@@ -434,6 +434,15 @@ impl InterpreterInner {
         lock(&self.known_ends).get(&end).cloned()
     }
 
+    /// Decodes a value this interpreter's guest wrote; the channel ends it
+    /// names must be ones this interpreter holds, and become Rust handles.
+    pub(crate) fn decode_held(&self, bytes: &[u8]) -> Result<Value> {
+        value::decode(bytes, |end| {
+            let channel = self.known_channel(end).ok_or(Error::ChannelNotFound(end.channel_id()))?;
+            Ok(crate::channel::end_handle(end, channel, &self.runtime))
+        })
+    }
+
     /// Grants the ends named in a value this interpreter was given.
     pub(crate) fn grant(&self, ends: Vec<(EndRef, Arc<Channel>)>) {
         let mut known = lock(&self.known_ends);
@@ -537,15 +546,7 @@ impl InterpreterInner {
             return Err(Error::Trapped { id: self.id, reason: "its driver reported no result".into() });
         };
         match bytes.split_first() {
-            Some((0, encoded)) => value::decode(encoded, |end| {
-                // Only an end the interpreter holds: it hands its own over.
-                let channel = self.known_channel(end).ok_or(Error::ChannelNotFound(end.channel_id()))?;
-                let (recv, send) = crate::channel::ends(channel, self.runtime.clone());
-                Ok(match end {
-                    EndRef::Recv(_) => Value::RecvChannel(recv),
-                    EndRef::Send(_) => Value::SendChannel(send),
-                })
-            }),
+            Some((0, encoded)) => self.decode_held(encoded),
             Some((1, why)) => Err(Error::InvalidValue(format!(
                 "the result cannot be copied out of the interpreter: {}",
                 String::from_utf8_lossy(why)
