@@ -65,8 +65,16 @@ const STACK_POINTER: &str = "__stack_pointer";
 const PREPARATION: &str = "exports+stack-pointer, data segments stripped (v3)";
 
 /// The guest's own Python, embedded beside the module.
-const GUEST_INPUTS: &[&str] =
-    &["guest/wasi_patches.py", "guest/driver.py", "guest/interpreters.py", "guest/host.py", "guest/host_tools.py"];
+const GUEST_INPUTS: &[&str] = &[
+    "guest/wasi_patches.py",
+    "guest/driver.py",
+    "guest/interpreters.py",
+    "guest/host.py",
+    "guest/host_tools.py",
+    "guest/concurrent_interpreters.py",
+    "guest/_interpreters.py",
+    "guest/interpreter_pool.py",
+];
 
 /// zstd level for the module: 104 MB to 17 MB in about three seconds.
 const ZSTD_LEVEL: i32 = 9;

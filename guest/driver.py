@@ -73,7 +73,7 @@ _RUN_RESULT = 0x13
 _U32 = interpreters._U32
 
 # What a run does with its source (flags, bits 2-3).
-_EXEC, _EVAL, _CALL = 0, 1, 2
+_EXEC, _EVAL, _CALL, _INVOKE = 0, 1, 2, 3
 
 
 def serve():
@@ -99,14 +99,17 @@ def serve():
         args = ()
         if flags & 1:
             bindings = interpreters._decode(memoryview(_door(_TAKE_BINDINGS))[1:])
-            if kind == _CALL:
-                # A call's one binding is its arguments.
+            if kind in (_CALL, _INVOKE):
+                # A call's one binding is its arguments; an invoke's, its request.
                 args = bindings[0][1]
             else:
                 for name, value in bindings:
                     setattr(_MAIN, name, value)
         if kind == _EXEC:
             _run(source, filename)
+            return
+        if kind == _INVOKE:
+            _door(_RUN_RESULT, b"\x00" + _invoke(args))
             return
         if kind == _EVAL:
             result = eval(_compiled(source, filename, "eval"), _MAIN.__dict__)
@@ -200,6 +203,78 @@ def _resolve(name: str):
     for part in rest:
         obj = getattr(obj, part)
     return obj
+
+
+# PEP 734's exec and call, asked by another interpreter (host/door.rs,
+# `InvokeInterpreter`): the request is `(0, source)`, `(1, code)` (a code
+# object, `marshal`led), `(2, callable, args, kwargs)` (each packed by
+# `interpreters._pack`) or `(3, ((name, value), ...))` (`prepare_main`, the
+# values packed); the answer `(0, result)` (packed), `(1, excinfo)` or
+# `(2, why the result cannot be sent)`.
+_EXEC_SOURCE, _EXEC_CODE, _CALL_PACKED, _PREPARE_MAIN = 0, 1, 2, 3
+
+
+def _invoke(request) -> bytes:
+    kind = request[0]
+    result = None
+    try:
+        if kind == _EXEC_SOURCE:
+            exec(_compiled(request[1].encode("utf-8"), _COMMAND_FILENAME), _MAIN.__dict__)
+        elif kind == _EXEC_CODE:
+            import marshal
+
+            exec(marshal.loads(request[1]), _MAIN.__dict__)
+        elif kind == _PREPARE_MAIN:
+            for name, packed in request[1]:
+                setattr(_MAIN, name, interpreters._unpack(packed))
+        else:
+            unpack = interpreters._unpack
+            result = unpack(request[1])(*unpack(request[2]), **unpack(request[3]))
+    except BaseException as exc:
+        return interpreters._encode((1, _excinfo(exc)))
+    try:
+        return interpreters._encode((0, interpreters._pack(result)))
+    except BaseException as exc:
+        why = f"the result, a {type(result).__name__!r} object, cannot be sent back: {_safe_str(exc)}"
+        return interpreters._encode((2, why))
+
+
+def _excinfo(exc: BaseException) -> tuple:
+    """What PEP 734's `ExecutionFailed.excinfo` says of `exc`: its type's
+    `__name__`, `__qualname__` and `__module__`, its message, the line
+    `traceback` would end with, and the full error display."""
+    cls = type(exc)
+    names = []
+    for attribute in ("__name__", "__qualname__", "__module__"):
+        try:
+            value = getattr(cls, attribute)
+        except BaseException:
+            value = None
+        names.append(value if type(value) is str else "<unknown>")
+    msg = _safe_str(exc)
+    formatted = f"{names[0]}: {msg}" if msg else names[0]
+    return (*names, msg, formatted, _format_chain(exc))
+
+
+def _format_chain(exc: BaseException) -> str:
+    """`exc` as CPython prints it, chain included, without the guest's own
+    frames."""
+    try:
+        import traceback
+
+        report = traceback.TracebackException.from_exception(exc)
+        pending, seen = [report], set()
+        while pending:
+            node = pending.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            node.stack = traceback.StackSummary.from_list([f for f in node.stack if not _is_guest_frame(f)])
+            pending += [n for n in (node.__cause__, node.__context__) if n is not None]
+            pending += getattr(node, "exceptions", None) or []
+        return "".join(report.format())
+    except BaseException:
+        return _format_alone(exc)
 
 
 def _report_result(result) -> None:

@@ -61,7 +61,7 @@ __all__ = [
 
 # Must match host/value.rs (a host test checks).
 MAX_DEPTH = 512
-_NONE, _FALSE, _TRUE, _INT, _FLOAT, _STR, _BYTES, _BUFFER, _TUPLE, _RECV, _SEND, _LIST, _DICT = range(13)
+_NONE, _FALSE, _TRUE, _INT, _FLOAT, _STR, _BYTES, _BUFFER, _TUPLE, _RECV, _SEND, _LIST, _DICT, _QUEUE = range(14)
 _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 
@@ -258,7 +258,24 @@ def _varint(n):
         out.append(byte | 0x80)
 
 
-_TAGS = [bytes([tag]) for tag in range(13)]
+_TAGS = [bytes([tag]) for tag in range(14)]
+
+
+class _Raw(bytes):
+    """An encoded value, which `_encode` writes as it is where it is found."""
+
+    __slots__ = ()
+
+
+# `concurrent.interpreters.Queue`, once that module is loaded (it sets it):
+# before, no queue object can exist in this interpreter.
+_Queue = None
+
+
+def _queue(queue_id):
+    if _Queue is None:
+        import concurrent.interpreters  # noqa: F401  (sets `_Queue`)
+    return _Queue(queue_id)
 # Tag and one-byte length of the short values `_encode` writes directly.
 _SHORT_BYTES = [bytes([_BYTES, n]) for n in range(0x80)]
 _SHORT_STR = [bytes([_STR, n]) for n in range(0x80)]
@@ -321,6 +338,10 @@ def _encode(obj, buffer=False, prefix=b"", copy=False):
             for key, value in reversed(list(obj.items())):
                 pending.append((value, depth + 1))
                 pending.append((key, depth + 1))
+        elif kind is _Raw:
+            parts.append(obj)
+        elif kind is _Queue:
+            parts += (_TAGS[_QUEUE], _U64.pack(obj.id))
         elif kind is RecvChannel:
             parts += (_TAGS[_RECV], _U64.pack(obj.id))
         elif kind is SendChannel:
@@ -417,6 +438,10 @@ def _decode(data):
             (channel_id,) = _U64.unpack_from(view, at)
             at += 8
             value = RecvChannel(channel_id) if tag == _RECV else SendChannel(channel_id)
+        elif tag == _QUEUE:
+            (queue_id,) = _U64.unpack_from(view, at)
+            at += 8
+            value = _queue(queue_id)
         else:
             raise ValueError(f"unknown value tag {tag}")
         top[0].append(value)
@@ -704,3 +729,85 @@ class SendChannel(_ChannelEnd):
     def send_buffer_nowait(self, obj):
         """`send_buffer` if a receiver is waiting, else `NotReceivedError`."""
         self._send(obj, True, True, None)
+
+
+# Copies between interpreters (PEP 734) --------------------------------------
+#
+# PEP 734 sends what is not shareable by pickle. Here lists and dicts of
+# shareable values go by the codec (copied, as pickle would), the rest by
+# cloudpickle, so that lambdas, closures and what `__main__` defines cross
+# too. Queues and channel ends inside a pickle travel beside it, as handles
+# the host checks: a pickle alone cannot grant one.
+
+_BY_VALUE, _BY_PICKLE, _BY_NAME = 0, 1, 2
+_pickler = None
+
+
+def _pack(obj):
+    """`obj` encoded for another interpreter: `(0, value)` if the codec
+    carries it, else `(1, pickle, handles)`."""
+    try:
+        return _Raw(_encode((_BY_VALUE, obj), copy=True))
+    except ValueError:
+        pass
+    global _pickler
+    if _pickler is None:
+        _pickler = _make_pickler()
+    import io
+
+    out = io.BytesIO()
+    pickler = _pickler(out, protocol=5)
+    pickler.handles = []
+    pickler.dump(obj)
+    return _Raw(_encode((_BY_PICKLE, out.getvalue(), tuple(pickler.handles))))
+
+
+def _make_pickler():
+    import cloudpickle
+
+    class Pickler(cloudpickle.Pickler):
+        def persistent_id(self, obj):
+            if type(obj) in (_Queue, RecvChannel, SendChannel):
+                self.handles.append(obj)
+                return len(self.handles) - 1
+            return None
+
+    return Pickler
+
+
+def _pack_callable(func):
+    """A callable that its module names (`len`, `math.sqrt`, a function of
+    an imported module) goes by its name, which is fast and needs no
+    pickle; any other (a lambda, a closure, a function of `__main__`) by
+    `_pack`."""
+    module = getattr(func, "__module__", None)
+    qualname = getattr(func, "__qualname__", None)
+    if type(module) is str and type(qualname) is str and module != "__main__" and "<" not in qualname:
+        found = sys.modules.get(module)
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is func:
+            return _Raw(_encode((_BY_NAME, module, qualname)))
+    return _pack(func)
+
+
+def _unpack(packed):
+    """The object `_pack` or `_pack_callable` encoded, once decoded."""
+    how = packed[0]
+    if how == _BY_VALUE:
+        return packed[1]
+    if how == _BY_NAME:
+        import importlib
+
+        found = importlib.import_module(packed[1])
+        for part in packed[2].split("."):
+            found = getattr(found, part)
+        return found
+    import io
+    import pickle
+
+    class Unpickler(pickle.Unpickler):
+        def persistent_load(self, pid):
+            return packed[2][pid]
+
+    return Unpickler(io.BytesIO(packed[1])).load()

@@ -22,6 +22,16 @@ them).
   `after_in_child` callbacks, in the order they were registered, once
   `random` is reseeded. `before` and `after_in_parent` are accepted and
   never called: the original is idle while it is copied, and runs nothing.
+- The sandbox has no threads, so a blocking wait on a `threading`
+  condition (`Event.wait`, `Future.result`, `concurrent.futures.wait`)
+  could never be woken by another thread: CPython's lock aborted the
+  interpreter. A condition's wait now waits for what the host can bring
+  (`WAIT_SOURCES`: an `InterpreterPoolExecutor`'s results), else sleeps
+  out its timeout, else raises RuntimeError instead of waiting forever.
+- isolate's own modules that are loaded when first imported (PEP 734's
+  `concurrent.interpreters`, `_interpreters`, and the
+  `InterpreterPoolExecutor`) come from the driver's code, in place of the
+  stdlib's, which need threads and C modules WASI builds lack.
 """
 
 import os
@@ -29,6 +39,13 @@ import sys
 
 # Where the host mounts matplotlib's configuration (host/guest.rs).
 MPLCONFIGDIR = "/usr/local/etc/matplotlib"
+
+
+# The driver's modules loaded when first imported: name → code (filled by
+# the boot code, host/guest.rs).
+GUEST_MODULES = {}
+# Of those, the packages.
+GUEST_PACKAGES = {"concurrent.interpreters"}
 
 
 def install() -> None:
@@ -147,10 +164,66 @@ def _without_register_at_fork(exec_module, module) -> None:
             os.register_at_fork = register_at_fork
 
 
+# What a blocking wait can wait for, in a sandbox without threads: each is
+# `progress(timeout)`, which waits at most `timeout` seconds (None: no
+# bound) for the host to bring something this interpreter waits for, and
+# returns whether it did; None if it waits for nothing now.
+WAIT_SOURCES = []
+
+
+def _wait_threadless(waiter, timeout):
+    """Waits until `waiter` (a held lock) is released, by what
+    `WAIT_SOURCES` bring: no other thread can release it."""
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + max(timeout, 0)
+    while not waiter.acquire(False):
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return False
+        active = [progress for progress in WAIT_SOURCES if progress(left) is not None]
+        if not active:
+            if left is None:
+                raise RuntimeError(
+                    "this wait would never end: the sandbox has no other thread to wake it, "
+                    "and nothing it waits for is on its way"
+                )
+            time.sleep(left)
+            return waiter.acquire(False)
+    return True
+
+
+def _patch_threading(exec_module, module) -> None:
+    _without_register_at_fork(exec_module, module)
+
+    def wait(self, timeout=None):
+        # CPython's `Condition.wait`, with the blocking acquire replaced.
+        if not self._is_owned():
+            raise RuntimeError("cannot wait on un-acquired lock")
+        waiter = module._allocate_lock()
+        waiter.acquire()
+        self._waiters.append(waiter)
+        saved_state = self._release_save()
+        gotit = False
+        try:
+            gotit = _wait_threadless(waiter, timeout)
+            return gotit
+        finally:
+            self._acquire_restore(saved_state)
+            if not gotit:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    pass
+
+    wait.__doc__ = module.Condition.wait.__doc__
+    module.Condition.wait = wait
+
+
 _PATCHES = {
     "asyncio.selector_events": _patch_asyncio,
     "matplotlib": _patch_matplotlib,
-    "threading": _without_register_at_fork,
+    "threading": _patch_threading,
     "logging": _without_register_at_fork,
     "concurrent.futures.thread": _without_register_at_fork,
     "multiprocessing.resource_tracker": _without_register_at_fork,
@@ -182,6 +255,11 @@ class _PatchOnImport:
 
     @staticmethod
     def find_spec(name, path, target=None):
+        code = GUEST_MODULES.get(name)
+        if code is not None:
+            spec = _ModuleSpec(name, _GuestLoader(code), is_package=name in GUEST_PACKAGES)
+            spec.has_location = False
+            return spec
         patch = _PATCHES.get(name)
         if patch is None:
             return None
@@ -195,3 +273,21 @@ class _PatchOnImport:
             return None
         spec.loader = _PatchingLoader(spec.loader, patch)
         return spec
+
+
+_ModuleSpec = type(sys.__spec__)
+
+
+class _GuestLoader:
+    """Loads one of the driver's modules from its compiled code."""
+
+    def __init__(self, code):
+        self._code = code
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        # `<isolate:…>` frames are the guest's own: tracebacks leave them out.
+        module.__file__ = f"<isolate:{module.__name__}>"
+        exec(self._code, module.__dict__)

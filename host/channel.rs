@@ -16,16 +16,16 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelFlag;
 use crate::error::{Error, Result};
 use crate::interpreter::InterpreterId;
+use crate::queue::Queue;
 use crate::runtime::Runtime;
-use crate::sync::lock;
-use crate::value::{self, Copies, EndRef, Value};
+use crate::sync::{Signal, lock};
+use crate::value::{self, Copies, EndRef, Held, Value};
 
 /// Identifies a channel within its [`Runtime`]. Ids are never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,23 +58,25 @@ pub(crate) enum Party {
     Interpreter(InterpreterId),
 }
 
-/// An encoded, validated value in flight, with the channel ends it carries.
+/// An encoded, validated value in flight, with the handles it carries.
 pub(crate) struct Message {
     pub(crate) bytes: Vec<u8>,
-    /// The channel ends the value names, each with its channel. The message
-    /// holds the channels: one whose every other handle goes while the
-    /// message is on its way (the Rust program dropped the `Value`, the
-    /// sender released its end) is still there for the receiver.
-    pub(crate) ends: Vec<(EndRef, Arc<Channel>)>,
+    /// The handles the value names (channel ends, queues), each with what
+    /// it stands for. The message holds them: a channel or queue whose
+    /// every other holder goes while the message is on its way (the Rust
+    /// program dropped the `Value`, the sender released its end) is still
+    /// there for the receiver.
+    pub(crate) ends: Vec<(EndRef, Held)>,
 }
 
 impl Message {
-    /// Checks `bytes` (from a guest: untrusted); `held` gives the channel of
-    /// each end the value names, `None` for one the sender does not hold.
-    pub(crate) fn from_guest(bytes: Vec<u8>, held: impl Fn(EndRef) -> Option<Arc<Channel>>) -> Result<Self> {
-        let ends = value::validate(&bytes, Copies::Refused)?
+    /// Checks `bytes` (from a guest: untrusted); `held` gives what each
+    /// handle the value names stands for, `None` for one the sender does
+    /// not hold. Lists and dicts only if `copies` allows them.
+    pub(crate) fn from_guest(bytes: Vec<u8>, copies: Copies, held: impl Fn(EndRef) -> Option<Held>) -> Result<Self> {
+        let ends = value::validate(&bytes, copies)?
             .into_iter()
-            .map(|end| held(end).map(|channel| (end, channel)).ok_or(Error::ChannelNotFound(end.channel_id())))
+            .map(|end| held(end).map(|held| (end, held)).ok_or(end.not_found()))
             .collect::<Result<_>>()?;
         Ok(Message { bytes, ends })
     }
@@ -98,28 +100,33 @@ impl Message {
                         pending.push(key);
                     }
                 }
-                Value::RecvChannel(end) => ends.push((EndRef::Recv(end.channel.id), end.channel.clone())),
-                Value::SendChannel(end) => ends.push((EndRef::Send(end.channel.id), end.channel.clone())),
+                Value::RecvChannel(end) => {
+                    ends.push((EndRef::Recv(end.channel.id), Held::Channel(end.channel.clone())))
+                }
+                Value::SendChannel(end) => {
+                    ends.push((EndRef::Send(end.channel.id), Held::Channel(end.channel.clone())))
+                }
+                Value::Queue(queue) => ends.push((EndRef::Queue(queue.id()), Held::Queue(queue.state.clone()))),
                 _ => {}
             }
         }
         Ok(Message { bytes, ends })
     }
 
-    /// The value's channel end `end` as a Rust handle.
+    /// The value's handle `end` as a Rust handle.
     pub(crate) fn end_value(&self, end: EndRef, runtime: &Runtime) -> Result<Value> {
-        let channel = self.ends.iter().find(|(named, _)| *named == end).map(|(_, channel)| channel.clone());
-        let channel = channel.ok_or(Error::ChannelNotFound(end.channel_id()))?;
-        Ok(end_handle(end, channel, runtime))
+        let held = self.ends.iter().find(|(named, _)| *named == end).map(|(_, held)| held.clone());
+        Ok(end_handle(end, held.ok_or(end.not_found())?, runtime))
     }
 }
 
-/// The end `end` of `channel` as a Rust handle.
-pub(crate) fn end_handle(end: EndRef, channel: Arc<Channel>, runtime: &Runtime) -> Value {
-    let (recv, send) = ends(channel, runtime.clone());
-    match end {
-        EndRef::Recv(_) => Value::RecvChannel(recv),
-        EndRef::Send(_) => Value::SendChannel(send),
+/// The handle `end`, standing for `held`, as a Rust handle.
+pub(crate) fn end_handle(end: EndRef, held: Held, runtime: &Runtime) -> Value {
+    match (end, held) {
+        (EndRef::Recv(_), Held::Channel(channel)) => Value::RecvChannel(ends(channel, runtime.clone()).0),
+        (EndRef::Send(_), Held::Channel(channel)) => Value::SendChannel(ends(channel, runtime.clone()).1),
+        (_, Held::Queue(state)) => Value::Queue(Queue { state, runtime: runtime.clone() }),
+        (EndRef::Queue(_), Held::Channel(_)) => unreachable!("a queue's handle stands for a queue"),
     }
 }
 
@@ -225,22 +232,16 @@ fn cancelled(party: Party, cancel: Option<&CancelFlag>) -> Option<Error> {
     }
 }
 
-/// How many times a waiter checks for a change before it sleeps.
-const SPIN_ROUNDS: u32 = 200;
-
 /// One channel's shared state.
 pub(crate) struct Channel {
     id: ChannelId,
     state: Mutex<State>,
-    changed: Condvar,
-    /// Counts the notifications, so that a waiter can spin a moment
-    /// watching it before it sleeps on `changed`.
-    changes: AtomicU64,
+    changed: Signal,
 }
 
 impl Channel {
     pub(crate) fn new(id: ChannelId) -> Self {
-        Channel { id, state: Mutex::new(State::default()), changed: Condvar::new(), changes: AtomicU64::new(0) }
+        Channel { id, state: Mutex::new(State::default()), changed: Signal::default() }
     }
 
     pub(crate) fn id(&self) -> ChannelId {
@@ -253,48 +254,13 @@ impl Channel {
 
     /// Wakes every waiter. Called with the state locked, after changing it.
     fn notify(&self) {
-        self.changes.fetch_add(1, Ordering::Release);
-        self.changed.notify_all();
+        self.changed.notify();
     }
 
     /// Waits for the state to change, until `deadline`; false once it
     /// passed.
-    ///
-    /// A rendezvous is usually answered within microseconds, while putting
-    /// a thread to sleep and waking it costs tens: the waiter first spins a
-    /// moment (at most [`SPIN_ROUNDS`] checks, yielding the core after the
-    /// first few) with the lock released, watching the change counter, and
-    /// only then sleeps on the condition variable.
     fn wait<'a>(&'a self, state: MutexGuard<'a, State>, deadline: Option<Instant>) -> (MutexGuard<'a, State>, bool) {
-        let seen = self.changes.load(Ordering::Acquire);
-        drop(state);
-        for round in 0..SPIN_ROUNDS {
-            if self.changes.load(Ordering::Acquire) != seen {
-                return (lock(&self.state), true);
-            }
-            if round < SPIN_ROUNDS / 4 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
-        let state = lock(&self.state);
-        // Changes are made under the lock: one made since `seen` is visible
-        // now, and any later one will notify the condition variable.
-        if self.changes.load(Ordering::Acquire) != seen {
-            return (state, true);
-        }
-        match deadline {
-            None => (self.changed.wait(state).unwrap_or_else(|p| p.into_inner()), true),
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return (state, false);
-                }
-                let (state, _) = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|p| p.into_inner());
-                (state, true)
-            }
-        }
+        self.changed.wait(&self.state, state, deadline)
     }
 
     /// Wakes the calls waiting on this channel, so that they look again at

@@ -88,13 +88,21 @@ pub(crate) enum Op {
     RunInterpreter = 0x25,
     /// As `RunInterpreter`, on a new host thread. → u64: a run handle.
     StartInterpreter = 0x26,
-    /// handle:u64, timeout → nothing, once the run ended.
+    /// handle:u64, timeout → nothing, once the run ended; for a run from
+    /// `StartInvoke`, the value it reported.
     JoinRun = 0x27,
     /// handle:u64 → u8: whether the run ended.
     RunIsDone = 0x28,
     /// id:u64 → u64: a fork's id (a copy of that idle interpreter, owned
     /// by the caller).
     ForkInterpreter = 0x29,
+    /// id:u64, then a value (rest): a PEP 734 exec or call, run in that
+    /// interpreter on this thread (see `guest/driver.py`, `_invoke`).
+    /// → the value the guest reported: what it returned or raised.
+    InvokeInterpreter = 0x2a,
+    /// As `InvokeInterpreter`, on a new host thread. → u64: a run handle,
+    /// whose `JoinRun` answers with the reported value.
+    StartInvoke = 0x2b,
     /// → u64: a new channel's id.
     CreateChannel = 0x30,
     /// → u64 each: the open channels the caller holds an end of.
@@ -117,6 +125,21 @@ pub(crate) enum Op {
     /// the guest's `bytes` is the value itself, not a copy of a slice of
     /// it. Empty if there is none.
     TakePayload = 0x37,
+    /// maxsize:u64 (0: no bound), unbound:u8 (the default policy,
+    /// CPython's flag) → u64: a new queue's id, held by the caller.
+    QueueCreate = 0x50,
+    /// id:u64 → nothing: one more Python object stands for the queue.
+    QueueBind = 0x51,
+    /// id:u64 → nothing: one fewer; with the last, the caller lets go.
+    QueueRelease = 0x52,
+    /// id:u64, nowait:u8, timeout, unbound:u8 (0: the queue's default),
+    /// pickled:u8, then the value (rest; lists and dicts allowed) → nothing.
+    QueuePut = 0x53,
+    /// id:u64, nowait:u8, timeout → u8 0 then pickled:u8 and the value, or
+    /// u8 1 then the unbound policy of an item whose interpreter is gone.
+    QueueGet = 0x54,
+    /// id:u64 → maxsize:u64, count:u64, default unbound:u8.
+    QueueInfo = 0x55,
     /// → value: a tuple of the names of the host functions the caller may
     /// call.
     ListFunctions = 0x40,
@@ -148,6 +171,8 @@ impl Op {
             0x27 => JoinRun,
             0x28 => RunIsDone,
             0x29 => ForkInterpreter,
+            0x2a => InvokeInterpreter,
+            0x2b => StartInvoke,
             0x30 => CreateChannel,
             0x31 => ListChannels,
             0x32 => ChannelSend,
@@ -156,6 +181,12 @@ impl Op {
             0x35 => ChannelClose,
             0x36 => ChannelInterpreters,
             0x37 => TakePayload,
+            0x50 => QueueCreate,
+            0x51 => QueueBind,
+            0x52 => QueueRelease,
+            0x53 => QueuePut,
+            0x54 => QueueGet,
+            0x55 => QueueInfo,
             0x40 => ListFunctions,
             0x41 => CallFunction,
             _ => return None,
@@ -192,6 +223,9 @@ pub(crate) enum Fault {
     LimitReached(String),
     /// A host function returned an error, or panicked: its message.
     FunctionFailed(String),
+    QueueNotFound,
+    QueueEmpty,
+    QueueFull,
 }
 
 impl Fault {
@@ -211,6 +245,9 @@ impl Fault {
             Fault::RunExited(_) => 12,
             Fault::LimitReached(_) => 13,
             Fault::FunctionFailed(_) => 14,
+            Fault::QueueNotFound => 15,
+            Fault::QueueEmpty => 16,
+            Fault::QueueFull => 17,
         }
     }
 
@@ -229,6 +266,9 @@ impl From<Error> for Fault {
             Error::ChannelNotEmpty(_) => Fault::ChannelNotEmpty,
             Error::NotReceived(_) => Fault::NotReceived,
             Error::Timeout => Fault::Timeout,
+            Error::QueueNotFound(_) => Fault::QueueNotFound,
+            Error::QueueEmpty(_) => Fault::QueueEmpty,
+            Error::QueueFull(_) => Fault::QueueFull,
             Error::InvalidValue(why) => Fault::InvalidValue(why),
             Error::AlreadyRunning(_) => Fault::InterpreterRunning,
             Error::RunFailed(exception) => Fault::RunFailed {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::{ChannelId, InterpreterId, Limit};
+use crate::{ChannelId, InterpreterId, Limit, QueueId};
 
 /// Everything that can go wrong in `isolate`.
 ///
@@ -110,6 +110,25 @@ pub enum Error {
     /// A `try_send` found no receiver waiting; the value was not sent.
     #[error("nothing was waiting to receive on channel `{0}`")]
     NotReceived(ChannelId),
+
+    /// No queue with this id is known to the caller.
+    #[error("queue `{0}` not found")]
+    QueueNotFound(QueueId),
+
+    /// The queue had no item to take: a `try_get`, or a `get_timeout` whose
+    /// time passed.
+    #[error("queue `{0}` is empty")]
+    QueueEmpty(QueueId),
+
+    /// The queue had no room for the item: a `try_put`, or a `put_timeout`
+    /// whose time passed. The item was not put.
+    #[error("queue `{0}` is full")]
+    QueueFull(QueueId),
+
+    /// The item taken from the queue was put by an interpreter since
+    /// destroyed (see [`Unbound`](crate::Unbound)).
+    #[error("an item of queue `{0}` was put by an interpreter since destroyed")]
+    ItemInterpreterDestroyed(QueueId),
 
     /// A blocking operation's timeout passed.
     #[error("timed out")]

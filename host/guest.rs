@@ -58,7 +58,14 @@ pub(crate) const DRIVER_MODULES: &[(&str, &str)] = &[
     ("host", include_str!("../guest/host.py")),
     ("host.tools", include_str!("../guest/host_tools.py")),
     ("_isolate_driver", include_str!("../guest/driver.py")),
+    ("concurrent.interpreters", include_str!("../guest/concurrent_interpreters.py")),
+    ("_interpreters", include_str!("../guest/_interpreters.py")),
+    ("concurrent.futures.interpreter", include_str!("../guest/interpreter_pool.py")),
 ];
+
+/// Of the driver's modules, those loaded when first imported rather than at
+/// boot (see `guest/wasi_patches.py`): most interpreters never use them.
+const LAZY_MODULES: &[&str] = &["concurrent.interpreters", "_interpreters", "concurrent.futures.interpreter"];
 
 const BOOT_NAME: &str = "_isolate_boot";
 
@@ -94,7 +101,11 @@ def _isolate_boot(blob):
             codes.append((name, compile(source, f"<isolate:{name}>", "exec", dont_inherit=True)))
         blob = marshal.dumps(codes)
         door(0x03, blob)
+    lazy = [LAZY]
     for name, code in marshal.loads(blob)[1:]:
+        if name in lazy:
+            sys.modules["wasi_patches"].GUEST_MODULES[name] = code
+            continue
         module = types.ModuleType(name)
         module.__file__ = f"<isolate:{name}>"
         sys.modules[name] = module
@@ -114,6 +125,9 @@ pub(crate) fn driver_source(name: &[u8]) -> Option<String> {
     if *module != BOOT_NAME {
         return Some((*source).to_owned());
     }
-    let names: Vec<String> = DRIVER_MODULES.iter().map(|(name, _)| format!("{name:?}")).collect();
-    Some(BOOT.replace("[NAMES]", &format!("[{}]", names.join(", "))))
+    let list = |names: &mut dyn Iterator<Item = &str>| {
+        format!("[{}]", names.map(|name| format!("{name:?}")).collect::<Vec<_>>().join(", "))
+    };
+    let names = list(&mut DRIVER_MODULES.iter().map(|(name, _)| *name));
+    Some(BOOT.replace("[NAMES]", &names).replace("[LAZY]", &list(&mut LAZY_MODULES.iter().copied())))
 }

@@ -132,6 +132,7 @@ mod limits;
 mod marshal;
 mod memory_image;
 mod output;
+mod queue;
 mod runtime;
 mod stdlib;
 mod sync;
@@ -150,6 +151,7 @@ pub use limits::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size,
 };
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
+pub use queue::{Queue, QueueId, Unbound};
 pub use runtime::{CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
 /// The decoder's oracle, for the fuzz target in `fuzz/`; not a stable API.
 #[cfg(feature = "fuzzing")]
@@ -170,5 +172,6 @@ const _: () = {
     assert_send_sync::<Error>();
     assert_send_sync::<RecvChannel>();
     assert_send_sync::<SendChannel>();
+    assert_send_sync::<Queue>();
     assert_send_sync::<Value>();
 };

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::{Config, Engine, InstancePre, Linker};
 
-use crate::channel::{self, Channel, ChannelId, RecvChannel, SendChannel};
+use crate::channel::{self, Channel, ChannelId, Party, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
 use crate::host_function::Workers;
 use crate::interpreter::instance::HostState;
@@ -15,6 +15,7 @@ use crate::interpreter::snapshot::Snapshot;
 use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
 use crate::limits::{self, EpochTicker};
 use crate::memory_image::{ImageMemories, MemoryImage};
+use crate::queue::{Queue, QueueId, QueueState, Unbound};
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
 use crate::{artifact_cache, guest, interpreter, stdlib, wasi_waits};
@@ -56,12 +57,14 @@ struct Inner {
     template_checked: PathBuf,
     next_interpreter: AtomicU64,
     next_channel: AtomicU64,
+    next_queue: AtomicU64,
     /// The threads host functions run on.
     workers: Arc<Workers>,
     /// Every live interpreter, for lookups by id. Weak: an interpreter is
     /// owned by its Rust handle or by the interpreter that created it.
     interpreters: Mutex<BTreeMap<InterpreterId, Weak<InterpreterInner>>>,
     channels: Mutex<Channels>,
+    queues: Mutex<Queues>,
     /// Whether the engine meters fuel, so that interpreters can have a
     /// fuel limit.
     fuel: bool,
@@ -76,6 +79,14 @@ struct Inner {
 struct Channels {
     by_id: HashMap<ChannelId, Weak<Channel>>,
     /// Sweep freed channels out when the map grows to this size.
+    sweep_at: usize,
+}
+
+/// Every queue, by id, as [`Channels`]: so that the items of a destroyed
+/// interpreter can be unbound wherever they wait.
+#[derive(Default)]
+struct Queues {
+    by_id: HashMap<QueueId, Weak<QueueState>>,
     sweep_at: usize,
 }
 
@@ -206,6 +217,36 @@ impl Runtime {
         }
         channels.by_id.insert(id, Arc::downgrade(&channel));
         channel
+    }
+
+    /// Creates a queue (PEP 734's `create_queue`) of at most `maxsize`
+    /// items, 0 for no bound. Its items' policy for when their interpreter
+    /// is destroyed is [`Unbound::Replace`]; Python code may set another.
+    ///
+    /// Hand it to interpreters as a [`Value`](crate::Value): a binding, a
+    /// call's argument, or an item of another queue.
+    pub fn create_queue(&self, maxsize: usize) -> Queue {
+        Queue { state: self.new_queue(maxsize, Unbound::default()), runtime: self.clone() }
+    }
+
+    pub(crate) fn new_queue(&self, maxsize: usize, unbound: Unbound) -> Arc<QueueState> {
+        let id = QueueId(self.inner.next_queue.fetch_add(1, Ordering::Relaxed));
+        let queue = Arc::new(QueueState::new(id, maxsize, unbound));
+        let mut queues = lock(&self.inner.queues);
+        if queues.by_id.len() >= queues.sweep_at {
+            queues.by_id.retain(|_, queue| queue.strong_count() > 0);
+            queues.sweep_at = (queues.by_id.len() * 2).max(64);
+        }
+        queues.by_id.insert(id, Arc::downgrade(&queue));
+        queue
+    }
+
+    /// The items `id` put in any queue are unbound: it was destroyed.
+    pub(crate) fn unbind_items_of(&self, id: InterpreterId) {
+        let queues: Vec<Arc<QueueState>> = lock(&self.inner.queues).by_id.values().filter_map(Weak::upgrade).collect();
+        for queue in queues {
+            queue.unbind(Party::Interpreter(id));
+        }
     }
 
     pub(crate) fn register_interpreter(&self, interpreter: &Arc<InterpreterInner>) {
@@ -342,8 +383,10 @@ impl RuntimeBuilder {
                 next_interpreter: AtomicU64::new(0),
                 workers: Arc::default(),
                 next_channel: AtomicU64::new(0),
+                next_queue: AtomicU64::new(0),
                 interpreters: Mutex::new(BTreeMap::new()),
                 channels: Mutex::new(Channels::default()),
+                queues: Mutex::new(Queues::default()),
                 fuel: self.fuel,
                 _ticker: ticker,
             }),

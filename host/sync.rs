@@ -1,6 +1,8 @@
-//! Locking that survives a panic elsewhere.
+//! Locking that survives a panic elsewhere, and waiting for a change.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Locks `mutex`, even if a thread panicked while holding it.
 ///
@@ -10,4 +12,69 @@ use std::sync::{Mutex, MutexGuard};
 /// happened.
 pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A condition variable for state under a [`Mutex`], which waiters watch a
+/// moment before they sleep on it.
+///
+/// A hand-over between interpreters (a channel's rendezvous, a queue's
+/// item) is usually answered within microseconds, while putting a thread
+/// to sleep and waking it costs tens: a waiter first spins (at most
+/// [`SPIN_ROUNDS`] checks, yielding the core after the first few) with the
+/// lock released, watching a counter of changes, and only then sleeps.
+#[derive(Default)]
+pub(crate) struct Signal {
+    changed: Condvar,
+    /// Counts the notifications.
+    changes: AtomicU64,
+}
+
+/// How many times a waiter checks for a change before it sleeps.
+const SPIN_ROUNDS: u32 = 200;
+
+impl Signal {
+    /// Wakes every waiter. Called with the state locked, after changing it.
+    pub(crate) fn notify(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+        self.changed.notify_all();
+    }
+
+    /// Releases `guard`, waits for a change of the state `mutex` guards,
+    /// until `deadline`, and locks it again; false once the deadline passed.
+    pub(crate) fn wait<'a, T>(
+        &self,
+        mutex: &'a Mutex<T>,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<Instant>,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let seen = self.changes.load(Ordering::Acquire);
+        drop(guard);
+        for round in 0..SPIN_ROUNDS {
+            if self.changes.load(Ordering::Acquire) != seen {
+                return (lock(mutex), true);
+            }
+            if round < SPIN_ROUNDS / 4 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let guard = lock(mutex);
+        // Changes are made under the lock: one made since `seen` is visible
+        // now, and any later one will notify the condition variable.
+        if self.changes.load(Ordering::Acquire) != seen {
+            return (guard, true);
+        }
+        match deadline {
+            None => (self.changed.wait(guard).unwrap_or_else(|p| p.into_inner()), true),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return (guard, false);
+                }
+                let (guard, _) = self.changed.wait_timeout(guard, deadline - now).unwrap_or_else(|p| p.into_inner());
+                (guard, true)
+            }
+        }
+    }
 }

@@ -17,6 +17,7 @@
 //!   0x0a send    channel id: 8 bytes little-endian (a `SendChannel`)
 //!   0x0b list    count:varint, then count values
 //!   0x0c dict    count:varint, then count pairs of values: key, value
+//!   0x0d queue   queue id: 8 bytes little-endian (a PEP 734 `Queue`)
 //! varint := unsigned LEB128, at most 10 bytes
 //! ```
 //!
@@ -38,8 +39,11 @@ use std::fmt;
 
 use num_bigint::BigInt;
 
-use crate::channel::{ChannelId, RecvChannel, SendChannel};
+use std::sync::Arc;
+
+use crate::channel::{Channel, ChannelId, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
+use crate::queue::{Queue, QueueId, QueueState};
 
 /// The deepest nesting of tuples a value may have.
 ///
@@ -68,6 +72,7 @@ pub(crate) mod tag {
     pub const SEND: u8 = 0x0a;
     pub const LIST: u8 = 0x0b;
     pub const DICT: u8 = 0x0c;
+    pub const QUEUE: u8 = 0x0d;
 }
 
 /// Whether a message may hold lists and dicts, which are copied rather
@@ -125,6 +130,8 @@ pub enum Value {
     RecvChannel(RecvChannel),
     /// The sending end of a channel.
     SendChannel(SendChannel),
+    /// A queue (PEP 734).
+    Queue(Queue),
 }
 
 impl Value {
@@ -143,23 +150,37 @@ impl Value {
             Value::Dict(_) => "dict",
             Value::RecvChannel(_) => "RecvChannel",
             Value::SendChannel(_) => "SendChannel",
+            Value::Queue(_) => "Queue",
         }
     }
 }
 
-/// A channel end named inside an encoded value.
+/// A handle named inside an encoded value: a channel end, or a queue.
+/// Handles are capabilities: one crosses only from a holder, and the
+/// receiver then holds it too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum EndRef {
     Recv(ChannelId),
     Send(ChannelId),
+    Queue(QueueId),
 }
 
 impl EndRef {
-    pub(crate) fn channel_id(self) -> ChannelId {
+    /// The error for a handle the caller does not hold.
+    pub(crate) fn not_found(self) -> Error {
         match self {
-            EndRef::Recv(id) | EndRef::Send(id) => id,
+            EndRef::Recv(id) | EndRef::Send(id) => Error::ChannelNotFound(id),
+            EndRef::Queue(id) => Error::QueueNotFound(id),
         }
     }
+}
+
+/// What a handle stands for.
+#[derive(Clone)]
+pub(crate) enum Held {
+    /// A channel, for one of its ends.
+    Channel(Arc<Channel>),
+    Queue(Arc<QueueState>),
 }
 
 /// Encodes `value`. Iterative: a deep value does not exhaust the stack.
@@ -207,6 +228,10 @@ pub(crate) fn encode(value: &Value) -> Vec<u8> {
             Value::SendChannel(end) => {
                 out.push(tag::SEND);
                 out.extend_from_slice(&end.id().as_u64().to_le_bytes());
+            }
+            Value::Queue(queue) => {
+                out.push(tag::QUEUE);
+                out.extend_from_slice(&queue.id().as_u64().to_le_bytes());
             }
         }
     }
@@ -421,6 +446,10 @@ fn walk(bytes: &[u8], visitor: &mut impl Visitor, build: bool, copies: Copies) -
                 let id = ChannelId(u64::from_le_bytes(reader.take(8)?.try_into().expect("eight bytes")));
                 visitor.end(if tag == tag::RECV { EndRef::Recv(id) } else { EndRef::Send(id) })?;
             }
+            tag::QUEUE => {
+                let id = QueueId(u64::from_le_bytes(reader.take(8)?.try_into().expect("eight bytes")));
+                visitor.end(EndRef::Queue(id))?;
+            }
             other => return Err(invalid(format!("unknown tag 0x{other:02x} at byte {}", reader.at - 1))),
         }
     }
@@ -570,6 +599,12 @@ impl From<RecvChannel> for Value {
 impl From<SendChannel> for Value {
     fn from(end: SendChannel) -> Self {
         Value::SendChannel(end)
+    }
+}
+
+impl From<Queue> for Value {
+    fn from(queue: Queue) -> Self {
+        Value::Queue(queue)
     }
 }
 

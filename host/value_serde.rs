@@ -115,8 +115,8 @@ impl serde::Serialize for Value {
                 }
                 map.end()
             }
-            Value::RecvChannel(_) | Value::SendChannel(_) => {
-                Err(S::Error::custom("a channel end is a capability and cannot be serialized"))
+            Value::RecvChannel(_) | Value::SendChannel(_) | Value::Queue(_) => {
+                Err(S::Error::custom("a channel end or queue is a capability and cannot be serialized"))
             }
         }
     }
@@ -434,8 +434,8 @@ impl<'de> de::Deserializer<'de> for Value {
                 map.end()?;
                 Ok(value)
             }
-            Value::RecvChannel(_) | Value::SendChannel(_) => {
-                Err(<Error as de::Error>::custom("a channel end is a capability and cannot be deserialized"))
+            Value::RecvChannel(_) | Value::SendChannel(_) | Value::Queue(_) => {
+                Err(<Error as de::Error>::custom("a channel end or queue is a capability and cannot be deserialized"))
             }
         }
     }

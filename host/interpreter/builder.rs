@@ -1,7 +1,6 @@
 //! Configuring and creating an interpreter: its grants, limits and output,
 //! its store, and the boot of its guest.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, Weak};
@@ -10,12 +9,12 @@ use std::time::Duration;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use super::handles::HeldHandles;
 use super::host_calls::GuestLink;
 use super::instance::{HostState, Live};
 use super::snapshot::Snapshot;
 use super::{Interpreter, InterpreterInner, STACK_RED_ZONE, STACK_SEGMENT, State};
 use crate::cancel::CancelFlag;
-use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::grants::{DirAccess, Grants, Stdin};
 use crate::guest;
@@ -25,7 +24,7 @@ use crate::memory_image::MemoryImage;
 use crate::output::Output;
 use crate::runtime::Runtime;
 use crate::sync::lock;
-use crate::value::{self, EndRef, Value};
+use crate::value::{self, Value};
 use crate::wasi_waits::Handles;
 
 /// Configures and creates an [`Interpreter`]; from [`Runtime::interpreter`].
@@ -267,7 +266,7 @@ impl InterpreterBuilder {
         let environ =
             self.grants.env.iter().map(|(key, value)| Value::Tuple(vec![key.as_str().into(), value.as_str().into()]));
         let settings = Value::Tuple(vec![argv, Value::Tuple(environ.collect())]);
-        self.create_from(parent, &template, Some(&settings), HashMap::new())
+        self.create_from(parent, &template, Some(&settings), HeldHandles::default())
     }
 
     /// Creates an interpreter whose state is a copy of `snapshot`'s, in
@@ -279,7 +278,7 @@ impl InterpreterBuilder {
         sandbox: Option<&Arc<InterpreterInner>>,
         snapshot: &Snapshot,
         settings: Option<&Value>,
-        ends: HashMap<EndRef, Arc<Channel>>,
+        handles: HeldHandles,
     ) -> Result<Arc<InterpreterInner>> {
         let runtime = self.runtime.clone();
         let id = runtime.next_interpreter_id();
@@ -316,7 +315,7 @@ impl InterpreterBuilder {
             memory: budget,
             cancel,
             children: Mutex::new(Vec::new()),
-            known_ends: Mutex::new(ends),
+            handles,
         });
         // The store's host calls reach their interpreter through a weak
         // reference: the interpreter owns the store, not the other way.

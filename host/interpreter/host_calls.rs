@@ -23,6 +23,7 @@ use crate::host_function::Called;
 use crate::interpreter::instance::{HostState, RunKind, RunOutcome, RunRequest};
 use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
 use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
+use crate::queue::{Got, Item, QueueId, QueueState, Unbound};
 use crate::runtime::Runtime;
 use crate::sync::lock;
 use crate::value::{self, Copies, EndRef, Value};
@@ -85,10 +86,11 @@ impl Payload {
     }
 }
 
-/// The result of a run started by `run_in_thread`, once it is known.
+/// The result of a run started by `run_in_thread` (or `StartInvoke`),
+/// once it is known: for an invoke, what the guest reported.
 #[derive(Default)]
 struct RunSlot {
-    result: Mutex<Option<Result<(), Error>>>,
+    result: Mutex<Option<Result<Option<Message>, Error>>>,
     done: Condvar,
 }
 
@@ -212,7 +214,32 @@ impl GuestLink {
             return Err(Fault::InvalidValue(format!("a value larger than {} bytes", value::MAX_MESSAGE_SIZE)));
         }
         let me = self.me()?;
-        Ok(Message::from_guest(bytes.to_vec(), |end| me.known_channel(end))?)
+        Ok(Message::from_guest(bytes.to_vec(), Copies::Refused, |end| me.handles().get(end))?)
+    }
+
+    /// A value from the guest that may hold copies (lists, dicts): a queue's
+    /// item, a PEP 734 call's request or result.
+    fn copied_message(&self, bytes: &[u8]) -> Result<Message, Fault> {
+        if bytes.len() > value::MAX_MESSAGE_SIZE {
+            return Err(Fault::InvalidValue(format!("a value larger than {} bytes", value::MAX_MESSAGE_SIZE)));
+        }
+        let me = self.me()?;
+        Ok(Message::from_guest(bytes.to_vec(), Copies::Allowed, |end| me.handles().get(end))?)
+    }
+
+    /// A queue the caller holds.
+    fn queue(&self, id: u64) -> Result<Arc<QueueState>, Fault> {
+        self.me()?.handles().queue(QueueId(id)).ok_or(Fault::QueueNotFound)
+    }
+
+    /// Wakes a wait on `queue` if the caller is cancelled.
+    fn watch_queue(&self, queue: &Arc<QueueState>) -> crate::cancel::Watch<'_> {
+        let queue = Arc::downgrade(queue);
+        self.cancel.watch(move || {
+            if let Some(queue) = queue.upgrade() {
+                queue.nudge();
+            }
+        })
     }
 
     /// Bindings from the guest: an encoded tuple of `(name, value)` pairs.
@@ -349,6 +376,9 @@ impl HostState {
         let mut args = Args::new(args);
         match op {
             Op::RunInterpreter => return self.run_interpreter(&mut args),
+            Op::InvokeInterpreter => return self.invoke_interpreter(&mut args),
+            Op::QueuePut => return self.queue_put(&mut args),
+            Op::QueueGet => return self.queue_get(&mut args),
             Op::CallFunction => return self.call_function(&mut args),
             Op::JoinRun => return self.join_run(&mut args),
             Op::ChannelSend => return self.channel_send(&mut args),
@@ -507,7 +537,40 @@ impl HostState {
                 target.destroy()?;
                 Ok(Answer::ok())
             }
-            Op::StartInterpreter => self.start_interpreter(args),
+            Op::StartInterpreter | Op::StartInvoke => self.start_interpreter(op, args),
+            Op::QueueCreate => {
+                let (maxsize, unbound) = (args.u64()?, args.u8()?);
+                args.end()?;
+                let unbound = Unbound::from_flag(unbound).ok_or_else(|| invalid("an unknown unbound policy"))?;
+                let maxsize = usize::try_from(maxsize).map_err(|_| invalid("a maxsize too large"))?;
+                let me = link.me()?;
+                if !me.handles().has_room() {
+                    return Err(Fault::LimitReached(format!(
+                        "cannot create a queue: this interpreter holds {MAX_CHANNELS} channels and queues, the limit"
+                    )));
+                }
+                let queue = link.runtime.new_queue(maxsize, unbound);
+                let id = queue.id();
+                me.handles().grant_queue(queue);
+                Ok(Answer::ok().u64(id.as_u64()))
+            }
+            Op::QueueBind | Op::QueueRelease => {
+                let id = QueueId(args.u64()?);
+                args.end()?;
+                let handles = link.me()?;
+                let handles = handles.handles();
+                let done = if op == Op::QueueBind { handles.bind_queue(id) } else { handles.release_queue(id) };
+                if !done {
+                    return Err(Fault::QueueNotFound);
+                }
+                Ok(Answer::ok())
+            }
+            Op::QueueInfo => {
+                let queue = link.queue(args.u64()?)?;
+                args.end()?;
+                Ok(Answer::ok().u64(queue.maxsize() as u64).u64(queue.len() as u64).u8(queue.default_unbound() as u8))
+            }
+
             Op::RunIsDone => {
                 let handle = args.u64()?;
                 args.end()?;
@@ -517,14 +580,14 @@ impl HostState {
             Op::CreateChannel => {
                 args.end()?;
                 let me = link.me()?;
-                if !me.has_room_for_a_channel() {
+                if !me.handles().has_room() {
                     return Err(Fault::LimitReached(format!(
                         "cannot create a channel: this interpreter holds ends of {MAX_CHANNELS} open channels, the limit"
                     )));
                 }
                 let channel = link.runtime.new_channel();
                 let id = channel.id();
-                me.grant_channel(channel);
+                me.handles().grant_channel(channel);
                 Ok(Answer::ok().u64(id.as_u64()))
             }
             Op::ListChannels => {
@@ -555,6 +618,9 @@ impl HostState {
                 Ok(ids(channel.interpreters(end)?.into_iter().map(InterpreterId::as_u64)))
             }
             Op::RunInterpreter
+            | Op::InvokeInterpreter
+            | Op::QueuePut
+            | Op::QueueGet
             | Op::JoinRun
             | Op::ChannelSend
             | Op::ChannelRecv
@@ -593,11 +659,88 @@ impl HostState {
         link.stop_if_interrupted(result.map(|()| Answer::ok()).map_err(Fault::from))
     }
 
-    fn start_interpreter(&mut self, args: &mut Args<'_>) -> Result<Answer, Fault> {
+    /// `run_in_thread` (`StartInterpreter`) or PEP 734's `call_in_thread`
+    /// (`StartInvoke`): the run goes on a new host thread.
+    fn invoke_interpreter(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+        let link = &self.link;
+        let parsed = (|| {
+            let id = args.u64()?;
+            let request = link.copied_message(args.rest())?;
+            Ok::<_, Fault>((link.interpreter(id)?, request))
+        })();
+        let (target, request) = match parsed {
+            Ok(parsed) => parsed,
+            Err(fault) => return Ok(Answer::fault(fault)),
+        };
+        // As `run_interpreter`: the caller's deadline and cancellation reach
+        // the nested run.
+        let nested = Arc::downgrade(&target);
+        let _watch = link.cancel.watch(move || {
+            if let Some(nested) = nested.upgrade() {
+                nested.cancel();
+            }
+        });
+        if link.cancel.is_set() {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        let result = target.invoke(request, link.deadline).map_err(Fault::from).and_then(|reported| {
+            link.me()?.grant(reported.ends);
+            Ok(Answer::ok().body(reported.bytes))
+        });
+        link.stop_if_interrupted(result)
+    }
+
+    fn queue_put(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+        let link = &self.link;
+        let put = (|| {
+            let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
+            let (unbound, pickled) = (args.u8()?, args.flag()?);
+            let unbound = match unbound {
+                0 => None,
+                flag => Some(Unbound::from_flag(flag).ok_or_else(|| invalid("an unknown unbound policy"))?),
+            };
+            let queue = link.queue(id)?;
+            let message = link.copied_message(args.rest())?;
+            let me = link.me()?;
+            let _watch = link.watch_queue(&queue);
+            let item = Item { message, pickled };
+            queue.put(Party::Interpreter(me.id()), item, unbound, link.wait(nowait, timeout), Some(&link.cancel))?;
+            Ok(Answer::ok())
+        })();
+        link.stop_if_interrupted(put)
+    }
+
+    fn queue_get(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+        let link = &self.link;
+        let got = (|| {
+            let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
+            args.end()?;
+            let queue = link.queue(id)?;
+            let me = link.me()?;
+            let _watch = link.watch_queue(&queue);
+            match queue.get(Party::Interpreter(me.id()), link.wait(nowait, timeout), Some(&link.cancel))? {
+                Got::Item(item) => {
+                    me.grant(item.message.ends);
+                    Ok(Answer::ok().u8(0).u8(u8::from(item.pickled)).body(item.message.bytes))
+                }
+                Got::Unbound(unbound) => Ok(Answer::ok().u8(1).u8(unbound as u8)),
+            }
+        })();
+        link.stop_if_interrupted(got)
+    }
+
+    fn start_interpreter(&mut self, op: Op, args: &mut Args<'_>) -> Result<Answer, Fault> {
         let link = &mut self.link;
         let id = args.u64()?;
-        let source = args.blob()?.to_vec();
-        let bindings = link.bindings(args.rest())?;
+        let run: Box<dyn FnOnce(&InterpreterInner) -> Result<Option<Message>, Error> + Send> = if op == Op::StartInvoke
+        {
+            let request = link.copied_message(args.rest())?;
+            Box::new(move |target| target.invoke(request, None).map(Some))
+        } else {
+            let source = args.blob()?.to_vec();
+            let bindings = link.bindings(args.rest())?;
+            Box::new(move |target| target.run(&source, crate::STRING_FILENAME, bindings, None).map(|()| None))
+        };
         let target = link.interpreter(id)?;
         if target.is_running() {
             return Err(Fault::InterpreterRunning);
@@ -608,7 +751,7 @@ impl HostState {
             .name(format!("isolate-run-{id}"))
             .stack_size(RUN_THREAD_STACK)
             .spawn(move || {
-                let result = target.run(&source, crate::STRING_FILENAME, bindings, None);
+                let result = run(&target);
                 *lock(&finished.result) = Some(result);
                 finished.done.notify_all();
             })
@@ -674,7 +817,15 @@ impl HostState {
         let outcome = result.take().expect("checked above");
         drop(result);
         link.runs.remove(&handle);
-        Ok(outcome.map(|()| Answer::ok()).map_err(Fault::from).into())
+        let answer = match outcome {
+            Ok(None) => Ok(Answer::ok()),
+            Ok(Some(reported)) => link.me().map(|me| {
+                me.grant(reported.ends);
+                Answer::ok().body(reported.bytes)
+            }),
+            Err(err) => Err(Fault::from(err)),
+        };
+        Ok(answer.into())
     }
 
     /// Calls a host function on one of the runtime's workers and waits for
@@ -780,7 +931,7 @@ fn marshalled_bindings(bindings: &[(String, Message)]) -> Option<Vec<u8>> {
     let pairs = bindings
         .iter()
         .map(|(name, message)| {
-            let value = value::decode(&message.bytes, |end| Err(Error::ChannelNotFound(end.channel_id()))).ok()?;
+            let value = value::decode(&message.bytes, |end| Err(end.not_found())).ok()?;
             Some(Value::Tuple(vec![name.as_str().into(), value]))
         })
         .collect::<Option<Vec<_>>>()?;
@@ -788,7 +939,7 @@ fn marshalled_bindings(bindings: &[(String, Message)]) -> Option<Vec<u8>> {
 }
 
 fn run_outcome(bytes: &[u8]) -> Result<RunOutcome, Fault> {
-    let no_ends = |end: EndRef| Err(Error::ChannelNotFound(end.channel_id()));
+    let no_ends = |end: EndRef| Err(end.not_found());
     let bad = || invalid("a malformed run outcome");
     let Value::Tuple(items) = value::decode(bytes, no_ends)? else { return Err(bad()) };
     let [kind, detail]: [Value; 2] = items.try_into().map_err(|_| bad())?;

@@ -77,6 +77,9 @@ pub(crate) enum RunKind {
     /// Calls the callable it names with the arguments bound; the value
     /// returned is the result.
     Call = 2,
+    /// A PEP 734 exec or call from another interpreter, its request bound
+    /// (no source); the value is what it returned or raised.
+    Invoke = 3,
 }
 
 /// A run waiting for the guest to take it ([`door::Op::TakeRun`]).

@@ -10,6 +10,7 @@
 //!   and its file.
 
 mod builder;
+mod handles;
 pub(crate) mod host_calls;
 pub(crate) mod instance;
 pub(crate) mod snapshot;
@@ -17,7 +18,6 @@ pub(crate) mod snapshot;
 pub use builder::InterpreterBuilder;
 pub(crate) use host_calls::add_to_linker;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,13 +31,14 @@ use crate::channel::{Channel, Message, Party};
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::grants::Grants;
 use crate::host_function::Functions;
+use crate::interpreter::handles::HeldHandles;
 use crate::interpreter::instance::{HostState, Live, RunKind, RunOutcome, RunRequest};
 pub use crate::interpreter::snapshot::Snapshot;
 use crate::limits::{self, Limit, Limits, MemoryBudget};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
 use crate::sync::lock;
-use crate::value::{self, Copies, EndRef, Value};
+use crate::value::{self, Copies, EndRef, Held, Value};
 use crate::wasi_waits::HandleLimit;
 
 /// Native stack a call into a guest needs at least: wasmtime lets wasm use
@@ -133,10 +134,9 @@ pub(crate) struct InterpreterInner {
     /// The interpreters this one's Python code created; they live until
     /// destroyed, or until this one is.
     children: Mutex<Vec<Arc<InterpreterInner>>>,
-    /// The channel ends this interpreter's code may use: those it created,
-    /// was bound or was sent. Any other channel is invisible to it. These
-    /// references (and the Rust handles) are what keep a channel alive.
-    known_ends: Mutex<HashMap<EndRef, Arc<Channel>>>,
+    /// The channel ends and queues this interpreter's code may use: those
+    /// it created, was bound or was sent.
+    handles: HeldHandles,
 }
 
 enum State {
@@ -429,54 +429,33 @@ impl InterpreterInner {
         &self.functions
     }
 
-    /// The channel of an end this interpreter holds; `None` for any other.
-    pub(crate) fn known_channel(&self, end: EndRef) -> Option<Arc<Channel>> {
-        lock(&self.known_ends).get(&end).cloned()
+    /// The channel ends and queues this interpreter holds.
+    pub(crate) fn handles(&self) -> &HeldHandles {
+        &self.handles
     }
 
-    /// Decodes a value this interpreter's guest wrote; the channel ends it
+    /// The channel of an end this interpreter holds; `None` for any other.
+    pub(crate) fn known_channel(&self, end: EndRef) -> Option<Arc<Channel>> {
+        self.handles.channel(end)
+    }
+
+    /// Decodes a value this interpreter's guest wrote; the handles it
     /// names must be ones this interpreter holds, and become Rust handles.
     pub(crate) fn decode_held(&self, bytes: &[u8]) -> Result<Value> {
         value::decode(bytes, |end| {
-            let channel = self.known_channel(end).ok_or(Error::ChannelNotFound(end.channel_id()))?;
-            Ok(crate::channel::end_handle(end, channel, &self.runtime))
+            let held = self.handles.get(end).ok_or(end.not_found())?;
+            Ok(crate::channel::end_handle(end, held, &self.runtime))
         })
     }
 
-    /// Grants the ends named in a value this interpreter was given.
-    pub(crate) fn grant(&self, ends: Vec<(EndRef, Arc<Channel>)>) {
-        let mut known = lock(&self.known_ends);
-        for (end, channel) in ends {
-            known.entry(end).or_insert(channel);
-        }
-    }
-
-    /// Grants both ends of a channel this interpreter created.
-    pub(crate) fn grant_channel(&self, channel: Arc<Channel>) {
-        let id = channel.id();
-        let mut known = lock(&self.known_ends);
-        known.insert(EndRef::Recv(id), channel.clone());
-        known.insert(EndRef::Send(id), channel);
-    }
-
-    /// Whether this interpreter may hold ends of one more channel: fewer
-    /// than [`MAX_CHANNELS`](limits::MAX_CHANNELS) open ones. Closed ones
-    /// are let go of when the cap is near; they can never be used again (a
-    /// later use of one of their ends says `ChannelNotFound`, not closed).
-    pub(crate) fn has_room_for_a_channel(&self) -> bool {
-        let mut known = lock(&self.known_ends);
-        if known.len() >= 2 * limits::MAX_CHANNELS {
-            known.retain(|_, channel| !channel.is_closed());
-        }
-        known.len() < 2 * limits::MAX_CHANNELS
+    /// Grants the handles named in a value this interpreter was given.
+    pub(crate) fn grant(&self, ends: Vec<(EndRef, Held)>) {
+        self.handles.grant(ends);
     }
 
     /// The channels this interpreter holds an end of, each once.
     pub(crate) fn known_channels(&self) -> Vec<Arc<Channel>> {
-        let mut channels: Vec<Arc<Channel>> = lock(&self.known_ends).values().cloned().collect();
-        channels.sort_by_key(|channel| channel.id());
-        channels.dedup_by_key(|channel| channel.id());
-        channels
+        self.handles.channels()
     }
 
     /// A copy of this interpreter: in `sandbox` (owned by it, with its
@@ -484,7 +463,7 @@ impl InterpreterInner {
     /// [`Interpreter::fork`].
     pub(crate) fn fork(&self, sandbox: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
         let snapshot = self.snapshot()?;
-        let ends = lock(&self.known_ends).clone();
+        let ends = self.handles.copy();
         let (stdout, stderr) = match sandbox {
             Some(sandbox) => (sandbox.stdout.clone(), sandbox.stderr.clone()),
             None => (self.stdout.for_fork(), self.stderr.for_fork()),
@@ -537,6 +516,18 @@ impl InterpreterInner {
         outer: Option<Instant>,
     ) -> Result<()> {
         self.execute(RunKind::Exec, source, filename, bindings, outer).map(|_| ())
+    }
+
+    /// A PEP 734 exec or call from another interpreter (`Op::InvokeInterpreter`):
+    /// the driver takes `request` as its one binding and reports what the
+    /// code returned or raised, which comes back checked against what this
+    /// interpreter holds.
+    pub(crate) fn invoke(&self, request: Message, outer: Option<Instant>) -> Result<Message> {
+        let reported = self.execute(RunKind::Invoke, b"", STRING_FILENAME, vec![(String::new(), request)], outer)?;
+        match reported.as_deref().and_then(<[u8]>::split_first) {
+            Some((0, encoded)) => Message::from_guest(encoded.to_vec(), Copies::Allowed, |end| self.handles.get(end)),
+            _ => Err(Error::Trapped { id: self.id, reason: "its driver reported no result".into() }),
+        }
     }
 
     /// Evaluates an expression, or calls a callable (`kind`), and returns
@@ -630,10 +621,12 @@ impl InterpreterInner {
     fn kill(&self, state: &mut MutexGuard<'_, State>, death: Death) -> Error {
         let error = death.error(self.id);
         **state = State::Dead(death);
-        // A dead interpreter lets go of its channels at once.
+        // A dead interpreter lets go of its channels at once, and its
+        // items in queues are unbound.
         for channel in self.known_channels() {
             channel.forget(Party::Interpreter(self.id));
         }
+        self.runtime.unbind_items_of(self.id);
         error
     }
 
@@ -742,8 +735,9 @@ impl InterpreterInner {
         for channel in self.known_channels() {
             channel.forget(Party::Interpreter(self.id));
         }
-        // Let go of the channels: one nobody else holds is freed.
-        lock(&self.known_ends).clear();
+        self.runtime.unbind_items_of(self.id);
+        // Let go of the channels and queues: one nobody else holds is freed.
+        self.handles.clear();
     }
 
     /// Drops a destroyed child from this interpreter's children.

@@ -1,0 +1,663 @@
+"""PEP 734's `concurrent.interpreters`, for code running in an isolate sandbox.
+
+The API is CPython's (3.14); code written for it runs here unchanged. Every
+interpreter is a separate WebAssembly instance: its own memory, its own
+`sys.modules`, no shared GIL, so interpreters really run in parallel. They
+exchange data only through queues (and PEP 554's channels, from the
+`interpreters` module), which the host owns.
+
+Where isolate differs from CPython:
+
+- The sandbox has no threads of its own. `Interpreter.call_in_thread()`
+  runs the call on a host thread, in parallel, and returns a `CallThread`
+  with `join()` and `is_alive()`. As with CPython's thread, the result is
+  discarded; an uncaught exception is printed to stderr (as
+  `threading.excepthook` prints it) when the call is joined.
+- `call()` sends the callable by its name when its module names it (`len`,
+  `math.sqrt`), else by cloudpickle, which the guest ships: lambdas,
+  closures and functions defined in `__main__` work, where CPython's
+  pickle refuses them. Arguments, results and `prepare_main()` values that
+  are not shareable are copied by pickle, as CPython does; lists and
+  dicts of shareable values are copied without it.
+- A `memoryview` (or any buffer sent as one) is copied into the queue, not
+  shared, and arrives as a read-only `memoryview`: interpreters share no
+  memory at all.
+- `Queue.get()` and `Queue.put()` wait on the host, with real timeouts in
+  fractions of a second (CPython polls every 10 ms and truncates the
+  timeout to whole seconds).
+- `list_all()` lists the interpreters of this sandbox: the one the host
+  created (`get_main()`, whence "runtime init") and those created from
+  inside it. Others are invisible. Only interpreters created by Python
+  code can be closed; the one the host created belongs to the host.
+- `create()` accepts no configuration: every interpreter is isolated.
+- `UNBOUND`, `UNBOUND_ERROR` and `UNBOUND_REMOVE` (CPython keeps them in
+  its private `_queues` and `_crossinterp` modules) are here too.
+
+An interpreter created with this module is the same interpreter as seen
+by PEP 554's `interpreters` module, and the other way round.
+"""
+
+import queue as _queue
+import sys
+import weakref
+
+import interpreters as _pep554
+
+__all__ = [
+    "ExecutionFailed",
+    "Interpreter",
+    "InterpreterError",
+    "InterpreterNotFoundError",
+    "NotShareableError",
+    "Queue",
+    "QueueEmpty",
+    "QueueError",
+    "QueueFull",
+    "QueueNotFoundError",
+    "ItemInterpreterDestroyed",
+    "UNBOUND",
+    "UNBOUND_ERROR",
+    "UNBOUND_REMOVE",
+    "create",
+    "create_queue",
+    "get_current",
+    "get_main",
+    "is_shareable",
+    "list_all",
+]
+
+_ID = _pep554._ID
+_encode = _pep554._encode
+_decode = _pep554._decode
+_host_call = _pep554._host_call
+_OPS = _pep554._OPS
+
+# The door's ops and faults: must match host/door.rs (a host test checks).
+_CURRENT_INTERPRETER = 0x20
+_LIST_INTERPRETERS = 0x21
+_CREATE_INTERPRETER = 0x22
+_INTERPRETER_IS_RUNNING = 0x23
+_DESTROY_INTERPRETER = 0x24
+_JOIN_RUN = 0x27
+_RUN_IS_DONE = 0x28
+_INVOKE_INTERPRETER = 0x2A
+_START_INVOKE = 0x2B
+_QUEUE_CREATE = 0x50
+_QUEUE_BIND = 0x51
+_QUEUE_RELEASE = 0x52
+_QUEUE_PUT = 0x53
+_QUEUE_GET = 0x54
+_QUEUE_INFO = 0x55
+_F_TIMEOUT, _F_INVALID_VALUE, _F_NOT_FOUND, _F_RUNNING, _F_FAILED = 6, 7, 8, 9, 10
+_F_LIMIT, _F_QUEUE_NOT_FOUND, _F_QUEUE_EMPTY, _F_QUEUE_FULL = 13, 15, 16, 17
+
+
+# Exceptions -----------------------------------------------------------------
+
+
+class InterpreterError(Exception):
+    """A cross-interpreter operation failed."""
+
+
+class InterpreterNotFoundError(InterpreterError):
+    """The interpreter does not exist (any more), or is not this sandbox's."""
+
+
+class NotShareableError(ValueError):
+    """The object cannot be sent to another interpreter."""
+
+
+_EXEC_FAILURE_STR = "{superstr}\n\nUncaught in the interpreter:\n\n{formatted}"
+
+
+class ExecutionFailed(InterpreterError):
+    """An unhandled exception happened during execution.
+
+    This is raised from `Interpreter.exec()` and `Interpreter.call()`. Its
+    `excinfo` describes the exception, which stayed in its interpreter:
+    `type` (with `__name__`, `__qualname__` and `__module__`), `msg`,
+    `formatted` (`"Type: msg"`) and `errdisplay` (the full traceback).
+    """
+
+    def __init__(self, excinfo):
+        msg = excinfo.formatted
+        if not msg:
+            if excinfo.type and excinfo.msg:
+                msg = f"{excinfo.type.__name__}: {excinfo.msg}"
+            else:
+                msg = excinfo.type.__name__ or excinfo.msg
+        super().__init__(msg)
+        self.excinfo = excinfo
+
+    def __str__(self):
+        try:
+            formatted = self.excinfo.errdisplay
+        except Exception:
+            return super().__str__()
+        return _EXEC_FAILURE_STR.format(superstr=super().__str__(), formatted=formatted.rstrip())
+
+
+class _ExceptionType:
+    """Stands for the type of an exception raised in another interpreter."""
+
+    def __init__(self, name, qualname, module):
+        self.__name__ = name
+        self.__qualname__ = qualname
+        self.__module__ = module
+
+    def __repr__(self):
+        return f"<exception type {self.__module__}.{self.__qualname__} (in another interpreter)>"
+
+
+class ExceptionInfo:
+    """`ExecutionFailed.excinfo`: a snapshot of an exception raised in
+    another interpreter."""
+
+    __slots__ = ("type", "msg", "formatted", "errdisplay")
+
+    def __init__(self, name, qualname, module, msg, formatted, errdisplay):
+        self.type = _ExceptionType(name, qualname, module)
+        self.msg = msg
+        self.formatted = formatted
+        self.errdisplay = errdisplay
+
+    def __repr__(self):
+        return f"ExceptionInfo(type={self.type.__qualname__}, msg={self.msg!r})"
+
+
+class QueueError(RuntimeError):
+    """A queue operation failed."""
+
+
+class QueueNotFoundError(QueueError):
+    """The queue does not exist (any more), or this interpreter does not hold it."""
+
+
+class QueueEmpty(QueueError, _queue.Empty):
+    """Raised from `get_nowait()` when the queue is empty, and from `get()`
+    when it times out."""
+
+
+class QueueFull(QueueError, _queue.Full):
+    """Raised from `put_nowait()` when the queue is full, and from `put()`
+    when it times out."""
+
+
+class ItemInterpreterDestroyed(QueueError):
+    """Raised from `get()` and `get_nowait()` for an item put with
+    `unbounditems=UNBOUND_ERROR` by an interpreter since destroyed."""
+
+
+# The door -------------------------------------------------------------------
+
+
+def _call_door(op, payload, interpreter_id=None, queue_id=None):
+    """Sends a request; returns the answer. A refusal raises this module's
+    exception for it."""
+    answer = _host_call(_OPS[op] + payload)
+    if answer[0] != 0:
+        _refused(answer, interpreter_id, queue_id)
+    return answer
+
+
+def _refused(answer, interpreter_id=None, queue_id=None):
+    """Raises the exception for a request the host refused."""
+    code = answer[1]
+    text = str(answer[2:], "utf-8", "replace")
+    if code == _F_NOT_FOUND:
+        raise InterpreterNotFoundError(f"unrecognized interpreter ID {interpreter_id}")
+    if code == _F_RUNNING:
+        raise InterpreterError("interpreter already running")
+    if code in (_F_FAILED, _F_LIMIT):
+        raise InterpreterError(text)
+    if code == _F_INVALID_VALUE:
+        raise NotShareableError(text)
+    if code == _F_QUEUE_NOT_FOUND:
+        raise QueueNotFoundError(f"queue {queue_id} not found")
+    if code == _F_QUEUE_EMPTY:
+        raise QueueEmpty(f"queue {queue_id} is empty")
+    if code == _F_QUEUE_FULL:
+        raise QueueFull(f"queue {queue_id} is full")
+    _pep554._raise_fault(answer, interpreter_id)
+
+
+def _timeout_ns(block, timeout):
+    if not block or timeout is None:
+        return _pep554._NO_TIMEOUT
+    if timeout < 0:
+        raise ValueError("timeout value must be non-negative")
+    return _pep554._timeout_ns(timeout)
+
+
+# Interpreters ---------------------------------------------------------------
+
+# CPython's `whence` codes.
+WHENCE_UNKNOWN, WHENCE_RUNTIME, WHENCE_LEGACY_CAPI, WHENCE_CAPI, WHENCE_XI, WHENCE_STDLIB = range(6)
+_WHENCE_TO_STR = {
+    WHENCE_UNKNOWN: "unknown",
+    WHENCE_RUNTIME: "runtime init",
+    WHENCE_LEGACY_CAPI: "legacy C-API",
+    WHENCE_CAPI: "C-API",
+    WHENCE_XI: "cross-interpreter C-API",
+    WHENCE_STDLIB: "_interpreters module",
+}
+
+
+def _ids():
+    return _pep554._ids(_call_door(_LIST_INTERPRETERS, b""))
+
+
+_main_id = None
+
+
+def _get_main_id():
+    # The sandbox's first interpreter, which the host created: ids count
+    # up, and every other one was created after it.
+    global _main_id
+    if _main_id is None:
+        _main_id = min(_ids())
+    return _main_id
+
+
+def create():
+    """Return a new (idle) Python interpreter.
+
+    It is destroyed by `close()`, or when the last `Interpreter` object
+    for it is deleted.
+    """
+    (id,) = _ID.unpack_from(_call_door(_CREATE_INTERPRETER, b""), 1)
+    return Interpreter(id, _whence=WHENCE_STDLIB, _ownsref=True)
+
+
+def list_all():
+    """Return all existing interpreters (of this sandbox)."""
+    return [Interpreter(id) for id in _ids()]
+
+
+def get_current():
+    """Return the currently running interpreter."""
+    (id,) = _ID.unpack_from(_call_door(_CURRENT_INTERPRETER, b""), 1)
+    return Interpreter(id)
+
+
+def get_main():
+    """Return the main interpreter: the one the host created."""
+    return Interpreter(_get_main_id())
+
+
+def is_shareable(obj):
+    """True if `obj` crosses to another interpreter as it is, without
+    pickle: `None`, `bool`, `int`, `float`, `str`, `bytes`, tuples of
+    shareable objects, `memoryview`, queues and channel ends."""
+    return type(obj) is memoryview or _pep554.is_shareable(obj)
+
+
+_known = weakref.WeakValueDictionary()
+
+
+class Interpreter:
+    """A single Python interpreter.
+
+    Attributes: `id`, the interpreter's id; `whence`, where it was created.
+    There is one object for a given interpreter.
+    """
+
+    def __new__(cls, id, /, _whence=None, _ownsref=None):
+        if not isinstance(id, int):
+            raise TypeError(f"id must be an int, got {id!r}")
+        id = int(id)
+        try:
+            return _known[id]
+        except KeyError:
+            pass
+        if _whence is None:
+            if id not in _ids():
+                raise InterpreterNotFoundError(f"unrecognized interpreter ID {id}")
+            _whence = WHENCE_RUNTIME if id == _get_main_id() else WHENCE_STDLIB
+        self = super().__new__(cls)
+        self._id = id
+        self._whence = _whence
+        self._ownsref = bool(_ownsref)
+        _known[id] = self
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._id})"
+
+    def __hash__(self):
+        return hash(self._id)
+
+    def __del__(self):
+        if getattr(self, "_ownsref", False):
+            self._ownsref = False
+            try:
+                _call_door(_DESTROY_INTERPRETER, _ID.pack(self._id), self._id)
+            except Exception:
+                pass
+
+    # for pickling:
+    def __reduce__(self):
+        return (type(self), (self._id,))
+
+    @property
+    def id(self):
+        return self._id
+
+    @property
+    def whence(self):
+        return _WHENCE_TO_STR[self._whence]
+
+    def is_running(self):
+        """Return whether the interpreter is executing code."""
+        return _call_door(_INTERPRETER_IS_RUNNING, _ID.pack(self._id), self._id)[1] == 1
+
+    def close(self):
+        """Finalize and destroy the interpreter.
+
+        InterpreterError for the current interpreter, one that is running,
+        or the one the host created.
+        """
+        if self._id == get_current().id:
+            raise InterpreterError("cannot destroy the current interpreter")
+        _call_door(_DESTROY_INTERPRETER, _ID.pack(self._id), self._id)
+        self._ownsref = False
+
+    def prepare_main(self, ns=None, /, **kwargs):
+        """Bind the given values into the interpreter's `__main__`.
+
+        Shareable values cross as they are, others as copies (by pickle).
+        """
+        ns = dict(ns, **kwargs) if ns is not None else kwargs
+        for name in ns:
+            if not isinstance(name, str):
+                raise TypeError(f"names must be str, not {type(name).__name__!r}")
+        if ns:
+            self._invoke((_PREPARE_MAIN, tuple((name, _pack(value)) for name, value in ns.items())))
+
+    def exec(self, code, /):
+        """Run the given source code in the interpreter's `__main__`, and
+        wait for it.
+
+        `code` is a str, a code object, or a function taking no arguments
+        and using no closure, whose body runs in `__main__`. An uncaught
+        exception raises ExecutionFailed, which describes it.
+        """
+        self._invoke(_exec_request(code))
+
+    def call(self, callable, /, *args, **kwargs):
+        """Call the object in the interpreter with the given arguments, and
+        return its result.
+
+        An uncaught exception raises ExecutionFailed, which describes it.
+        """
+        return self._invoke(_call_request(callable, args, kwargs))
+
+    def call_in_thread(self, callable, /, *args, **kwargs):
+        """Call the object in the interpreter on a new (host) thread; return
+        a `CallThread` to `join()`. The result is discarded."""
+        request = _call_request(callable, args, kwargs)
+        _pep554._flush_stdio()
+        answer = _call_door(_START_INVOKE, _ID.pack(self._id) + request, self._id)
+        (handle,) = _ID.unpack_from(answer, 1)
+        return CallThread(handle, self, callable)
+
+    def _invoke(self, request):
+        if not isinstance(request, bytes):
+            request = _encode(request)
+        _pep554._flush_stdio()
+        return _result(_call_door(_INVOKE_INTERPRETER, _ID.pack(self._id) + request, self._id)[1:])
+
+
+# What `Interpreter` asks of another interpreter's driver (guest/driver.py,
+# `_invoke`).
+_EXEC_SOURCE, _EXEC_CODE, _CALL, _PREPARE_MAIN = 0, 1, 2, 3
+_pack = _pep554._pack
+_Raw = _pep554._Raw
+
+
+def _exec_request(code):
+    if isinstance(code, str):
+        # A lone surrogate cannot cross: `encode` says so here.
+        code.encode("utf-8")
+        return (_EXEC_SOURCE, code)
+    import marshal
+    import types
+
+    if isinstance(code, types.FunctionType):
+        func = code
+        if func.__closure__ or func.__code__.co_argcount or func.__code__.co_kwonlyargcount or func.__defaults__:
+            raise ValueError("only a function without arguments or closure can be run by exec()")
+        code = func.__code__
+    if not isinstance(code, types.CodeType):
+        raise TypeError(f"expected a str, a code object or a function, got {type(code).__name__!r}")
+    return (_EXEC_CODE, marshal.dumps(code))
+
+
+def _call_request(callable_, args, kwargs):
+    if not callable(callable_):
+        raise TypeError(f"{type(callable_).__name__!r} object is not callable")
+    return _Raw(_encode((_CALL, _pep554._pack_callable(callable_), _pack(args), _pack(kwargs))))
+
+
+def _result(answer):
+    """The result the other interpreter's driver reported (its encoding)."""
+    outcome = _decode(memoryview(answer))
+    if outcome[0] == 0:
+        return _pep554._unpack(outcome[1])
+    if outcome[0] == 1:
+        raise ExecutionFailed(ExceptionInfo(*outcome[1]))
+    raise NotShareableError(outcome[1])
+
+
+class CallThread:
+    """A call started by `Interpreter.call_in_thread()`, running on a host
+    thread: the sandbox's stand-in for `threading.Thread`."""
+
+    def __init__(self, handle, interpreter, target):
+        self._handle = handle
+        self._interpreter = interpreter
+        self._done = False
+        self.name = f"call_in_thread({getattr(target, '__qualname__', type(target).__name__)}) in {interpreter!r}"
+
+    def is_alive(self):
+        """Whether the call is still running."""
+        return not self._done and _call_door(_RUN_IS_DONE, _ID.pack(self._handle))[1] == 0
+
+    def join(self, timeout=None):
+        """Wait until the call ends, at most `timeout` seconds (then check
+        `is_alive()`). An uncaught exception of the call is printed to
+        stderr, once."""
+        if self._done:
+            return
+        _pep554._flush_stdio()
+        request = _ID.pack(self._handle) + _ID.pack(_timeout_ns(True, timeout))
+        try:
+            answer = _call_door(_JOIN_RUN, request, self._interpreter.id)
+        except TimeoutError:
+            return
+        except InterpreterError as exc:
+            self._done = True
+            self._report(exc)
+            return
+        self._done = True
+        try:
+            _result(answer[1:])
+        except (ExecutionFailed, NotShareableError) as exc:
+            self._report(exc)
+
+    def _report(self, exc):
+        import traceback
+
+        sys.stderr.write(f"Exception in thread {self.name}:\n")
+        traceback.print_exception(exc)
+        sys.stderr.flush()
+
+    def __repr__(self):
+        return f"<CallThread {self.name}, {'alive' if self.is_alive() else 'stopped'}>"
+
+
+# Queues ---------------------------------------------------------------------
+
+
+class _UnboundItem:
+    """Represents a queue item no longer bound to an interpreter: `get()`
+    returns it in place of an item whose interpreter was destroyed."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "concurrent.interpreters.UNBOUND"
+
+    def __reduce__(self):
+        return "UNBOUND"
+
+
+UNBOUND = object.__new__(_UnboundItem)
+UNBOUND_ERROR = object()
+UNBOUND_REMOVE = object()
+# CPython's flags, which the host knows too (host/queue.rs, `Unbound`).
+_UNBOUND_TO_FLAG = {UNBOUND_REMOVE: 1, UNBOUND_ERROR: 2, UNBOUND: 3}
+_FLAG_TO_UNBOUND = {flag: unbound for unbound, flag in _UNBOUND_TO_FLAG.items()}
+
+
+def _unbound_flag(unbounditems):
+    try:
+        return _UNBOUND_TO_FLAG[unbounditems]
+    except (KeyError, TypeError):
+        raise NotImplementedError(f"unsupported unbound replacement op {unbounditems!r}") from None
+
+
+def create_queue(maxsize=0, *, unbounditems=UNBOUND):
+    """Return a new cross-interpreter queue; unbounded if `maxsize` is zero
+    or negative.
+
+    `unbounditems` sets the default for `Queue.put()`: what `get()` does
+    with an item whose interpreter was destroyed before it was taken.
+    """
+    flag = _unbound_flag(unbounditems)
+    maxsize = max(0, int(maxsize))
+    answer = _call_door(_QUEUE_CREATE, _ID.pack(maxsize) + bytes((flag,)))
+    return Queue(_ID.unpack_from(answer, 1)[0])
+
+
+_known_queues = weakref.WeakValueDictionary()
+_QUEUE_WAIT = _pep554._WAIT
+
+
+class Queue:
+    """A cross-interpreter queue: first in, first out, optionally bounded,
+    shared by every interpreter that holds it. There is one object for a
+    given queue in an interpreter; the queue lives while any interpreter
+    holds one."""
+
+    def __new__(cls, id, /):
+        if not isinstance(id, int):
+            raise TypeError(f"id must be an int, got {id!r}")
+        id = int(id)
+        try:
+            return _known_queues[id]
+        except KeyError:
+            pass
+        _call_door(_QUEUE_BIND, _ID.pack(id), queue_id=id)
+        self = super().__new__(cls)
+        self._id = id
+        _known_queues[id] = self
+        return self
+
+    def __del__(self):
+        try:
+            _host_call(_OPS[_QUEUE_RELEASE] + _ID.pack(self._id))
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._id})"
+
+    def __hash__(self):
+        return hash(self._id)
+
+    # for pickling:
+    def __reduce__(self):
+        return (type(self), (self._id,))
+
+    def _info(self):
+        answer = _call_door(_QUEUE_INFO, _ID.pack(self._id), queue_id=self._id)
+        maxsize, count = _ID.unpack_from(answer, 1)[0], _ID.unpack_from(answer, 9)[0]
+        return maxsize, count, answer[17]
+
+    @property
+    def id(self):
+        return self._id
+
+    @property
+    def maxsize(self):
+        return self._info()[0]
+
+    @property
+    def unbounditems(self):
+        return _FLAG_TO_UNBOUND[self._info()[2]]
+
+    def empty(self):
+        return self.qsize() == 0
+
+    def full(self):
+        maxsize, count, _ = self._info()
+        return 0 < maxsize <= count
+
+    def qsize(self):
+        return self._info()[1]
+
+    def put(self, obj, block=True, timeout=None, *, unbounditems=None):
+        """Add the object to the queue.
+
+        If `block` is true, this blocks while the queue is full, at most
+        `timeout` seconds, then raises QueueFull. The object received by
+        `get()` is the same for a queue, and otherwise a copy, equivalent
+        to the original: shareable objects cross as they are, others by
+        pickle. `unbounditems` overrides the queue's default (see
+        `create_queue()`) for this item.
+        """
+        flag = 0 if unbounditems is None else _unbound_flag(unbounditems)
+        if type(obj) is memoryview:
+            value, pickled = _encode(obj, buffer=True), 0
+        else:
+            try:
+                value, pickled = _encode(obj, copy=True), 0
+            except ValueError:
+                value, pickled = _pack(obj), 1
+        head = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
+        answer = _host_call(b"".join((head, bytes((flag, pickled)), value)))
+        if answer[0] != 0:
+            _refused(answer, queue_id=self._id)
+
+    def put_nowait(self, obj, *, unbounditems=None):
+        """`put()` without waiting: QueueFull if the queue is full."""
+        self.put(obj, False, unbounditems=unbounditems)
+
+    def get(self, block=True, timeout=None):
+        """Return the next object from the queue.
+
+        If `block` is true, this blocks while the queue is empty, at most
+        `timeout` seconds, then raises QueueEmpty. For an item whose
+        interpreter was destroyed, what the item's `unbounditems` says:
+        `UNBOUND`, or ItemInterpreterDestroyed.
+        """
+        if block:
+            _pep554._flush_stdio()
+        answer = _host_call(_OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout)))
+        if answer[0] != 0:
+            _refused(answer, queue_id=self._id)
+        if answer[1] == 1:
+            if _FLAG_TO_UNBOUND.get(answer[2]) is UNBOUND_ERROR:
+                raise ItemInterpreterDestroyed("item's original interpreter destroyed")
+            return UNBOUND
+        value = _decode(memoryview(answer)[3:])
+        return _pep554._unpack(value) if answer[2] else value
+
+    def get_nowait(self):
+        """`get()` without waiting: QueueEmpty if the queue is empty."""
+        return self.get(False)
+
+
+# Queues cross as handles in the codec (`interpreters._encode`).
+_pep554._Queue = Queue
