@@ -214,6 +214,13 @@ def _resolve(name: str):
 _EXEC_SOURCE, _EXEC_CODE, _CALL_PACKED, _PREPARE_MAIN = 0, 1, 2, 3
 
 
+# Calls a callable from a frame of `__main__`, as if `__main__` called it:
+# `eval`, `exec` and `globals()` called so see `__main__`'s namespace, as
+# they do for a call made by CPython's `Interpreter.call()`. Its frame is
+# the driver's (`<isolate:…>`), left out of tracebacks.
+_call_in_main = eval(compile("lambda f, a, k: f(*a, **k)", "<isolate:_isolate_driver>", "eval"), _MAIN.__dict__)
+
+
 def _invoke(request) -> bytes:
     kind = request[0]
     result = None
@@ -229,7 +236,7 @@ def _invoke(request) -> bytes:
                 setattr(_MAIN, name, interpreters._unpack(packed))
         else:
             unpack = interpreters._unpack
-            result = unpack(request[1])(*unpack(request[2]), **unpack(request[3]))
+            result = _call_in_main(interpreters._in_main(unpack(request[1])), unpack(request[2]), unpack(request[3]))
     except BaseException as exc:
         return interpreters._encode((1, _excinfo(exc)))
     try:

@@ -58,7 +58,7 @@ def _worker(tasks, results, executor_id, initializer, initargs):
             if isinstance(initializer, str):
                 exec(initializer, sys.modules["__main__"].__dict__)
             else:
-                unpack(initializer)(*unpack(initargs))
+                _pep554._in_main(unpack(initializer))(*unpack(initargs))
         except BaseException as exc:
             results.put((executor_id, _INITIALIZER, _RAISED, excinfo(exc)))
             return
@@ -69,7 +69,7 @@ def _worker(tasks, results, executor_id, initializer, initargs):
                 exec(fn, sys.modules["__main__"].__dict__)
                 result = None
             else:
-                result = unpack(fn)(*unpack(args), **unpack(kwargs))
+                result = _pep554._in_main(unpack(fn))(*unpack(args), **unpack(kwargs))
         except BaseException as exc:
             results.put((executor_id, task_id, _RAISED, excinfo(exc)))
             continue

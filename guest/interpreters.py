@@ -791,6 +791,30 @@ def _pack_callable(func):
     return _pack(func)
 
 
+def _in_main(func):
+    """A function of another interpreter's `__main__`, copied here by
+    pickle, made one of this `__main__`'s: its globals are this `__main__`'s
+    namespace, as PEP 734 resolves a called function's globals, so that
+    what one call sets another sees. The globals it brought (the values
+    its sender had for the names it uses) are set there first."""
+    import types
+
+    if type(func) is not types.FunctionType or func.__module__ != "__main__":
+        return func
+    main = sys.modules["__main__"].__dict__
+    if func.__globals__ is main:
+        return func
+    for name, value in func.__globals__.items():
+        if not name.startswith("__"):
+            main[name] = value
+    moved = types.FunctionType(func.__code__, main, func.__name__, func.__defaults__, func.__closure__)
+    moved.__kwdefaults__ = func.__kwdefaults__
+    moved.__qualname__ = func.__qualname__
+    moved.__doc__ = func.__doc__
+    moved.__dict__.update(func.__dict__)
+    return moved
+
+
 def _unpack(packed):
     """The object `_pack` or `_pack_callable` encoded, once decoded."""
     how = packed[0]

@@ -766,24 +766,22 @@ mod tests {
     }
 
     #[test]
-    fn channel_ends_are_reported_and_decoded_through_the_callback() {
+    fn handles_are_reported_and_decoded_through_the_callback() {
         let mut bytes = vec![tag::TUPLE, 2, tag::RECV];
         bytes.extend_from_slice(&7u64.to_le_bytes());
         bytes.push(tag::SEND);
         bytes.extend_from_slice(&9u64.to_le_bytes());
+        bytes[1] = 3;
+        bytes.push(tag::QUEUE);
+        bytes.extend_from_slice(&4u64.to_le_bytes());
         assert_eq!(
             validate(&bytes, Copies::Refused).unwrap(),
-            [EndRef::Recv(ChannelId(7)), EndRef::Send(ChannelId(9))]
+            [EndRef::Recv(ChannelId(7)), EndRef::Send(ChannelId(9)), EndRef::Queue(QueueId(4))]
         );
         let decoded = decode(&bytes, |end| Ok(Value::Str(format!("{end:?}")))).unwrap();
-        assert_eq!(decoded, ("Recv(ChannelId(7))", "Send(ChannelId(9))").into());
+        assert_eq!(decoded, ("Recv(ChannelId(7))", "Send(ChannelId(9))", "Queue(QueueId(4))").into());
         // The callback's error is the decoder's error.
-        assert!(matches!(
-            decode(&bytes, |end| Err(Error::ChannelNotFound(match end {
-                EndRef::Recv(id) | EndRef::Send(id) => id,
-            }))),
-            Err(Error::ChannelNotFound(ChannelId(7)))
-        ));
+        assert!(matches!(decode(&bytes, |end| Err(end.not_found())), Err(Error::ChannelNotFound(ChannelId(7)))));
     }
 
     fn refused(bytes: &[u8], why: &str) {

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::guest;
 use crate::host_function::Called;
 use crate::interpreter::instance::{HostState, RunKind, RunOutcome, RunRequest};
-use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef};
+use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef, Reserved};
 use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
 use crate::queue::{Got, Item, QueueId, QueueState, Unbound};
 use crate::runtime::Runtime;
@@ -732,19 +732,16 @@ impl HostState {
     fn start_interpreter(&mut self, op: Op, args: &mut Args<'_>) -> Result<Answer, Fault> {
         let link = &mut self.link;
         let id = args.u64()?;
-        let run: Box<dyn FnOnce(&InterpreterInner) -> Result<Option<Message>, Error> + Send> = if op == Op::StartInvoke
-        {
+        let run: Box<dyn FnOnce(&Reserved) -> Result<Option<Message>, Error> + Send> = if op == Op::StartInvoke {
             let request = link.copied_message(args.rest())?;
-            Box::new(move |target| target.invoke(request, None).map(Some))
+            Box::new(move |target| target.invoke(request).map(Some))
         } else {
             let source = args.blob()?.to_vec();
             let bindings = link.bindings(args.rest())?;
-            Box::new(move |target| target.run(&source, crate::STRING_FILENAME, bindings, None).map(|()| None))
+            Box::new(move |target| target.run(&source, bindings).map(|()| None))
         };
-        let target = link.interpreter(id)?;
-        if target.is_running() {
-            return Err(Fault::InterpreterRunning);
-        }
+        // Running from now: nothing may run or destroy it before the thread does.
+        let target = link.interpreter(id)?.reserve().map_err(|_| Fault::InterpreterRunning)?;
         let slot = Arc::new(RunSlot::default());
         let finished = slot.clone();
         std::thread::Builder::new()

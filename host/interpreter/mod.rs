@@ -524,6 +524,11 @@ impl InterpreterInner {
     /// interpreter holds.
     pub(crate) fn invoke(&self, request: Message, outer: Option<Instant>) -> Result<Message> {
         let reported = self.execute(RunKind::Invoke, b"", STRING_FILENAME, vec![(String::new(), request)], outer)?;
+        self.invoked(reported)
+    }
+
+    /// What the driver reported for an invoke, checked.
+    fn invoked(&self, reported: Option<Vec<u8>>) -> Result<Message> {
         match reported.as_deref().and_then(<[u8]>::split_first) {
             Some((0, encoded)) => Message::from_guest(encoded.to_vec(), Copies::Allowed, |end| self.handles.get(end)),
             _ => Err(Error::Trapped { id: self.id, reason: "its driver reported no result".into() }),
@@ -556,6 +561,26 @@ impl InterpreterInner {
         outer: Option<Instant>,
     ) -> Result<Option<Vec<u8>>> {
         let _claim = self.claim()?;
+        self.execute_claimed(kind, source, filename, bindings, outer)
+    }
+
+    /// Claims this interpreter for a run another thread will make: it is
+    /// running from now on, so that nothing else runs or destroys it in
+    /// between (`run_in_thread`, `call_in_thread`).
+    pub(crate) fn reserve(self: &Arc<Self>) -> Result<Reserved> {
+        std::mem::forget(self.claim()?);
+        Ok(Reserved(self.clone()))
+    }
+
+    /// `execute`, for a caller that claimed the interpreter.
+    fn execute_claimed(
+        &self,
+        kind: RunKind,
+        source: &[u8],
+        filename: &str,
+        bindings: Vec<(String, Message)>,
+        outer: Option<Instant>,
+    ) -> Result<Option<Vec<u8>>> {
         let mut state = lock(&self.state);
         if self.cancel.is_set() && matches!(*state, State::Live(_)) {
             return Err(self.kill(&mut state, Death::Cancelled));
@@ -774,6 +799,33 @@ fn run_failed(id: InterpreterId, chain: Vec<(String, String, String, u8)>) -> Er
     match PythonException::from_chain(chain) {
         Some(exception) => Error::RunFailed(Box::new(exception)),
         None => Error::Engine(format!("interpreter `{id}` reported an exception without describing it")),
+    }
+}
+
+/// An interpreter claimed for a run on another thread; see
+/// [`InterpreterInner::reserve`]. It stops counting as running when this
+/// goes.
+pub(crate) struct Reserved(Arc<InterpreterInner>);
+
+impl Reserved {
+    /// Runs `source` as [`InterpreterInner::run`] does, with no deadline
+    /// but the interpreter's own.
+    pub(crate) fn run(&self, source: &[u8], bindings: Vec<(String, Message)>) -> Result<()> {
+        self.0.execute_claimed(RunKind::Exec, source, STRING_FILENAME, bindings, None).map(|_| ())
+    }
+
+    /// As [`InterpreterInner::invoke`], with no deadline but the
+    /// interpreter's own.
+    pub(crate) fn invoke(&self, request: Message) -> Result<Message> {
+        let bindings = vec![(String::new(), request)];
+        let reported = self.0.execute_claimed(RunKind::Invoke, b"", STRING_FILENAME, bindings, None)?;
+        self.0.invoked(reported)
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
     }
 }
 

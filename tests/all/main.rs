@@ -11,6 +11,7 @@ mod host_functions;
 mod interpreters;
 mod limits;
 mod output;
+mod pep734;
 mod science;
 mod scripts;
 mod stress;

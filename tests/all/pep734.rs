@@ -1,0 +1,583 @@
+//! PEP 734 inside the sandbox: `concurrent.interpreters`, its queues, and
+//! `concurrent.futures.InterpreterPoolExecutor`, used as CPython documents
+//! them; and queues from Rust.
+
+use std::time::Duration;
+
+use isolate::{Error, Value};
+
+use crate::{interpreter, runtime, stdout_of};
+
+/// Runs `source` (which checks itself with `assert`) in a fresh interpreter.
+fn check(source: &str) {
+    stdout_of(&format!("from concurrent import interpreters\n{source}"));
+}
+
+#[test]
+fn the_module_functions_see_the_sandboxs_interpreters() {
+    check(
+        r#"
+main = interpreters.get_main()
+assert interpreters.get_current() is main
+assert main.whence == "runtime init", main.whence
+interp = interpreters.create()
+assert interp.whence == "_interpreters module"
+assert interp.id != main.id and isinstance(interp.id, int)
+assert interpreters.list_all() == [main, interp]
+assert interpreters.Interpreter(interp.id) is interp
+assert hash(interp) == hash(interp.id)
+assert repr(interp) == f"Interpreter({interp.id})"
+assert not interp.is_running() and main.is_running()
+interp.close()
+assert interpreters.list_all() == [main]
+for gone in (lambda: interp.is_running(), lambda: interp.exec("pass"), lambda: interpreters.Interpreter(10**9)):
+    try:
+        gone()
+    except interpreters.InterpreterNotFoundError:
+        pass
+    else:
+        raise AssertionError("a closed interpreter was found")
+"#,
+    );
+}
+
+#[test]
+fn interpreters_from_either_module_are_the_same() {
+    check(
+        r#"
+import interpreters as pep554
+old = pep554.create()
+assert interpreters.Interpreter(old.id).id == old.id
+new = interpreters.create()
+assert pep554.Interpreter(new.id) in pep554.list_all()
+r, s = pep554.create_channel()
+q = interpreters.create_queue()
+new.prepare_main(s=s, q=q)
+new.exec("q.put('via queue')")
+pep554.Interpreter(new.id).run_in_thread("s.send(b'via channel')")
+assert r.recv() == b"via channel"
+assert q.get() == "via queue"
+"#,
+    );
+}
+
+#[test]
+fn exec_runs_in_main_and_keeps_its_state() {
+    check(
+        r#"
+interp = interpreters.create()
+interp.exec("x = 40")
+interp.exec("x += 2")
+assert interp.call(eval, "x") == 42
+def body():
+    y = x * 2
+interp.exec(body)
+interp.exec(compile("z = 7", "<test>", "exec"))
+assert interp.call(eval, "z") == 7
+for bad, error in ((42, TypeError), (lambda a: a, ValueError)):
+    try:
+        interp.exec(bad)
+    except error:
+        pass
+    else:
+        raise AssertionError(bad)
+"#,
+    );
+}
+
+#[test]
+fn execution_failed_describes_the_exception() {
+    check(
+        r#"
+interp = interpreters.create()
+interp.exec("class Custom(Exception): pass")
+try:
+    interp.exec("def inner():\n    raise Custom('boom')\ninner()")
+except interpreters.ExecutionFailed as failed:
+    info = failed.excinfo
+    assert isinstance(failed, interpreters.InterpreterError)
+    assert info.type.__name__ == "Custom" and info.type.__qualname__ == "Custom"
+    assert info.type.__module__ == "__main__"
+    assert info.msg == "boom" and info.formatted == "Custom: boom", info
+    assert "line 2, in inner" in info.errdisplay and info.errdisplay.rstrip().endswith("Custom: boom")
+    text = str(failed)
+    assert text.startswith("Custom: boom\n\nUncaught in the interpreter:\n\nTraceback"), text
+else:
+    raise AssertionError("no ExecutionFailed")
+try:
+    interp.call(int, "x")
+except interpreters.ExecutionFailed as failed:
+    assert failed.excinfo.type.__module__ == "builtins"
+    assert failed.excinfo.type.__name__ == "ValueError"
+try:
+    interp.exec("raise SystemExit(3)")
+except interpreters.ExecutionFailed as failed:
+    assert failed.excinfo.type.__name__ == "SystemExit"
+try:
+    interp.exec("1 +")
+except interpreters.ExecutionFailed as failed:
+    assert failed.excinfo.type.__name__ == "SyntaxError"
+# The interpreter goes on after each.
+assert interp.call(len, "abc") == 3
+"#,
+    );
+}
+
+#[test]
+fn call_sends_functions_arguments_and_results() {
+    check(
+        r#"
+import math, os.path
+interp = interpreters.create()
+assert interp.call(len, "abc") == 3
+assert interp.call(math.sqrt, 16.0) == 4.0
+assert interp.call(os.path.join, "a", "b") == "a/b"
+assert interp.call(divmod, 7, 2) == (3, 1)
+assert interp.call(sorted, [3, 1, 2], reverse=True) == [3, 2, 1]
+def stateless(a, b):
+    return {"sum": a + b, "items": [a, b]}
+assert interp.call(stateless, 1, b=2) == {"sum": 3, "items": [1, 2]}
+n = 10
+def with_global(x):
+    return x + n
+assert interp.call(with_global, 1) == 11
+def make(k):
+    return lambda x: x * k
+assert interp.call(make(3), 5) == 15
+class Point:
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+    def norm2(self):
+        return self.x ** 2 + self.y ** 2
+assert interp.call(Point.norm2, Point(3, 4)) == 25
+result = interp.call(Point, 1, 2)
+assert (type(result).__name__, result.x, result.y) == ("Point", 1, 2)
+big = 2 ** 200
+assert interp.call(abs, -big) == big
+assert interp.call(bytes, 3) == b"\0\0\0"
+"#,
+    );
+}
+
+#[test]
+fn results_that_cannot_be_sent_are_not_shareable_errors() {
+    check(
+        r#"
+interp = interpreters.create()
+interp.exec("def gen():\n    yield 1")
+try:
+    interp.call(eval, "gen()")
+except interpreters.NotShareableError as err:
+    assert "generator" in str(err), err
+else:
+    raise AssertionError("a generator came back")
+assert issubclass(interpreters.NotShareableError, ValueError)
+assert interp.call(len, [1]) == 1
+"#,
+    );
+}
+
+#[test]
+fn prepare_main_binds_shareable_values_and_copies() {
+    check(
+        r#"
+interp = interpreters.create()
+q = interpreters.create_queue()
+interp.prepare_main({"a": 1, "b": "two"}, c=(3.0, None), data=[1, {"k": b"v"}], q=q)
+interp.exec("q.put((a, b, c, data))")
+assert q.get() == (1, "two", (3.0, None), [1, {"k": b"v"}])
+interp.exec("q.put(q)")
+assert q.get() is q
+try:
+    interp.prepare_main({1: 2})
+except TypeError:
+    pass
+"#,
+    );
+}
+
+#[test]
+fn is_shareable_follows_the_pep() {
+    check(
+        r#"
+for obj in (None, True, 1, 2.5, "s", b"b", (1, ("a",)), memoryview(b"x"), interpreters.create_queue()):
+    assert interpreters.is_shareable(obj), obj
+for obj in ([1], {"a": 1}, object(), len, (1, [2])):
+    assert not interpreters.is_shareable(obj), obj
+"#,
+    );
+}
+
+#[test]
+fn call_in_thread_runs_in_parallel_and_can_be_joined() {
+    check(
+        r#"
+import time
+a, b = interpreters.create(), interpreters.create()
+q = interpreters.create_queue()
+a.prepare_main(q=q)
+b.prepare_main(q=q)
+a.exec("import time\ndef work(tag):\n    time.sleep(0.3)\n    q.put(tag)")
+b.exec("import time\ndef work(tag):\n    time.sleep(0.3)\n    q.put(tag)")
+start = time.monotonic()
+t1 = a.call_in_thread(eval, "work('a')")
+t2 = b.call_in_thread(eval, "work('b')")
+assert t1.is_alive() or t2.is_alive()
+t1.join()
+t2.join()
+elapsed = time.monotonic() - start
+assert not t1.is_alive() and not t2.is_alive()
+assert sorted([q.get_nowait(), q.get_nowait()]) == ["a", "b"]
+assert elapsed < 0.55, elapsed
+t3 = a.call_in_thread(time.sleep, 0.2)
+t3.join(timeout=0.01)
+assert t3.is_alive()
+t3.join()
+assert not t3.is_alive()
+"#,
+    );
+}
+
+#[test]
+fn call_in_thread_reports_an_uncaught_exception_on_join() {
+    let interp = interpreter();
+    interp
+        .run("from concurrent import interpreters\nt = interpreters.create().call_in_thread(int, 'x')\nt.join()")
+        .unwrap();
+    let stderr = interp.take_stderr().text();
+    assert!(stderr.starts_with("Exception in thread call_in_thread(int)"), "{stderr}");
+    assert!(stderr.contains("ExecutionFailed: ValueError: invalid literal for int()"), "{stderr}");
+}
+
+#[test]
+fn closing_refuses_the_current_a_running_and_the_hosts_interpreter() {
+    check(
+        r#"
+main = interpreters.get_main()
+for target in (main, interpreters.get_current()):
+    try:
+        target.close()
+    except interpreters.InterpreterError:
+        pass
+    else:
+        raise AssertionError("closed")
+interp = interpreters.create()
+t = interp.call_in_thread(__import__("time").sleep, 0.3)
+try:
+    interp.close()
+except interpreters.InterpreterError as err:
+    assert "running" in str(err), err
+else:
+    raise AssertionError("closed a running interpreter")
+t.join()
+interp.close()
+"#,
+    );
+}
+
+#[test]
+fn an_interpreter_goes_with_its_last_object() {
+    check(
+        r#"
+import gc
+interp = interpreters.create()
+id = interp.id
+del interp
+gc.collect()
+assert id not in [i.id for i in interpreters.list_all()]
+"#,
+    );
+}
+
+#[test]
+fn queues_are_fifo_bounded_and_shared() {
+    check(
+        r#"
+q = interpreters.create_queue(maxsize=2)
+assert q.maxsize == 2 and q.empty() and not q.full() and q.qsize() == 0
+q.put(1)
+q.put_nowait("two")
+assert q.full() and q.qsize() == 2
+try:
+    q.put_nowait(3)
+except interpreters.QueueFull:
+    pass
+else:
+    raise AssertionError("put into a full queue")
+import queue, time
+start = time.monotonic()
+try:
+    q.put(3, timeout=0.1)
+except queue.Full:
+    pass
+waited = time.monotonic() - start
+assert 0.09 <= waited < 1.0, waited
+assert q.get() == 1 and q.get_nowait() == "two"
+start = time.monotonic()
+try:
+    q.get(timeout=0.25)
+except queue.Empty:
+    pass
+waited = time.monotonic() - start
+assert 0.24 <= waited < 1.0, waited
+try:
+    q.get(block=False)
+except interpreters.QueueEmpty as err:
+    assert isinstance(err, interpreters.QueueError)
+try:
+    q.get(timeout=-1)
+except ValueError:
+    pass
+assert interpreters.create_queue(-5).maxsize == 0
+assert interpreters.Queue(q.id) is q and repr(q) == f"Queue({q.id})"
+"#,
+    );
+}
+
+#[test]
+fn queue_items_cross_as_copies_or_handles() {
+    check(
+        r#"
+class Local:
+    def __init__(self, v):
+        self.v = v
+q = interpreters.create_queue()
+other = interpreters.create_queue()
+items = [None, True, 7, 2 ** 100, 1.5, "é", b"\0", (1, (2, 3)), [1, 2], {"a": [1]}, other]
+for item in items:
+    q.put(item)
+for item in items:
+    got = q.get()
+    assert got == item and type(got) is type(item), (got, item)
+q.put(Local(5))
+got = q.get()
+assert type(got).__name__ == "Local" and got.v == 5
+q.put(memoryview(b"abc"))
+view = q.get()
+assert type(view) is memoryview and view.readonly and bytes(view) == b"abc"
+q.put((other, Local(1)))
+pair = q.get()
+assert pair[0] is other and pair[1].v == 1
+interp = interpreters.create()
+interp.prepare_main(q=q)
+interp.exec("q.put(lambda x: x + 1)")
+assert q.get()(1) == 2
+"#,
+    );
+}
+
+#[test]
+fn unbound_items_follow_their_policy() {
+    check(
+        r#"
+q = interpreters.create_queue()
+assert q.unbounditems is interpreters.UNBOUND
+interp = interpreters.create()
+interp.prepare_main(q=q)
+interp.exec("from concurrent import interpreters as i")
+interp.exec("q.put('default')")
+interp.exec("q.put('error', unbounditems=i.UNBOUND_ERROR)")
+interp.exec("q.put('removed', unbounditems=i.UNBOUND_REMOVE)")
+q.put("mine")
+assert q.qsize() == 4
+interp.close()
+assert q.qsize() == 3
+assert q.get() is interpreters.UNBOUND
+try:
+    q.get()
+except interpreters.ItemInterpreterDestroyed:
+    pass
+else:
+    raise AssertionError("no ItemInterpreterDestroyed")
+assert q.get() == "mine"
+q2 = interpreters.create_queue(unbounditems=interpreters.UNBOUND_REMOVE)
+assert q2.unbounditems is interpreters.UNBOUND_REMOVE
+try:
+    interpreters.create_queue(unbounditems="nonsense")
+except NotImplementedError:
+    pass
+"#,
+    );
+}
+
+#[test]
+fn a_queue_is_freed_when_no_interpreter_holds_it() {
+    check(
+        r#"
+import gc
+q = interpreters.create_queue()
+qid = q.id
+interp = interpreters.create()
+interp.prepare_main(q=q)
+del q
+gc.collect()
+# Held by the other interpreter still.
+interp.exec("q.put(1)")
+interp.exec("del q; import gc; gc.collect()")
+try:
+    interpreters.Queue(qid)
+except interpreters.QueueNotFoundError:
+    pass
+else:
+    raise AssertionError("the queue outlived its holders")
+"#,
+    );
+}
+
+#[test]
+fn a_queue_id_is_not_a_capability() {
+    check(
+        r#"
+q = interpreters.create_queue()
+interp = interpreters.create()
+interp.exec(f"""
+from concurrent import interpreters
+try:
+    interpreters.Queue({q.id})
+except interpreters.QueueNotFoundError:
+    pass
+else:
+    raise AssertionError("a queue reached by its id")
+""")
+"#,
+    );
+}
+
+#[test]
+fn the_pool_executor_runs_tasks_in_interpreters() {
+    check(
+        r#"
+from concurrent.futures import InterpreterPoolExecutor, as_completed, wait, FIRST_COMPLETED
+import concurrent.futures
+assert "InterpreterPoolExecutor" in concurrent.futures.__all__
+def square(x):
+    return x * x
+with InterpreterPoolExecutor(max_workers=2) as pool:
+    assert list(pool.map(square, range(20))) == [x * x for x in range(20)]
+    futures = [pool.submit(pow, 2, n) for n in range(8)]
+    assert sorted(f.result() for f in as_completed(futures)) == [2 ** n for n in range(8)]
+    done, pending = wait([pool.submit(sum, [1, 2, 3])], return_when=FIRST_COMPLETED)
+    assert len(done) == 1 and done.pop().result() == 6
+    failing = pool.submit(lambda: 1 / 0)
+    assert type(failing.exception()).__name__ == "ExecutionFailed"
+    assert failing.exception().excinfo.type.__name__ == "ZeroDivisionError"
+    ids = set(pool.map(lambda _: __import__("concurrent.interpreters").interpreters.get_current().id, range(8)))
+    assert 1 <= len(ids) <= 2, ids
+    assert pool.submit("x = 1").result() is None
+"#,
+    );
+}
+
+#[test]
+fn the_pool_executor_has_initializers_shared_values_and_shutdown() {
+    check(
+        r#"
+from concurrent.futures import InterpreterPoolExecutor
+from concurrent.futures.interpreter import BrokenInterpreterPool
+def init(value):
+    global SETTING
+    SETTING = value
+def read():
+    return SETTING, SHARED
+with InterpreterPoolExecutor(2, initializer=init, initargs=("set",), shared={"SHARED": 5}) as pool:
+    assert pool.submit(read).result() == ("set", 5)
+with InterpreterPoolExecutor(1, initializer="SETTING = 'script'; SHARED = 0") as pool:
+    assert pool.submit(read).result() == ("script", 0)
+def boom():
+    raise ValueError("init failed")
+pool = InterpreterPoolExecutor(2, initializer=boom)
+future = pool.submit(abs, -1)
+try:
+    future.result()
+except BrokenInterpreterPool as err:
+    assert "initializer" in str(err)
+else:
+    raise AssertionError("a broken pool ran a task")
+try:
+    pool.submit(abs, -1)
+except BrokenInterpreterPool:
+    pass
+pool = InterpreterPoolExecutor(1)
+slow = [pool.submit(__import__("time").sleep, 0.05) for _ in range(6)]
+pool.shutdown(wait=True, cancel_futures=True)
+assert any(f.cancelled() for f in slow) and all(f.done() for f in slow)
+try:
+    pool.submit(abs, 1)
+except RuntimeError:
+    pass
+else:
+    raise AssertionError("submitted after shutdown")
+"#,
+    );
+}
+
+#[test]
+fn a_wait_nothing_can_end_raises_instead_of_hanging() {
+    check(
+        r#"
+import threading, time
+event = threading.Event()
+start = time.monotonic()
+assert event.wait(0.05) is False
+assert time.monotonic() - start >= 0.05
+try:
+    event.wait()
+except RuntimeError as err:
+    assert "never end" in str(err)
+else:
+    raise AssertionError("waited")
+"#,
+    );
+}
+
+#[test]
+fn the_rust_program_feeds_interpreters_through_queues() {
+    let runtime = runtime();
+    let (tasks, results) = (runtime.create_queue(0), runtime.create_queue(2));
+    let worker = interpreter();
+    let handle = {
+        let (tasks, results) = (tasks.clone(), results.clone());
+        std::thread::spawn(move || {
+            let ran = worker.run_with(
+                "for n in iter(tasks.get, None):\n    results.put({'n': n, 'square': n * n})",
+                [("tasks", Value::from(tasks)), ("results", Value::from(results))],
+            );
+            // Alive until its items are taken: those of a destroyed
+            // interpreter are unbound (PEP 734).
+            (worker, ran)
+        })
+    };
+    for n in 0..10 {
+        tasks.put(n).unwrap();
+    }
+    tasks.put(()).unwrap();
+    for n in 0..10i64 {
+        let got = results.get_timeout(Duration::from_secs(30)).unwrap();
+        let expected = Value::Dict(vec![("n".into(), n.into()), ("square".into(), (n * n).into())]);
+        assert_eq!(got, expected);
+    }
+    let (_worker, ran) = handle.join().unwrap();
+    ran.unwrap();
+    assert_eq!(results.maxsize(), 2);
+    assert!(results.is_empty() && !results.is_full());
+    assert!(matches!(results.try_get(), Ok(None)));
+    assert!(matches!(results.get_timeout(Duration::from_millis(20)), Err(Error::QueueEmpty(_))));
+    results.try_put(1).unwrap();
+    results.try_put(2).unwrap();
+    assert!(matches!(results.try_put(3), Err(Error::QueueFull(_))));
+    assert!(matches!(results.put_timeout(3, Duration::from_millis(20)), Err(Error::QueueFull(_))));
+}
+
+#[test]
+fn rust_refuses_a_pickle_and_an_unbound_item_clearly() {
+    let queue = runtime().create_queue(0);
+    let interp = interpreter();
+    interp
+        .run_with(
+            "class Local: pass\nq.put(Local())\nfrom concurrent import interpreters as i\nsub = i.create()\nsub.prepare_main(q=q)\nsub.exec(\"q.put(1, unbounditems=__import__('concurrent.interpreters').interpreters.UNBOUND_ERROR)\")\nsub.close()",
+            [("q", Value::from(queue.clone()))],
+        )
+        .unwrap();
+    assert!(matches!(queue.get(), Err(Error::InvalidValue(why)) if why.contains("pickled")));
+    assert!(matches!(queue.get(), Err(Error::ItemInterpreterDestroyed(_))));
+}
