@@ -19,6 +19,8 @@
 //! interpreter, the pages of the guest's memory image that they all share
 //! with the page cache); (8) `isolate run hello.py`, cold and warm.
 
+#[path = "support/peer.rs"]
+mod peer;
 #[path = "support/rss.rs"]
 mod rss;
 #[path = "support/stats.rs"]
@@ -30,6 +32,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use isolate::{Runtime, Value};
+use peer::peer_python;
 use stats::{median, timed};
 
 struct Settings {
@@ -189,32 +192,6 @@ fn ours(
     out.insert("idle_rss_per_interpreter".into(), per_interpreter(rss::rss_kib() - rss_before));
     out.insert("idle_private_per_interpreter".into(), per_interpreter(rss::private_kib() - private_before));
     out
-}
-
-/// A CPython >= 3.12 to run the peers with.
-fn peer_python() -> Option<PathBuf> {
-    if let Some(python) = std::env::var_os("ISOLATE_PEER_PYTHON") {
-        return Some(python.into());
-    }
-    let pyenv = dirs::home_dir().unwrap_or_default().join(".pyenv/versions");
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(&pyenv)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let minor: u32 = name.strip_prefix("3.")?.split('.').next()?.parse().ok()?;
-            let python = entry.path().join("bin/python3");
-            (minor >= 12 && python.exists()).then_some((minor, python))
-        })
-        .collect();
-    found.sort();
-    if let Some((_, python)) = found.pop() {
-        return Some(python);
-    }
-    let version =
-        Command::new("python3").args(["-c", "import sys; print(sys.version_info >= (3, 12))"]).output().ok()?;
-    (String::from_utf8_lossy(&version.stdout).trim() == "True").then(|| "python3".into())
 }
 
 /// A venv of `python` with pyeryx, numpy and pandas, made once under

@@ -135,14 +135,17 @@ _host_call = interpreters._host_call
 
 
 def _set_up_copy(setup: bytes) -> None:
-    """Makes a copy of an interpreter this one: `setup` is `(argv, environ)`
-    for a new interpreter (a copy of the runtime's template), `None` for a
-    fork, which keeps its original's, as a child of `os.fork()` does."""
+    """Makes a copy of an interpreter this one: `setup` is `(argv, environ,
+    module_paths)` for a new interpreter (a copy of the runtime's template),
+    `None` for a fork, which keeps its original's, as a child of
+    `os.fork()` does."""
     settings = interpreters._decode(setup)
     if settings is not None:
         # Each change writes pages this copy shares with the others: only
         # what differs from the template's (`['']`, no variables) is set.
-        argv, environ = settings
+        argv, environ, module_paths = settings
+        if module_paths:
+            sys.path[0:0] = module_paths
         if sys.argv != list(argv):
             sys.argv = list(argv)
         if environ or os.environ:

@@ -24,15 +24,18 @@ Choices and additions beyond the PEP:
 - Before running another interpreter or waiting on a channel, the caller's
   `sys.stdout` and `sys.stderr` are flushed, so output from several
   interpreters appears in the order it was written.
-- A channel end is released by `release()`, a `with` block, or the
-  destruction of its interpreter; unlike the PEP, not when the object is
-  garbage-collected.
+- There is one object for a given channel end in an interpreter. As the
+  PEP says, the end is released (as by `release()`) when that object is
+  garbage-collected: when nothing in the interpreter refers to it any
+  more. A `with` block, `release()` and the destruction of the
+  interpreter release it too.
 - Python code may destroy only interpreters that Python code created; those
   the host created belong to the host.
 """
 
 import _struct as struct  # `struct` itself is not loaded in the started interpreter
 import sys
+import weakref
 
 import _host
 import marshal as _marshal
@@ -616,12 +619,29 @@ def list_all_channels():
     return [(RecvChannel(id), SendChannel(id)) for id in _ids(_door(_LIST_CHANNELS))]
 
 
+# The channel end objects of this interpreter, one per end.
+_ends = weakref.WeakValueDictionary()
+
+
 class _ChannelEnd:
-    __slots__ = ("_id",)
+    __slots__ = ("_id", "__weakref__")
     _end = None
 
-    def __init__(self, id):
-        self._id = int(id)
+    def __new__(cls, id):
+        id = int(id)
+        end = _ends.get((cls._end, id))
+        if end is None:
+            end = super().__new__(cls)
+            end._id = id
+            _ends[(cls._end, id)] = end
+        return end
+
+    def __del__(self):
+        # PEP 554: an end nothing refers to any more is released.
+        try:
+            _host_call(_OPS[_CHANNEL_RELEASE] + _ID_END.pack(self._id, self._end))
+        except Exception:
+            pass
 
     @property
     def id(self):

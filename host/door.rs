@@ -551,6 +551,49 @@ mod tests {
         assert_eq!(constant("MAX_DEPTH") as usize, crate::value::MAX_DEPTH);
     }
 
+    /// PEP 734's module (`guest/concurrent_interpreters.py`) too.
+    #[test]
+    fn the_pep_734_module_speaks_this_protocol() {
+        let guest = include_str!("../guest/concurrent_interpreters.py");
+        let constant = |name: &str| -> u64 {
+            let line =
+                guest.lines().find(|line| line.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name}"));
+            u64::from_str_radix(line.split(" = 0x").nth(1).unwrap().trim(), 16).unwrap()
+        };
+        for (name, op) in [
+            ("_CURRENT_INTERPRETER", Op::CurrentInterpreter),
+            ("_LIST_INTERPRETERS", Op::ListInterpreters),
+            ("_CREATE_INTERPRETER", Op::CreateInterpreter),
+            ("_INTERPRETER_IS_RUNNING", Op::InterpreterIsRunning),
+            ("_DESTROY_INTERPRETER", Op::DestroyInterpreter),
+            ("_JOIN_RUN", Op::JoinRun),
+            ("_RUN_IS_DONE", Op::RunIsDone),
+            ("_INVOKE_INTERPRETER", Op::InvokeInterpreter),
+            ("_START_INVOKE", Op::StartInvoke),
+            ("_QUEUE_CREATE", Op::QueueCreate),
+            ("_QUEUE_BIND", Op::QueueBind),
+            ("_QUEUE_RELEASE", Op::QueueRelease),
+            ("_QUEUE_PUT", Op::QueuePut),
+            ("_QUEUE_GET", Op::QueueGet),
+            ("_QUEUE_INFO", Op::QueueInfo),
+        ] {
+            assert_eq!(constant(name), op as u64, "{name}");
+        }
+        let line = guest.lines().find(|l| l.starts_with("_F_TIMEOUT, ")).unwrap();
+        assert!(line.ends_with(" = 6, 7, 8, 9, 10"), "{line}");
+        assert_eq!(
+            [Fault::Timeout.code(), Fault::InterpreterNotFound.code(), Fault::InterpreterFailed(String::new()).code()],
+            [6, 8, 10]
+        );
+        let line = guest.lines().find(|l| l.starts_with("_F_LIMIT, ")).unwrap();
+        assert!(line.ends_with(" = 13, 15, 16, 17"), "{line}");
+        assert_eq!([Fault::QueueNotFound.code(), Fault::QueueEmpty.code(), Fault::QueueFull.code()], [15, 16, 17]);
+        // The unbound policies' flags are CPython's, on both sides.
+        assert!(guest.contains("_UNBOUND_TO_FLAG = {UNBOUND_REMOVE: 1, UNBOUND_ERROR: 2, UNBOUND: 3}"));
+        use crate::queue::Unbound;
+        assert_eq!([Unbound::Remove as u8, Unbound::Error as u8, Unbound::Replace as u8], [1, 2, 3]);
+    }
+
     #[test]
     fn short_frames_are_invalid_values_not_panics() {
         let mut args = Args::new(&[1, 2, 3]);

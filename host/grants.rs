@@ -36,6 +36,11 @@ pub(crate) enum Stdin {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Grants {
     pub(crate) dirs: Vec<(PathBuf, String, DirAccess)>,
+    /// Folders of code: each read-only at its own path and on `sys.path`.
+    /// Unlike the others, the interpreters its code creates get them too,
+    /// as CPython's subinterpreters share `PYTHONPATH`: they need the same
+    /// modules (a worker imports the module of the function it runs).
+    pub(crate) module_paths: Vec<(PathBuf, String)>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) stdin: Stdin,
 }
@@ -43,7 +48,8 @@ pub(crate) struct Grants {
 impl Grants {
     /// Adds the grants to a WASI context being built.
     pub(crate) fn apply(&self, wasi: &mut WasiCtxBuilder) -> Result<()> {
-        for (host, guest, access) in &self.dirs {
+        let code = self.module_paths.iter().map(|(host, guest)| (host, guest, &DirAccess::ReadOnly));
+        for (host, guest, access) in self.dirs.iter().map(|(host, guest, access)| (host, guest, access)).chain(code) {
             let perms = match access {
                 DirAccess::ReadOnly => FsPerms::ReadOnly,
                 DirAccess::ReadWrite => FsPerms::ReadWrite,
@@ -66,5 +72,11 @@ impl Grants {
             }
         }
         Ok(())
+    }
+
+    /// What the interpreters an interpreter's code creates inherit of its
+    /// grants: its module paths alone.
+    pub(crate) fn for_child(&self) -> Grants {
+        Grants { module_paths: self.module_paths.clone(), ..Grants::default() }
     }
 }

@@ -266,20 +266,20 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
     args.stdin |= interactive;
     let (timeout, memory, stdin, fuel) = (args.timeout, args.memory, args.stdin, args.fuel);
     let max_interpreters = args.max_interpreters;
-    let mut dirs = std::mem::take(&mut args.dirs);
+    let dirs = std::mem::take(&mut args.dirs);
     // `--path DIR`: granted read-only at its own absolute path (so that
-    // tracebacks name the host's files), and put on sys.path.
-    let mut python_path = Vec::new();
+    // tracebacks name the host's files), and put on sys.path, for the
+    // interpreters the script creates too.
+    let mut module_paths = Vec::new();
     for dir in std::mem::take(&mut args.paths) {
         let absolute = match std::path::absolute(&dir) {
             Ok(absolute) => absolute,
             Err(err) => return fail(&format!("--path {}: {}", dir.display(), describe(&err)), EXIT_USAGE),
         };
-        let Some(guest) = absolute.to_str().map(str::to_owned) else {
+        if absolute.to_str().is_none() {
             return fail(&format!("--path {}: not a UTF-8 path", dir.display()), EXIT_USAGE);
-        };
-        python_path.push(isolate::Value::from(guest.as_str()));
-        dirs.push((absolute, guest, DirAccess::ReadOnly));
+        }
+        module_paths.push(absolute);
     }
     let env: Vec<(String, String)> = std::mem::take(&mut args.env)
         .into_iter()
@@ -321,6 +321,9 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         for (host, guest, access) in dirs {
             builder = builder.preopened_dir(host, guest, access);
         }
+        for dir in module_paths {
+            builder = builder.module_path(dir);
+        }
         for (key, value) in env {
             builder = builder.env(key, value);
         }
@@ -337,12 +340,6 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         Err(err @ Error::Grant { .. }) => return fail(&error_chain(&err), EXIT_USAGE),
         Err(err) => return fail(&error_chain(&err), EXIT_ISOLATE_FAILED),
     };
-    if !python_path.is_empty() {
-        let set_path = "import sys\nsys.path[0:0] = _isolate_path\ndel _isolate_path, sys";
-        if let Err(err) = interpreter.run_with(set_path, [("_isolate_path", isolate::Value::Tuple(python_path))]) {
-            return fail(&error_chain(&err), EXIT_ISOLATE_FAILED);
-        }
-    }
     let mut outcome = if prompt_only { Ok(()) } else { interpreter.run_script(&program.filename, &program.source) };
     if interactive && outcome_allows_prompt(&outcome) {
         // As `python -i`: whatever the script did (an exception, sys.exit),

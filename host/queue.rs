@@ -101,13 +101,43 @@ pub(crate) struct QueueState {
     maxsize: usize,
     /// The policy of items put without one of their own.
     unbound: Unbound,
-    slots: Mutex<VecDeque<Slot>>,
+    state: Mutex<State>,
     changed: Signal,
+}
+
+#[derive(Default)]
+struct State {
+    slots: VecDeque<Slot>,
+    /// The tickets of the `get`s waiting for an item, oldest first. Items
+    /// go to them in that order: a `get` that comes later takes one only
+    /// if there are more than they wait for. Without this, an interpreter
+    /// that puts and then gets at once took its own item back every time
+    /// (PEP 734's token-passing example starved its workers).
+    waiting: VecDeque<u64>,
+    next_ticket: u64,
+}
+
+impl State {
+    /// Whether the `get` holding `ticket` (None: one that has not waited)
+    /// may take an item now.
+    fn may_take(&self, ticket: Option<u64>) -> bool {
+        let ahead = match ticket {
+            None => self.waiting.len(),
+            Some(ticket) => self.waiting.iter().position(|&t| t == ticket).unwrap_or(0),
+        };
+        self.slots.len() > ahead
+    }
+
+    fn stop_waiting(&mut self, ticket: Option<u64>) {
+        if let Some(ticket) = ticket {
+            self.waiting.retain(|&t| t != ticket);
+        }
+    }
 }
 
 impl QueueState {
     pub(crate) fn new(id: QueueId, maxsize: usize, unbound: Unbound) -> Self {
-        QueueState { id, maxsize, unbound, slots: Mutex::new(VecDeque::new()), changed: Signal::default() }
+        QueueState { id, maxsize, unbound, state: Mutex::new(State::default()), changed: Signal::default() }
     }
 
     pub(crate) fn id(&self) -> QueueId {
@@ -123,30 +153,26 @@ impl QueueState {
     }
 
     pub(crate) fn len(&self) -> usize {
-        lock(&self.slots).len()
+        lock(&self.state).slots.len()
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.full(&lock(&self.slots))
+        self.full(&lock(&self.state))
     }
 
-    fn full(&self, slots: &VecDeque<Slot>) -> bool {
-        self.maxsize > 0 && slots.len() >= self.maxsize
+    fn full(&self, state: &State) -> bool {
+        self.maxsize > 0 && state.slots.len() >= self.maxsize
     }
 
     /// Waits for a change until `deadline`; false once it passed.
-    fn wait<'a>(
-        &'a self,
-        slots: MutexGuard<'a, VecDeque<Slot>>,
-        deadline: Option<Instant>,
-    ) -> (MutexGuard<'a, VecDeque<Slot>>, bool) {
-        self.changed.wait(&self.slots, slots, deadline)
+    fn wait<'a>(&'a self, state: MutexGuard<'a, State>, deadline: Option<Instant>) -> (MutexGuard<'a, State>, bool) {
+        self.changed.wait(&self.state, state, deadline)
     }
 
     /// Wakes the calls waiting on this queue, so that they look again at
     /// what may have stopped them (a cancelled interpreter).
     pub(crate) fn nudge(&self) {
-        let _slots = lock(&self.slots);
+        let _state = lock(&self.state);
         self.changed.notify();
     }
 
@@ -160,10 +186,10 @@ impl QueueState {
         wait: Wait,
         cancel: Option<&CancelFlag>,
     ) -> Result<()> {
-        let mut slots = lock(&self.slots);
+        let mut state = lock(&self.state);
         loop {
-            if !self.full(&slots) {
-                slots.push_back(Slot { item: Some(item), from, unbound: unbound.unwrap_or(self.unbound) });
+            if !self.full(&state) {
+                state.slots.push_back(Slot { item: Some(item), from, unbound: unbound.unwrap_or(self.unbound) });
                 self.changed.notify();
                 return Ok(());
             }
@@ -171,9 +197,9 @@ impl QueueState {
                 return Err(err);
             }
             let Wait::Until(deadline) = wait else { return Err(Error::QueueFull(self.id)) };
-            let (next, in_time) = self.wait(slots, deadline);
-            slots = next;
-            if !in_time && self.full(&slots) {
+            let (next, in_time) = self.wait(state, deadline);
+            state = next;
+            if !in_time && self.full(&state) {
                 return Err(Error::QueueFull(self.id));
             }
         }
@@ -182,22 +208,40 @@ impl QueueState {
     /// Takes the first item, waiting while the queue is empty:
     /// [`Error::QueueEmpty`] if it still is when `wait` says to stop.
     pub(crate) fn get(&self, party: Party, wait: Wait, cancel: Option<&CancelFlag>) -> Result<Got> {
-        let mut slots = lock(&self.slots);
+        let mut state = lock(&self.state);
+        let mut ticket = None;
         loop {
-            if let Some(slot) = slots.pop_front() {
+            if state.may_take(ticket) {
+                state.stop_waiting(ticket);
+                let slot = state.slots.pop_front().expect("an item to take");
                 self.changed.notify();
                 return Ok(match slot.item {
                     Some(item) => Got::Item(item),
                     None => Got::Unbound(slot.unbound),
                 });
             }
-            if let Some(err) = cancelled(party, cancel) {
+            let gives_up = match wait {
+                Wait::No => Some(Error::QueueEmpty(self.id)),
+                Wait::Until(_) => cancelled(party, cancel),
+            };
+            if let Some(err) = gives_up {
+                state.stop_waiting(ticket);
+                // An item it was first in line for goes to the next.
+                self.changed.notify();
                 return Err(err);
             }
-            let Wait::Until(deadline) = wait else { return Err(Error::QueueEmpty(self.id)) };
-            let (next, in_time) = self.wait(slots, deadline);
-            slots = next;
-            if !in_time && slots.is_empty() {
+            let Wait::Until(deadline) = wait else { unreachable!("a wait::No gave up above") };
+            if ticket.is_none() {
+                let next = state.next_ticket;
+                state.next_ticket += 1;
+                state.waiting.push_back(next);
+                ticket = Some(next);
+            }
+            let (next, in_time) = self.wait(state, deadline);
+            state = next;
+            if !in_time && !state.may_take(ticket) {
+                state.stop_waiting(ticket);
+                self.changed.notify();
                 return Err(Error::QueueEmpty(self.id));
             }
         }
@@ -205,13 +249,13 @@ impl QueueState {
 
     /// The items `party` put are unbound: it was destroyed.
     pub(crate) fn unbind(&self, party: Party) {
-        let mut slots = lock(&self.slots);
-        let before = slots.len();
-        slots.retain(|slot| slot.from != party || slot.unbound != Unbound::Remove);
-        for slot in slots.iter_mut().filter(|slot| slot.from == party) {
+        let mut state = lock(&self.state);
+        let before = state.slots.len();
+        state.slots.retain(|slot| slot.from != party || slot.unbound != Unbound::Remove);
+        for slot in state.slots.iter_mut().filter(|slot| slot.from == party) {
             slot.item = None;
         }
-        if slots.len() != before {
+        if state.slots.len() != before {
             self.changed.notify();
         }
     }
@@ -232,16 +276,19 @@ fn cancelled(party: Party, cancel: Option<&CancelFlag>) -> Option<Error> {
 /// and Python code there gets a `concurrent.interpreters.Queue` for it. The
 /// queue lives while the Rust program or an interpreter holds it.
 ///
-/// ```no_run
-/// # fn main() -> isolate::Result<()> {
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let runtime = isolate::Runtime::new()?;
 /// let (tasks, results) = (runtime.create_queue(0), runtime.create_queue(0));
 /// let worker = runtime.create_interpreter()?;
-/// worker.run_with(
-///     "for n in iter(tasks.get, None): results.put(n * n)",
-///     [("tasks", tasks.clone()), ("results", results.clone())],
-/// )
-/// # .ok();
+/// let bindings = [("tasks", tasks.clone().into()), ("results", results.clone().into())];
+/// let run = std::thread::spawn(move || {
+///     worker.run_with("for n in iter(tasks.get, None):\n    results.put(n * n)", bindings)
+/// });
+/// tasks.put(7)?;
+/// assert_eq!(results.get()?, isolate::Value::from(49));
+/// tasks.put(())?; // None: the loop ends
+/// run.join().unwrap()?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -377,6 +424,23 @@ mod tests {
         assert_eq!(taken(queue.get(Party::Host, Wait::No, None).unwrap()), Some(1));
         assert_eq!(taken(queue.get(Party::Host, Wait::No, None).unwrap()), Some(2));
         assert!(matches!(queue.get(Party::Host, Wait::No, None), Err(Error::QueueEmpty(_))));
+    }
+
+    #[test]
+    fn a_waiting_get_is_served_before_a_later_one() {
+        let queue = Arc::new(QueueState::new(QueueId(0), 0, Unbound::Replace));
+        let waiter = {
+            let queue = queue.clone();
+            std::thread::spawn(move || taken(queue.get(Party::Host, Wait::Until(None), None).unwrap()))
+        };
+        while lock(&queue.state).waiting.is_empty() {
+            std::thread::yield_now();
+        }
+        queue.put(Party::Host, item(1), None, Wait::No, None).unwrap();
+        // The item is the waiting get's, however fast this one comes.
+        assert!(matches!(queue.get(Party::Host, Wait::No, None), Err(Error::QueueEmpty(_))));
+        assert_eq!(waiter.join().unwrap(), Some(1));
+        assert!(lock(&queue.state).waiting.is_empty());
     }
 
     #[test]

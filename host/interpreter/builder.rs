@@ -158,6 +158,21 @@ impl InterpreterBuilder {
         self
     }
 
+    /// Grants the host folder `host` read-only at its own absolute path and
+    /// puts it at the front of `sys.path` (in the order of the calls), as
+    /// `PYTHONPATH` would: pure-Python packages, or a project's source
+    /// tree. Unlike other grants, the interpreters its code creates (PEP
+    /// 554's and 734's, an `InterpreterPoolExecutor`'s workers) get it too,
+    /// so that they import the same modules. Fails at `build` if the path
+    /// is not valid UTF-8.
+    pub fn module_path(mut self, host: impl Into<PathBuf>) -> Self {
+        let host = host.into();
+        let host = std::path::absolute(&host).unwrap_or(host);
+        let guest = host.to_string_lossy().into_owned();
+        self.grants.module_paths.push((host, guest));
+        self
+    }
+
     /// Sets one environment variable in `os.environ`. By default there are
     /// none.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -258,6 +273,12 @@ impl InterpreterBuilder {
                 )));
             }
         }
+        if let Some((host, _)) = self.grants.module_paths.iter().find(|(host, _)| host.to_str().is_none()) {
+            return Err(Error::Config(format!(
+                "module path {}: not a UTF-8 path, which `sys.path` cannot name",
+                host.display()
+            )));
+        }
         let template = match &self.snapshot {
             Some(snapshot) => snapshot.clone(),
             None => self.runtime.template()?,
@@ -265,7 +286,8 @@ impl InterpreterBuilder {
         let argv = Value::Tuple(self.argv.iter().map(|arg| Value::from(arg.as_str())).collect());
         let environ =
             self.grants.env.iter().map(|(key, value)| Value::Tuple(vec![key.as_str().into(), value.as_str().into()]));
-        let settings = Value::Tuple(vec![argv, Value::Tuple(environ.collect())]);
+        let module_paths = self.grants.module_paths.iter().map(|(_, guest)| Value::from(guest.as_str())).collect();
+        let settings = Value::Tuple(vec![argv, Value::Tuple(environ.collect()), Value::Tuple(module_paths)]);
         self.create_from(parent, &template, Some(&settings), HeldHandles::default())
     }
 
@@ -418,8 +440,9 @@ impl InterpreterBuilder {
             stdout: parent.stdout.clone(),
             stderr: parent.stderr.clone(),
             limits: parent.limits,
-            // Deny by default: what the host granted the creator is its own.
-            grants: Grants::default(),
+            // Deny by default: what the host granted the creator is its own,
+            // but for the folders its modules come from.
+            grants: parent.grants.for_child(),
             snapshot: None,
             // Its host functions, only if its builder said so.
             functions: if parent.share_functions { parent.functions().clone() } else { Functions::default() },

@@ -86,6 +86,9 @@ impl Payload {
     }
 }
 
+/// What a run started on a new thread does with its interpreter.
+type ThreadRun = dyn FnOnce(&Reserved) -> Result<Option<Message>, Error> + Send;
+
 /// The result of a run started by `run_in_thread` (or `StartInvoke`),
 /// once it is known: for an invoke, what the guest reported.
 #[derive(Default)]
@@ -732,7 +735,7 @@ impl HostState {
     fn start_interpreter(&mut self, op: Op, args: &mut Args<'_>) -> Result<Answer, Fault> {
         let link = &mut self.link;
         let id = args.u64()?;
-        let run: Box<dyn FnOnce(&Reserved) -> Result<Option<Message>, Error> + Send> = if op == Op::StartInvoke {
+        let run: Box<ThreadRun> = if op == Op::StartInvoke {
             let request = link.copied_message(args.rest())?;
             Box::new(move |target| target.invoke(request).map(Some))
         } else {
@@ -749,6 +752,8 @@ impl HostState {
             .stack_size(RUN_THREAD_STACK)
             .spawn(move || {
                 let result = run(&target);
+                // Idle again before the joiner hears of it.
+                drop(target);
                 *lock(&finished.result) = Some(result);
                 finished.done.notify_all();
             })

@@ -171,3 +171,30 @@ fn python_cannot_destroy_an_interpreter_the_host_created() {
     root.run("print('still here')").unwrap();
     assert_eq!(root.take_stdout().text(), "still here\n");
 }
+
+#[test]
+fn a_channel_end_nothing_refers_to_is_released() {
+    // PEP 554: "release() is automatically called in behalf of the current
+    // interpreter when the channel is no longer used (i.e. has no
+    // references) in that interpreter."
+    let out = crate::stdout_of(
+        r#"
+import gc, interpreters
+r, s = interpreters.create_channel()
+assert interpreters.RecvChannel(r.id) is r and interpreters.SendChannel(s.id) is s
+assert r.recv_nowait() is None
+try:
+    s.send_nowait(b"x")
+except interpreters.NotReceivedError:
+    pass
+cid = r.id
+listed = lambda: [pair[0].id for pair in interpreters.list_all_channels()]
+assert cid in listed()
+del r, s
+gc.collect()
+# Both ends were released, and nobody else was associated: closed.
+print(cid in listed())
+"#,
+    );
+    assert_eq!(out, "False\n");
+}

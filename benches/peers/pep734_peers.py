@@ -1,0 +1,119 @@
+"""The peers of `cargo bench --bench pep734`, measured in the same run.
+
+    python3.13 benches/peers/pep734_peers.py [--quick]
+
+Prints one JSON object of medians, in seconds:
+
+- `queue_round_trip`: CPython's own PEP 734 queues between two
+  subinterpreters (3.13 ships them as `test.support.interpreters`, 3.14 as
+  `concurrent.interpreters`), one of them on a thread;
+- `call`: `Interpreter.call()` of a stateless function on a live
+  subinterpreter (3.13's `call` takes no arguments and drops the result, so
+  the function calls `len("abc")` itself);
+- `pool_1`, `pool_2`: `ProcessPoolExecutor` (spawn) `map` over the CPU-bound
+  tasks with 1 and 2 workers, warmed up; and `interp_pool_1`/`_2`, CPython's
+  own `InterpreterPoolExecutor`, where this CPython has one (3.14+).
+"""
+
+import json
+import statistics
+import sys
+import time
+
+QUICK = "--quick" in sys.argv
+ROUND_TRIPS = 2_000 if QUICK else 20_000
+CALLS = 2_000 if QUICK else 20_000
+TASKS = 64
+
+
+def task(n):
+    """A CPU-bound task (the sandbox runs the same)."""
+    total = 0
+    for i in range(n):
+        total = (total + i * i) % 1_000_003
+    return total
+
+
+TASK_SIZE = 100_000
+
+
+def interpreters_module():
+    try:
+        from concurrent import interpreters
+    except ImportError:
+        from test.support import interpreters
+    try:
+        from concurrent.interpreters import create_queue
+    except ImportError:
+        from test.support.interpreters.queues import create as create_queue
+    return interpreters, create_queue
+
+
+def queue_round_trip():
+    interpreters, create_queue = interpreters_module()
+    import threading
+
+    ping, pong = create_queue(), create_queue()
+    echo = interpreters.create()
+    # 3.13 refuses a queue in `prepare_main` until the other side imported
+    # the module that defines it.
+    echo.exec(f"import {create_queue.__module__}")
+    echo.prepare_main(ping=ping, pong=pong)
+    thread = threading.Thread(target=echo.exec, args=("while (item := ping.get()) is not None:\n    pong.put(item)",))
+    thread.start()
+    times = []
+    for _ in range(ROUND_TRIPS):
+        start = time.perf_counter()
+        ping.put(1)
+        pong.get()
+        times.append(time.perf_counter() - start)
+    ping.put(None)
+    thread.join()
+    return statistics.median(times)
+
+
+def call():
+    interpreters, _ = interpreters_module()
+    interp = interpreters.create()
+
+    def stateless():
+        return len("abc")
+
+    times = []
+    for _ in range(CALLS):
+        start = time.perf_counter()
+        interp.call(stateless)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def pool(executor_class, workers, **kwargs):
+    with executor_class(workers, **kwargs) as pool:
+        list(pool.map(task, [1] * workers * 2))
+        start = time.perf_counter()
+        list(pool.map(task, [TASK_SIZE] * TASKS))
+        return time.perf_counter() - start
+
+
+def main():
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    out = {"python": sys.version.split()[0]}
+    out["queue_round_trip"] = queue_round_trip()
+    out["call"] = call()
+    spawn = mp.get_context("spawn")
+    out["pool_1"] = pool(ProcessPoolExecutor, 1, mp_context=spawn)
+    out["pool_2"] = pool(ProcessPoolExecutor, 2, mp_context=spawn)
+    try:
+        from concurrent.futures import InterpreterPoolExecutor
+    except ImportError:
+        pass
+    else:
+        out["interp_pool_1"] = pool(InterpreterPoolExecutor, 1)
+        out["interp_pool_2"] = pool(InterpreterPoolExecutor, 2)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
