@@ -402,8 +402,9 @@ class Interpreter:
         return CallThread(handle, self, callable)
 
     def _invoke(self, request):
-        if not isinstance(request, bytes):
-            request = _encode(request)
+        """Runs `request` (see `_call_request`), encoded or not yet."""
+        if type(request) is not bytes:
+            request = _pep554._dump(request, copy=True)
         _pep554._flush_stdio()
         return _result(_call_door(_INVOKE_INTERPRETER, _ID.pack(self._id) + request, self._id)[1:])
 
@@ -412,7 +413,6 @@ class Interpreter:
 # `_invoke`).
 _EXEC_SOURCE, _EXEC_CODE, _CALL, _PREPARE_MAIN = 0, 1, 2, 3
 _pack = _pep554._pack
-_Raw = _pep554._Raw
 
 
 def _exec_request(code):
@@ -436,7 +436,10 @@ def _exec_request(code):
 def _call_request(callable_, args, kwargs):
     if not callable(callable_):
         raise TypeError(f"{type(callable_).__name__!r} object is not callable")
-    return _Raw(_encode((_CALL, _pep554._pack_callable(callable_), _pack(args), _pack(kwargs))))
+    func, plain_func = _pep554._packed_callable(callable_)
+    args, plain_args = _pep554._packed(args)
+    kwargs, plain_kwargs = _pep554._packed(kwargs)
+    return _pep554._dump_packed((_CALL, func, args, kwargs), plain_func and plain_args and plain_kwargs)
 
 
 def _result(answer):
@@ -621,10 +624,11 @@ class Queue:
         if type(obj) is memoryview:
             value, pickled = _encode(obj, buffer=True), 0
         else:
-            try:
-                value, pickled = _encode(obj, copy=True), 0
-            except ValueError:
-                value, pickled = _pack(obj), 1
+            packed = _pack(obj)
+            if packed[0] == _pep554._BY_VALUE:
+                value, pickled = _pep554._dump(obj, copy=True), 0
+            else:
+                value, pickled = _pep554._dump(packed, copy=True), 1
         head = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
         answer = _host_call(b"".join((head, bytes((flag, pickled)), value)))
         if answer[0] != 0:

@@ -99,8 +99,8 @@ def serve():
         args = ()
         if flags & 1:
             bindings = interpreters._decode(memoryview(_door(_TAKE_BINDINGS))[1:])
-            if kind in (_CALL, _INVOKE):
-                # A call's one binding is its arguments; an invoke's, its request.
+            if kind == _CALL:
+                # A call's one binding is its arguments.
                 args = bindings[0][1]
             else:
                 for name, value in bindings:
@@ -109,7 +109,8 @@ def serve():
             _run(source, filename)
             return
         if kind == _INVOKE:
-            _door(_RUN_RESULT, b"\x00" + _invoke(args))
+            # Its request comes as its source.
+            _door(_RUN_RESULT, b"\x00" + _invoke(interpreters._decode(source)))
             return
         if kind == _EVAL:
             result = eval(_compiled(source, filename, "eval"), _MAIN.__dict__)
@@ -241,12 +242,13 @@ def _invoke(request) -> bytes:
             unpack = interpreters._unpack
             result = _call_in_main(interpreters._in_main(unpack(request[1])), unpack(request[2]), unpack(request[3]))
     except BaseException as exc:
-        return interpreters._encode((1, _excinfo(exc)))
+        return interpreters._dump((1, _excinfo(exc)))
     try:
-        return interpreters._encode((0, interpreters._pack(result)))
+        packed, plain = interpreters._packed(result)
+        return interpreters._dump_packed((0, packed), plain)
     except BaseException as exc:
         why = f"the result, a {type(result).__name__!r} object, cannot be sent back: {_safe_str(exc)}"
-        return interpreters._encode((2, why))
+        return interpreters._dump((2, why))
 
 
 def _excinfo(exc: BaseException) -> tuple:
@@ -291,7 +293,7 @@ def _report_result(result) -> None:
     """Sends an eval's or call's result to the host, or why it cannot be
     copied (the host makes that its own error, not a Python exception)."""
     try:
-        data = interpreters._encode(result, prefix=b"\x00", copy=True)
+        data = interpreters._dump(result, prefix=b"\x00", copy=True)
     except ValueError as exc:
         data = b"\x01" + str(exc).encode("utf-8", "replace")
     _door(_RUN_RESULT, data)
@@ -411,7 +413,10 @@ def _safe_str(value) -> str:
 
 
 def _flush_stdio() -> None:
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+    streams = (sys.stdout, sys.stderr)
+    if sys.__stdout__ is not streams[0] or sys.__stderr__ is not streams[1]:
+        streams += (sys.__stdout__, sys.__stderr__)
+    for stream in streams:
         try:
             stream.flush()
         except BaseException:

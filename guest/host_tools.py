@@ -25,7 +25,7 @@ def _function(name):
         if kwargs:
             raise TypeError(f"host function {name}() takes positional arguments only")
         try:
-            request = _interpreters._encode(args, prefix=encoded_name, copy=True)
+            request = _interpreters._dump(args, prefix=encoded_name, copy=True)
         except ValueError as exc:
             raise TypeError(f"host function {name}(): {exc}") from None
         answer = _interpreters._door(_CALL_FUNCTION, request)

@@ -264,12 +264,6 @@ def _varint(n):
 _TAGS = [bytes([tag]) for tag in range(14)]
 
 
-class _Raw(bytes):
-    """An encoded value, which `_encode` writes as it is where it is found."""
-
-    __slots__ = ()
-
-
 # `concurrent.interpreters.Queue`, once that module is loaded (it sets it):
 # before, no queue object can exist in this interpreter.
 _Queue = None
@@ -341,8 +335,6 @@ def _encode(obj, buffer=False, prefix=b"", copy=False):
             for key, value in reversed(list(obj.items())):
                 pending.append((value, depth + 1))
                 pending.append((key, depth + 1))
-        elif kind is _Raw:
-            parts.append(obj)
         elif kind is _Queue:
             parts += (_TAGS[_QUEUE], _U64.pack(obj.id))
         elif kind is RecvChannel:
@@ -352,6 +344,64 @@ def _encode(obj, buffer=False, prefix=b"", copy=False):
         else:
             raise ValueError(f"{kind.__name__!r} object {'cannot be copied' if copy else 'is not shareable'}")
     return b"".join(parts)
+
+
+_PLAIN_SCALARS = frozenset((type(None), bool, int, float, str, bytes))
+_PLAIN_CONTAINERS = frozenset((tuple, list, dict))
+_PLAIN = _PLAIN_SCALARS | _PLAIN_CONTAINERS
+_PLAIN_SHAREABLE = _PLAIN_SCALARS | {tuple}
+# Beyond this many containers a value goes by the codec, which also stops
+# a cycle (a list holding itself).
+_PLAIN_MAX_CONTAINERS = 10_000
+
+
+def _plain(obj, copy=True):
+    """Whether `obj` holds only `None`, `bool`, `int`, `float`, `str`,
+    `bytes`, tuples, and with `copy` lists and dicts (exactly these types):
+    what crosses in `marshal`'s format (host/marshal.rs). Anything else
+    would not, or not as itself: marshal writes any buffer (a `bytearray`,
+    a numpy array) as `bytes`."""
+    kind = type(obj)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is not tuple and (not copy or (kind is not list and kind is not dict)):
+        return False
+    pending = [obj]
+    containers = 0
+    while pending:
+        obj = pending.pop()
+        containers += 1
+        if containers > _PLAIN_MAX_CONTAINERS:
+            return False
+        for items in (obj.keys(), obj.values()) if type(obj) is dict else (obj,):
+            if len(items) > 16:
+                # Many items: their types, gathered in C.
+                kinds = set(map(type, items))
+                if kinds <= _PLAIN_SCALARS:
+                    continue
+                if not kinds <= (_PLAIN if copy else _PLAIN_SHAREABLE):
+                    return False
+                pending += [item for item in items if type(item) in _PLAIN_CONTAINERS]
+                continue
+            for item in items:
+                kind = type(item)
+                if kind in _PLAIN_SCALARS:
+                    continue
+                if kind is tuple or (copy and (kind is list or kind is dict)):
+                    pending.append(item)
+                else:
+                    return False
+    return True
+
+
+def _dump(obj, copy=False, prefix=b""):
+    """`prefix`, then `obj` encoded for the host: in `marshal`'s format if
+    it is plain (C code, a tenth of the codec's time), else the codec's
+    (channel ends, queues, buffers). ValueError names what cannot cross;
+    without `copy`, lists and dicts are not (the codec says so)."""
+    if _plain(obj, copy):
+        return prefix + _marshal.dumps(obj, 2)
+    return _encode(obj, prefix=prefix, copy=copy)
 
 
 def _container(tag, items):
@@ -725,7 +775,8 @@ class SendChannel(_ChannelEnd):
     def _send(self, obj, buffer, nowait, timeout):
         # The frame is joined once, with the value: a large value is copied
         # into it once.
-        frame = _encode(obj, buffer, prefix=_OPS[_CHANNEL_SEND] + _WAIT.pack(self._id, nowait, _timeout_ns(timeout)))
+        head = _OPS[_CHANNEL_SEND] + _WAIT.pack(self._id, nowait, _timeout_ns(timeout))
+        frame = _encode(obj, buffer, prefix=head) if buffer else _dump(obj, prefix=head)
         _flush_stdio()
         answer = _host_call(frame)
         del frame
@@ -764,10 +815,19 @@ _pickler = None
 
 
 def _pack(obj):
-    """`obj` encoded for another interpreter: `(0, value)` if the codec
-    carries it, else `(1, pickle, handles)`."""
+    """`obj` made ready for another interpreter: `(0, obj)` if it crosses as
+    a value (plain, or shareable: lists and dicts are copied), else
+    `(1, pickle, handles)`. `_dump` then encodes the whole."""
+    return _packed(obj)[0]
+
+
+def _packed(obj):
+    """`_pack(obj)`, and whether that is plain (`_dump` need not look again)."""
+    if _plain(obj):
+        return (_BY_VALUE, obj), True
     try:
-        return _Raw(_encode((_BY_VALUE, obj), copy=True))
+        _encode(obj, copy=True)
+        return (_BY_VALUE, obj), False
     except ValueError:
         pass
     global _pickler
@@ -779,7 +839,12 @@ def _pack(obj):
     pickler = _pickler(out, protocol=5)
     pickler.handles = []
     pickler.dump(obj)
-    return _Raw(_encode((_BY_PICKLE, out.getvalue(), tuple(pickler.handles))))
+    return (_BY_PICKLE, out.getvalue(), tuple(pickler.handles)), not pickler.handles
+
+
+def _dump_packed(obj, plain):
+    """`obj` encoded for the host, `plain` saying whether it is."""
+    return _marshal.dumps(obj, 2) if plain else _encode(obj, copy=True)
 
 
 def _make_pickler():
@@ -796,10 +861,15 @@ def _make_pickler():
 
 
 def _pack_callable(func):
+    """A callable made ready for another interpreter (see `_packed_callable`)."""
+    return _packed_callable(func)[0]
+
+
+def _packed_callable(func):
     """A callable that its module names (`len`, `math.sqrt`, a function of
     an imported module) goes by its name, which is fast and needs no
-    pickle; any other (a lambda, a closure, a function of `__main__`) by
-    `_pack`."""
+    pickle; any other (a lambda, a closure, a function of `__main__`) as
+    `_packed` sends it. With whether the result is plain."""
     module = getattr(func, "__module__", None)
     qualname = getattr(func, "__qualname__", None)
     if type(module) is str and type(qualname) is str and module != "__main__" and "<" not in qualname:
@@ -807,8 +877,8 @@ def _pack_callable(func):
         for part in qualname.split("."):
             found = getattr(found, part, None)
         if found is func:
-            return _Raw(_encode((_BY_NAME, module, qualname)))
-    return _pack(func)
+            return (_BY_NAME, module, qualname), True
+    return _packed(func)
 
 
 def _in_main(func):
@@ -841,9 +911,11 @@ def _unpack(packed):
     if how == _BY_VALUE:
         return packed[1]
     if how == _BY_NAME:
-        import importlib
+        found = sys.modules.get(packed[1])
+        if found is None:
+            import importlib
 
-        found = importlib.import_module(packed[1])
+            found = importlib.import_module(packed[1])
         for part in packed[2].split("."):
             found = getattr(found, part)
         return found

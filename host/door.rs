@@ -59,10 +59,11 @@ pub(crate) enum Op {
     Ready = 0x04,
     /// The run to do. → flags:u8 (bit 0: it has bindings; bit 1: it is a
     /// copy's first, and a blob with its setup follows the filename: the
-    /// value `(argv, environ)` or `None`; bits 2–3: what to do, 0 run the
-    /// source, 1 evaluate it as an expression, 2 call the callable it names
-    /// with the arguments bound as the one binding), filename blob, [setup
-    /// blob], then the source (rest).
+    /// value `(argv, environ, module_paths)` or `None`; bits 2–3: what to
+    /// do, 0 run the source, 1 evaluate it as an expression, 2 call the
+    /// callable it names with the arguments bound as the one binding, 3 a
+    /// PEP 734 invoke, whose request (a value) is the source), filename
+    /// blob, [setup blob], then the source (rest).
     TakeRun = 0x10,
     /// The run's bindings. → value: a tuple of `(name, value)` tuples.
     TakeBindings = 0x11,

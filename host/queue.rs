@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::cancel::CancelFlag;
 use crate::channel::{Message, Party, Wait};
 use crate::error::{Error, Result};
+use crate::interpreter::InterpreterId;
 use crate::runtime::Runtime;
 use crate::sync::{Signal, lock};
 use crate::value::{self, Copies, Value};
@@ -77,6 +78,10 @@ impl Unbound {
 pub(crate) struct Item {
     pub(crate) message: Message,
     pub(crate) pickled: bool,
+    /// The sandbox (its first interpreter's id) of the interpreter that put
+    /// it; `None` for the Rust program. A pickle is code for the
+    /// interpreter that loads it: it only goes to the sandbox it came from.
+    pub(crate) sandbox: Option<InterpreterId>,
 }
 
 /// An item in the queue, with who put it and what to do once they are gone.
@@ -342,7 +347,7 @@ impl Queue {
     }
 
     fn put_with(&self, value: &Value, wait: Wait) -> Result<()> {
-        let item = Item { message: Message::from_value(value, Copies::Allowed)?, pickled: false };
+        let item = Item { message: Message::from_value(value, Copies::Allowed)?, pickled: false, sandbox: None };
         self.state.put(Party::Host, item, None, wait, None)
     }
 
@@ -400,10 +405,9 @@ impl fmt::Debug for Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interpreter::InterpreterId;
 
     fn item(byte: u8) -> Item {
-        Item { message: Message { bytes: vec![value::tag::INT, 1, byte], ends: vec![] }, pickled: false }
+        Item { message: Message { bytes: vec![value::tag::INT, 1, byte], ends: vec![] }, pickled: false, sandbox: None }
     }
 
     fn taken(got: Got) -> Option<u8> {

@@ -29,6 +29,9 @@
 //! [`eval`]: crate::Interpreter::eval
 //! [`call`]: crate::Interpreter::call
 //!
+//! A value without handles or buffers may come in CPython's `marshal`
+//! format instead (see `host/marshal.rs`), told apart by its first byte.
+//!
 //! A message is exactly one value. Decoding is iterative (no recursion a
 //! guest could exhaust) and refuses, with [`Error::InvalidValue`], anything
 //! malformed: an unknown tag, a length past the end, invalid UTF-8, nesting
@@ -268,6 +271,11 @@ trait Visitor {
 /// only if `copies` allows) and returns the channel ends it names, without
 /// building the value.
 pub(crate) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<EndRef>> {
+    if crate::marshal::is_marshal(bytes) {
+        // `marshal` carries no handles.
+        crate::marshal::read(bytes, copies, false)?;
+        return Ok(Vec::new());
+    }
     struct Ends(Vec<EndRef>);
     impl Visitor for Ends {
         fn scalar(&mut self, _: Value) {}
@@ -285,6 +293,9 @@ pub(crate) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<EndRef>> {
 /// Decodes one value (lists and dicts included); `make_end` turns each
 /// channel end into its handle.
 pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>) -> Result<Value> {
+    if crate::marshal::is_marshal(bytes) {
+        return crate::marshal::read(bytes, Copies::Allowed, true);
+    }
     struct Builder<F> {
         // Open containers: their kind, the values so far and how many are
         // still to come.
@@ -795,7 +806,8 @@ mod tests {
     #[test]
     fn malformed_messages_are_refused_with_a_reason() {
         refused(&[], "wanted");
-        refused(&[0x42], "unknown tag 0x42");
+        refused(&[0x1f], "unknown tag 0x1f");
+        refused(&[0x42], "marshal type code 0x42");
         refused(&[tag::NONE, tag::NONE], "1 bytes follow");
         refused(&[tag::STR, 5, b'a'], "5 bytes wanted");
         refused(&[tag::STR, 2, 0xc3, 0x28], "not valid UTF-8");

@@ -76,13 +76,21 @@ impl Payload {
     /// `message` as a payload, if it is one lone `bytes` or buffer of
     /// [`door::LARGE_PAYLOAD`] bytes or more.
     fn of(channel: u64, message: Vec<u8>) -> Result<Payload, Vec<u8>> {
-        let is_bytes = matches!(message.first(), Some(&value::tag::BYTES | &value::tag::BUFFER));
-        if !is_bytes || message.len() < door::LARGE_PAYLOAD {
+        if message.len() < door::LARGE_PAYLOAD {
             return Err(message);
         }
-        // A checked message: the length after the tag is a valid varint.
-        let varint = message[1..].iter().position(|byte| byte & 0x80 == 0).map_or(0, |at| at + 1);
-        Ok(Payload { channel, tag: message[0], start: 1 + varint, message })
+        // A checked message: its length field is right.
+        let start = match message.first() {
+            // In the codec, after the tag, a varint.
+            Some(&value::tag::BYTES | &value::tag::BUFFER) => {
+                1 + message[1..].iter().position(|byte| byte & 0x80 == 0).map_or(0, |at| at + 1)
+            }
+            // In `marshal`'s format, `s` and a 4-byte length.
+            Some(b's') => 5,
+            _ => return Err(message),
+        };
+        let tag = if message[0] == value::tag::BUFFER { value::tag::BUFFER } else { value::tag::BYTES };
+        Ok(Payload { channel, tag, start, message })
     }
 }
 
@@ -425,8 +433,16 @@ impl HostState {
             }
             Op::TakeRun => {
                 args.end()?;
+                let me = link.me()?;
                 // Once per run: the driver takes it as the run starts.
                 let request = link.request.as_mut().filter(|r| !r.taken).ok_or_else(|| invalid("no run to take"))?;
+                if request.kind == RunKind::Invoke
+                    && let Some((_, message)) = request.bindings.pop()
+                {
+                    // An invoke's request is its source: one step less.
+                    me.grant(message.ends);
+                    request.source = message.bytes;
+                }
                 let flags = u8::from(!request.bindings.is_empty())
                     | (u8::from(request.setup.is_some()) << 1)
                     | ((request.kind as u8) << 2);
@@ -706,7 +722,7 @@ impl HostState {
             let message = link.copied_message(args.rest())?;
             let me = link.me()?;
             let _watch = link.watch_queue(&queue);
-            let item = Item { message, pickled };
+            let item = Item { message, pickled, sandbox: Some(me.family()) };
             queue.put(Party::Interpreter(me.id()), item, unbound, link.wait(nowait, timeout), Some(&link.cancel))?;
             Ok(Answer::ok())
         })();
@@ -722,6 +738,10 @@ impl HostState {
             let me = link.me()?;
             let _watch = link.watch_queue(&queue);
             match queue.get(Party::Interpreter(me.id()), link.wait(nowait, timeout), Some(&link.cancel))? {
+                Got::Item(item) if item.pickled && item.sandbox != Some(me.family()) => Err(invalid(
+                    "the item is a pickle from another sandbox's interpreter: between sandboxes only values cross \
+                     (a pickle is code for whoever loads it)",
+                )),
                 Got::Item(item) => {
                     me.grant(item.message.ends);
                     Ok(Answer::ok().u8(0).u8(u8::from(item.pickled)).body(item.message.bytes))
@@ -925,19 +945,26 @@ impl HostState {
 
 /// The driver's report of how a run ended ([`Op::RunOutcome`]).
 /// A run's bindings as a `marshal`ed tuple of `(name, value)` pairs, if
-/// none holds a channel end or a buffer (which `marshal` cannot carry).
+/// none holds a channel end, a queue or a buffer (which `marshal` cannot
+/// carry). A value that came in `marshal`'s format is copied as it is.
 fn marshalled_bindings(bindings: &[(String, Message)]) -> Option<Vec<u8>> {
     if bindings.iter().any(|(_, message)| !message.ends.is_empty()) {
         return None;
     }
-    let pairs = bindings
-        .iter()
-        .map(|(name, message)| {
+    let mut out = vec![b'('];
+    out.extend_from_slice(&u32::try_from(bindings.len()).ok()?.to_le_bytes());
+    for (name, message) in bindings {
+        out.push(b'(');
+        out.extend_from_slice(&2u32.to_le_bytes());
+        crate::marshal::write(&mut out, &Value::from(name.as_str()))?;
+        if crate::marshal::is_marshal(&message.bytes) {
+            out.extend_from_slice(&message.bytes);
+        } else {
             let value = value::decode(&message.bytes, |end| Err(end.not_found())).ok()?;
-            Some(Value::Tuple(vec![name.as_str().into(), value]))
-        })
-        .collect::<Option<Vec<_>>>()?;
-    crate::marshal::to_marshal(&Value::Tuple(pairs))
+            crate::marshal::write(&mut out, &value)?;
+        }
+    }
+    Some(out)
 }
 
 fn run_outcome(bytes: &[u8]) -> Result<RunOutcome, Fault> {

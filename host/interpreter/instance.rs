@@ -78,7 +78,8 @@ pub(crate) enum RunKind {
     /// returned is the result.
     Call = 2,
     /// A PEP 734 exec or call from another interpreter, its request bound
-    /// (no source); the value is what it returned or raised.
+    /// (no source; the driver gets it as the source); the value is what it
+    /// returned or raised.
     Invoke = 3,
 }
 

@@ -581,3 +581,29 @@ fn rust_refuses_a_pickle_and_an_unbound_item_clearly() {
     assert!(matches!(queue.get(), Err(Error::InvalidValue(why)) if why.contains("pickled")));
     assert!(matches!(queue.get(), Err(Error::ItemInterpreterDestroyed(_))));
 }
+
+#[test]
+fn a_pickle_does_not_cross_into_another_sandbox() {
+    // Two sandboxes the host gave one queue: values cross, pickles (code
+    // for whoever loads them) do not.
+    let queue = runtime().create_queue(0);
+    let (sender, receiver) = (interpreter(), interpreter());
+    sender
+        .run_with("class Local: pass\nq.put(Local())\nq.put({'plain': [1, 2]})", [("q", Value::from(queue.clone()))])
+        .unwrap();
+    receiver
+        .run_with(
+            r#"
+from concurrent import interpreters
+try:
+    q.get()
+except interpreters.NotShareableError as err:
+    assert "another sandbox" in str(err), err
+else:
+    raise AssertionError("a pickle crossed between sandboxes")
+assert q.get() == {"plain": [1, 2]}
+"#,
+            [("q", Value::from(queue))],
+        )
+        .unwrap();
+}
