@@ -37,6 +37,7 @@ An interpreter created with this module is the same interpreter as seen
 by PEP 554's `interpreters` module, and the other way round.
 """
 
+import marshal as _marshal
 import queue as _queue
 import sys
 import weakref
@@ -545,6 +546,11 @@ def create_queue(maxsize=0, *, unbounditems=UNBOUND):
 
 _known_queues = weakref.WeakValueDictionary()
 _QUEUE_WAIT = _pep554._WAIT
+# A `put`'s two flag bytes: the item's unbound policy (0: the queue's), and
+# whether it is a pickle.
+_ITEM_FLAGS = [[bytes((flag, pickled)) for pickled in (0, 1)] for flag in range(4)]
+_plain = _pep554._plain
+_flush_stdio = _pep554._flush_stdio
 
 
 class Queue:
@@ -564,6 +570,9 @@ class Queue:
         _call_door(_QUEUE_BIND, _ID.pack(id), queue_id=id)
         self = super().__new__(cls)
         self._id = id
+        # The frames of a `put` and a `get` that wait as long as it takes.
+        self._put_waiting = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
+        self._get_waiting = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
         _known_queues[id] = self
         return self
 
@@ -621,16 +630,21 @@ class Queue:
         `create_queue()`) for this item.
         """
         flag = 0 if unbounditems is None else _unbound_flag(unbounditems)
-        if type(obj) is memoryview:
+        if _plain(obj):
+            value, pickled = _marshal.dumps(obj, 2), 0
+        elif type(obj) is memoryview:
             value, pickled = _encode(obj, buffer=True), 0
         else:
-            packed = _pack(obj)
+            packed, plain = _pep554._packed(obj)
             if packed[0] == _pep554._BY_VALUE:
-                value, pickled = _pep554._dump(obj, copy=True), 0
+                value, pickled = _encode(obj, copy=True), 0
             else:
-                value, pickled = _pep554._dump(packed, copy=True), 1
-        head = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
-        answer = _host_call(b"".join((head, bytes((flag, pickled)), value)))
+                value, pickled = _pep554._dump_packed(packed, plain), 1
+        if block and timeout is None:
+            head = self._put_waiting
+        else:
+            head = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
+        answer = _host_call(b"".join((head, _ITEM_FLAGS[flag][pickled], value)))
         if answer[0] != 0:
             _refused(answer, queue_id=self._id)
 
@@ -647,15 +661,21 @@ class Queue:
         `UNBOUND`, or ItemInterpreterDestroyed.
         """
         if block:
-            _pep554._flush_stdio()
-        answer = _host_call(_OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout)))
+            _flush_stdio()
+            frame = self._get_waiting if timeout is None else None
+        else:
+            frame = None
+        if frame is None:
+            frame = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
+        answer = _host_call(frame)
         if answer[0] != 0:
             _refused(answer, queue_id=self._id)
         if answer[1] == 1:
             if _FLAG_TO_UNBOUND.get(answer[2]) is UNBOUND_ERROR:
                 raise ItemInterpreterDestroyed("item's original interpreter destroyed")
             return UNBOUND
-        value = _decode(memoryview(answer)[3:])
+        data = memoryview(answer)[3:]
+        value = _marshal.loads(data) if answer[3] >= 0x28 else _decode(data)
         return _pep554._unpack(value) if answer[2] else value
 
     def get_nowait(self):
