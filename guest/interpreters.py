@@ -811,6 +811,7 @@ class SendChannel(_ChannelEnd):
 # the host checks: a pickle alone cannot grant one.
 
 _BY_VALUE, _BY_PICKLE, _BY_NAME = 0, 1, 2
+_NO_KWARGS = ((_BY_VALUE, {}), True)
 _pickler = None
 
 
@@ -823,6 +824,8 @@ def _pack(obj):
 
 def _packed(obj):
     """`_pack(obj)`, and whether that is plain (`_dump` need not look again)."""
+    if not obj and type(obj) is dict:
+        return _NO_KWARGS
     if _plain(obj):
         return (_BY_VALUE, obj), True
     try:
@@ -865,11 +868,19 @@ def _pack_callable(func):
     return _packed_callable(func)[0]
 
 
+# Callables found by their name, and that name: most calls repeat one.
+_by_name = {}
+
+
 def _packed_callable(func):
     """A callable that its module names (`len`, `math.sqrt`, a function of
     an imported module) goes by its name, which is fast and needs no
     pickle; any other (a lambda, a closure, a function of `__main__`) as
     `_packed` sends it. With whether the result is plain."""
+    try:
+        return _by_name[func], True
+    except (KeyError, TypeError):
+        pass
     module = getattr(func, "__module__", None)
     qualname = getattr(func, "__qualname__", None)
     if type(module) is str and type(qualname) is str and module != "__main__" and "<" not in qualname:
@@ -877,8 +888,14 @@ def _packed_callable(func):
         for part in qualname.split("."):
             found = getattr(found, part, None)
         if found is func:
-            return (_BY_NAME, module, qualname), True
+            packed = (_BY_NAME, module, qualname)
+            if len(_by_name) < 256:
+                _by_name[func] = packed
+            return packed, True
     return _packed(func)
+
+
+_FUNCTION = type(_timeout_ns)
 
 
 def _in_main(func):
@@ -887,10 +904,10 @@ def _in_main(func):
     namespace, as PEP 734 resolves a called function's globals, so that
     what one call sets another sees. The globals it brought (the values
     its sender had for the names it uses) are set there first."""
+    if type(func) is not _FUNCTION or func.__module__ != "__main__":
+        return func
     import types
 
-    if type(func) is not types.FunctionType or func.__module__ != "__main__":
-        return func
     main = sys.modules["__main__"].__dict__
     if func.__globals__ is main:
         return func
