@@ -6,7 +6,7 @@
 //! Rows: a `Queue` put/get round trip between two interpreters; a call of
 //! `len("abc")` through `Interpreter.call()` on a live interpreter;
 //! `InterpreterPoolExecutor.map` over 64 CPU-bound tasks with 1 and 2
-//! workers, warmed up, against `ProcessPoolExecutor` (spawn) and, where
+//! workers, warmed up (the median of 5 maps), against `ProcessPoolExecutor` (spawn) and, where
 //! the peer has one, CPython's own `InterpreterPoolExecutor`. The sandbox
 //! times itself with `time.perf_counter`, as the peer does.
 
@@ -55,18 +55,19 @@ def task(n):
 for workers in (1, 2):
     with InterpreterPoolExecutor(workers) as pool:
         list(pool.map(task, [1] * workers * 2))
-        start = time.perf_counter()
-        list(pool.map(task, [100_000] * 64))
-        out[f"pool_{workers}"] = time.perf_counter() - start
+        out[f"pool_{workers}"] = medians(REPEATS, lambda: list(pool.map(task, [100_000] * 64)))
 print(json.dumps(out))
 "#;
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
-    let (round_trips, calls) = if quick { (2_000, 2_000) } else { (20_000, 20_000) };
+    let (round_trips, calls, repeats) = if quick { (2_000, 2_000, 1) } else { (20_000, 20_000, 5) };
     let runtime = Runtime::new().expect("runtime");
     let interp = runtime.interpreter().max_interpreters(8).build().expect("create");
-    let source = WORKLOAD.replace("ROUND_TRIPS", &round_trips.to_string()).replace("CALLS", &calls.to_string());
+    let source = WORKLOAD
+        .replace("ROUND_TRIPS", &round_trips.to_string())
+        .replace("CALLS", &calls.to_string())
+        .replace("REPEATS", &repeats.to_string());
     interp.run(&source).expect("the workload runs");
     let ours: serde_json::Value = serde_json::from_str(interp.take_stdout().text().trim()).expect("JSON");
 
