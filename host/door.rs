@@ -485,20 +485,23 @@ mod tests {
         assert_eq!(checked_range(u32::MAX, 1, 1 << 20), None);
     }
 
+    /// The value of the constant `name` in a guest module's source.
+    fn guest_constant(guest: &str, name: &str) -> u64 {
+        let line =
+            guest.lines().find(|line| line.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name}"));
+        let value = line.split(" = ").nth(1).unwrap().trim();
+        match value.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
+            None => value.parse().unwrap(),
+        }
+    }
+
     /// The guest's copy of the protocol (`guest/interpreters.py`) names the
     /// same ops and faults as this file.
     #[test]
     fn the_guest_speaks_this_protocol() {
         let guest = include_str!("../guest/interpreters.py");
-        let constant = |name: &str| -> u64 {
-            let line =
-                guest.lines().find(|line| line.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name}"));
-            let value = line.split(" = ").nth(1).unwrap().trim();
-            match value.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
-                None => value.parse().unwrap(),
-            }
-        };
+        let constant = |name: &str| guest_constant(guest, name);
         for (name, op) in [
             ("_CURRENT_INTERPRETER", Op::CurrentInterpreter),
             ("_LIST_INTERPRETERS", Op::ListInterpreters),
@@ -556,11 +559,7 @@ mod tests {
     #[test]
     fn the_pep_734_module_speaks_this_protocol() {
         let guest = include_str!("../guest/concurrent_interpreters.py");
-        let constant = |name: &str| -> u64 {
-            let line =
-                guest.lines().find(|line| line.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name}"));
-            u64::from_str_radix(line.split(" = 0x").nth(1).unwrap().trim(), 16).unwrap()
-        };
+        let constant = |name: &str| guest_constant(guest, name);
         for (name, op) in [
             ("_CURRENT_INTERPRETER", Op::CurrentInterpreter),
             ("_LIST_INTERPRETERS", Op::ListInterpreters),

@@ -272,6 +272,26 @@ impl GuestLink {
             .collect()
     }
 
+    /// Runs `run`, a run of `target` nested in the caller's: it ends by the
+    /// caller's deadline too, and cancelling the caller cancels it; if that
+    /// is what ended it, the caller stops as well.
+    fn nested(
+        &self,
+        target: &Arc<InterpreterInner>,
+        run: impl FnOnce() -> Result<Answer, Fault>,
+    ) -> wasmtime::Result<Answer> {
+        let nested = Arc::downgrade(target);
+        let _watch = self.cancel.watch(move || {
+            if let Some(nested) = nested.upgrade() {
+                nested.cancel();
+            }
+        });
+        if self.cancel.is_set() {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        self.stop_if_interrupted(run())
+    }
+
     /// Wakes a wait on `channel` if the caller is cancelled.
     fn watch(&self, channel: &Arc<Channel>) -> crate::cancel::Watch<'_> {
         let channel = Arc::downgrade(channel);
@@ -662,24 +682,12 @@ impl HostState {
             Ok(parsed) => parsed,
             Err(fault) => return Ok(Answer::fault(fault)),
         };
-        // The nested run ends by the caller's deadline too, and cancelling
-        // the caller cancels it; if that is what ended it, the caller stops
-        // as well.
-        let nested = Arc::downgrade(&target);
-        let _watch = link.cancel.watch(move || {
-            if let Some(nested) = nested.upgrade() {
-                nested.cancel();
-            }
-        });
-        if link.cancel.is_set() {
-            return Err(wasmtime::Trap::Interrupt.into());
-        }
-        let result = target.run(source, crate::STRING_FILENAME, bindings, link.deadline);
-        link.stop_if_interrupted(result.map(|()| Answer::ok()).map_err(Fault::from))
+        link.nested(&target, || {
+            let result = target.run(source, crate::STRING_FILENAME, bindings, link.deadline);
+            result.map(|()| Answer::ok()).map_err(Fault::from)
+        })
     }
 
-    /// `run_in_thread` (`StartInterpreter`) or PEP 734's `call_in_thread`
-    /// (`StartInvoke`): the run goes on a new host thread.
     fn invoke_interpreter(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
         let link = &self.link;
         let parsed = (|| {
@@ -691,22 +699,11 @@ impl HostState {
             Ok(parsed) => parsed,
             Err(fault) => return Ok(Answer::fault(fault)),
         };
-        // As `run_interpreter`: the caller's deadline and cancellation reach
-        // the nested run.
-        let nested = Arc::downgrade(&target);
-        let _watch = link.cancel.watch(move || {
-            if let Some(nested) = nested.upgrade() {
-                nested.cancel();
-            }
-        });
-        if link.cancel.is_set() {
-            return Err(wasmtime::Trap::Interrupt.into());
-        }
-        let result = target.invoke(request, link.deadline).map_err(Fault::from).and_then(|reported| {
+        link.nested(&target, || {
+            let reported = target.invoke(request, link.deadline)?;
             link.me()?.grant(reported.ends);
             Ok(Answer::ok().body(reported.bytes))
-        });
-        link.stop_if_interrupted(result)
+        })
     }
 
     fn queue_put(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
@@ -752,6 +749,8 @@ impl HostState {
         link.stop_if_interrupted(got)
     }
 
+    /// `run_in_thread` (`StartInterpreter`) or PEP 734's `call_in_thread`
+    /// (`StartInvoke`): the run goes on a new host thread.
     fn start_interpreter(&mut self, op: Op, args: &mut Args<'_>) -> Result<Answer, Fault> {
         let link = &mut self.link;
         let id = args.u64()?;
