@@ -132,7 +132,8 @@ struct RunArgs {
     module: Option<String>,
 
     /// Grant a host folder read-only and put it on sys.path, before the standard library:
-    /// a project's source tree, or pure-Python packages unpacked from wheels
+    /// a project's source tree, or pure-Python packages unpacked from wheels (the interpreters
+    /// the script creates get it too)
     #[arg(long = "path", value_name = "DIR", help_heading = "Grants (each adds one thing the sandbox sees)")]
     paths: Vec<PathBuf>,
 
