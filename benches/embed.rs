@@ -3,13 +3,17 @@
 //!
 //! Rows: `call` of a Python function with a small dict, and its result
 //! back; `eval` of a small expression; a host function called from Python
-//! (timed inside the guest). The peer is native CPython calling the same
-//! function with the same dict (`python3 -m timeit`), in the same run:
-//! what a call costs when there is no sandbox to cross at all.
+//! (timed inside the guest). The peers, in the same run: pyo3 calling the
+//! same function of an embedded native CPython with the same dict and
+//! reading the dict back (`benches/peers/pyo3_call`, built under
+//! target/pyo3-peer when a `python3` with its shared library is there),
+//! and native CPython calling it from Python (`python3 -m timeit`): what a
+//! call costs when there is no sandbox to cross at all.
 
 #[path = "support/stats.rs"]
 mod stats;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -60,6 +64,13 @@ fn main() {
     let host_call: f64 = interp.take_stdout().text().trim().parse().expect("a median");
     println!("{:<52} {:.2} µs", "tools.echo({small dict}) from Python", host_call * 1e6);
 
+    match pyo3_peer(samples) {
+        Some(median) => {
+            println!("{:<52} {:.2} µs", "pyo3 calling native CPython, dict in and out (peer)", median * 1e6)
+        }
+        None => println!("(no pyo3 peer: it did not build or run here)"),
+    }
+
     let native = Command::new("python3")
         .args(["-m", "timeit", "-s", HANDLER, "-s", "event = {'kind': 'click', 'count': 1}", "handle(event)"])
         .output()
@@ -70,4 +81,31 @@ fn main() {
         Some(line) => println!("{:<52} {line}", "native CPython, handle(event) in-process (peer)"),
         None => println!("native CPython peer: python3 not found"),
     }
+}
+
+/// The pyo3 peer's median, in seconds: built (once) and run with
+/// `python3`, whose shared library it links.
+fn pyo3_peer(samples: usize) -> Option<f64> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let libdir = Command::new("python3")
+        .args(["-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"])
+        .output()
+        .ok()?;
+    let libdir = String::from_utf8_lossy(&libdir.stdout).trim().to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["run", "--release", "--quiet", "--manifest-path"])
+        .arg(root.join("benches/peers/pyo3_call/Cargo.toml"))
+        .arg("--")
+        .arg(samples.to_string())
+        .env("CARGO_TARGET_DIR", root.join("target/pyo3-peer"))
+        .env("PYO3_PYTHON", "python3")
+        .env("LD_LIBRARY_PATH", libdir)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        eprintln!("(the pyo3 peer failed:\n{})", String::from_utf8_lossy(&output.stderr));
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
 }
