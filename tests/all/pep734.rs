@@ -628,3 +628,26 @@ assert q.get() == {"plain": [1, 2]}
         )
         .unwrap();
 }
+
+#[test]
+fn the_low_level_module_is_there_for_code_that_probes_for_it() {
+    check(
+        r#"
+import _interpreters
+id = _interpreters.create()
+assert (id, _interpreters.WHENCE_STDLIB) in _interpreters.list_all()
+assert _interpreters.get_main() == (interpreters.get_main().id, _interpreters.WHENCE_RUNTIME)
+assert _interpreters.get_current()[0] == interpreters.get_current().id
+assert _interpreters.whence(id) == _interpreters.WHENCE_STDLIB and not _interpreters.is_running(id)
+assert _interpreters.exec(id, "x = 6") is None
+excinfo = _interpreters.exec(id, "1 / 0")
+assert excinfo.type.__name__ == "ZeroDivisionError", excinfo
+assert _interpreters.call(id, eval, ("x * 7",)) == (42, None)
+_interpreters.set___main___attrs(id, {"y": 1})
+assert _interpreters.call(id, eval, ("y",)) == (1, None)
+assert _interpreters.new_config().gil == "own"
+_interpreters.destroy(id)
+assert id not in [i for i, _ in _interpreters.list_all()]
+"#,
+    );
+}
