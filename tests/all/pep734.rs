@@ -8,10 +8,23 @@ use isolate::{Error, Value};
 
 use crate::{interpreter, runtime, stdout_of};
 
-/// Runs `source` (which checks itself with `assert`) in a fresh interpreter.
+/// Runs `source` (which checks itself with `assert`, and `raises`) in a
+/// fresh interpreter.
 fn check(source: &str) {
-    stdout_of(&format!("from concurrent import interpreters\n{source}"));
+    stdout_of(&format!("{PRELUDE}{source}"));
 }
+
+const PRELUDE: &str = r#"
+from concurrent import interpreters
+
+def raises(error, fn, *args, **kwargs):
+    """The exception `fn(*args, **kwargs)` raised, which must be an `error`."""
+    try:
+        fn(*args, **kwargs)
+    except error as exc:
+        return exc
+    raise AssertionError(f"no {error.__name__} from {fn!r}{args}")
+"#;
 
 #[test]
 fn the_module_functions_see_the_sandboxs_interpreters() {
@@ -104,25 +117,13 @@ except interpreters.ExecutionFailed as failed:
     assert text.startswith("Custom: boom\n\nUncaught in the interpreter:\n\nTraceback"), text
 else:
     raise AssertionError("no ExecutionFailed")
-try:
-    interp.call(int, "x")
-except interpreters.ExecutionFailed as failed:
-    assert failed.excinfo.type.__module__ == "builtins"
-    assert failed.excinfo.type.__name__ == "ValueError"
-else:
-    raise AssertionError("no ExecutionFailed")
-try:
-    interp.exec("raise SystemExit(3)")
-except interpreters.ExecutionFailed as failed:
-    assert failed.excinfo.type.__name__ == "SystemExit"
-else:
-    raise AssertionError("no ExecutionFailed")
-try:
-    interp.exec("1 +")
-except interpreters.ExecutionFailed as failed:
-    assert failed.excinfo.type.__name__ == "SyntaxError"
-else:
-    raise AssertionError("no ExecutionFailed")
+failed = raises(interpreters.ExecutionFailed, interp.call, int, "x")
+assert failed.excinfo.type.__module__ == "builtins"
+assert failed.excinfo.type.__name__ == "ValueError"
+failed = raises(interpreters.ExecutionFailed, interp.exec, "raise SystemExit(3)")
+assert failed.excinfo.type.__name__ == "SystemExit"
+failed = raises(interpreters.ExecutionFailed, interp.exec, "1 +")
+assert failed.excinfo.type.__name__ == "SyntaxError"
 # The interpreter goes on after each.
 assert interp.call(len, "abc") == 3
 "#,
