@@ -19,9 +19,9 @@ pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// A hand-over between interpreters (a channel's rendezvous, a queue's
 /// item) is usually answered within microseconds, while putting a thread
-/// to sleep and waking it costs tens: a waiter first spins (at most
-/// [`SPIN_ROUNDS`] checks, yielding the core after the first few) with the
-/// lock released, watching a counter of changes, and only then sleeps.
+/// to sleep and waking it costs tens: a waiter first spins ([`SPIN`], then
+/// [`YIELD_ROUNDS`] yields of its core) with the lock released, watching a
+/// counter of changes, and only then sleeps.
 #[derive(Default)]
 pub(crate) struct Signal {
     changed: Condvar,
@@ -29,8 +29,11 @@ pub(crate) struct Signal {
     changes: AtomicU64,
 }
 
-/// How many times a waiter checks for a change before it sleeps.
-const SPIN_ROUNDS: u32 = 200;
+/// How long a waiter spins on its core watching for a change, then how
+/// many times it yields the core, before it sleeps. Yielding at once made
+/// the scheduler half of a queue round trip's profile.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(20);
+const YIELD_ROUNDS: u32 = 50;
 
 impl Signal {
     /// Wakes every waiter. Called with the state locked, after changing it.
@@ -49,15 +52,23 @@ impl Signal {
     ) -> (MutexGuard<'a, T>, bool) {
         let seen = self.changes.load(Ordering::Acquire);
         drop(guard);
-        for round in 0..SPIN_ROUNDS {
-            if self.changes.load(Ordering::Acquire) != seen {
+        let changed = || self.changes.load(Ordering::Acquire) != seen;
+        // First on the core (the other side is most likely running on
+        // another one and answers within microseconds), then yielding it.
+        let start = Instant::now();
+        while start.elapsed() < SPIN {
+            for _ in 0..64 {
+                if changed() {
+                    return (lock(mutex), true);
+                }
+                std::hint::spin_loop();
+            }
+        }
+        for _ in 0..YIELD_ROUNDS {
+            if changed() {
                 return (lock(mutex), true);
             }
-            if round < SPIN_ROUNDS / 4 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+            std::thread::yield_now();
         }
         let guard = lock(mutex);
         // Changes are made under the lock: one made since `seen` is visible
