@@ -21,7 +21,8 @@ Where isolate differs from CPython:
   dicts of shareable values are copied without it.
 - A `memoryview` (or any buffer sent as one) is copied into the queue, not
   shared, and arrives as a read-only `memoryview`: interpreters share no
-  memory at all.
+  memory at all. The items an interpreter put count against its sandbox's
+  memory limit until they are taken: a `put` past it raises MemoryError.
 - `Queue.get()` and `Queue.put()` wait on the host, with real timeouts in
   fractions of a second (CPython polls every 10 ms and truncates the
   timeout to whole seconds).
@@ -646,6 +647,9 @@ class Queue:
             head = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
         answer = _host_call(b"".join((head, _ITEM_FLAGS[flag][pickled], value)))
         if answer[0] != 0:
+            if answer[1] == _F_LIMIT:
+                # The items a sandbox put count against its memory limit.
+                raise MemoryError(str(answer[2:], "utf-8", "replace"))
             _refused(answer, queue_id=self._id)
 
     def put_nowait(self, obj, *, unbounditems=None):

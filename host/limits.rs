@@ -195,6 +195,25 @@ impl MemoryBudget {
     fn give_back(&self, bytes: usize) {
         self.used.fetch_sub(bytes, Ordering::AcqRel);
     }
+
+    /// Takes `bytes` of host memory a sandbox holds outside its store (an
+    /// item it put in a queue) from the budget, if they fit; they go back
+    /// when the charge is dropped.
+    pub(crate) fn charge(self: &Arc<Self>, bytes: usize) -> Option<MemoryCharge> {
+        self.take(bytes).then(|| MemoryCharge { budget: self.clone(), bytes })
+    }
+}
+
+/// Host memory counted against a sandbox's budget while it is held.
+pub(crate) struct MemoryCharge {
+    budget: Arc<MemoryBudget>,
+    bytes: usize,
+}
+
+impl Drop for MemoryCharge {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
+    }
 }
 
 /// Counts the memory of one store against its sandbox's budget, and refuses

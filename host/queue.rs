@@ -24,6 +24,7 @@ use crate::cancel::CancelFlag;
 use crate::channel::{Message, Party, Wait};
 use crate::error::{Error, Result};
 use crate::interpreter::InterpreterId;
+use crate::limits::MemoryCharge;
 use crate::runtime::Runtime;
 use crate::sync::{Signal, lock};
 use crate::value::{self, Copies, Value};
@@ -82,6 +83,9 @@ pub(crate) struct Item {
     /// it; `None` for the Rust program. A pickle is code for the
     /// interpreter that loads it: it only goes to the sandbox it came from.
     pub(crate) sandbox: Option<InterpreterId>,
+    /// The item's bytes, counted against its sandbox's memory limit while
+    /// the queue holds it: an unbounded queue is no way around the limit.
+    pub(crate) _charge: Option<MemoryCharge>,
 }
 
 /// An item in the queue, with who put it and what to do once they are gone.
@@ -347,7 +351,12 @@ impl Queue {
     }
 
     fn put_with(&self, value: &Value, wait: Wait) -> Result<()> {
-        let item = Item { message: Message::from_value(value, Copies::Allowed)?, pickled: false, sandbox: None };
+        let item = Item {
+            message: Message::from_value(value, Copies::Allowed)?,
+            pickled: false,
+            sandbox: None,
+            _charge: None,
+        };
         self.state.put(Party::Host, item, None, wait, None)
     }
 
@@ -407,7 +416,12 @@ mod tests {
     use super::*;
 
     fn item(byte: u8) -> Item {
-        Item { message: Message { bytes: vec![value::tag::INT, 1, byte], ends: vec![] }, pickled: false, sandbox: None }
+        Item {
+            message: Message { bytes: vec![value::tag::INT, 1, byte], ends: vec![] },
+            pickled: false,
+            sandbox: None,
+            _charge: None,
+        }
     }
 
     fn taken(got: Got) -> Option<u8> {

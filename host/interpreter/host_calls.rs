@@ -719,7 +719,11 @@ impl HostState {
             let message = link.copied_message(args.rest())?;
             let me = link.me()?;
             let _watch = link.watch_queue(&queue);
-            let item = Item { message, pickled, sandbox: Some(me.family()) };
+            let budget = me.memory_budget();
+            let charge = budget
+                .charge(message.bytes.len())
+                .ok_or_else(|| Fault::memory_limit("cannot put the item in the queue: ", budget.limit()))?;
+            let item = Item { message, pickled, sandbox: Some(me.family()), _charge: Some(charge) };
             queue.put(Party::Interpreter(me.id()), item, unbound, link.wait(nowait, timeout), Some(&link.cancel))?;
             Ok(Answer::ok())
         })();

@@ -429,6 +429,11 @@ impl InterpreterInner {
         &self.functions
     }
 
+    /// The memory budget of its sandbox.
+    pub(crate) fn memory_budget(&self) -> &Arc<MemoryBudget> {
+        &self.memory
+    }
+
     /// The channel ends and queues this interpreter holds.
     pub(crate) fn handles(&self) -> &HeldHandles {
         &self.handles

@@ -652,3 +652,32 @@ assert id not in [i for i, _ in _interpreters.list_all()]
 "#,
     );
 }
+
+#[test]
+fn items_in_a_queue_count_against_their_sandboxs_memory_limit() {
+    let interp = runtime().interpreter().memory_limit(192 << 20).build().unwrap();
+    interp
+        .run(
+            r#"
+from concurrent import interpreters
+q = interpreters.create_queue()
+block = bytes(8 << 20)
+put = 0
+try:
+    while put < 100:
+        q.put(block)
+        put += 1
+except MemoryError as err:
+    assert "memory limit" in str(err), err
+else:
+    raise AssertionError("800 MiB put past a 192 MiB limit")
+assert 0 < put < 24, put
+# Taking the items gives their memory back.
+for _ in range(put):
+    assert len(q.get()) == len(block)
+q.put(block)
+assert q.qsize() == 1
+"#,
+        )
+        .unwrap();
+}
