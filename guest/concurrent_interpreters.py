@@ -636,11 +636,12 @@ class Queue:
         elif type(obj) is memoryview:
             value, pickled = _encode(obj, buffer=True), 0
         else:
-            packed, plain = _pep554._packed(obj)
-            if packed[0] == _pep554._BY_VALUE:
+            # Encoded once: by the codec (it holds handles or buffers), else
+            # pickled.
+            try:
                 value, pickled = _encode(obj, copy=True), 0
-            else:
-                value, pickled = _pep554._dump_packed(packed, plain), 1
+            except ValueError:
+                value, pickled = _pep554._dump_packed(*_pep554._pickled(obj)), 1
         if block and timeout is None:
             head = self._put_waiting
         else:

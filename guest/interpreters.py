@@ -832,7 +832,11 @@ def _packed(obj):
         _encode(obj, copy=True)
         return (_BY_VALUE, obj), False
     except ValueError:
-        pass
+        return _pickled(obj)
+
+
+def _pickled(obj):
+    """`(1, pickle, handles)` for `obj`, and whether that is plain."""
     global _pickler
     if _pickler is None:
         _pickler = _make_pickler()

@@ -225,7 +225,7 @@ impl State {
 }
 
 /// `Error::Cancelled` if `party` is an interpreter that was cancelled.
-fn cancelled(party: Party, cancel: Option<&CancelFlag>) -> Option<Error> {
+pub(crate) fn cancelled(party: Party, cancel: Option<&CancelFlag>) -> Option<Error> {
     match (party, cancel) {
         (Party::Interpreter(id), Some(flag)) if flag.is_set() => Some(Error::Cancelled(id)),
         _ => None,

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::cancel::CancelFlag;
-use crate::channel::{Message, Party, Wait};
+use crate::channel::{Message, Party, Wait, cancelled};
 use crate::error::{Error, Result};
 use crate::interpreter::InterpreterId;
 use crate::limits::MemoryCharge;
@@ -267,14 +267,6 @@ impl QueueState {
         if state.slots.len() != before {
             self.changed.notify();
         }
-    }
-}
-
-/// `Error::Cancelled` if `party` is an interpreter that was cancelled.
-fn cancelled(party: Party, cancel: Option<&CancelFlag>) -> Option<Error> {
-    match (party, cancel) {
-        (Party::Interpreter(id), Some(flag)) if flag.is_set() => Some(Error::Cancelled(id)),
-        _ => None,
     }
 }
 

@@ -596,9 +596,9 @@ impl HostState {
             Op::QueueBind | Op::QueueRelease => {
                 let id = QueueId(args.u64()?);
                 args.end()?;
-                let handles = link.me()?;
-                let handles = handles.handles();
-                let done = if op == Op::QueueBind { handles.bind_queue(id) } else { handles.release_queue(id) };
+                let me = link.me()?;
+                let done =
+                    if op == Op::QueueBind { me.handles().bind_queue(id) } else { me.handles().release_queue(id) };
                 if !done {
                     return Err(Fault::QueueNotFound);
                 }
