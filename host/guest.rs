@@ -2,13 +2,15 @@
 //! wheel, and the guest's own Python.
 
 /// The module (zstd): CPython 3.15 for `wasm32-wasip1`, with numpy, pandas,
-/// scipy, scikit-learn, matplotlib and more linked in, its interpreter
-/// already started; with the entry exports build.rs adds.
+/// scipy, scikit-learn, matplotlib and more linked in; with the entry
+/// exports build.rs adds, and a start that draws a random hash secret.
 pub(crate) const MODULE_ZST: &[u8] = include_bytes!(env!("ISOLATE_GUEST_MODULE"));
 
 /// The module's data segments (zstd; build.rs's format: offset, length,
 /// bytes), which build.rs took out of the module: the runtime lays them
-/// into the memory image its first interpreter boots from.
+/// into the memory image a template boots from (see [`Live::boot`]).
+///
+/// [`Live::boot`]: crate::interpreter::instance::Live::boot
 pub(crate) const MEMORY_SEGMENTS_ZST: &[u8] = include_bytes!(env!("ISOLATE_GUEST_SEGMENTS"));
 
 /// The stdlib and the packages' Python code, as bytecode. The guest finds

@@ -126,6 +126,7 @@ mod door;
 mod error;
 mod grants;
 mod guest;
+mod hash_seed;
 mod host_function;
 mod interpreter;
 mod limits;

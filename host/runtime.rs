@@ -9,6 +9,7 @@ use wasmtime::{Config, Engine, InstancePre, Linker};
 
 use crate::channel::{self, Channel, ChannelId, Party, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
+use crate::hash_seed::HashSeed;
 use crate::host_function::Workers;
 use crate::interpreter::instance::HostState;
 use crate::interpreter::snapshot::Snapshot;
@@ -18,7 +19,7 @@ use crate::memory_image::{ImageMemories, MemoryImage};
 use crate::queue::{Queue, QueueId, QueueState, Unbound};
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
-use crate::{artifact_cache, guest, interpreter, stdlib, wasi_waits};
+use crate::{artifact_cache, guest, hash_seed, interpreter, stdlib, wasi_waits};
 
 /// The environment variable that overrides the default cache folder.
 pub const CACHE_DIR_ENV: &str = "ISOLATE_CACHE_DIR";
@@ -48,9 +49,10 @@ struct Inner {
     driver_code_file: PathBuf,
     /// The size of the guest's memory as the module declares it, in bytes.
     memory_minimum: usize,
-    /// The interpreter every new one is a copy of: booted, nothing run.
-    /// Loaded (or made) by the first interpreter's creation.
-    template: Mutex<Option<Snapshot>>,
+    /// The interpreters every new one is a copy of, one per hash seed used:
+    /// booted, nothing run. Loaded (or made) by the first interpreter's
+    /// creation that needs each.
+    templates: Mutex<HashMap<HashSeed, Snapshot>>,
     /// Where the template is kept between processes, and the record that
     /// this very file was checked.
     template_file: PathBuf,
@@ -124,28 +126,36 @@ impl Runtime {
         self.inner.memory_minimum
     }
 
-    /// The interpreter every new one is a copy of: mapped from the cache,
-    /// else booted (from the module's own memory) and kept in the cache.
-    pub(crate) fn template(&self) -> Result<Snapshot> {
-        let mut template = lock(&self.inner.template);
-        if let Some(template) = &*template {
+    /// The interpreter every new one with hash seed `seed` is a copy of.
+    /// The one for [`HashSeed::PerCache`] is mapped from the cache, else
+    /// booted and kept in the cache; the others are booted by this runtime
+    /// when first needed (see `host/hash_seed.rs`).
+    pub(crate) fn template(&self, seed: HashSeed) -> Result<Snapshot> {
+        let mut templates = lock(&self.inner.templates);
+        if let Some(template) = templates.get(&seed) {
             return Ok(template.clone());
         }
-        let snapshot = match Snapshot::read(&self.inner.template_file, true, Some(&self.inner.template_checked)) {
-            Ok(snapshot) if snapshot.image.len() >= self.inner.memory_minimum => snapshot,
+        let cached = || match Snapshot::read(&self.inner.template_file, true, Some(&self.inner.template_checked)) {
+            Ok(snapshot) if snapshot.image.len() >= self.inner.memory_minimum => Some(snapshot),
             // Missing, damaged or another build's: made anew.
-            _ => {
+            _ => None,
+        };
+        let snapshot = match (seed == HashSeed::PerCache).then(cached).flatten() {
+            Some(snapshot) => snapshot,
+            None => {
                 let image_error = |err: std::io::Error| Error::Engine(format!("cannot make the guest's memory: {err}"));
                 let segments = zstd::decode_all(guest::MEMORY_SEGMENTS_ZST).map_err(image_error)?;
                 let image = MemoryImage::from_segments(self.inner.memory_minimum, &segments).map_err(image_error)?;
-                let snapshot = InterpreterBuilder::boot_template(self, &Arc::new(image))?;
-                // A cache that cannot be written costs the next process a
-                // boot (about 80 ms), nothing else.
-                let _ = snapshot.write(&self.inner.template_file);
+                let snapshot = InterpreterBuilder::boot_template(self, &Arc::new(image), seed)?;
+                if seed == HashSeed::PerCache {
+                    // A cache that cannot be written costs the next process
+                    // a boot (about 0.15 s), nothing else.
+                    let _ = snapshot.write(&self.inner.template_file);
+                }
                 snapshot
             }
         };
-        *template = Some(snapshot.clone());
+        templates.insert(seed, snapshot.clone());
         Ok(snapshot)
     }
 
@@ -359,6 +369,7 @@ impl RuntimeBuilder {
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi).map_err(Error::engine)?;
         wasi_waits::add_to_linker(&mut linker).map_err(Error::engine)?;
+        hash_seed::add_to_linker(&mut linker).map_err(Error::engine)?;
         interpreter::add_to_linker(&mut linker).map_err(Error::engine)?;
         let pre = linker.instantiate_pre(&module).map_err(Error::engine)?;
         let memory_minimum = module
@@ -379,7 +390,7 @@ impl RuntimeBuilder {
                 template_file,
                 template_checked,
                 memory_minimum,
-                template: Mutex::new(None),
+                templates: Mutex::default(),
                 next_interpreter: AtomicU64::new(0),
                 workers: Arc::default(),
                 next_channel: AtomicU64::new(0),

@@ -25,7 +25,7 @@ use crate::door::checked_range;
 use crate::interpreter::instance::HostState;
 use crate::sync::lock;
 
-const WASI: &str = "wasi_snapshot_preview1";
+pub(crate) const WASI: &str = "wasi_snapshot_preview1";
 
 /// WASI's sizes and codes (`wasi_snapshot_preview1.witx`).
 const SUBSCRIPTION_SIZE: u32 = 48;
@@ -33,7 +33,7 @@ const EVENT_SIZE: u32 = 32;
 const EVENTTYPE_CLOCK: u8 = 0;
 const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
 const ERRNO_SUCCESS: i32 = 0;
-const ERRNO_FAULT: i32 = 21;
+pub(crate) const ERRNO_FAULT: i32 = 21;
 
 /// The guest's count of open files.
 #[derive(Debug, Default)]
@@ -114,7 +114,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 /// Calls wasmtime-wasi's own implementation of a WASI function, as its
 /// linker's entry would: with the guest's memory and its host-call fuel
 /// (the bytes one call may copy).
-fn with_wasi(
+pub(crate) fn with_wasi(
     caller: &mut Caller<'_, HostState>,
     call: impl FnOnce(&mut wasmtime_wasi::p1::WasiP1Ctx, &mut GuestMemory<'_>) -> wasmtime::Result<i32>,
 ) -> wasmtime::Result<i32> {

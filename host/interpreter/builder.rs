@@ -18,6 +18,7 @@ use crate::cancel::CancelFlag;
 use crate::error::{Error, Result};
 use crate::grants::{DirAccess, Grants, Stdin};
 use crate::guest;
+use crate::hash_seed::{HashSeed, PendingSecret};
 use crate::host_function::Functions;
 use crate::limits::{Limit, Limits, MemoryBudget, MemoryLimiter};
 use crate::memory_image::MemoryImage;
@@ -259,7 +260,7 @@ impl InterpreterBuilder {
     /// Creates an interpreter, the child of `parent` if given: a copy of the
     /// runtime's template (a booted interpreter nothing ran in), made this
     /// builder's own.
-    pub(crate) fn create(self, parent: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
+    pub(crate) fn create(mut self, parent: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
         self.functions.check()?;
         if self.limits.fuel.is_some() && !self.runtime.meters_fuel() {
             return Err(Error::Config("a fuel limit needs a runtime built with `RuntimeBuilder::fuel(true)`".into()));
@@ -281,7 +282,12 @@ impl InterpreterBuilder {
         }
         let template = match &self.snapshot {
             Some(snapshot) => snapshot.clone(),
-            None => self.runtime.template()?,
+            None => {
+                // Resolved once: the interpreters its code creates inherit it.
+                let seed = self.grants.hash_seed()?;
+                self.grants.hash_seed = Some(seed);
+                self.runtime.template(seed)?
+            }
         };
         let argv = Value::Tuple(self.argv.iter().map(|arg| Value::from(arg.as_str())).collect());
         let environ =
@@ -310,7 +316,7 @@ impl InterpreterBuilder {
             Some(sandbox) => sandbox.memory.clone(),
             None => Arc::new(MemoryBudget::new(self.limits.memory)),
         };
-        let store = self.store(&budget, &cancel)?;
+        let store = self.store(&budget, &cancel, None)?;
         let settings = settings.map(value::encode);
         let live = Live::copy(store, runtime.pre(), snapshot, settings).map_err(|(store, err)| {
             // Out of memory here is the sandbox's budget, spent by the others.
@@ -349,9 +355,14 @@ impl InterpreterBuilder {
     }
 
     /// A store for a new interpreter of this builder's: its WASI context
-    /// (output, grants, the guest's own files), its limits, and the checks
-    /// that stop a run.
-    fn store(&self, budget: &Arc<MemoryBudget>, cancel: &Arc<CancelFlag>) -> Result<Store<HostState>> {
+    /// (output, grants, the guest's own files), the secret its first draws
+    /// get if any, its limits, and the checks that stop a run.
+    fn store(
+        &self,
+        budget: &Arc<MemoryBudget>,
+        cancel: &Arc<CancelFlag>,
+        secret: Option<PendingSecret>,
+    ) -> Result<Store<HostState>> {
         let runtime = &self.runtime;
         let mut wasi = WasiCtxBuilder::new();
         // File operations run on the calling thread: the guest is blocked
@@ -377,6 +388,7 @@ impl InterpreterBuilder {
             link: GuestLink::new(runtime.clone(), cancel.clone(), self.argv.clone()),
             exports: None,
             handles: Handles::new(self.limits.max_handles),
+            pending_secret: secret,
         };
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|state| &mut state.limiter);
@@ -395,21 +407,22 @@ impl InterpreterBuilder {
         Ok(store)
     }
 
-    /// Boots the runtime's template: a new guest whose memory starts as the
-    /// module's (`image`), with the driver loaded and nothing run. Every
-    /// interpreter is then a copy of it.
-    pub(crate) fn boot_template(runtime: &Runtime, image: &Arc<MemoryImage>) -> Result<Snapshot> {
+    /// Boots one of the runtime's templates: a new guest whose memory starts
+    /// as the module's (`image`), its hash secret drawn as `seed` says,
+    /// with the driver loaded and nothing run. Every interpreter is then a
+    /// copy of one.
+    pub(crate) fn boot_template(runtime: &Runtime, image: &Arc<MemoryImage>, seed: HashSeed) -> Result<Snapshot> {
         let builder = InterpreterBuilder::new(runtime.clone()).stdout(Output::discard()).stderr(Output::discard());
         let budget = Arc::new(MemoryBudget::new(usize::MAX));
         let cancel = Arc::new(CancelFlag::default());
         let boot =
             |store| stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || Live::boot(store, runtime.pre(), image));
-        let mut live = boot(builder.store(&budget, &cancel)?);
+        let mut live = boot(builder.store(&budget, &cancel, seed.pending_secret())?);
         if live.is_err() && runtime.forget_driver_code() {
             // The driver's compiled code, kept in the cache, did not boot
             // (a damaged file): boot from the sources, which compiles and
             // keeps it anew.
-            live = boot(builder.store(&budget, &cancel)?);
+            live = boot(builder.store(&budget, &cancel, seed.pending_secret())?);
         }
         let mut live = live.map_err(|(_, err)| Error::engine(err))?;
         live.snapshot().map_err(Error::engine)

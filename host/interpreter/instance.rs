@@ -9,6 +9,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use crate::channel::Message;
 use crate::door;
 use crate::guest;
+use crate::hash_seed::PendingSecret;
 use crate::interpreter::host_calls::GuestLink;
 use crate::interpreter::snapshot::Snapshot;
 use crate::limits::MemoryLimiter;
@@ -27,6 +28,9 @@ pub(crate) struct HostState {
     pub(crate) exports: Option<Arc<Exports>>,
     /// The guest's open files, capped.
     pub(crate) handles: Handles,
+    /// What its first random draws get, if not the system's bytes: the
+    /// hash secret of a template booted with a fixed seed.
+    pub(crate) pending_secret: Option<PendingSecret>,
 }
 
 /// The guest's exports the host calls.
@@ -127,14 +131,23 @@ pub(crate) struct Live {
 
 impl Live {
     /// Instantiates the guest in `store`, its memory a copy of `image` (the
-    /// module's own), and boots the driver in it.
+    /// module's own), starts CPython in it, and boots the driver.
+    ///
+    /// Starting is CPython's initialisation and the imports the wheel's
+    /// build chose (`encodings`, `io`, `os`, `json`, `csv`, `re`): about
+    /// 0.12 s, once per template. It draws the hash secret from WASI's
+    /// `random_get`, so the store's random source decides it (see
+    /// [`HashSeed`](crate::hash_seed::HashSeed)).
     pub(crate) fn boot(
         mut store: Store<HostState>,
         pre: &InstancePre<HostState>,
         image: &Arc<MemoryImage>,
     ) -> std::result::Result<Live, (Store<HostState>, wasmtime::Error)> {
         let started = (|| {
-            let exports = instantiate(&mut store, pre, image)?;
+            let (instance, exports) = instantiate(&mut store, pre, image)?;
+            for start in ["_initialize", "wizer_initialize"] {
+                instance.get_typed_func::<(), ()>(&mut store, start)?.call(&mut store, ())?;
+            }
             let boot = guest::BOOT_TURN;
             let at = alloc(&mut store, &exports, boot.as_bytes())?;
             let status = exports.turn.call(&mut store, (at, boot.len() as i32))?;
@@ -166,7 +179,7 @@ impl Live {
         settings: Option<Vec<u8>>,
     ) -> std::result::Result<Live, (Store<HostState>, wasmtime::Error)> {
         let started = (|| {
-            let exports = instantiate(&mut store, pre, &snapshot.image)?;
+            let (_, exports) = instantiate(&mut store, pre, &snapshot.image)?;
             exports.stack_pointer.set(&mut store, Val::I32(snapshot.stack_pointer))?;
             store.data_mut().link.set_entry(snapshot.entry);
             Ok(exports)
@@ -262,7 +275,7 @@ fn instantiate(
     store: &mut Store<HostState>,
     pre: &InstancePre<HostState>,
     image: &Arc<MemoryImage>,
-) -> wasmtime::Result<Arc<Exports>> {
+) -> wasmtime::Result<(Instance, Arc<Exports>)> {
     let minimum = store.data().link.runtime().memory_minimum();
     // The image may be larger than the module's initial memory, which is
     // all wasmtime asks the limiter for.
@@ -272,7 +285,7 @@ fn instantiate(
     let instance = memory_image::instantiate_from(image, minimum, || pre.instantiate(&mut *store))?;
     let exports = Arc::new(Exports::of(&instance, store)?);
     store.data_mut().exports = Some(exports.clone());
-    Ok(exports)
+    Ok((instance, exports))
 }
 
 /// Copies `bytes` into memory the guest allocates; returns its address.

@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod fork;
 mod grants;
+mod hash_seed;
 mod host_functions;
 mod interpreters;
 mod limits;
