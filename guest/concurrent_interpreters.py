@@ -631,7 +631,12 @@ class Queue:
         `create_queue()`) for this item.
         """
         flag = 0 if unbounditems is None else _unbound_flag(unbounditems)
-        if _plain(obj):
+        if type(obj) is bytes and len(obj) >= _pep554._BY_REFERENCE:
+            # By reference (host/door.rs, VALUE_AT): `obj` is held until
+            # the call returns.
+            value = _pep554._VALUE_AT_FRAME.pack(_pep554._VALUE_AT, id(obj) + _pep554._BYTES_DATA, len(obj))
+            pickled = 0
+        elif _plain(obj):
             value, pickled = _marshal.dumps(obj, 2), 0
         elif type(obj) is memoryview:
             value, pickled = _encode(obj, buffer=True), 0
@@ -679,6 +684,8 @@ class Queue:
             if _FLAG_TO_UNBOUND.get(answer[2]) is UNBOUND_ERROR:
                 raise ItemInterpreterDestroyed("item's original interpreter destroyed")
             return UNBOUND
+        if answer[1] == 2:
+            return _pep554._take_payload(answer)
         data = memoryview(answer)[3:]
         value = _marshal.loads(data) if answer[3] >= 0x28 else _decode(data)
         return _pep554._unpack(value) if answer[2] else value

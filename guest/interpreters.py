@@ -149,6 +149,15 @@ _CHANNEL_CLOSE = 0x35
 _CHANNEL_INTERPRETERS = 0x36
 _TAKE_PAYLOAD = 0x37
 _NO_TIMEOUT = 2**64 - 1
+# A value given by reference (host/door.rs, VALUE_AT): a `bytes` this large
+# or larger is read by the host where it lies, rather than joined into the
+# frame (two copies of it in the guest).
+_VALUE_AT = 0x1f
+_BY_REFERENCE = 64 << 10
+_VALUE_AT_FRAME = struct.Struct("<BII")
+# Where a `bytes` object's data starts, from its address (`id()`):
+# `tp_basicsize` counts the data's first byte.
+_BYTES_DATA = bytes.__basicsize__ - 1
 _FAULTS = {
     1: ChannelNotFoundError,
     2: ChannelClosedError,
@@ -161,9 +170,19 @@ _INVALID_VALUE, _INTERPRETER_NOT_FOUND, _INTERPRETER_RUNNING, _INTERPRETER_FAILE
 _RUN_FAILED, _RUN_EXITED, _LIMIT_REACHED, _FUNCTION_FAILED = 11, 12, 13, 14
 _OPS = [bytes((op,)) for op in range(256)]
 _U32 = struct.Struct("<I")
+_TWO_U32 = struct.Struct("<II")
 _ID = struct.Struct("<Q")
 _ID_END = struct.Struct("<QB")
 _WAIT = struct.Struct("<QBQ")
+
+
+def _value_frame(head, obj):
+    """A request frame: `head`, then `obj` as the request's value. A large
+    `bytes` goes by reference: the caller holds `obj` until the call
+    returns, which is all the host needs."""
+    if type(obj) is bytes and len(obj) >= _BY_REFERENCE:
+        return head + _VALUE_AT_FRAME.pack(_VALUE_AT, id(obj) + _BYTES_DATA, len(obj))
+    return _dump(obj, prefix=head)
 
 
 def _host_call(frame):
@@ -730,12 +749,24 @@ class _ChannelEnd:
 
 def _received(answer):
     """The value a receive answered with: in the answer, or (a large
-    `bytes` or buffer) handed over alone, so that the `bytes` the door
-    returns is the value itself rather than a copy of part of it."""
+    `bytes` or buffer) handed over alone."""
     if answer[1] == 1:
         return _decode(memoryview(answer)[2:])
-    data = _host_call(_OPS[_TAKE_PAYLOAD])
-    return data if answer[2] == _BYTES else memoryview(data).toreadonly()
+    return _take_payload(answer)
+
+
+def _take_payload(answer):
+    """The large `bytes` or buffer a receive or get announced (`2, tag,
+    length`): the host writes it into a `bytes` made for it here, where it
+    lies (host/door.rs, TakePayload). One copy, and no memory beyond the
+    value's; without the memory, MemoryError, and the host keeps it for the
+    next receive."""
+    tag, size = answer[2], _U32.unpack_from(answer, 3)[0]
+    data = bytes(size)
+    taken = _host_call(_OPS[_TAKE_PAYLOAD] + _TWO_U32.pack(id(data) + _BYTES_DATA, size))
+    if taken[0] != 0:
+        _raise_fault(taken, None)
+    return data if tag == _BYTES else memoryview(data).toreadonly()
 
 
 class RecvChannel(_ChannelEnd):
@@ -776,7 +807,7 @@ class SendChannel(_ChannelEnd):
         # The frame is joined once, with the value: a large value is copied
         # into it once.
         head = _OPS[_CHANNEL_SEND] + _WAIT.pack(self._id, nowait, _timeout_ns(timeout))
-        frame = _encode(obj, buffer, prefix=head) if buffer else _dump(obj, prefix=head)
+        frame = _encode(obj, buffer, prefix=head) if buffer else _value_frame(head, obj)
         _flush_stdio()
         answer = _host_call(frame)
         del frame

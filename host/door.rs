@@ -18,6 +18,7 @@
 //! u64     := 8 bytes, little-endian     timeout := u64 nanoseconds, u64::MAX for none
 //! blob    := len:u32 (little-endian) then len bytes
 //! value   := one value in the encoding of host/value.rs
+//!          | VALUE_AT addr:u32 len:u32     (the frame's last bytes: see VALUE_AT)
 //! ```
 //!
 //! The ops, their arguments and their results are the [`Op`] constants.
@@ -32,9 +33,17 @@ use crate::limits::format_size;
 pub(crate) const MAX_FRAME: usize = crate::value::MAX_MESSAGE_SIZE + (1 << 16);
 
 /// From this size on, a received lone `bytes` or buffer is handed over by
-/// [`Op::TakePayload`]: one copy less in the guest (8 MiB messages went
-/// from 2.4 to ~3 GB/s).
+/// [`Op::TakePayload`], into a `bytes` the guest made for it: one copy,
+/// the host's, and no memory in the guest beyond the value's own.
 pub(crate) const LARGE_PAYLOAD: usize = 64 << 10;
+
+/// A value given by reference, in a request that ends with a value: this
+/// byte, then the address and length (`u32`, little-endian) of the data of
+/// a `bytes` object in the guest's memory. The host reads it there, checked
+/// against the memory, as that `bytes`: a large `bytes` crosses with one
+/// copy, the host's, where joining it into the frame cost the guest two
+/// (8 MiB messages: see the README's figures). No codec tag is this byte.
+pub(crate) const VALUE_AT: u8 = 0x1f;
 
 /// `host.call`'s return values.
 pub(crate) const OK: i32 = 0;
@@ -111,9 +120,10 @@ pub(crate) enum Op {
     /// id:u64, nowait:u8, timeout, then the value (rest) → nothing.
     ChannelSend = 0x32,
     /// id:u64, nowait:u8, timeout → u8 0 (nothing waiting, for nowait),
-    /// 1 then the value, or 2 then its tag for a lone `bytes` or buffer of
-    /// [`LARGE_PAYLOAD`] bytes or more, which [`Op::TakePayload`] hands
-    /// over. Until it is taken, a receive on that channel answers 2 again.
+    /// 1 then the value, or 2 then its tag and length:u32 for a lone
+    /// `bytes` or buffer of [`LARGE_PAYLOAD`] bytes or more, which
+    /// [`Op::TakePayload`] hands over. Until it is taken, a receive on that
+    /// channel answers 2 again.
     ChannelRecv = 0x33,
     /// id:u64, end:u8 (0 recv, 1 send) → u8: whether it was released now.
     ChannelRelease = 0x34,
@@ -121,10 +131,10 @@ pub(crate) enum Op {
     ChannelClose = 0x35,
     /// id:u64, end:u8 → u64 each: the interpreters associated with it.
     ChannelInterpreters = 0x36,
-    /// → the bytes of the value a receive answered with 2 (see
-    /// [`Op::ChannelRecv`]), and nothing else: no status byte, so that
-    /// the guest's `bytes` is the value itself, not a copy of a slice of
-    /// it. Empty if there is none.
+    /// at:u32, len:u32 → nothing: the host writes the bytes of the value a
+    /// receive answered with 2 (see [`Op::ChannelRecv`], [`Op::QueueGet`])
+    /// at `at..at + len` of the guest's memory, checked, where `len` is
+    /// that value's length: the data of a `bytes` the guest made for it.
     TakePayload = 0x37,
     /// maxsize:u64 (0: no bound), unbound:u8 (the default policy,
     /// CPython's flag) → u64: a new queue's id, held by the caller.
@@ -136,8 +146,11 @@ pub(crate) enum Op {
     /// id:u64, nowait:u8, timeout, unbound:u8 (0: the queue's default),
     /// pickled:u8, then the value (rest; lists and dicts allowed) → nothing.
     QueuePut = 0x53,
-    /// id:u64, nowait:u8, timeout → u8 0 then pickled:u8 and the value, or
-    /// u8 1 then the unbound policy of an item whose interpreter is gone.
+    /// id:u64, nowait:u8, timeout → u8 0 then pickled:u8 and the value,
+    /// u8 1 then the unbound policy of an item whose interpreter is gone,
+    /// or u8 2 then the tag and length:u32 of a lone `bytes` or buffer of
+    /// [`LARGE_PAYLOAD`] bytes or more, as [`Op::ChannelRecv`] answers.
+    /// Until it is taken, a get from that queue answers 2 again.
     QueueGet = 0x54,
     /// id:u64 → maxsize:u64, count:u64, default unbound:u8.
     QueueInfo = 0x55,
@@ -290,19 +303,17 @@ impl From<Error> for Fault {
 pub(crate) struct Answer {
     head: Vec<u8>,
     body: Vec<u8>,
-    /// The body is `body[body_start..]`.
-    body_start: usize,
 }
 
 impl Answer {
     pub(crate) fn ok() -> Self {
-        Answer { head: vec![0], body: Vec::new(), body_start: 0 }
+        Answer { head: vec![0], body: Vec::new() }
     }
 
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         let mut head = Vec::with_capacity(capacity + 1);
         head.push(0);
-        Answer { head, body: Vec::new(), body_start: 0 }
+        Answer { head, body: Vec::new() }
     }
 
     pub(crate) fn fault(fault: Fault) -> Self {
@@ -320,11 +331,16 @@ impl Answer {
             Fault::RunExited(status) => bytes.extend_from_slice(&status.to_le_bytes()),
             _ => {}
         }
-        Answer { head: bytes, body: Vec::new(), body_start: 0 }
+        Answer { head: bytes, body: Vec::new() }
     }
 
     pub(crate) fn u8(mut self, value: u8) -> Self {
         self.head.push(value);
+        self
+    }
+
+    pub(crate) fn u32(mut self, value: u32) -> Self {
+        self.head.extend_from_slice(&value.to_le_bytes());
         self
     }
 
@@ -352,7 +368,7 @@ impl Answer {
 
     /// Its length, in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.head.len() + self.body.len() - self.body_start
+        self.head.len() + self.body.len()
     }
 
     /// Whether it says ok, then `prefix`.
@@ -360,17 +376,11 @@ impl Answer {
         self.head.starts_with(prefix)
     }
 
-    /// An answer of `bytes[start..]` alone, with no status byte
-    /// ([`Op::TakePayload`]).
-    pub(crate) fn raw(bytes: Vec<u8>, start: usize) -> Self {
-        Answer { head: Vec::new(), body: bytes, body_start: start }
-    }
-
     /// Copies the answer into `out`, which is [`len`](Self::len) long.
     pub(crate) fn write_to(&self, out: &mut [u8]) {
         let (head, body) = out.split_at_mut(self.head.len());
         head.copy_from_slice(&self.head);
-        body.copy_from_slice(&self.body[self.body_start..]);
+        body.copy_from_slice(&self.body);
     }
 }
 
@@ -391,11 +401,16 @@ fn put_blob(out: &mut Vec<u8>, bytes: &[u8]) {
 #[derive(Clone)]
 pub(crate) struct Args<'a> {
     bytes: &'a [u8],
+    /// The guest's whole memory, where a value given by reference
+    /// ([`VALUE_AT`]) lies.
+    memory: &'a [u8],
 }
 
 impl<'a> Args<'a> {
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Args { bytes }
+    /// The arguments `bytes` of a request from a guest whose memory is
+    /// `memory`.
+    pub(crate) fn new(bytes: &'a [u8], memory: &'a [u8]) -> Self {
+        Args { bytes, memory }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], Fault> {
@@ -443,6 +458,29 @@ impl<'a> Args<'a> {
     /// Everything left.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
+    }
+
+    /// Everything left, as a value's bytes: as they are, or read from the
+    /// guest's memory if given by reference ([`VALUE_AT`]), as `marshal`
+    /// writes a `bytes`. At most `max` bytes of data.
+    pub(crate) fn value(&mut self, max: usize) -> Result<Vec<u8>, Fault> {
+        let too_large = || Fault::InvalidValue(format!("a value larger than {max} bytes"));
+        if self.bytes.first() != Some(&VALUE_AT) {
+            return if self.bytes.len() > max { Err(too_large()) } else { Ok(self.rest().to_vec()) };
+        }
+        self.take(1)?;
+        let (at, len) = (self.u32()?, self.u32()?);
+        self.end()?;
+        let range = checked_range(at, len, self.memory.len())
+            .ok_or_else(|| Fault::InvalidValue("a value outside the guest's memory".into()))?;
+        if range.len() + 5 > max {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(range.len() + 5);
+        bytes.push(b's');
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(&self.memory[range]);
+        Ok(bytes)
     }
 
     /// Refuses trailing bytes.
@@ -524,6 +562,7 @@ mod tests {
         ] {
             assert_eq!(constant(name), op as u64, "{name}");
         }
+        assert_eq!(constant("_VALUE_AT"), u64::from(VALUE_AT));
         let faults = guest.split("_FAULTS = {").nth(1).unwrap().split('}').next().unwrap();
         for (code, fault) in [
             (1, "ChannelNotFound"),
@@ -596,9 +635,9 @@ mod tests {
 
     #[test]
     fn short_frames_are_invalid_values_not_panics() {
-        let mut args = Args::new(&[1, 2, 3]);
+        let mut args = Args::new(&[1, 2, 3], &[]);
         assert!(matches!(args.u64(), Err(Fault::InvalidValue(_))));
-        let mut args = Args::new(&[9, 0, 0, 0, 1]);
+        let mut args = Args::new(&[9, 0, 0, 0, 1], &[]);
         assert!(matches!(args.blob(), Err(Fault::InvalidValue(_))));
     }
 }

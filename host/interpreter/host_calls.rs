@@ -57,14 +57,19 @@ pub(crate) struct GuestLink {
     /// its channel: its next receive on that channel gets it, so that a
     /// memory limit loses no message.
     undelivered: Option<(u64, Answer)>,
-    /// A large `bytes` or buffer received for the guest, until it takes it
-    /// with [`Op::TakePayload`].
-    payload: Option<Payload>,
+    /// The large `bytes` or buffers received for the guest, until it takes
+    /// them with [`Op::TakePayload`].
+    ///
+    /// One per channel or queue: a guest that could not take one (no
+    /// memory for it) may receive from elsewhere before it asks again. The
+    /// last announced is the one [`Op::TakePayload`] takes.
+    payloads: Vec<Payload>,
 }
 
 /// A received lone `bytes` or buffer, handed over without its encoding.
 struct Payload {
-    channel: u64,
+    /// The channel's receiving end or the queue it came from.
+    from: EndRef,
     /// The value's tag, which the guest needs to know what to make of it.
     tag: u8,
     /// The encoded value; the payload starts at `start`.
@@ -75,7 +80,7 @@ struct Payload {
 impl Payload {
     /// `message` as a payload, if it is one lone `bytes` or buffer of
     /// [`door::LARGE_PAYLOAD`] bytes or more.
-    fn of(channel: u64, message: Vec<u8>) -> Result<Payload, Vec<u8>> {
+    fn of(from: EndRef, message: Vec<u8>) -> Result<Payload, Vec<u8>> {
         if message.len() < door::LARGE_PAYLOAD {
             return Err(message);
         }
@@ -90,7 +95,13 @@ impl Payload {
             _ => return Err(message),
         };
         let tag = if message[0] == value::tag::BUFFER { value::tag::BUFFER } else { value::tag::BYTES };
-        Ok(Payload { channel, tag, start, message })
+        Ok(Payload { from, tag, start, message })
+    }
+
+    /// How the guest hears of it: 2, its tag and its length.
+    fn announced(&self) -> Answer {
+        // A message is below 4 GiB: MAX_MESSAGE_SIZE.
+        Answer::ok().u8(2).u8(self.tag).u32((self.message.len() - self.start) as u32)
     }
 }
 
@@ -120,8 +131,25 @@ impl GuestLink {
             outcome: None,
             result: None,
             undelivered: None,
-            payload: None,
+            payloads: Vec::new(),
         }
+    }
+
+    /// A received payload from `from` the guest has not taken yet,
+    /// announced again: a receive or get after one that could not take it
+    /// (no memory for it) gets it, and nothing is lost.
+    fn pending_payload(&mut self, from: EndRef) -> Option<Answer> {
+        let at = self.payloads.iter().position(|payload| payload.from == from)?;
+        let payload = self.payloads.remove(at);
+        Some(self.stage(payload))
+    }
+
+    /// Keeps `payload` until the guest takes it ([`Op::TakePayload`]), and
+    /// announces it.
+    fn stage(&mut self, payload: Payload) -> Answer {
+        let announced = payload.announced();
+        self.payloads.push(payload);
+        announced
     }
 
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
@@ -218,24 +246,20 @@ impl GuestLink {
         Ok((channel, Party::Interpreter(me.id())))
     }
 
-    /// Checks the bytes of a value from the guest; it may only carry ends
-    /// the guest holds.
-    fn message(&self, bytes: &[u8]) -> Result<Message, Fault> {
-        if bytes.len() > value::MAX_MESSAGE_SIZE {
-            return Err(Fault::InvalidValue(format!("a value larger than {} bytes", value::MAX_MESSAGE_SIZE)));
-        }
+    /// Checks the value that ends a request from the guest; it may only
+    /// carry ends the guest holds.
+    fn message(&self, args: &mut Args<'_>) -> Result<Message, Fault> {
+        let bytes = args.value(value::MAX_MESSAGE_SIZE)?;
         let me = self.me()?;
-        Ok(Message::from_guest(bytes.to_vec(), Copies::Refused, |end| me.handles().get(end))?)
+        Ok(Message::from_guest(bytes, Copies::Refused, |end| me.handles().get(end))?)
     }
 
     /// A value from the guest that may hold copies (lists, dicts): a queue's
     /// item, a PEP 734 call's request or result.
-    fn copied_message(&self, bytes: &[u8]) -> Result<Message, Fault> {
-        if bytes.len() > value::MAX_MESSAGE_SIZE {
-            return Err(Fault::InvalidValue(format!("a value larger than {} bytes", value::MAX_MESSAGE_SIZE)));
-        }
+    fn copied_message(&self, args: &mut Args<'_>) -> Result<Message, Fault> {
+        let bytes = args.value(value::MAX_MESSAGE_SIZE)?;
         let me = self.me()?;
-        Ok(Message::from_guest(bytes.to_vec(), Copies::Allowed, |end| me.handles().get(end))?)
+        Ok(Message::from_guest(bytes, Copies::Allowed, |end| me.handles().get(end))?)
     }
 
     /// A queue the caller holds.
@@ -339,11 +363,13 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             if request.len() > door::MAX_FRAME {
                 return Ok(door::BAD_ADDRESS);
             }
-            if memory[request.clone()] == [Op::TakePayload as u8] {
-                return take_payload(&mut caller, &exports, out_at, out_len);
-            }
             let received_on = received_on(&memory[request.clone()]);
-            let answer = state.answer(&memory[request])?;
+            let answer = if memory[request.start..].first() == Some(&(Op::TakePayload as u8)) {
+                let args = memory[request.start + 1..request.end].to_vec();
+                take_payload(&mut state.link, memory, &args).into()
+            } else {
+                state.answer(&memory[request.clone()], memory)?
+            };
             let Ok(answer_len) = i32::try_from(answer.len()) else { return Ok(door::BAD_ADDRESS) };
             let answer_at = exports.host_alloc.call(&mut caller, answer_len)?;
             if answer_at == 0 {
@@ -365,46 +391,38 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     Ok(())
 }
 
-/// Hands the pending payload over ([`Op::TakePayload`]): the guest keeps
-/// it pending if it has no memory for it.
-fn take_payload(
-    caller: &mut Caller<'_, HostState>,
-    exports: &super::instance::Exports,
-    out_at: std::ops::Range<usize>,
-    out_len: std::ops::Range<usize>,
-) -> wasmtime::Result<i32> {
-    let len = caller.data().link.payload.as_ref().map_or(0, |payload| payload.message.len() - payload.start);
-    let Ok(len) = i32::try_from(len) else { return Ok(door::BAD_ADDRESS) };
-    let at = exports.host_alloc.call(&mut *caller, len)?;
-    if at == 0 {
-        return Ok(door::NO_MEMORY);
+/// Writes the pending payload where the guest asks ([`Op::TakePayload`]):
+/// into the `bytes` it made for it.
+fn take_payload(link: &mut GuestLink, memory: &mut [u8], args: &[u8]) -> Result<Answer, Fault> {
+    let mut args = Args::new(args, &[]);
+    let (at, len) = (args.u32()?, args.u32()?);
+    args.end()?;
+    let payload = link.payloads.last().ok_or_else(|| invalid("no payload to take"))?;
+    let data = &payload.message[payload.start..];
+    if data.len() != len as usize {
+        return Err(invalid(&format!("a payload of {} bytes taken as {len}", data.len())));
     }
-    let answer = match caller.data_mut().link.payload.take() {
-        Some(payload) => Answer::raw(payload.message, payload.start),
-        None => Answer::raw(Vec::new(), 0),
-    };
-    let memory = exports.memory.data_mut(&mut *caller);
-    let Some(range) = door::checked_range(at as u32, len as u32, memory.len()) else { return Ok(door::BAD_ADDRESS) };
-    answer.write_to(&mut memory[range]);
-    memory[out_at].copy_from_slice(&at.to_le_bytes());
-    memory[out_len].copy_from_slice(&len.to_le_bytes());
-    Ok(door::OK)
+    let range = door::checked_range(at, len, memory.len())
+        .ok_or_else(|| invalid("a place for a payload outside the guest's memory"))?;
+    memory[range].copy_from_slice(data);
+    link.payloads.pop();
+    Ok(Answer::ok())
 }
 
 /// The channel a request receives from, for [`Op::ChannelRecv`].
 fn received_on(frame: &[u8]) -> Option<u64> {
     let (&op, args) = frame.split_first()?;
-    (Op::from_byte(op) == Some(Op::ChannelRecv)).then(|| Args::new(args).u64().ok()).flatten()
+    (Op::from_byte(op) == Some(Op::ChannelRecv)).then(|| Args::new(args, &[]).u64().ok()).flatten()
 }
 
 impl HostState {
-    /// Answers one request frame.
-    fn answer(&mut self, frame: &[u8]) -> wasmtime::Result<Answer> {
+    /// Answers one request frame, from a guest whose memory is `memory`.
+    fn answer(&mut self, frame: &[u8], memory: &[u8]) -> wasmtime::Result<Answer> {
         let Some((&op, args)) = frame.split_first() else { return Ok(Answer::fault(invalid("an empty request"))) };
         let Some(op) = Op::from_byte(op) else {
             return Ok(Answer::fault(Fault::InvalidValue(format!("an unknown request {op:#04x}"))));
         };
-        let mut args = Args::new(args);
+        let mut args = Args::new(args, memory);
         match op {
             Op::RunInterpreter => return self.run_interpreter(&mut args),
             Op::InvokeInterpreter => return self.invoke_interpreter(&mut args),
@@ -692,7 +710,7 @@ impl HostState {
         let link = &self.link;
         let parsed = (|| {
             let id = args.u64()?;
-            let request = link.copied_message(args.rest())?;
+            let request = link.copied_message(args)?;
             Ok::<_, Fault>((link.interpreter(id)?, request))
         })();
         let (target, request) = match parsed {
@@ -716,7 +734,7 @@ impl HostState {
                 flag => Some(Unbound::from_flag(flag).ok_or_else(|| invalid("an unknown unbound policy"))?),
             };
             let queue = link.queue(id)?;
-            let message = link.copied_message(args.rest())?;
+            let message = link.copied_message(args)?;
             let me = link.me()?;
             let _watch = link.watch_queue(&queue);
             let budget = me.memory_budget();
@@ -731,6 +749,10 @@ impl HostState {
     }
 
     fn queue_get(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+        let asked = args.clone().u64().ok();
+        if let Some(announced) = asked.and_then(|id| self.link.pending_payload(EndRef::Queue(QueueId(id)))) {
+            return Ok(announced);
+        }
         let link = &self.link;
         let got = (|| {
             let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
@@ -745,12 +767,20 @@ impl HostState {
                 )),
                 Got::Item(item) => {
                     me.grant(item.message.ends);
-                    Ok(Answer::ok().u8(0).u8(u8::from(item.pickled)).body(item.message.bytes))
+                    if item.pickled {
+                        // A pickle is `bytes` too, but not the item.
+                        return Ok(Ok(Answer::ok().u8(0).u8(1).body(item.message.bytes)));
+                    }
+                    Ok(match Payload::of(EndRef::Queue(QueueId(id)), item.message.bytes) {
+                        Ok(payload) => Err(payload),
+                        Err(bytes) => Ok(Answer::ok().u8(0).u8(0).body(bytes)),
+                    })
                 }
-                Got::Unbound(unbound) => Ok(Answer::ok().u8(1).u8(unbound as u8)),
+                Got::Unbound(unbound) => Ok(Ok(Answer::ok().u8(1).u8(unbound as u8))),
             }
         })();
-        link.stop_if_interrupted(got)
+        let got = got.map(|answer| answer.unwrap_or_else(|payload| self.link.stage(payload)));
+        self.link.stop_if_interrupted(got)
     }
 
     /// `run_in_thread` (`StartInterpreter`) or PEP 734's `call_in_thread`
@@ -759,7 +789,7 @@ impl HostState {
         let link = &mut self.link;
         let id = args.u64()?;
         let run: Box<ThreadRun> = if op == Op::StartInvoke {
-            let request = link.copied_message(args.rest())?;
+            let request = link.copied_message(args)?;
             Box::new(move |target| target.invoke(request).map(Some))
         } else {
             let source = args.blob()?.to_vec();
@@ -895,7 +925,7 @@ impl HostState {
         let sent = (|| {
             let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
             let (channel, party) = link.end(EndRef::Send(ChannelId(id)))?;
-            let message = link.message(args.rest())?;
+            let message = link.message(args)?;
             let _watch = link.watch(&channel);
             channel.send(party, message, link.wait(nowait, timeout), Some(&link.cancel))?;
             Ok(Answer::ok())
@@ -905,9 +935,8 @@ impl HostState {
 
     fn channel_recv(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
         let asked = args.clone().u64().ok();
-        if let Some(payload) = self.link.payload.as_ref().filter(|payload| Some(payload.channel) == asked) {
-            // Received already; not yet taken.
-            return Ok(Answer::ok().u8(2).u8(payload.tag));
+        if let Some(announced) = asked.and_then(|id| self.link.pending_payload(EndRef::Recv(ChannelId(id)))) {
+            return Ok(announced);
         }
         let undelivered = match &self.link.undelivered {
             Some((channel, _)) if Some(*channel) == asked => self.link.undelivered.take(),
@@ -927,21 +956,12 @@ impl HostState {
             };
             // The receiver now holds whatever channel ends the value carries.
             link.me()?.grant(message.ends);
-            Ok(match Payload::of(id, message.bytes) {
+            Ok(match Payload::of(EndRef::Recv(ChannelId(id)), message.bytes) {
                 Ok(payload) => Err(payload),
                 Err(bytes) => Ok(Answer::ok().u8(1).body(bytes)),
             })
         })();
-        // A large `bytes` waits for `TakePayload`; the rest is answered now.
-        let received = match received {
-            Ok(Err(payload)) => {
-                let answer = Answer::ok().u8(2).u8(payload.tag);
-                self.link.payload = Some(payload);
-                Ok(answer)
-            }
-            Ok(Ok(answer)) => Ok(answer),
-            Err(fault) => Err(fault),
-        };
+        let received = received.map(|answer| answer.unwrap_or_else(|payload| self.link.stage(payload)));
         self.link.stop_if_interrupted(received)
     }
 }

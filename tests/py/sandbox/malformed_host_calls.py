@@ -14,6 +14,14 @@
 # stdout: boot steps after boot: InvalidValue
 # stdout: a run to take when there is none: InvalidValue
 # stdout: a malformed run outcome: InvalidValue
+# stdout: a value by reference past the memory: InvalidValue
+# stdout: a value by reference, cut short: InvalidValue
+# stdout: a value by reference, with trailing bytes: InvalidValue
+# stdout: a value by reference, in bounds: NotReceived
+# stdout: a payload taken when there is none: InvalidValue
+# stdout: a payload taken past the memory: InvalidValue
+# stdout: a payload taken at another length: InvalidValue
+# stdout: the payload, still there: 70000 bytes of 7
 # stdout: still working: 42
 # sandbox-only: calls the host's door directly
 # The `interpreters` module checks what it sends; a guest need not use it.
@@ -66,4 +74,26 @@ print("itself, destroyed from here:", outcome(bytes([0x24]) + U64.pack(me)))
 print("boot steps after boot:", outcome(b"\x04" + struct.pack("<I", 1234)))
 print("a run to take when there is none:", outcome(b"\x10"))
 print("a malformed run outcome:", outcome(b"\x12" + b"\x08\x02\x03\x01\x07\x06\x01x"))
+# A value by reference (host/door.rs, VALUE_AT): an address and length in
+# the guest's memory, checked.
+at = struct.Struct("<BII")
+print("a value by reference past the memory:", outcome(send(channel, at.pack(0x1f, 2**32 - 16, 64))))
+print("a value by reference, cut short:", outcome(send(channel, at.pack(0x1f, 0, 64)[:6])))
+print("a value by reference, with trailing bytes:", outcome(send(channel, at.pack(0x1f, 0, 64) + b"x")))
+print("a value by reference, in bounds:", outcome(send(channel, at.pack(0x1f, 1024, 64))))
+# TakePayload writes a received payload where the guest says, checked.
+take = struct.Struct("<BII")
+print("a payload taken when there is none:", outcome(take.pack(0x37, 1024, 70000)))
+# A queue holds the payload for the get: no thread needed.
+from concurrent import interpreters as pep734
+queue = pep734.create_queue()
+queue.put(b"\x07" * 70000)
+get = bytes([0x54]) + U64.pack(queue.id) + b"\x01" + NO_TIMEOUT
+announced = _host.call(get)
+assert announced[:3] == b"\x00\x02\x06", announced
+print("a payload taken past the memory:", outcome(take.pack(0x37, 2**32 - 100, 70000)))
+print("a payload taken at another length:", outcome(take.pack(0x37, 1024, 69999)))
+# Nothing was lost: the next get announces it again.
+payload = queue.get()
+print("the payload, still there:", len(payload), "bytes of", payload[0])
 print("still working:", 6 * 7)
