@@ -551,6 +551,7 @@ _QUEUE_WAIT = _pep554._WAIT
 # whether it is a pickle.
 _ITEM_FLAGS = [[bytes((flag, pickled)) for pickled in (0, 1)] for flag in range(4)]
 _plain = _pep554._plain
+_PLAIN_SCALARS = _pep554._PLAIN_SCALARS
 _flush_stdio = _pep554._flush_stdio
 
 
@@ -571,8 +572,10 @@ class Queue:
         _call_door(_QUEUE_BIND, _ID.pack(id), queue_id=id)
         self = super().__new__(cls)
         self._id = id
-        # The frames of a `put` and a `get` that wait as long as it takes.
+        # The frames of a `put` and a `get` that wait as long as it takes
+        # (the put's with the flags of a plain item, the most common).
         self._put_waiting = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
+        self._put_plain = self._put_waiting + _ITEM_FLAGS[0][0]
         self._get_waiting = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
         _known_queues[id] = self
         return self
@@ -630,8 +633,16 @@ class Queue:
         pickle. `unbounditems` overrides the queue's default (see
         `create_queue()`) for this item.
         """
+        kind = type(obj)
+        if kind in _PLAIN_SCALARS and block and timeout is None and unbounditems is None:
+            # The most common put, in as few steps as can be.
+            if kind is not bytes or len(obj) < _pep554._BY_REFERENCE:
+                answer = _host_call(self._put_plain + _marshal.dumps(obj, 2))
+                if answer[0] != 0:
+                    self._put_refused(answer)
+                return
         flag = 0 if unbounditems is None else _unbound_flag(unbounditems)
-        if type(obj) is bytes and len(obj) >= _pep554._BY_REFERENCE:
+        if kind is bytes and len(obj) >= _pep554._BY_REFERENCE:
             # By reference (host/door.rs, VALUE_AT): `obj` is held until
             # the call returns.
             value = _pep554._VALUE_AT_FRAME.pack(_pep554._VALUE_AT, id(obj) + _pep554._BYTES_DATA, len(obj))
@@ -653,10 +664,13 @@ class Queue:
             head = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
         answer = _host_call(b"".join((head, _ITEM_FLAGS[flag][pickled], value)))
         if answer[0] != 0:
-            if answer[1] == _F_LIMIT:
-                # The items a sandbox put count against its memory limit.
-                raise MemoryError(str(answer[2:], "utf-8", "replace"))
-            _refused(answer, queue_id=self._id)
+            self._put_refused(answer)
+
+    def _put_refused(self, answer):
+        if answer[1] == _F_LIMIT:
+            # The items a sandbox put count against its memory limit.
+            raise MemoryError(str(answer[2:], "utf-8", "replace"))
+        _refused(answer, queue_id=self._id)
 
     def put_nowait(self, obj, *, unbounditems=None):
         """`put()` without waiting: QueueFull if the queue is full."""
@@ -680,6 +694,9 @@ class Queue:
         answer = _host_call(frame)
         if answer[0] != 0:
             _refused(answer, queue_id=self._id)
+        if answer[1] == 0 and answer[2] == 0 and answer[3] >= 0x28:
+            # A plain item, the most common.
+            return _marshal.loads(answer[3:])
         if answer[1] == 1:
             if _FLAG_TO_UNBOUND.get(answer[2]) is UNBOUND_ERROR:
                 raise ItemInterpreterDestroyed("item's original interpreter destroyed")

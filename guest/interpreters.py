@@ -177,11 +177,20 @@ _WAIT = struct.Struct("<QBQ")
 
 
 def _value_frame(head, obj):
-    """A request frame: `head`, then `obj` as the request's value. A large
-    `bytes` goes by reference: the caller holds `obj` until the call
-    returns, which is all the host needs."""
-    if type(obj) is bytes and len(obj) >= _BY_REFERENCE:
-        return head + _VALUE_AT_FRAME.pack(_VALUE_AT, id(obj) + _BYTES_DATA, len(obj))
+    """A request frame: `head`, then `obj` as the request's value. A short
+    `bytes` or ASCII `str`, the most common message, is framed here in the
+    codec (a tag and a length byte); a large `bytes` goes by reference: the
+    caller holds `obj` until the call returns, which is all the host
+    needs."""
+    kind = type(obj)
+    if kind is bytes:
+        size = len(obj)
+        if size < 0x80:
+            return b"".join((head, _SHORT_BYTES[size], obj))
+        if size >= _BY_REFERENCE:
+            return head + _VALUE_AT_FRAME.pack(_VALUE_AT, id(obj) + _BYTES_DATA, size)
+    elif kind is str and len(obj) < 0x80 and obj.isascii():
+        return b"".join((head, _SHORT_STR[len(obj)], obj.encode("ascii")))
     return _dump(obj, prefix=head)
 
 
@@ -693,8 +702,11 @@ _ends = weakref.WeakValueDictionary()
 
 
 class _ChannelEnd:
-    __slots__ = ("_id", "__weakref__")
+    # `_waiting`: the head of this end's blocking send or receive with no
+    # timeout, the most common request, made once.
+    __slots__ = ("_id", "_waiting", "__weakref__")
     _end = None
+    _op = None
 
     def __new__(cls, id):
         id = int(id)
@@ -702,6 +714,7 @@ class _ChannelEnd:
         if end is None:
             end = super().__new__(cls)
             end._id = id
+            end._waiting = _OPS[cls._op] + _WAIT.pack(id, 0, _NO_TIMEOUT)
             _ends[(cls._end, id)] = end
         return end
 
@@ -748,11 +761,18 @@ class _ChannelEnd:
 
 
 def _received(answer):
-    """The value a receive answered with: in the answer, or (a large
-    `bytes` or buffer) handed over alone."""
-    if answer[1] == 1:
-        return _decode(memoryview(answer)[2:])
-    return _take_payload(answer)
+    """The value a receive answered with (`0, 1, value`): in the answer, or
+    (a large `bytes` or buffer) handed over alone."""
+    if answer[1] != 1:
+        return _take_payload(answer)
+    # A short `bytes` or `str` in the codec, the most common message: the
+    # host checked it, so its length byte is right.
+    if len(answer) >= 4 and answer[3] < 0x80 and len(answer) == answer[3] + 4:
+        if answer[2] == _BYTES:
+            return answer[4:]
+        if answer[2] == _STR:
+            return str(answer[4:], "utf-8")
+    return _decode(memoryview(answer)[2:])
 
 
 def _take_payload(answer):
@@ -774,12 +794,18 @@ class RecvChannel(_ChannelEnd):
 
     __slots__ = ()
     _end = 0
+    _op = _CHANNEL_RECV
 
     def recv(self, timeout=None):
         """Waits for the next object and returns it; `TimeoutError` after
         `timeout` seconds."""
         _flush_stdio()
-        answer = _door(_CHANNEL_RECV, _WAIT.pack(self._id, 0, _timeout_ns(timeout)))
+        if timeout is None:
+            answer = _host_call(self._waiting)
+        else:
+            answer = _host_call(_OPS[_CHANNEL_RECV] + _WAIT.pack(self._id, 0, _timeout_ns(timeout)))
+        if answer[0] != 0:
+            _raise_fault(answer, None)
         return _received(answer)
 
     def recv_nowait(self, default=None):
@@ -802,11 +828,15 @@ class SendChannel(_ChannelEnd):
 
     __slots__ = ()
     _end = 1
+    _op = _CHANNEL_SEND
 
     def _send(self, obj, buffer, nowait, timeout):
         # The frame is joined once, with the value: a large value is copied
         # into it once.
-        head = _OPS[_CHANNEL_SEND] + _WAIT.pack(self._id, nowait, _timeout_ns(timeout))
+        if timeout is None and not nowait:
+            head = self._waiting
+        else:
+            head = _OPS[_CHANNEL_SEND] + _WAIT.pack(self._id, nowait, _timeout_ns(timeout))
         frame = _encode(obj, buffer, prefix=head) if buffer else _value_frame(head, obj)
         _flush_stdio()
         answer = _host_call(frame)
