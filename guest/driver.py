@@ -225,6 +225,11 @@ _EXEC_SOURCE, _EXEC_CODE, _CALL_PACKED, _PREPARE_MAIN = 0, 1, 2, 3
 _call_in_main = eval(compile("lambda f, a, k: f(*a, **k)", "<isolate:_isolate_driver>", "eval"), _MAIN.__dict__)
 
 
+_BY_VALUE, _BY_NAME = interpreters._BY_VALUE, interpreters._BY_NAME
+_PLAIN_SCALARS = interpreters._PLAIN_SCALARS
+_marshal = interpreters._marshal
+
+
 def _invoke(request) -> bytes:
     kind = request[0]
     result = None
@@ -239,10 +244,18 @@ def _invoke(request) -> bytes:
             for name, packed in request[1]:
                 setattr(_MAIN, name, interpreters._unpack(packed))
         else:
+            func, args, kwargs = request[1], request[2], request[3]
             unpack = interpreters._unpack
-            result = _call_in_main(interpreters._in_main(unpack(request[1])), unpack(request[2]), unpack(request[3]))
+            if func[0] == _BY_NAME and args[0] == _BY_VALUE and kwargs[0] == _BY_VALUE:
+                # The most common call: a callable its module names (never
+                # one of `__main__`), arguments that crossed as values.
+                result = _call_in_main(unpack(func), args[1], kwargs[1])
+            else:
+                result = _call_in_main(interpreters._in_main(unpack(func)), unpack(args), unpack(kwargs))
     except BaseException as exc:
         return interpreters._dump((1, _excinfo(exc)))
+    if type(result) in _PLAIN_SCALARS:
+        return _marshal.dumps((0, (0, result)), 2)
     try:
         packed, plain = interpreters._packed(result)
         return interpreters._dump_packed((0, packed), plain)
