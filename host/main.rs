@@ -68,6 +68,11 @@ The sandbox, by default:
   channels; it has no time limit.
   --dir, --path, --env and --stdin each grant one thing more.
 
+hash() of str and bytes:
+  random, with a secret drawn once for this machine's cache. As in CPython,
+  --env PYTHONHASHSEED=random draws one for this run (about 0.15 s more to start),
+  and --env PYTHONHASHSEED=N (0 to 4294967295) gives CPython's hashes for seed N.
+
 Granted directories:
   --dir data                 ./data, read-write, at `data` (relative paths resolve from /)
   --dir /srv/in:/in:ro       /srv/in, read-only, at /in
