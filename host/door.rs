@@ -516,6 +516,22 @@ mod tests {
     }
 
     #[test]
+    fn a_value_by_reference_is_read_from_the_memory_checked() {
+        let memory: Vec<u8> = (0..64).collect();
+        let at = |at: u32, len: u32| [&[VALUE_AT][..], &at.to_le_bytes(), &len.to_le_bytes()].concat();
+        // Inline: as it is.
+        assert_eq!(Args::new(&[0x06, 1, 9], &memory).value(100).unwrap(), [0x06, 1, 9]);
+        // By reference: `marshal`'s `bytes`, read where it lies.
+        assert_eq!(Args::new(&at(10, 3), &memory).value(100).unwrap(), [b's', 3, 0, 0, 0, 10, 11, 12]);
+        for bad in [at(62, 3), at(u32::MAX, 2), [at(0, 1), vec![0]].concat(), at(0, 1)[..6].to_vec()] {
+            assert!(matches!(Args::new(&bad, &memory).value(100), Err(Fault::InvalidValue(_))), "{bad:?}");
+        }
+        // The size limit counts what the host would copy.
+        assert!(Args::new(&at(0, 60), &memory).value(64).is_err());
+        assert!(Args::new(&[0; 65], &memory).value(64).is_err());
+    }
+
+    #[test]
     fn ranges_outside_the_memory_are_refused() {
         assert_eq!(checked_range(0, 4, 4), Some(0..4));
         assert_eq!(checked_range(1, 4, 4), None);
