@@ -668,10 +668,8 @@ class Queue:
                 return
         flag = 0 if unbounditems is None else _unbound_flag(unbounditems)
         if kind is bytes and len(obj) >= _pep554._BY_REFERENCE:
-            # By reference (host/door.rs, VALUE_AT): `obj` is held until
-            # the call returns.
-            value = _pep554._VALUE_AT_FRAME.pack(_pep554._VALUE_AT, id(obj) + _pep554._BYTES_DATA, len(obj))
-            pickled = 0
+            # By reference: `obj` is held until the call returns.
+            value, pickled = _pep554._by_reference(obj), 0
         elif _plain(obj):
             value, pickled = _marshal.dumps(obj, 2), 0
         elif type(obj) is memoryview:

@@ -176,6 +176,12 @@ _ID_END = struct.Struct("<QB")
 _WAIT = struct.Struct("<QBQ")
 
 
+def _by_reference(data):
+    """A `bytes` given by reference (host/door.rs, VALUE_AT): where its data
+    lies. The caller holds `data` until the request returns."""
+    return _VALUE_AT_FRAME.pack(_VALUE_AT, id(data) + _BYTES_DATA, len(data))
+
+
 def _value_frame(head, obj):
     """A request frame: `head`, then `obj` as the request's value. A short
     `bytes` or ASCII `str`, the most common message, is framed here in the
@@ -188,7 +194,7 @@ def _value_frame(head, obj):
         if size < 0x80:
             return b"".join((head, _SHORT_BYTES[size], obj))
         if size >= _BY_REFERENCE:
-            return head + _VALUE_AT_FRAME.pack(_VALUE_AT, id(obj) + _BYTES_DATA, size)
+            return head + _by_reference(obj)
     elif kind is str and len(obj) < 0x80 and obj.isascii():
         return b"".join((head, _SHORT_STR[len(obj)], obj.encode("ascii")))
     return _dump(obj, prefix=head)
