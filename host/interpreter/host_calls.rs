@@ -364,8 +364,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 return Ok(door::BAD_ADDRESS);
             }
             let received_on = received_on(&memory[request.clone()]);
-            let answer = if memory[request.start..].first() == Some(&(Op::TakePayload as u8)) {
-                let args = memory[request.start + 1..request.end].to_vec();
+            let answer = if let [op, args @ ..] = &memory[request.clone()]
+                && *op == Op::TakePayload as u8
+            {
+                let args = args.to_vec();
                 take_payload(&mut state.link, memory, &args).into()
             } else {
                 state.answer(&memory[request.clone()], memory)?

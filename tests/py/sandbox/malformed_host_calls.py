@@ -3,6 +3,7 @@
 # stdout: a length of 2**60: InvalidValue
 # stdout: an unknown request: InvalidValue
 # stdout: an empty request: InvalidValue
+# stdout: an empty request just before an op byte: InvalidValue
 # stdout: a frame cut short: InvalidValue
 # stdout: a flag of 7: InvalidValue
 # stdout: trailing bytes: InvalidValue
@@ -62,6 +63,8 @@ print("nested a million deep:", outcome(send(channel, b"\x08\x01" * 1_000_000 + 
 print("a length of 2**60:", outcome(send(channel, b"\x06" + bytes([0x80] * 8 + [0x10]))))
 print("an unknown request:", outcome(b"\xee"))
 print("an empty request:", outcome(b""))
+# Empty, at an address whose next byte is TakePayload's: nothing is read past it.
+print("an empty request just before an op byte:", outcome(memoryview(b"\x37\x37")[1:1]))
 print("a frame cut short:", outcome(b"\x33\x01\x02"))
 print("a flag of 7:", outcome(bytes([0x33]) + U64.pack(channel) + b"\x07" + NO_TIMEOUT))
 print("trailing bytes:", outcome(b"\x30" + b"junk"))
