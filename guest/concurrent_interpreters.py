@@ -402,15 +402,7 @@ class Interpreter:
             request = _marshal.dumps((_CALL, by_name, (_BY_VALUE, args), _NO_KWARGS_PACKED), 2)
         else:
             request = _call_request(callable, args, kwargs)
-        _pep554._flush_stdio()
-        answer = _host_call(_OPS[_INVOKE_INTERPRETER] + _ID.pack(self._id) + request)
-        if answer[0] != 0:
-            _refused(answer, interpreter_id=self._id)
-        if answer.startswith(_RETURNED, 1):
-            # `(0, (0, value))` in `marshal`'s format: a plain value
-            # returned, the last thing in the answer.
-            return _marshal.loads(answer[_RETURNED_END:])
-        return _result(answer[1:])
+        return self._invoke(request)
 
     def call_in_thread(self, callable, /, *args, **kwargs):
         """Call the object in the interpreter on a new (host) thread; return
@@ -426,7 +418,7 @@ class Interpreter:
         if type(request) is not bytes:
             request = _pep554._dump(request, copy=True)
         _pep554._flush_stdio()
-        return _result(_call_door(_INVOKE_INTERPRETER, _ID.pack(self._id) + request, self._id)[1:])
+        return _result(_call_door(_INVOKE_INTERPRETER, _ID.pack(self._id) + request, self._id), 1)
 
 
 # What `Interpreter` asks of another interpreter's driver (guest/driver.py,
@@ -438,7 +430,6 @@ _NO_KWARGS_PACKED = _pep554._NO_KWARGS[0]
 # How `marshal` (version 2: no back-references) writes `(0, (0, value))`
 # up to the value: what the driver answers for a plain value returned.
 _RETURNED = _marshal.dumps((0, (0, None)), 2)[:-1]
-_RETURNED_END = 1 + len(_RETURNED)
 _pack = _pep554._pack
 
 
@@ -469,9 +460,14 @@ def _call_request(callable_, args, kwargs):
     return _pep554._dump_packed((_CALL, func, args, kwargs), plain_func and plain_args and plain_kwargs)
 
 
-def _result(answer):
-    """The result the other interpreter's driver reported (its encoding)."""
-    outcome = _decode(memoryview(answer))
+def _result(answer, at):
+    """The result the other interpreter's driver reported (its encoding,
+    from `at` in `answer`)."""
+    if answer.startswith(_RETURNED, at):
+        # `(0, (0, value))` in `marshal`'s format, the most common: a plain
+        # value returned, the last thing in the answer.
+        return _marshal.loads(answer[at + len(_RETURNED) :])
+    outcome = _decode(memoryview(answer)[at:])
     if outcome[0] == 0:
         return _pep554._unpack(outcome[1])
     if outcome[0] == 1:
@@ -511,7 +507,7 @@ class CallThread:
             return
         self._done = True
         try:
-            _result(answer[1:])
+            _result(answer, 1)
         except (ExecutionFailed, NotShareableError) as exc:
             self._report(exc)
 

@@ -126,11 +126,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
 fn random_get(mut caller: Caller<'_, HostState>, at: i32, len: i32) -> wasmtime::Result<i32> {
     let (at, len) = (at as u32, len as u32);
     let mut given = 0;
-    if let Some(pending) = caller.data_mut().pending_secret.take() {
+    if let Some(mut pending) = caller.data_mut().pending_secret.take() {
         let Some(exports) = caller.data().exports.clone() else { return Ok(ERRNO_FAULT) };
         let (memory, state) = exports.memory.data_and_store_mut(&mut caller);
-        let Some(range) = checked_range(at, len, memory.len()) else { return Ok(ERRNO_FAULT) };
-        let mut pending = pending;
+        let Some(range) = checked_range(at, len, memory.len()) else {
+            // Kept for a draw the guest makes right.
+            state.pending_secret = Some(pending);
+            return Ok(ERRNO_FAULT);
+        };
         let secret = pending.take(range.len());
         memory[range.start..range.start + secret.len()].copy_from_slice(secret);
         given = secret.len() as u32;
