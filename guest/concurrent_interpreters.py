@@ -320,6 +320,8 @@ class Interpreter:
         self._id = id
         self._whence = _whence
         self._ownsref = bool(_ownsref)
+        # The head of every exec and call frame for it.
+        self._invoking = _OPS[_INVOKE_INTERPRETER] + _ID.pack(id)
         _known[id] = self
         return self
 
@@ -395,14 +397,12 @@ class Interpreter:
         # The most common call, in as few steps as can be: a callable found
         # by its name before, plain arguments, no keywords.
         try:
-            by_name = _by_name.get(callable)
+            framing = _call_framing[callable]
         except TypeError:
-            by_name = None
-        if by_name is not None and not kwargs and _plain(args):
-            request = _marshal.dumps((_CALL, by_name, (_BY_VALUE, args), _NO_KWARGS_PACKED), 2)
-        else:
-            request = _call_request(callable, args, kwargs)
-        return self._invoke(request)
+            framing = None
+        if framing is not None and not kwargs and (_PLAIN_SCALARS.issuperset(map(type, args)) or _plain(args)):
+            return self._invoke(b"".join((framing[0], _dumps(args, 2), framing[1])))
+        return self._invoke(_call_request(callable, args, kwargs))
 
     def call_in_thread(self, callable, /, *args, **kwargs):
         """Call the object in the interpreter on a new (host) thread; return
@@ -417,8 +417,17 @@ class Interpreter:
         """Runs `request` (see `_call_request`), encoded or not yet."""
         if type(request) is not bytes:
             request = _pep554._dump(request, copy=True)
-        _pep554._flush_stdio()
-        return _result(_call_door(_INVOKE_INTERPRETER, _ID.pack(self._id) + request, self._id), 1)
+        _flush_stdio()
+        try:
+            answer = _door(self._invoking + request)
+        except OSError:
+            raise MemoryError("no memory for the host's answer") from None
+        if answer[0] >= 0x28:
+            # A plain value returned: the answer is its `marshal` data.
+            return _loads(answer)
+        if answer[0] != 0:
+            _refused(answer, self._id)
+        return _result(answer, 1)
 
 
 # What `Interpreter` asks of another interpreter's driver (guest/driver.py,
@@ -427,10 +436,34 @@ _EXEC_SOURCE, _EXEC_CODE, _CALL, _PREPARE_MAIN = 0, 1, 2, 3
 _by_name = _pep554._by_name
 _BY_VALUE = _pep554._BY_VALUE
 _NO_KWARGS_PACKED = _pep554._NO_KWARGS[0]
-# How `marshal` (version 2: no back-references) writes `(0, (0, value))`
-# up to the value: what the driver answers for a plain value returned.
-_RETURNED = _marshal.dumps((0, (0, None)), 2)[:-1]
 _pack = _pep554._pack
+
+
+def _framing(by_name):
+    """The `marshal` data of a call request of the callable named
+    `by_name` with plain arguments and no keywords, before and after the
+    arguments' (version 2 has no back-references, so that the parts join
+    to the data of the whole)."""
+    mark = "\0isolate: the arguments\0"
+    before, after = _marshal.dumps((_CALL, by_name, (_BY_VALUE, mark), _NO_KWARGS_PACKED), 2).split(
+        _marshal.dumps(mark, 2)
+    )
+    return before, after
+
+
+class _CallFraming(dict):
+    """The framing (`_framing`) of each callable found by its name."""
+
+    def __missing__(self, callable):
+        by_name = _by_name.get(callable)
+        if by_name is None:
+            return None
+        if len(self) < 256:
+            self[callable] = _framing(by_name)
+        return _framing(by_name)
+
+
+_call_framing = _CallFraming()
 
 
 def _exec_request(code):
@@ -463,10 +496,6 @@ def _call_request(callable_, args, kwargs):
 def _result(answer, at):
     """The result the other interpreter's driver reported (its encoding,
     from `at` in `answer`)."""
-    if answer.startswith(_RETURNED, at):
-        # `(0, (0, value))` in `marshal`'s format, the most common: a plain
-        # value returned, the last thing in the answer.
-        return _marshal.loads(answer[at + len(_RETURNED) :])
     outcome = _decode(memoryview(answer)[at:])
     if outcome[0] == 0:
         return _pep554._unpack(outcome[1])
@@ -506,6 +535,9 @@ class CallThread:
             self._report(exc)
             return
         self._done = True
+        if len(answer) == 1:
+            # It returned (what it returned is dropped, as by a thread).
+            return
         try:
             _result(answer, 1)
         except (ExecutionFailed, NotShareableError) as exc:
@@ -574,6 +606,13 @@ _ITEM_FLAGS = [[bytes((flag, pickled)) for pickled in (0, 1)] for flag in range(
 _plain = _pep554._plain
 _PLAIN_SCALARS = _pep554._PLAIN_SCALARS
 _flush_stdio = _pep554._flush_stdio
+_BY_REFERENCE = _pep554._BY_REFERENCE
+_dumps = _marshal.dumps
+# `_host.call` itself, for the paths that count every step; elsewhere
+# `_host_call`, which says MemoryError when it fails.
+_door = _pep554._host.call
+_loads = _marshal.loads
+_OK = b"\0"
 
 
 class Queue:
@@ -598,6 +637,7 @@ class Queue:
         self._put_waiting = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
         self._put_plain = self._put_waiting + _ITEM_FLAGS[0][0]
         self._get_waiting = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
+        self._get_now = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, True, _pep554._NO_TIMEOUT)
         _known_queues[id] = self
         return self
 
@@ -655,11 +695,15 @@ class Queue:
         `create_queue()`) for this item.
         """
         kind = type(obj)
-        if kind in _PLAIN_SCALARS and block and timeout is None and unbounditems is None:
-            # The most common put, in as few steps as can be.
-            if kind is not bytes or len(obj) < _pep554._BY_REFERENCE:
-                answer = _host_call(self._put_plain + _marshal.dumps(obj, 2))
-                if answer[0] != 0:
+        if kind in _PLAIN_SCALARS and block is True and timeout is None and unbounditems is None:
+            # The most common put, in as few steps as can be (each costs
+            # here: this path is most of a round trip between interpreters).
+            if kind is not bytes or len(obj) < _BY_REFERENCE:
+                try:
+                    answer = _door(self._put_plain + _dumps(obj, 2))
+                except OSError:
+                    raise MemoryError("no memory for the host's answer") from None
+                if answer != _OK:
                     self._put_refused(answer)
                 return
         flag = 0 if unbounditems is None else _unbound_flag(unbounditems)
@@ -703,19 +747,27 @@ class Queue:
         interpreter was destroyed, what the item's `unbounditems` says:
         `UNBOUND`, or ItemInterpreterDestroyed.
         """
-        if block:
-            _flush_stdio()
-            frame = self._get_waiting if timeout is None else None
+        if block and timeout is not None:
+            frame = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(self._id, False, _timeout_ns(True, timeout))
         else:
-            frame = None
-        if frame is None:
-            frame = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
-        answer = _host_call(frame)
+            frame = self._get_waiting
+        # First without waiting: stdout and stderr are flushed before a wait
+        # (what was printed shows while this waits), and only then.
+        try:
+            answer = _door(self._get_now)
+        except OSError:
+            raise MemoryError("no memory for the host's answer") from None
+        if answer[0] >= 0x28:
+            # A plain item, the most common: the answer is its `marshal` data.
+            return _loads(answer)
         if answer[0] != 0:
-            _refused(answer, queue_id=self._id)
-        if answer[1] == 0 and answer[2] == 0 and answer[3] >= 0x28:
-            # A plain item, the most common.
-            return _marshal.loads(answer[3:])
+            if block and answer[1] == _F_QUEUE_EMPTY:
+                _flush_stdio()
+                answer = _host_call(frame)
+                if answer[0] >= 0x28:
+                    return _loads(answer)
+            if answer[0] != 0:
+                _refused(answer, queue_id=self._id)
         if answer[1] == 1:
             if _FLAG_TO_UNBOUND.get(answer[2]) is UNBOUND_ERROR:
                 raise ItemInterpreterDestroyed("item's original interpreter destroyed")

@@ -74,6 +74,8 @@ _U32 = interpreters._U32
 
 # What a run does with its source (flags, bits 2-3).
 _EXEC, _EVAL, _CALL, _INVOKE = 0, 1, 2, 3
+# The flags of an invoke that is not a copy's first run.
+_INVOKING = _INVOKE << 2
 
 
 def serve():
@@ -85,9 +87,17 @@ def serve():
         if answer[0] != 0:
             interpreters._raise_fault(answer, None)
         flags = answer[1]
-        (length,) = _U32.unpack_from(answer, 2)
-        filename = str(answer[6 : 6 + length], "utf-8")
-        at = 6 + length
+        if flags == _INVOKING:
+            # PEP 734's exec and call, the most common run, in as few steps
+            # as can be: its request follows the flags.
+            _host_call(_invoke(memoryview(answer)[2:]))
+            return
+        at = 2
+        filename = _COMMAND_FILENAME
+        if flags >> 2 & 3 != _INVOKE:
+            (length,) = _U32.unpack_from(answer, at)
+            filename = str(answer[at + 4 : at + 4 + length], "utf-8")
+            at += 4 + length
         if flags & 2:
             # The first run of a copy: its setup comes first.
             (setup_length,) = _U32.unpack_from(answer, at)
@@ -110,7 +120,7 @@ def serve():
             return
         if kind == _INVOKE:
             # Its request comes as its source.
-            _door(_RUN_RESULT, b"\x00" + _invoke(interpreters._decode(source)))
+            _host_call(_invoke(source))
             return
         if kind == _EVAL:
             result = eval(_compiled(source, filename, "eval"), _MAIN.__dict__)
@@ -230,38 +240,50 @@ _PLAIN_SCALARS = interpreters._PLAIN_SCALARS
 _marshal = interpreters._marshal
 
 
-def _invoke(request) -> bytes:
-    kind = request[0]
+_RESULT = bytes((_RUN_RESULT, 0))
+# An invoke's plain result, which the caller gets as its answer alone.
+_RETURNED = bytes((_RUN_RESULT, 2))
+_modules = sys.modules
+
+
+def _invoke(data) -> bytes:
+    """Does the invoke `data` asks; returns the door frame that reports
+    its outcome."""
     result = None
     try:
-        if kind == _EXEC_SOURCE:
-            exec(_compiled(request[1].encode("utf-8"), _COMMAND_FILENAME), _MAIN.__dict__)
-        elif kind == _EXEC_CODE:
-            import marshal
-
-            exec(marshal.loads(request[1]), _MAIN.__dict__)
-        elif kind == _PREPARE_MAIN:
-            for name, packed in request[1]:
-                setattr(_MAIN, name, interpreters._unpack(packed))
-        else:
+        request = _marshal.loads(data) if data[0] >= 0x28 else interpreters._decode(data)
+        kind = request[0]
+        if kind == _CALL_PACKED:
             func, args, kwargs = request[1], request[2], request[3]
-            unpack = interpreters._unpack
             if func[0] == _BY_NAME and args[0] == _BY_VALUE and kwargs[0] == _BY_VALUE:
                 # The most common call: a callable its module names (never
                 # one of `__main__`), arguments that crossed as values.
-                result = _call_in_main(unpack(func), args[1], kwargs[1])
+                module = _modules.get(func[1])
+                if module is not None and "." not in func[2]:
+                    func = getattr(module, func[2])
+                else:
+                    func = interpreters._unpack(func)
+                result = _call_in_main(func, args[1], kwargs[1])
             else:
+                unpack = interpreters._unpack
                 result = _call_in_main(interpreters._in_main(unpack(func)), unpack(args), unpack(kwargs))
+        elif kind == _EXEC_SOURCE:
+            exec(_compiled(request[1].encode("utf-8"), _COMMAND_FILENAME), _MAIN.__dict__)
+        elif kind == _EXEC_CODE:
+            exec(_marshal.loads(request[1]), _MAIN.__dict__)
+        else:
+            for name, packed in request[1]:
+                setattr(_MAIN, name, interpreters._unpack(packed))
     except BaseException as exc:
-        return interpreters._dump((1, _excinfo(exc)))
+        return _RESULT + interpreters._dump((1, _excinfo(exc)))
     if type(result) in _PLAIN_SCALARS:
-        return _marshal.dumps((0, (0, result)), 2)
+        return _RETURNED + _marshal.dumps(result, 2)
     try:
         packed, plain = interpreters._packed(result)
-        return interpreters._dump_packed((0, packed), plain)
+        return _RESULT + interpreters._dump_packed((0, packed), plain)
     except BaseException as exc:
         why = f"the result, a {type(result).__name__!r} object, cannot be sent back: {_safe_str(exc)}"
-        return interpreters._dump((2, why))
+        return _RESULT + interpreters._dump((2, why))
 
 
 def _excinfo(exc: BaseException) -> tuple:

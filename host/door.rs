@@ -15,6 +15,9 @@
 //! request := op:u8 args
 //! answer  := 0x00 result            (ok)
 //!          | 0x01 fault:u8 detail   (refused: the guest raises)
+//!          | plain                  (ok: a value alone, where an op says so)
+//! plain   := a value in `marshal`'s format, whose first byte (a type
+//!            code) is 0x28 or more: the guest loads the answer as it is
 //! u64     := 8 bytes, little-endian     timeout := u64 nanoseconds, u64::MAX for none
 //! blob    := len:u32 (little-endian) then len bytes
 //! value   := one value in the encoding of host/value.rs
@@ -72,7 +75,7 @@ pub(crate) enum Op {
     /// do, 0 run the source, 1 evaluate it as an expression, 2 call the
     /// callable it names with the arguments bound as the one binding, 3 a
     /// PEP 734 invoke, whose request (a value) is the source), filename
-    /// blob, [setup blob], then the source (rest).
+    /// blob (none for an invoke), [setup blob], then the source (rest).
     TakeRun = 0x10,
     /// The run's bindings. → value: a tuple of `(name, value)` tuples.
     TakeBindings = 0x11,
@@ -81,7 +84,9 @@ pub(crate) enum Op {
     /// with link 0 none, 1 cause, 2 context. No report means success.
     RunOutcome = 0x12,
     /// An `eval` or `call` run's result (rest): 0 then the value (lists and
-    /// dicts allowed), or 1 then why it cannot be copied (UTF-8).
+    /// dicts allowed), or 1 then why it cannot be copied (UTF-8). An
+    /// invoke's: 0 then its outcome, or 2 then a plain value it returned,
+    /// in `marshal`'s format, which its caller gets as a plain answer.
     RunResult = 0x13,
     /// → u64: this interpreter's id.
     CurrentInterpreter = 0x20,
@@ -108,7 +113,8 @@ pub(crate) enum Op {
     ForkInterpreter = 0x29,
     /// id:u64, then a value (rest): a PEP 734 exec or call, run in that
     /// interpreter on this thread (see `guest/driver.py`, `_invoke`).
-    /// → the value the guest reported: what it returned or raised.
+    /// → the value the guest reported: what it returned or raised; a plain
+    /// answer for a plain value returned.
     InvokeInterpreter = 0x2a,
     /// As `InvokeInterpreter`, on a new host thread. → u64: a run handle,
     /// whose `JoinRun` answers with the reported value.
@@ -146,8 +152,9 @@ pub(crate) enum Op {
     /// id:u64, nowait:u8, timeout, unbound:u8 (0: the queue's default),
     /// pickled:u8, then the value (rest; lists and dicts allowed) → nothing.
     QueuePut = 0x53,
-    /// id:u64, nowait:u8, timeout → u8 0 then pickled:u8 and the value,
-    /// u8 1 then the unbound policy of an item whose interpreter is gone,
+    /// id:u64, nowait:u8, timeout → a plain answer for an item in
+    /// `marshal`'s format (not a pickle), else u8 0 then pickled:u8 and the
+    /// value, u8 1 then the unbound policy of an item whose interpreter is gone,
     /// or u8 2 then the tag and length:u32 of a lone `bytes` or buffer of
     /// [`LARGE_PAYLOAD`] bytes or more, as [`Op::ChannelRecv`] answers.
     /// Until it is taken, a get from that queue answers 2 again.
@@ -332,6 +339,12 @@ impl Answer {
             _ => {}
         }
         Answer { head: bytes, body: Vec::new() }
+    }
+
+    /// A plain answer: `marshal`'s bytes of a value, alone.
+    pub(crate) fn plain(value: Vec<u8>) -> Self {
+        debug_assert!(crate::marshal::is_marshal(&value), "a plain answer starts with a type code");
+        Answer { head: Vec::new(), body: value }
     }
 
     pub(crate) fn u8(mut self, value: u8) -> Self {

@@ -1,6 +1,6 @@
 //! Locking that survives a panic elsewhere, and waiting for a change.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -27,6 +27,10 @@ pub(crate) struct Signal {
     changed: Condvar,
     /// Counts the notifications.
     changes: AtomicU64,
+    /// The waiters asleep on `changed` (or about to be): a notification
+    /// with none skips the condition variable, whose wake is a system call
+    /// even when nobody sleeps (it was most of a queue put's kernel time).
+    sleepers: AtomicU32,
 }
 
 /// How long a waiter spins on its core watching for a change, then how
@@ -38,8 +42,13 @@ const YIELD_ROUNDS: u32 = 50;
 impl Signal {
     /// Wakes every waiter. Called with the state locked, after changing it.
     pub(crate) fn notify(&self) {
-        self.changes.fetch_add(1, Ordering::Release);
-        self.changed.notify_all();
+        // Sequentially consistent, as is the sleeper's side (`wait`): of a
+        // notifier and a sleeper, at least one sees the other's write, so
+        // either this wakes the sleeper or it sees the change and stays up.
+        self.changes.fetch_add(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Releases `guard`, waits for a change of the state `mutex` guards,
@@ -71,9 +80,10 @@ impl Signal {
             std::thread::yield_now();
         }
         let guard = lock(mutex);
-        // Changes are made under the lock: one made since `seen` is visible
+        let _asleep = Asleep::count(&self.sleepers);
+        // Counted as a sleeper first: a change made since `seen` is visible
         // now, and any later one will notify the condition variable.
-        if self.changes.load(Ordering::Acquire) != seen {
+        if self.changes.load(Ordering::SeqCst) != seen {
             return (guard, true);
         }
         match deadline {
@@ -87,5 +97,21 @@ impl Signal {
                 (guard, true)
             }
         }
+    }
+}
+
+/// Counts a waiter in [`Signal::sleepers`] while it lives.
+struct Asleep<'a>(&'a AtomicU32);
+
+impl<'a> Asleep<'a> {
+    fn count(sleepers: &'a AtomicU32) -> Self {
+        sleepers.fetch_add(1, Ordering::SeqCst);
+        Asleep(sleepers)
+    }
+}
+
+impl Drop for Asleep<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

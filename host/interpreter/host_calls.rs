@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::guest;
 use crate::host_function::Called;
 use crate::interpreter::instance::{HostState, RunKind, RunOutcome, RunRequest};
-use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef, Reserved};
+use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef, Invoked, Reserved};
 use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
 use crate::queue::{Got, Item, QueueId, QueueState, Unbound};
 use crate::runtime::Runtime;
@@ -106,13 +106,13 @@ impl Payload {
 }
 
 /// What a run started on a new thread does with its interpreter.
-type ThreadRun = dyn FnOnce(&Reserved) -> Result<Option<Message>, Error> + Send;
+type ThreadRun = dyn FnOnce(&Reserved) -> Result<Option<Invoked>, Error> + Send;
 
 /// The result of a run started by `run_in_thread` (or `StartInvoke`),
 /// once it is known: for an invoke, what the guest reported.
 #[derive(Default)]
 struct RunSlot {
-    result: Mutex<Option<Result<Option<Message>, Error>>>,
+    result: Mutex<Option<Result<Option<Invoked>, Error>>>,
     done: Condvar,
 }
 
@@ -488,7 +488,10 @@ impl HostState {
                     | ((request.kind as u8) << 2);
                 let setup = request.setup.take();
                 let capacity = request.source.len() + request.filename.len() + setup.as_ref().map_or(0, Vec::len) + 12;
-                let mut answer = Answer::with_capacity(capacity).u8(flags).blob(request.filename.as_bytes());
+                let mut answer = Answer::with_capacity(capacity).u8(flags);
+                if request.kind != RunKind::Invoke {
+                    answer = answer.blob(request.filename.as_bytes());
+                }
                 if let Some(setup) = &setup {
                     answer = answer.blob(setup);
                 }
@@ -720,9 +723,8 @@ impl HostState {
             Err(fault) => return Ok(Answer::fault(fault)),
         };
         link.nested(&target, || {
-            let reported = target.invoke(request, link.deadline)?;
-            link.me()?.grant(reported.ends);
-            Ok(Answer::ok().body(reported.bytes))
+            let invoked = target.invoke(request, link.deadline)?;
+            Ok(invoked.answer(&*link.me()?))
         })
     }
 
@@ -775,6 +777,7 @@ impl HostState {
                     }
                     Ok(match Payload::of(EndRef::Queue(QueueId(id)), item.message.bytes) {
                         Ok(payload) => Err(payload),
+                        Err(bytes) if crate::marshal::is_marshal(&bytes) => Ok(Answer::plain(bytes)),
                         Err(bytes) => Ok(Answer::ok().u8(0).u8(0).body(bytes)),
                     })
                 }
@@ -876,10 +879,10 @@ impl HostState {
         link.runs.remove(&handle);
         let answer = match outcome {
             Ok(None) => Ok(Answer::ok()),
-            Ok(Some(reported)) => link.me().map(|me| {
-                me.grant(reported.ends);
-                Answer::ok().body(reported.bytes)
-            }),
+            // What a call in a thread returned is dropped, as CPython's
+            // thread drops it; how it failed is not.
+            Ok(Some(Invoked::Returned(_))) => Ok(Answer::ok()),
+            Ok(Some(invoked)) => link.me().map(|me| invoked.answer(&me)),
             Err(err) => Err(Fault::from(err)),
         };
         Ok(answer.into())

@@ -527,15 +527,19 @@ impl InterpreterInner {
     /// the driver takes `request` as its one binding and reports what the
     /// code returned or raised, which comes back checked against what this
     /// interpreter holds.
-    pub(crate) fn invoke(&self, request: Message, outer: Option<Instant>) -> Result<Message> {
+    pub(crate) fn invoke(&self, request: Message, outer: Option<Instant>) -> Result<Invoked> {
         let reported = self.execute(RunKind::Invoke, b"", STRING_FILENAME, vec![(String::new(), request)], outer)?;
         self.invoked(reported)
     }
 
     /// What the driver reported for an invoke, checked.
-    fn invoked(&self, reported: Option<Vec<u8>>) -> Result<Message> {
+    fn invoked(&self, reported: Option<Vec<u8>>) -> Result<Invoked> {
+        let held = |end| self.handles.get(end);
         match reported.as_deref().and_then(<[u8]>::split_first) {
-            Some((0, encoded)) => Message::from_guest(encoded.to_vec(), Copies::Allowed, |end| self.handles.get(end)),
+            Some((0, encoded)) => Ok(Invoked::Outcome(Message::from_guest(encoded.to_vec(), Copies::Allowed, held)?)),
+            Some((2, value)) if crate::marshal::is_marshal(value) => {
+                Ok(Invoked::Returned(Message::from_guest(value.to_vec(), Copies::Allowed, held)?))
+            }
             _ => Err(Error::Trapped { id: self.id, reason: "its driver reported no result".into() }),
         }
     }
@@ -821,7 +825,7 @@ impl Reserved {
 
     /// As [`InterpreterInner::invoke`], with no deadline but the
     /// interpreter's own.
-    pub(crate) fn invoke(&self, request: Message) -> Result<Message> {
+    pub(crate) fn invoke(&self, request: Message) -> Result<Invoked> {
         let bindings = vec![(String::new(), request)];
         let reported = self.0.execute_claimed(RunKind::Invoke, b"", STRING_FILENAME, bindings, None)?;
         self.0.invoked(reported)
@@ -831,6 +835,30 @@ impl Reserved {
 impl Drop for Reserved {
     fn drop(&mut self) {
         self.0.running.store(false, Ordering::Release);
+    }
+}
+
+/// How a PEP 734 invoke ended, as its driver reported it (see
+/// `guest/driver.py`, `_invoke`).
+pub(crate) enum Invoked {
+    /// The encoded outcome: `(0, result)`, `(1, excinfo)` or `(2, why)`.
+    Outcome(Message),
+    /// A plain value it returned, in `marshal`'s format.
+    Returned(Message),
+}
+
+impl Invoked {
+    /// The caller's answer; the caller now holds what the value names.
+    pub(crate) fn answer(self, caller: &InterpreterInner) -> crate::door::Answer {
+        use crate::door::Answer;
+        match self {
+            Invoked::Outcome(message) => {
+                caller.grant(message.ends);
+                Answer::ok().body(message.bytes)
+            }
+            // `marshal` carries no handles.
+            Invoked::Returned(message) => Answer::plain(message.bytes),
+        }
     }
 }
 
