@@ -432,22 +432,19 @@ class Interpreter:
 
 # What `Interpreter` asks of another interpreter's driver (guest/driver.py,
 # `_invoke`).
-_EXEC_SOURCE, _EXEC_CODE, _CALL, _PREPARE_MAIN = 0, 1, 2, 3
+_EXEC_SOURCE, _EXEC_CODE, _CALL, _PREPARE_MAIN, _CALL_NAMED = 0, 1, 2, 3, 4
 _by_name = _pep554._by_name
-_BY_VALUE = _pep554._BY_VALUE
-_NO_KWARGS_PACKED = _pep554._NO_KWARGS[0]
 _pack = _pep554._pack
 
 
 def _framing(by_name):
-    """The `marshal` data of a call request of the callable named
-    `by_name` with plain arguments and no keywords, before and after the
-    arguments' (version 2 has no back-references, so that the parts join
-    to the data of the whole)."""
+    """The `marshal` data of a request to call the callable named
+    `by_name` (`(_BY_NAME, module, qualname)`) with plain arguments and no
+    keywords, before and after the arguments' (version 2 has no
+    back-references, so that the parts join to the data of the whole)."""
     mark = "\0isolate: the arguments\0"
-    before, after = _marshal.dumps((_CALL, by_name, (_BY_VALUE, mark), _NO_KWARGS_PACKED), 2).split(
-        _marshal.dumps(mark, 2)
-    )
+    request = (_CALL_NAMED, by_name[1], by_name[2], mark)
+    before, after = _marshal.dumps(request, 2).split(_marshal.dumps(mark, 2))
     return before, after
 
 

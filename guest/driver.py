@@ -223,9 +223,14 @@ def _resolve(name: str):
 # `InvokeInterpreter`): the request is `(0, source)`, `(1, code)` (a code
 # object, `marshal`led), `(2, callable, args, kwargs)` (each packed by
 # `interpreters._pack`) or `(3, ((name, value), ...))` (`prepare_main`, the
-# values packed); the answer `(0, result)` (packed), `(1, excinfo)` or
-# `(2, why the result cannot be sent)`.
+# values packed); the answer a plain value returned, alone (`RunResult` 2),
+# else `(0, result)` (packed), `(1, excinfo)` or `(2, why the result cannot
+# be sent)`.
 _EXEC_SOURCE, _EXEC_CODE, _CALL_PACKED, _PREPARE_MAIN = 0, 1, 2, 3
+# And `(4, module, qualname, args)`: the most common call, of a callable its
+# module names, with plain arguments and no keywords, flat (each object
+# `marshal` makes here costs).
+_CALL_NAMED = 4
 
 
 # Calls a callable from a frame of `__main__`, as if `__main__` called it:
@@ -233,6 +238,7 @@ _EXEC_SOURCE, _EXEC_CODE, _CALL_PACKED, _PREPARE_MAIN = 0, 1, 2, 3
 # they do for a call made by CPython's `Interpreter.call()`. Its frame is
 # the driver's (`<isolate:…>`), left out of tracebacks.
 _call_in_main = eval(compile("lambda f, a, k: f(*a, **k)", "<isolate:_isolate_driver>", "eval"), _MAIN.__dict__)
+_call_positional_in_main = eval(compile("lambda f, a: f(*a)", "<isolate:_isolate_driver>", "eval"), _MAIN.__dict__)
 
 
 _BY_VALUE, _BY_NAME = interpreters._BY_VALUE, interpreters._BY_NAME
@@ -253,20 +259,18 @@ def _invoke(data) -> bytes:
     try:
         request = _marshal.loads(data) if data[0] >= 0x28 else interpreters._decode(data)
         kind = request[0]
-        if kind == _CALL_PACKED:
-            func, args, kwargs = request[1], request[2], request[3]
-            if func[0] == _BY_NAME and args[0] == _BY_VALUE and kwargs[0] == _BY_VALUE:
-                # The most common call: a callable its module names (never
-                # one of `__main__`), arguments that crossed as values.
-                module = _modules.get(func[1])
-                if module is not None and "." not in func[2]:
-                    func = getattr(module, func[2])
-                else:
-                    func = interpreters._unpack(func)
-                result = _call_in_main(func, args[1], kwargs[1])
+        if kind == _CALL_NAMED:
+            # A callable its module names (never one of `__main__`).
+            module = _modules.get(request[1])
+            if module is not None and "." not in request[2]:
+                func = getattr(module, request[2])
             else:
-                unpack = interpreters._unpack
-                result = _call_in_main(interpreters._in_main(unpack(func)), unpack(args), unpack(kwargs))
+                func = interpreters._unpack((_BY_NAME, request[1], request[2]))
+            result = _call_positional_in_main(func, request[3])
+        elif kind == _CALL_PACKED:
+            unpack = interpreters._unpack
+            func, args, kwargs = request[1], request[2], request[3]
+            result = _call_in_main(interpreters._in_main(unpack(func)), unpack(args), unpack(kwargs))
         elif kind == _EXEC_SOURCE:
             exec(_compiled(request[1].encode("utf-8"), _COMMAND_FILENAME), _MAIN.__dict__)
         elif kind == _EXEC_CODE:
@@ -447,12 +451,4 @@ def _safe_str(value) -> str:
         return f"<{type(value).__name__} object: str() failed>"
 
 
-def _flush_stdio() -> None:
-    streams = (sys.stdout, sys.stderr)
-    if sys.__stdout__ is not streams[0] or sys.__stderr__ is not streams[1]:
-        streams += (sys.__stdout__, sys.__stderr__)
-    for stream in streams:
-        try:
-            stream.flush()
-        except BaseException:
-            pass
+_flush_stdio = interpreters._flush_stdio

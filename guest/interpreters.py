@@ -257,11 +257,25 @@ def _raise_fault(answer, interpreter_id):
 
 
 def _flush_stdio():
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
+    """Flushes stdout and stderr (and the original ones, if replaced): what
+    was printed reaches the host before this interpreter waits on another,
+    or another runs. Both are line-buffered: only a line not yet ended
+    can be pending. On every wait and call, so in as few steps as can be."""
+    out, err = sys.stdout, sys.stderr
+    try:
+        out.flush()
+    except BaseException:
+        pass
+    try:
+        err.flush()
+    except BaseException:
+        pass
+    if sys.__stdout__ is not out or sys.__stderr__ is not err:
+        for stream in (sys.__stdout__, sys.__stderr__):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
 
 
 def _timeout_ns(timeout):

@@ -136,12 +136,16 @@ pub(crate) fn read(bytes: &[u8], copies: Copies, build: bool) -> Result<Value> {
                             }
                             *key = Some(value);
                         }
-                        Some(key) => pairs.push((key, value)),
+                        // Only checking: the containers stay empty.
+                        Some(key) if build => pairs.push((key, value)),
+                        Some(_) => {}
                     }
                     break;
                 }
                 Some(Open::Seq { items, left, .. }) => {
-                    items.push(value);
+                    if build {
+                        items.push(value);
+                    }
                     *left -= 1;
                     if *left > 0 {
                         break;

@@ -740,7 +740,8 @@ impl HostState {
             let queue = link.queue(id)?;
             let message = link.copied_message(args)?;
             let me = link.me()?;
-            let _watch = link.watch_queue(&queue);
+            // Only a put that may wait needs waking when cancelled.
+            let _watch = (!nowait && queue.maxsize() > 0).then(|| link.watch_queue(&queue));
             let budget = me.memory_budget();
             let charge = budget
                 .charge(message.bytes.len())
@@ -763,7 +764,7 @@ impl HostState {
             args.end()?;
             let queue = link.queue(id)?;
             let me = link.me()?;
-            let _watch = link.watch_queue(&queue);
+            let _watch = (!nowait).then(|| link.watch_queue(&queue));
             match queue.get(Party::Interpreter(me.id()), link.wait(nowait, timeout), Some(&link.cancel))? {
                 Got::Item(item) if item.pickled && item.sandbox != Some(me.family()) => Err(invalid(
                     "the item is a pickle from another sandbox's interpreter: between sandboxes only values cross \
