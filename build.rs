@@ -94,6 +94,9 @@ const GUEST_INPUTS: &[&str] = &[
     "guest/concurrent_interpreters.py",
     "guest/_interpreters.py",
     "guest/interpreter_pool.py",
+    "guest/concurrent_interpreters_queues.py",
+    "guest/concurrent_interpreters_crossinterp.py",
+    "guest/_interpqueues.py",
 ];
 
 /// zstd level for the module: 104 MB to 17 MB in about three seconds.

@@ -32,14 +32,19 @@ Where isolate differs from CPython:
   code can be closed; the one the host created belongs to the host.
 - `create()` accepts no configuration: every interpreter is isolated.
 - `UNBOUND`, `UNBOUND_ERROR` and `UNBOUND_REMOVE` (CPython keeps them in
-  its private `_queues` and `_crossinterp` modules) are here too.
+  its private `_queues` and `_crossinterp` modules, which are here too)
+  are in this module.
+- `Queue(id)` reaches a queue an interpreter of this sandbox created, as
+  in CPython; a queue from outside the sandbox only by being given it.
 
 An interpreter created with this module is the same interpreter as seen
 by PEP 554's `interpreters` module, and the other way round.
 """
 
 import marshal as _marshal
+import operator as _operator
 import queue as _queue
+import struct as _struct
 import sys
 import weakref
 
@@ -69,6 +74,7 @@ __all__ = [
 ]
 
 _ID = _pep554._ID
+_I64 = _struct.Struct("<q")
 _encode = _pep554._encode
 _decode = _pep554._decode
 _host_call = _pep554._host_call
@@ -584,14 +590,16 @@ def _unbound_flag(unbounditems):
 
 def create_queue(maxsize=0, *, unbounditems=UNBOUND):
     """Return a new cross-interpreter queue; unbounded if `maxsize` is zero
-    or negative.
+    or negative (`Queue.maxsize` is then what was given, as in CPython).
 
     `unbounditems` sets the default for `Queue.put()`: what `get()` does
     with an item whose interpreter was destroyed before it was taken.
     """
+    maxsize = _operator.index(maxsize)
+    if not -(2**63) <= maxsize < 2**63:
+        raise OverflowError("maxsize does not fit in a C ssize_t")
     flag = _unbound_flag(unbounditems)
-    maxsize = max(0, int(maxsize))
-    answer = _call_door(_QUEUE_CREATE, _ID.pack(maxsize) + bytes((flag,)))
+    answer = _call_door(_QUEUE_CREATE, _I64.pack(maxsize) + bytes((flag,)))
     return Queue(_ID.unpack_from(answer, 1)[0])
 
 
@@ -656,7 +664,7 @@ class Queue:
 
     def _info(self):
         answer = _call_door(_QUEUE_INFO, _ID.pack(self._id), queue_id=self._id)
-        maxsize, count = _ID.unpack_from(answer, 1)[0], _ID.unpack_from(answer, 9)[0]
+        maxsize, count = _I64.unpack_from(answer, 1)[0], _ID.unpack_from(answer, 9)[0]
         return maxsize, count, answer[17]
 
     @property

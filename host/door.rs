@@ -142,10 +142,14 @@ pub(crate) enum Op {
     /// at `at..at + len` of the guest's memory, checked, where `len` is
     /// that value's length: the data of a `bytes` the guest made for it.
     TakePayload = 0x37,
-    /// maxsize:u64 (0: no bound), unbound:u8 (the default policy,
-    /// CPython's flag) → u64: a new queue's id, held by the caller.
+    /// maxsize:u64 (an i64: zero or less, no bound), unbound:u8 (the
+    /// default policy, CPython's flag) → u64: a new queue's id, held by
+    /// the caller.
     QueueCreate = 0x50,
-    /// id:u64 → nothing: one more Python object stands for the queue.
+    /// id:u64 → nothing: one more Python object stands for the queue. The
+    /// caller holds it, or an interpreter of its sandbox created it (then
+    /// the caller holds it from now): CPython's interpreters reach a queue
+    /// by its id, and so do a sandbox's; another sandbox's, never.
     QueueBind = 0x51,
     /// id:u64 → nothing: one fewer; with the last, the caller lets go.
     QueueRelease = 0x52,
@@ -159,7 +163,8 @@ pub(crate) enum Op {
     /// [`LARGE_PAYLOAD`] bytes or more, as [`Op::ChannelRecv`] answers.
     /// Until it is taken, a get from that queue answers 2 again.
     QueueGet = 0x54,
-    /// id:u64 → maxsize:u64, count:u64, default unbound:u8.
+    /// id:u64 → maxsize:u64 (the i64 it was created with), count:u64,
+    /// default unbound:u8.
     QueueInfo = 0x55,
     /// → value: a tuple of the names of the host functions the caller may
     /// call.

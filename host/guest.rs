@@ -63,11 +63,21 @@ pub(crate) const DRIVER_MODULES: &[(&str, &str)] = &[
     ("concurrent.interpreters", include_str!("../guest/concurrent_interpreters.py")),
     ("_interpreters", include_str!("../guest/_interpreters.py")),
     ("concurrent.futures.interpreter", include_str!("../guest/interpreter_pool.py")),
+    ("concurrent.interpreters._queues", include_str!("../guest/concurrent_interpreters_queues.py")),
+    ("concurrent.interpreters._crossinterp", include_str!("../guest/concurrent_interpreters_crossinterp.py")),
+    ("_interpqueues", include_str!("../guest/_interpqueues.py")),
 ];
 
 /// Of the driver's modules, those loaded when first imported rather than at
 /// boot (see `guest/wasi_patches.py`): most interpreters never use them.
-const LAZY_MODULES: &[&str] = &["concurrent.interpreters", "_interpreters", "concurrent.futures.interpreter"];
+const LAZY_MODULES: &[&str] = &[
+    "concurrent.interpreters",
+    "_interpreters",
+    "concurrent.futures.interpreter",
+    "concurrent.interpreters._queues",
+    "concurrent.interpreters._crossinterp",
+    "_interpqueues",
+];
 
 const BOOT_NAME: &str = "_isolate_boot";
 

@@ -108,6 +108,13 @@ pub(crate) struct QueueState {
     id: QueueId,
     /// At most this many items; 0 for no bound.
     maxsize: usize,
+    /// The maxsize it was created with, which Python code reads back as
+    /// given (CPython's, even zero or less: no bound).
+    given_maxsize: i64,
+    /// The sandbox whose interpreter created it (its first interpreter's
+    /// id), whose interpreters may reach it by its id, as CPython's reach
+    /// any queue; None for the Rust program's.
+    sandbox: Option<InterpreterId>,
     /// The policy of items put without one of their own.
     unbound: Unbound,
     state: Mutex<State>,
@@ -145,8 +152,17 @@ impl State {
 }
 
 impl QueueState {
-    pub(crate) fn new(id: QueueId, maxsize: usize, unbound: Unbound) -> Self {
-        QueueState { id, maxsize, unbound, state: Mutex::new(State::default()), changed: Signal::default() }
+    /// A queue of at most `maxsize` items, none if zero or less.
+    pub(crate) fn new(id: QueueId, maxsize: i64, unbound: Unbound, sandbox: Option<InterpreterId>) -> Self {
+        QueueState {
+            id,
+            maxsize: usize::try_from(maxsize).unwrap_or(0),
+            given_maxsize: maxsize,
+            sandbox,
+            unbound,
+            state: Mutex::new(State::default()),
+            changed: Signal::default(),
+        }
     }
 
     pub(crate) fn id(&self) -> QueueId {
@@ -155,6 +171,14 @@ impl QueueState {
 
     pub(crate) fn maxsize(&self) -> usize {
         self.maxsize
+    }
+
+    pub(crate) fn given_maxsize(&self) -> i64 {
+        self.given_maxsize
+    }
+
+    pub(crate) fn sandbox(&self) -> Option<InterpreterId> {
+        self.sandbox
     }
 
     pub(crate) fn default_unbound(&self) -> Unbound {
@@ -425,7 +449,7 @@ mod tests {
 
     #[test]
     fn a_bounded_queue_refuses_a_put_when_full_and_keeps_order() {
-        let queue = QueueState::new(QueueId(0), 2, Unbound::Replace);
+        let queue = QueueState::new(QueueId(0), 2, Unbound::Replace, None);
         queue.put(Party::Host, item(1), None, Wait::No, None).unwrap();
         queue.put(Party::Host, item(2), None, Wait::No, None).unwrap();
         assert!(matches!(queue.put(Party::Host, item(3), None, Wait::No, None), Err(Error::QueueFull(_))));
@@ -438,7 +462,7 @@ mod tests {
 
     #[test]
     fn a_waiting_get_is_served_before_a_later_one() {
-        let queue = Arc::new(QueueState::new(QueueId(0), 0, Unbound::Replace));
+        let queue = Arc::new(QueueState::new(QueueId(0), 0, Unbound::Replace, None));
         let waiter = {
             let queue = queue.clone();
             std::thread::spawn(move || taken(queue.get(Party::Host, Wait::Until(None), None).unwrap()))
@@ -455,7 +479,7 @@ mod tests {
 
     #[test]
     fn unbinding_follows_each_items_policy() {
-        let queue = QueueState::new(QueueId(0), 0, Unbound::Replace);
+        let queue = QueueState::new(QueueId(0), 0, Unbound::Replace, None);
         let gone = Party::Interpreter(InterpreterId(7));
         queue.put(gone, item(1), Some(Unbound::Remove), Wait::No, None).unwrap();
         queue.put(gone, item(2), Some(Unbound::Error), Wait::No, None).unwrap();

@@ -236,12 +236,15 @@ impl Runtime {
     /// Hand it to interpreters as a [`Value`](crate::Value): a binding, a
     /// call's argument, or an item of another queue.
     pub fn create_queue(&self, maxsize: usize) -> Queue {
-        Queue { state: self.new_queue(maxsize, Unbound::default()), runtime: self.clone() }
+        let maxsize = i64::try_from(maxsize).unwrap_or(i64::MAX);
+        Queue { state: self.new_queue(maxsize, Unbound::default(), None), runtime: self.clone() }
     }
 
-    pub(crate) fn new_queue(&self, maxsize: usize, unbound: Unbound) -> Arc<QueueState> {
+    /// A queue of at most `maxsize` items, none if zero or less, created by
+    /// an interpreter of `sandbox` (None: by the Rust program).
+    pub(crate) fn new_queue(&self, maxsize: i64, unbound: Unbound, sandbox: Option<InterpreterId>) -> Arc<QueueState> {
         let id = QueueId(self.inner.next_queue.fetch_add(1, Ordering::Relaxed));
-        let queue = Arc::new(QueueState::new(id, maxsize, unbound));
+        let queue = Arc::new(QueueState::new(id, maxsize, unbound, sandbox));
         let mut queues = lock(&self.inner.queues);
         if queues.by_id.len() >= queues.sweep_at {
             queues.by_id.retain(|_, queue| queue.strong_count() > 0);
@@ -249,6 +252,13 @@ impl Runtime {
         }
         queues.by_id.insert(id, Arc::downgrade(&queue));
         queue
+    }
+
+    /// The queue `id`, if an interpreter of `sandbox` created it and
+    /// something still holds it.
+    pub(crate) fn queue_of_sandbox(&self, id: QueueId, sandbox: InterpreterId) -> Option<Arc<QueueState>> {
+        let queue = lock(&self.inner.queues).by_id.get(&id)?.upgrade()?;
+        (queue.sandbox() == Some(sandbox)).then_some(queue)
     }
 
     /// The items `id` put in any queue are unbound: it was destroyed.

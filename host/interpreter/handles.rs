@@ -31,6 +31,10 @@ impl HeldHandles {
         HeldHandles(Mutex::new(lock(&self.0).clone()))
     }
 
+    pub(crate) fn holds(&self, end: EndRef) -> bool {
+        lock(&self.0).held.contains_key(&end)
+    }
+
     pub(crate) fn get(&self, end: EndRef) -> Option<Held> {
         lock(&self.0).held.get(&end).cloned()
     }

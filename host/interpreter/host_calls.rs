@@ -604,14 +604,15 @@ impl HostState {
                 let (maxsize, unbound) = (args.u64()?, args.u8()?);
                 args.end()?;
                 let unbound = Unbound::from_flag(unbound).ok_or_else(|| invalid("an unknown unbound policy"))?;
-                let maxsize = usize::try_from(maxsize).map_err(|_| invalid("a maxsize too large"))?;
+                // CPython's `Py_ssize_t`: zero or less is no bound.
+                let maxsize = maxsize as i64;
                 let me = link.me()?;
                 if !me.handles().has_room() {
                     return Err(Fault::LimitReached(format!(
                         "cannot create a queue: this interpreter holds {MAX_CHANNELS} channels and queues, the limit"
                     )));
                 }
-                let queue = link.runtime.new_queue(maxsize, unbound);
+                let queue = link.runtime.new_queue(maxsize, unbound, Some(me.family()));
                 let id = queue.id();
                 me.handles().grant_queue(queue);
                 Ok(Answer::ok().u64(id.as_u64()))
@@ -620,6 +621,19 @@ impl HostState {
                 let id = QueueId(args.u64()?);
                 args.end()?;
                 let me = link.me()?;
+                if op == Op::QueueBind
+                    && !me.handles().holds(EndRef::Queue(id))
+                    && let Some(queue) = link.runtime.queue_of_sandbox(id, me.family())
+                {
+                    // A queue of its own sandbox, named by its id: reached
+                    // as in CPython. Any other only by being given it.
+                    if !me.handles().has_room() {
+                        return Err(Fault::LimitReached(format!(
+                            "cannot hold the queue: this interpreter holds {MAX_CHANNELS} channels and queues, the limit"
+                        )));
+                    }
+                    me.handles().grant_queue(queue);
+                }
                 let done =
                     if op == Op::QueueBind { me.handles().bind_queue(id) } else { me.handles().release_queue(id) };
                 if !done {
@@ -630,7 +644,8 @@ impl HostState {
             Op::QueueInfo => {
                 let queue = link.queue(args.u64()?)?;
                 args.end()?;
-                Ok(Answer::ok().u64(queue.maxsize() as u64).u64(queue.len() as u64).u8(queue.default_unbound() as u8))
+                let maxsize = queue.given_maxsize() as u64;
+                Ok(Answer::ok().u64(maxsize).u64(queue.len() as u64).u8(queue.default_unbound() as u8))
             }
 
             Op::RunIsDone => {

@@ -346,7 +346,10 @@ except ValueError:
     pass
 else:
     raise AssertionError("no ValueError")
-assert interpreters.create_queue(-5).maxsize == 0
+# As CPython: zero or less is no bound, and reads back as given.
+unbounded = interpreters.create_queue(-5)
+assert unbounded.maxsize == -5 and not unbounded.full()
+raises(TypeError, interpreters.create_queue, "1")
 assert interpreters.Queue(q.id) is q and repr(q) == f"Queue({q.id})"
 "#,
     );
@@ -445,22 +448,47 @@ else:
 }
 
 #[test]
-fn a_queue_id_is_not_a_capability() {
+fn a_sandbox_reaches_its_own_queues_by_id_and_no_others() {
+    // Within a sandbox, as in CPython: `Queue(id)` in another of its
+    // interpreters is the same queue.
     check(
         r#"
 q = interpreters.create_queue()
 interp = interpreters.create()
 interp.exec(f"""
 from concurrent import interpreters
-try:
-    interpreters.Queue({q.id})
-except interpreters.QueueNotFoundError:
-    pass
-else:
-    raise AssertionError("a queue reached by its id")
+q = interpreters.Queue({q.id})
+q.put("from the other interpreter")
 """)
+assert q.get_nowait() == "from the other interpreter"
+raises(interpreters.QueueNotFoundError, interpreters.Queue, q.id + 1000)
 "#,
     );
+    // Another sandbox's queue (and the Rust program's) only by being given
+    // it: its id alone reaches nothing.
+    let runtime = runtime();
+    let owner = runtime.interpreter().build().unwrap();
+    let id = owner.eval("__import__('concurrent.interpreters').interpreters.create_queue().id").unwrap();
+    let host_queue = runtime.create_queue(0);
+    let unseen = runtime.create_queue(0);
+    let stranger = runtime.interpreter().build().unwrap();
+    stranger
+        .run_with(
+            r#"
+from concurrent import interpreters
+hosts.put(1)
+for qid in (owners, unseen):
+    try:
+        interpreters.Queue(qid)
+    except interpreters.QueueNotFoundError:
+        pass
+    else:
+        raise AssertionError(f"queue {qid} reached by its id")
+"#,
+            [("owners", id), ("unseen", Value::from(unseen.id().as_u64())), ("hosts", Value::from(host_queue.clone()))],
+        )
+        .unwrap_or_else(|err| panic!("{err}\n{}", stranger.take_stderr().text()));
+    assert_eq!(host_queue.get().unwrap(), Value::from(1));
 }
 
 #[test]
@@ -680,4 +708,48 @@ assert q.qsize() == 1
 "#,
         )
         .unwrap();
+}
+
+#[test]
+fn cpythons_private_queue_modules_are_there_for_its_tests() {
+    // CPython's own tests import `_queues`, `_crossinterp` and the
+    // low-level `_interpqueues` (and skip everything without the latter).
+    check(
+        r#"
+from concurrent.interpreters import _queues as queues, _crossinterp
+import _interpqueues
+
+q = queues.create()
+assert q.maxsize == 0 and type(q) is interpreters.Queue
+assert queues.QueueEmpty is interpreters.QueueEmpty and queues.UNBOUND is interpreters.UNBOUND
+assert q in queues.list_all()
+
+REPLACE = _crossinterp._UNBOUND_CONSTANT_TO_FLAG[_crossinterp.UNBOUND]
+assert _crossinterp.serialize_unbound(interpreters.UNBOUND_ERROR) == (2,)
+assert _crossinterp.resolve_unbound(REPLACE, RuntimeError) is interpreters.UNBOUND
+raises(RuntimeError, _crossinterp.resolve_unbound, 2, RuntimeError)
+raises(NotImplementedError, _crossinterp.serialize_unbound, "nonsense")
+
+qid = _interpqueues.create(2, REPLACE, -1)
+assert (qid, REPLACE, -1) in _interpqueues.list_all()
+assert _interpqueues.get_maxsize(qid) == 2 and _interpqueues.get_count(qid) == 0
+_interpqueues.put(qid, "a", -1, -1)
+_interpqueues.put(qid, ("b", 1), -1, -1)
+assert _interpqueues.is_full(qid)
+raises(interpreters.QueueFull, _interpqueues.put, qid, "c", -1, -1)
+assert _interpqueues.get(qid) == ("a", None) and _interpqueues.get(qid) == (("b", 1), None)
+raises(interpreters.QueueEmpty, _interpqueues.get, qid)
+raises(interpreters.QueueError, _interpqueues.release, qid)
+_interpqueues.bind(qid)
+_interpqueues.bind(qid)
+_interpqueues.release(qid)
+_interpqueues.release(qid)
+assert all(entry[0] != qid for entry in _interpqueues.list_all())
+raises(interpreters.QueueNotFoundError, _interpqueues.get, qid)
+raises(interpreters.QueueNotFoundError, _interpqueues.destroy, qid)
+other = _interpqueues.create(0, -1, -1)
+_interpqueues.destroy(other)
+raises(interpreters.QueueNotFoundError, _interpqueues.destroy, other)
+"#,
+    );
 }
