@@ -461,9 +461,10 @@ class _CallFraming(dict):
         by_name = _by_name.get(callable)
         if by_name is None:
             return None
+        framing = _framing(by_name)
         if len(self) < 256:
-            self[callable] = _framing(by_name)
-        return _framing(by_name)
+            self[callable] = framing
+        return framing
 
 
 _call_framing = _CallFraming()

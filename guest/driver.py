@@ -90,7 +90,7 @@ def serve():
         if flags == _INVOKING:
             # PEP 734's exec and call, the most common run, in as few steps
             # as can be: its request follows the flags.
-            _host_call(_invoke(memoryview(answer)[2:]))
+            _report(_invoke(memoryview(answer)[2:]))
             return
         at = 2
         filename = _COMMAND_FILENAME
@@ -120,7 +120,7 @@ def serve():
             return
         if kind == _INVOKE:
             # Its request comes as its source.
-            _host_call(_invoke(source))
+            _report(_invoke(source))
             return
         if kind == _EVAL:
             result = eval(_compiled(source, filename, "eval"), _MAIN.__dict__)
@@ -241,9 +241,16 @@ _call_in_main = eval(compile("lambda f, a, k: f(*a, **k)", "<isolate:_isolate_dr
 _call_positional_in_main = eval(compile("lambda f, a: f(*a)", "<isolate:_isolate_driver>", "eval"), _MAIN.__dict__)
 
 
-_BY_VALUE, _BY_NAME = interpreters._BY_VALUE, interpreters._BY_NAME
+_BY_NAME = interpreters._BY_NAME
 _PLAIN_SCALARS = interpreters._PLAIN_SCALARS
 _marshal = interpreters._marshal
+
+
+def _report(frame) -> None:
+    """Sends the frame that reports a run's result."""
+    answer = _host_call(frame)
+    if answer[0] != 0:
+        interpreters._raise_fault(answer, None)
 
 
 _RESULT = bytes((_RUN_RESULT, 0))
@@ -275,9 +282,11 @@ def _invoke(data) -> bytes:
             exec(_compiled(request[1].encode("utf-8"), _COMMAND_FILENAME), _MAIN.__dict__)
         elif kind == _EXEC_CODE:
             exec(_marshal.loads(request[1]), _MAIN.__dict__)
-        else:
+        elif kind == _PREPARE_MAIN:
             for name, packed in request[1]:
                 setattr(_MAIN, name, interpreters._unpack(packed))
+        else:
+            raise ValueError(f"isolate: an unknown request {kind!r}")
     except BaseException as exc:
         return _RESULT + interpreters._dump((1, _excinfo(exc)))
     if type(result) in _PLAIN_SCALARS:
