@@ -61,7 +61,9 @@ def put(qid, obj, unboundop=-1, fallback=-1):
 
 def get(qid):
     """The next object without waiting, as `(obj, None)`, or `(None, flag)`
-    for an item whose interpreter was destroyed; QueueEmpty if none."""
+    for an item whose interpreter was destroyed and which its policy
+    replaces by UNBOUND (ItemInterpreterDestroyed for UNBOUND_ERROR);
+    QueueEmpty if none."""
     obj = _queue(qid).get_nowait()
     if obj is _high.UNBOUND:
         return None, _high._UNBOUND_TO_FLAG[_high.UNBOUND]

@@ -106,11 +106,9 @@ pub(crate) enum Got {
 /// One queue's shared state.
 pub(crate) struct QueueState {
     id: QueueId,
-    /// At most this many items; 0 for no bound.
-    maxsize: usize,
-    /// The maxsize it was created with, which Python code reads back as
-    /// given (CPython's, even zero or less: no bound).
-    given_maxsize: i64,
+    /// At most this many items; zero or less for no bound. Python code
+    /// reads it back as given, as CPython's does.
+    maxsize: i64,
     /// The sandbox whose interpreter created it (its first interpreter's
     /// id), whose interpreters may reach it by its id, as CPython's reach
     /// any queue; None for the Rust program's.
@@ -154,27 +152,21 @@ impl State {
 impl QueueState {
     /// A queue of at most `maxsize` items, none if zero or less.
     pub(crate) fn new(id: QueueId, maxsize: i64, unbound: Unbound, sandbox: Option<InterpreterId>) -> Self {
-        QueueState {
-            id,
-            maxsize: usize::try_from(maxsize).unwrap_or(0),
-            given_maxsize: maxsize,
-            sandbox,
-            unbound,
-            state: Mutex::new(State::default()),
-            changed: Signal::default(),
-        }
+        QueueState { id, maxsize, sandbox, unbound, state: Mutex::new(State::default()), changed: Signal::default() }
     }
 
     pub(crate) fn id(&self) -> QueueId {
         self.id
     }
 
+    /// At most this many items; 0 for no bound.
     pub(crate) fn maxsize(&self) -> usize {
-        self.maxsize
+        usize::try_from(self.maxsize).unwrap_or(0)
     }
 
+    /// The maxsize as it was given.
     pub(crate) fn given_maxsize(&self) -> i64 {
-        self.given_maxsize
+        self.maxsize
     }
 
     pub(crate) fn sandbox(&self) -> Option<InterpreterId> {
@@ -194,7 +186,8 @@ impl QueueState {
     }
 
     fn full(&self, state: &State) -> bool {
-        self.maxsize > 0 && state.slots.len() >= self.maxsize
+        let maxsize = self.maxsize();
+        maxsize > 0 && state.slots.len() >= maxsize
     }
 
     /// Waits for a change until `deadline`; false once it passed.
@@ -330,7 +323,7 @@ impl Queue {
 
     /// The most items it holds; 0 for no bound.
     pub fn maxsize(&self) -> usize {
-        self.state.maxsize
+        self.state.maxsize()
     }
 
     /// How many items it holds now.
