@@ -407,8 +407,18 @@ class Interpreter:
         except TypeError:
             framing = None
         if framing is not None and not kwargs and (_PLAIN_SCALARS.issuperset(map(type, args)) or _plain(args)):
-            return self._invoke(b"".join((framing[0], _dumps(args, 2), framing[1])))
-        return self._invoke(_call_request(callable, args, kwargs))
+            frame = b"".join((self._invoking, framing[0], _dumps(args, 2), framing[1]))
+        else:
+            frame = self._invoking + _call_request(callable, args, kwargs)
+        _flush_stdio()
+        try:
+            answer = _door(frame)
+        except OSError:
+            raise MemoryError("no memory for the host's answer") from None
+        if answer[0] >= 0x28:
+            # A plain value returned: the answer is its `marshal` data.
+            return _loads(answer)
+        return self._outcome(answer)
 
     def call_in_thread(self, callable, /, *args, **kwargs):
         """Call the object in the interpreter on a new (host) thread; return
@@ -429,8 +439,11 @@ class Interpreter:
         except OSError:
             raise MemoryError("no memory for the host's answer") from None
         if answer[0] >= 0x28:
-            # A plain value returned: the answer is its `marshal` data.
             return _loads(answer)
+        return self._outcome(answer)
+
+    def _outcome(self, answer):
+        """What an invoke's answer that is not a plain value says."""
         if answer[0] != 0:
             _refused(answer, self._id)
         return _result(answer, 1)

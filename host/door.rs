@@ -76,6 +76,8 @@ pub(crate) enum Op {
     /// callable it names with the arguments bound as the one binding, 3 a
     /// PEP 734 invoke, whose request (a value) is the source), filename
     /// blob (none for an invoke), [setup blob], then the source (rest).
+    /// An invoke with neither bindings nor setup whose request is in
+    /// `marshal`'s format is answered plain: the request alone.
     TakeRun = 0x10,
     /// The run's bindings. → value: a tuple of `(name, value)` tuples.
     TakeBindings = 0x11,
