@@ -95,6 +95,9 @@ _QUEUE_BIND = 0x51
 _QUEUE_RELEASE = 0x52
 _QUEUE_PUT = 0x53
 _QUEUE_GET = 0x54
+# How a get waits (host/door.rs, `GET_WAITING`): as its timeout says, not
+# at all, or a moment (the host spins some microseconds) before a real wait.
+_GET_WAITING, _GET_NOW, _GET_BRIEFLY = 0, 1, 2
 _QUEUE_INFO = 0x55
 _F_TIMEOUT, _F_INVALID_VALUE, _F_NOT_FOUND, _F_RUNNING, _F_FAILED = 6, 7, 8, 9, 10
 _F_LIMIT, _F_QUEUE_NOT_FOUND, _F_QUEUE_EMPTY, _F_QUEUE_FULL = 13, 15, 16, 17
@@ -655,8 +658,9 @@ class Queue:
         # (the put's with the flags of a plain item, the most common).
         self._put_waiting = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
         self._put_plain = self._put_waiting + _ITEM_FLAGS[0][0]
-        self._get_waiting = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
-        self._get_now = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, True, _pep554._NO_TIMEOUT)
+        self._get_waiting = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_WAITING, _pep554._NO_TIMEOUT)
+        self._get_now = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_NOW, _pep554._NO_TIMEOUT)
+        self._get_briefly = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_BRIEFLY, _pep554._NO_TIMEOUT)
         _known_queues[id] = self
         return self
 
@@ -766,14 +770,13 @@ class Queue:
         interpreter was destroyed, what the item's `unbounditems` says:
         `UNBOUND`, or ItemInterpreterDestroyed.
         """
-        if block and timeout is not None:
-            frame = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(self._id, False, _timeout_ns(True, timeout))
-        else:
-            frame = self._get_waiting
-        # First without waiting: stdout and stderr are flushed before a wait
-        # (what was printed shows while this waits), and only then.
+        # First without a real wait, which flushes stdout and stderr before
+        # it (what was printed shows while this waits): an item that is
+        # there is taken at once, and a blocking get without a timeout
+        # waits a moment first, for an item that comes within microseconds
+        # (a round trip between interpreters).
         try:
-            answer = _door(self._get_now)
+            answer = _door(self._get_briefly if block and timeout is None else self._get_now)
         except OSError:
             raise MemoryError("no memory for the host's answer") from None
         if answer[0] >= 0x28:
@@ -781,6 +784,10 @@ class Queue:
             return _loads(answer)
         if answer[0] != 0:
             if block and answer[1] == _F_QUEUE_EMPTY:
+                if timeout is None:
+                    frame = self._get_waiting
+                else:
+                    frame = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(self._id, _GET_WAITING, _timeout_ns(True, timeout))
                 _flush_stdio()
                 answer = _host_call(frame)
                 if answer[0] >= 0x28:

@@ -48,6 +48,16 @@ pub(crate) const LARGE_PAYLOAD: usize = 64 << 10;
 /// (8 MiB messages: see the README's figures). No codec tag is this byte.
 pub(crate) const VALUE_AT: u8 = 0x1f;
 
+/// How a [`Op::QueueGet`] waits: as long as its timeout says; not at all;
+/// or a moment, spinning and never asleep, as a waiter does before it
+/// sleeps ([`SPIN`](crate::sync::SPIN)). A guest flushes its stdout and
+/// stderr before a real wait, and only then: a blocking `get` waits a
+/// moment first, so that an item that comes within microseconds (a round
+/// trip between interpreters) is taken without that flush and a second call.
+pub(crate) const GET_WAITING: u8 = 0;
+pub(crate) const GET_NOW: u8 = 1;
+pub(crate) const GET_BRIEFLY: u8 = 2;
+
 /// `host.call`'s return values.
 pub(crate) const OK: i32 = 0;
 /// An address or length outside the guest's memory, or a frame too large.
@@ -158,7 +168,7 @@ pub(crate) enum Op {
     /// id:u64, nowait:u8, timeout, unbound:u8 (0: the queue's default),
     /// pickled:u8, then the value (rest; lists and dicts allowed) → nothing.
     QueuePut = 0x53,
-    /// id:u64, nowait:u8, timeout → a plain answer for an item in
+    /// id:u64, how:u8 (see [`GET_WAITING`]), timeout → a plain answer for an item in
     /// `marshal`'s format (not a pickle), else u8 0 then pickled:u8 and the
     /// value, u8 1 then the unbound policy of an item whose interpreter is gone,
     /// or u8 2 then the tag and length:u32 of a lone `bytes` or buffer of
@@ -663,6 +673,9 @@ mod tests {
         let line = guest.lines().find(|l| l.starts_with("_F_LIMIT, ")).unwrap();
         assert!(line.ends_with(" = 13, 15, 16, 17"), "{line}");
         assert_eq!([Fault::QueueNotFound.code(), Fault::QueueEmpty.code(), Fault::QueueFull.code()], [15, 16, 17]);
+        let line = guest.lines().find(|l| l.starts_with("_GET_WAITING, ")).unwrap();
+        assert!(line.ends_with(" = 0, 1, 2"), "{line}");
+        assert_eq!([GET_WAITING, GET_NOW, GET_BRIEFLY], [0, 1, 2]);
         // The unbound policies' flags are CPython's, on both sides.
         assert!(guest.contains("_UNBOUND_TO_FLAG = {UNBOUND_REMOVE: 1, UNBOUND_ERROR: 2, UNBOUND: 3}"));
         use crate::queue::Unbound;

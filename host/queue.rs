@@ -240,7 +240,10 @@ impl QueueState {
             if state.may_take(ticket) {
                 state.stop_waiting(ticket);
                 let slot = state.slots.pop_front().expect("an item to take");
-                self.changed.notify();
+                // For a put waiting for room, and for the next get in line.
+                if self.maxsize() > 0 || !state.waiting.is_empty() {
+                    self.changed.notify();
+                }
                 return Ok(match slot.item {
                     Some(item) => Got::Item(item),
                     None => Got::Unbound(slot.unbound),

@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::CachePadded;
 
 /// Locks `mutex`, even if a thread panicked while holding it.
 ///
@@ -25,8 +27,11 @@ pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 pub(crate) struct Signal {
     changed: Condvar,
-    /// Counts the notifications.
-    changes: AtomicU64,
+    /// Counts the notifications. On a cache line of its own: waiters spin
+    /// reading it, and on the line of the lock (and state) they wait on,
+    /// which the notifier holds meanwhile, each read took the line from
+    /// the notifier.
+    changes: CachePadded<AtomicU64>,
     /// The waiters asleep on `changed` (or about to be): a notification
     /// with none skips the condition variable, whose wake is a system call
     /// even when nobody sleeps (it was most of a queue put's kernel time).
@@ -36,7 +41,7 @@ pub(crate) struct Signal {
 /// How long a waiter spins on its core watching for a change, then how
 /// many times it yields the core, before it sleeps. Yielding at once made
 /// the scheduler half of a queue round trip's profile.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(20);
+pub(crate) const SPIN: Duration = Duration::from_micros(20);
 const YIELD_ROUNDS: u32 = 50;
 
 impl Signal {
@@ -62,6 +67,7 @@ impl Signal {
         let seen = self.changes.load(Ordering::Acquire);
         drop(guard);
         let changed = || self.changes.load(Ordering::Acquire) != seen;
+        let passed = |deadline: Option<Instant>| deadline.is_some_and(|deadline| Instant::now() >= deadline);
         // First on the core (the other side is most likely running on
         // another one and answers within microseconds), then yielding it.
         let start = Instant::now();
@@ -72,10 +78,16 @@ impl Signal {
                 }
                 std::hint::spin_loop();
             }
+            if passed(deadline) {
+                return (lock(mutex), false);
+            }
         }
         for _ in 0..YIELD_ROUNDS {
             if changed() {
                 return (lock(mutex), true);
+            }
+            if passed(deadline) {
+                return (lock(mutex), false);
             }
             std::thread::yield_now();
         }

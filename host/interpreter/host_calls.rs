@@ -785,12 +785,18 @@ impl HostState {
         }
         let link = &self.link;
         let got = (|| {
-            let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
+            let (id, how, timeout) = (args.u64()?, args.u8()?, args.timeout()?);
             args.end()?;
             let queue = link.queue(id)?;
             let me = link.me()?;
-            let _watch = (!nowait).then(|| link.watch_queue(&queue));
-            match queue.get(Party::Interpreter(me.id()), link.wait(nowait, timeout), Some(&link.cancel))? {
+            let (wait, _watch) = match how {
+                door::GET_WAITING => (link.wait(false, timeout), Some(link.watch_queue(&queue))),
+                door::GET_NOW => (Wait::No, None),
+                // No nudge: a cancel is seen when the moment is over.
+                door::GET_BRIEFLY => (link.wait(false, Some(crate::sync::SPIN)), None),
+                other => return Err(Fault::InvalidValue(format!("a queue get of kind {other}"))),
+            };
+            match queue.get(Party::Interpreter(me.id()), wait, Some(&link.cancel))? {
                 Got::Item(item) if item.pickled && item.sandbox != Some(me.family()) => Err(invalid(
                     "the item is a pickle from another sandbox's interpreter: between sandboxes only values cross \
                      (a pickle is code for whoever loads it)",

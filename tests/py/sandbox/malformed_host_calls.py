@@ -23,6 +23,8 @@
 # stdout: a payload taken past the memory: InvalidValue
 # stdout: a payload taken at another length: InvalidValue
 # stdout: the payload, still there: 70000 bytes of 7
+# stdout: a queue get of kind 3: InvalidValue
+# stdout: a brief get of an empty queue: QueueEmpty
 # stdout: still working: 42
 # sandbox-only: calls the host's door directly
 # The `interpreters` module checks what it sends; a guest need not use it.
@@ -35,7 +37,8 @@ import _host
 
 FAULTS = {1: "ChannelNotFound", 2: "ChannelClosed", 3: "ChannelReleased", 4: "ChannelNotEmpty", 5: "NotReceived",
           6: "Timeout", 7: "InvalidValue", 8: "InterpreterNotFound", 9: "InterpreterRunning", 10: "InterpreterFailed",
-          11: "RunFailed", 12: "RunExited", 13: "LimitReached"}
+          11: "RunFailed", 12: "RunExited", 13: "LimitReached", 15: "QueueNotFound", 16: "QueueEmpty",
+          17: "QueueFull"}
 U64 = struct.Struct("<Q")
 NO_TIMEOUT = U64.pack(2**64 - 1)
 
@@ -99,4 +102,8 @@ print("a payload taken at another length:", outcome(take.pack(0x37, 1024, 69999)
 # Nothing was lost: the next get announces it again.
 payload = queue.get()
 print("the payload, still there:", len(payload), "bytes of", payload[0])
+# A get waits as long as its timeout says (0), not at all (1), or a moment
+# (2: the host spins some microseconds, then says the queue is empty).
+print("a queue get of kind 3:", outcome(bytes([0x54]) + U64.pack(queue.id) + b"\x03" + NO_TIMEOUT))
+print("a brief get of an empty queue:", outcome(bytes([0x54]) + U64.pack(queue.id) + b"\x02" + NO_TIMEOUT))
 print("still working:", 6 * 7)
