@@ -55,6 +55,9 @@ impl HeldHandles {
 
     /// Grants the handles named in a value the interpreter was given.
     pub(crate) fn grant(&self, ends: Vec<(EndRef, Held)>) {
+        if ends.is_empty() {
+            return;
+        }
         let mut map = lock(&self.0);
         for (end, held) in ends {
             map.held.entry(end).or_insert(held);
