@@ -17,11 +17,16 @@ Where isolate differs from CPython:
   `math.sqrt`), else by cloudpickle, which the guest ships: lambdas,
   closures and functions defined in `__main__` work, where CPython's
   pickle refuses them. Arguments, results and `prepare_main()` values that
-  are not shareable are copied by pickle, as CPython does; lists and
-  dicts of shareable values are copied without it.
-- A `memoryview` (or any buffer sent as one) is copied into the queue, not
-  shared, and arrives as a read-only `memoryview`: interpreters share no
-  memory at all. The items an interpreter put count against its sandbox's
+  are not shareable are copied by pickle, as PEP 734 and CPython's
+  documentation say (CPython 3.14 itself refuses them in `prepare_main()`
+  with NotShareableError); lists and dicts of shareable values are copied
+  without it.
+- A `memoryview` (or any buffer sent as one) is copied, not shared, and
+  arrives as a read-only `memoryview` of bytes (format "B", one
+  dimension): interpreters share no memory at all. This holds for queue
+  items, `prepare_main()` values, and a call's arguments and result. The
+  items an interpreter put count against its sandbox's memory limit until
+  they are taken: a `put` past it raises MemoryError. The items an interpreter put count against its sandbox's
   memory limit until they are taken: a `put` past it raises MemoryError.
 - `Queue.get()` and `Queue.put()` wait on the host, with real timeouts in
   fractions of a second (CPython polls every 10 ms and truncates the
@@ -321,6 +326,11 @@ class Interpreter:
             return _known[id]
         except KeyError:
             pass
+        # CPython's checks, and words, for an id no interpreter can have.
+        if id < 0:
+            raise ValueError(f"interpreter ID must be a non-negative int, got {id!r}")
+        if id >= 2**63:
+            raise OverflowError("int too big to convert")
         if _whence is None:
             if id not in _ids():
                 raise InterpreterNotFoundError(f"unrecognized interpreter ID {id}")
@@ -381,11 +391,13 @@ class Interpreter:
         Shareable values cross as they are, others as copies (by pickle).
         """
         ns = dict(ns, **kwargs) if ns is not None else kwargs
+        if not ns:
+            # As CPython: a call that binds nothing is a mistake.
+            raise ValueError("prepare_main() needs at least one value to bind")
         for name in ns:
             if not isinstance(name, str):
                 raise TypeError(f"names must be str, not {type(name).__name__!r}")
-        if ns:
-            self._invoke((_PREPARE_MAIN, tuple((name, _pack(value)) for name, value in ns.items())))
+        self._invoke((_PREPARE_MAIN, tuple((name, _pack(value)) for name, value in ns.items())))
 
     def exec(self, code, /):
         """Run the given source code in the interpreter's `__main__`, and

@@ -12,6 +12,7 @@ import linecache
 import os
 import sys
 import types
+from importlib.machinery import BuiltinImporter
 
 import wasi_patches
 import interpreters
@@ -22,6 +23,9 @@ _door = interpreters._door
 # REPL. The module's own `__main__` belongs to its `turn` export.
 _MAIN = types.ModuleType("__main__")
 _MAIN.__spec__ = None
+# As CPython's `__main__` before a script sets its own (`-c`, an
+# interpreter PEP 734 creates).
+_MAIN.__loader__ = BuiltinImporter
 
 
 def boot(door):
@@ -243,12 +247,40 @@ _EXEC_SOURCE, _EXEC_CODE, _CALL_PACKED, _PREPARE_MAIN = 0, 1, 2, 3
 _CALL_NAMED = 4
 
 
-# Calls a callable from a frame of `__main__`, as if `__main__` called it:
-# `eval`, `exec` and `globals()` called so see `__main__`'s namespace, as
-# they do for a call made by CPython's `Interpreter.call()`. Its frame is
-# the driver's (`<isolate:…>`), left out of tracebacks.
-_call_in_main = eval(compile("lambda f, a, k: f(*a, **k)", "<isolate:_isolate_driver>", "eval"), _MAIN.__dict__)
-_call_positional_in_main = eval(compile("lambda f, a: f(*a)", "<isolate:_isolate_driver>", "eval"), _MAIN.__dict__)
+# PEP 734's `call()` runs the callable as CPython's does, with no frame of
+# the caller's: the builtins that look at their caller's frame (`exec`,
+# `eval`, `globals()`, `locals()`, `vars()`, `dir()`, `__import__`) see
+# `__main__`'s namespace as their globals and their locals. A Python
+# function or another builtin is called at once (its frame is its own);
+# anything else (those builtins, a `functools.partial` of them, a class, an
+# object) from an expression evaluated in `__main__` (`_MAIN_CALL`), which
+# finds the call among the builtins, never among `__main__`'s names, which
+# `dir()` lists. Its frame is the driver's (`<isolate:…>`), left out of
+# tracebacks.
+_MAIN_CALL = compile("__isolate_call__[0](*__isolate_call__[1], **__isolate_call__[2])",
+                     "<isolate:_isolate_driver>", "eval")
+_FRAME_SENSITIVE = frozenset(map(id, (exec, eval, globals, locals, vars, dir, __import__)))
+_FUNCTION = types.FunctionType
+_BUILTIN = types.BuiltinFunctionType
+_NO_KWARGS = {}
+
+
+def _call(func, args, kwargs):
+    kind = type(func)
+    if kind is _FUNCTION or (kind is _BUILTIN and id(func) not in _FRAME_SENSITIVE):
+        return func(*args, **kwargs)
+    return _call_from_main(func, args, kwargs)
+
+
+def _call_from_main(func, args, kwargs):
+    builtins = _MAIN.__dict__.get("__builtins__", __builtins__)
+    if type(builtins) is not dict:
+        builtins = builtins.__dict__
+    builtins["__isolate_call__"] = (func, args, kwargs)
+    try:
+        return eval(_MAIN_CALL, _MAIN.__dict__)
+    finally:
+        builtins.pop("__isolate_call__", None)
 
 
 _BY_NAME = interpreters._BY_NAME
@@ -286,11 +318,16 @@ def _invoke(data) -> bytes:
                 func = getattr(module, request[2])
             else:
                 func = interpreters._unpack((_BY_NAME, request[1], request[2]))
-            result = _call_positional_in_main(func, request[3])
+            # `_call`, inline (the most common call).
+            kind = type(func)
+            if kind is _BUILTIN and id(func) not in _FRAME_SENSITIVE or kind is _FUNCTION:
+                result = func(*request[3])
+            else:
+                result = _call_from_main(func, request[3], _NO_KWARGS)
         elif kind == _CALL_PACKED:
             unpack = interpreters._unpack
             func, args, kwargs = request[1], request[2], request[3]
-            result = _call_in_main(interpreters._in_main(unpack(func)), unpack(args), unpack(kwargs))
+            result = _call(interpreters._in_main(unpack(func)), unpack(args), unpack(kwargs))
         elif kind == _EXEC_SOURCE:
             exec(_compiled(request[1].encode("utf-8"), _COMMAND_FILENAME), _MAIN.__dict__)
         elif kind == _EXEC_CODE:

@@ -383,6 +383,12 @@ def _encode(obj, buffer=False, prefix=b"", copy=False):
             for key, value in reversed(list(obj.items())):
                 pending.append((value, depth + 1))
                 pending.append((key, depth + 1))
+        elif copy and kind is memoryview:
+            # PEP 734's buffers: the receiver gets a read-only `memoryview`
+            # of a copy of the bytes (interpreters share no memory).
+            view = obj if obj.c_contiguous else memoryview(obj.tobytes())
+            view = view.cast("B")
+            parts += (_TAGS[_BUFFER], _varint(view.nbytes), view)
         elif kind is _Queue:
             parts += (_TAGS[_QUEUE], _U64.pack(obj.id))
         elif kind is RecvChannel:

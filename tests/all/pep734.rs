@@ -43,6 +43,11 @@ assert repr(interp) == f"Interpreter({interp.id})"
 assert not interp.is_running() and main.is_running()
 interp.close()
 assert interpreters.list_all() == [main]
+# No interpreter has these ids, and CPython says why as these errors.
+raises(ValueError, interpreters.Interpreter, -1)
+raises(OverflowError, interpreters.Interpreter, 2**64)
+for bad in ("1", 1.0, None, object()):
+    raises(TypeError, interpreters.Interpreter, bad)
 for gone in (lambda: interp.is_running(), lambda: interp.exec("pass"), lambda: interpreters.Interpreter(10**9)):
     try:
         gone()
@@ -167,6 +172,36 @@ assert interp.call(bytes, 3) == b"\0\0\0"
 }
 
 #[test]
+fn call_runs_a_builtin_as_if_from_main_with_no_frame_of_its_own() {
+    // As CPython's `Interpreter.call()`: exec, eval, dir and globals see
+    // `__main__` as their globals and their locals, and nothing of the
+    // driver's.
+    check(
+        r#"
+import functools
+interp = interpreters.create()
+names = ["__builtins__", "__doc__", "__loader__", "__name__", "__package__", "__spec__"]
+assert interp.call(dir) == names, interp.call(dir)
+from importlib.machinery import BuiltinImporter
+assert interp.call(eval, "__loader__") is BuiltinImporter
+assert interp.call(eval, "(__name__, __spec__, __package__)") == ("__main__", None, None)
+assert interp.call(exec, "spam = 42") is None
+assert interp.call(eval, "spam") == 42
+interp.exec("assert spam == 42 and sorted(dir()) == sorted(" + repr(names) + " + ['spam'])")
+assert interp.call(eval, "sum([1, 2, 3])") == 6
+assert interp.call(functools.partial(eval, "dir()")) == names + ["spam"]
+assert sorted(interp.call(globals)) == names + ["spam"]
+# A function's globals are the `__main__` it runs in.
+def set_global(name, value):
+    globals()[name] = value
+interp.call(set_global, "eggs", 1)
+interp.exec("assert eggs == 1")
+assert "__isolate_call__" not in interp.call(eval, "dir(__builtins__)")
+"#,
+    );
+}
+
+#[test]
 fn results_that_cannot_be_sent_are_not_shareable_errors() {
     check(
         r#"
@@ -201,6 +236,17 @@ except TypeError:
     pass
 else:
     raise AssertionError("no TypeError")
+# Nothing to bind is a mistake, as in CPython.
+raises(ValueError, interp.prepare_main)
+raises(ValueError, interp.prepare_main, {})
+# A buffer arrives as a read-only memoryview of a copy of its bytes: bound,
+# as an argument, as a result, and inside a tuple.
+interp.prepare_main(view=memoryview(b"xyz"))
+assert interp.call(eval, "type(view).__name__, view.readonly, bytes(view)") == ("memoryview", True, b"xyz")
+got = interp.call(memoryview, b"abc")
+assert type(got) is memoryview and got.readonly and got == b"abc", got
+got = interp.call(tuple, (memoryview(bytearray(b"12")), 3))
+assert type(got[0]) is memoryview and got[0] == b"12" and got[1] == 3, got
 "#,
     );
 }
