@@ -21,6 +21,11 @@ Where isolate differs from CPython:
   documentation say (CPython 3.14 itself refuses them in `prepare_main()`
   with NotShareableError); lists and dicts of shareable values are copied
   without it.
+- A function of `__main__` called in another interpreter runs with that
+  interpreter's `__main__` as its globals, as PEP 734 says: the globals it
+  uses are copied there on its first call (names already there keep their
+  values), and what one call changes the next sees. CPython 3.14 keeps
+  them in a hidden module instead, out of `__main__`'s names.
 - A `memoryview` (or any buffer sent as one) is copied, not shared, and
   arrives as a read-only `memoryview` of bytes (format "B", one
   dimension): interpreters share no memory at all. This holds for queue

@@ -994,7 +994,9 @@ def _in_main(func):
     pickle, made one of this `__main__`'s: its globals are this `__main__`'s
     namespace, as PEP 734 resolves a called function's globals, so that
     what one call sets another sees. The globals it brought (the values
-    its sender had for the names it uses) are set there first."""
+    its sender had for the names it uses) are set there first, for the
+    names not set yet: a later call does not undo what an earlier one did
+    (a counter counts, as CPython's test_api checks)."""
     if type(func) is not _FUNCTION or func.__module__ != "__main__":
         return func
     import types
@@ -1004,7 +1006,7 @@ def _in_main(func):
         return func
     for name, value in func.__globals__.items():
         if not name.startswith("__"):
-            main[name] = value
+            main.setdefault(name, value)
     moved = types.FunctionType(func.__code__, main, func.__name__, func.__defaults__, func.__closure__)
     moved.__kwdefaults__ = func.__kwdefaults__
     moved.__qualname__ = func.__qualname__

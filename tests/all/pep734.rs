@@ -153,6 +153,20 @@ n = 10
 def with_global(x):
     return x + n
 assert interp.call(with_global, 1) == 11
+# Globals live in the callee's `__main__`: what a call changes, the next
+# sees (CPython's test_api counts so too).
+count = 0
+def inc(x=1):
+    global count
+    count += x
+def get_count():
+    return count
+counts = [interp.call(get_count)]
+interp.call(inc)
+counts.append(interp.call(get_count))
+interp.call(inc, 3)
+counts.append(interp.call(get_count))
+assert counts == [0, 1, 4] and count == 0, (counts, count)
 def make(k):
     return lambda x: x * k
 assert interp.call(make(3), 5) == 15
