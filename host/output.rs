@@ -96,27 +96,24 @@ impl Output {
 
     /// Connects this output to the guest's stdout.
     pub(crate) fn attach_stdout(&self, wasi: &mut WasiCtxBuilder) {
-        match self.sink() {
-            Some(sink) => wasi.stdout(sink),
-            None => wasi.stdout(io::stdout()),
-        };
+        wasi.stdout(self.sink(Stdio::Out));
     }
 
     /// Connects this output to the guest's stderr.
     pub(crate) fn attach_stderr(&self, wasi: &mut WasiCtxBuilder) {
-        match self.sink() {
-            Some(sink) => wasi.stderr(sink),
-            None => wasi.stderr(io::stderr()),
-        };
+        wasi.stderr(self.sink(Stdio::Err));
     }
 
-    /// The host end of the stream; `None` to inherit this process's stream.
-    fn sink(&self) -> Option<Sink> {
+    /// The host end of the stream; `inherited` is the one this process's
+    /// own it stands for, if it inherits.
+    fn sink(&self, inherited: Stdio) -> Sink {
         match &self.0 {
-            Kind::Capture(captured) => Some(Sink::Capture(captured.clone())),
-            Kind::Writer(writer) => Some(Sink::Writer(writer.clone())),
-            Kind::Discard => Some(Sink::Discard),
-            Kind::Inherit => None,
+            Kind::Capture(captured) => Sink::Capture(captured.clone()),
+            Kind::Writer(writer) => Sink::Writer(writer.clone()),
+            Kind::Discard => Sink::Discard,
+            // Not wasmtime-wasi's own inherited streams: they make a closed
+            // pipe EIO, where CPython says BrokenPipeError.
+            Kind::Inherit => Sink::Inherit(inherited),
         }
     }
 }
@@ -167,12 +164,20 @@ impl Captured {
     }
 }
 
-/// The host end of a guest's output stream, for every kind but inherit.
+/// This process's stdout or stderr.
+#[derive(Clone, Copy)]
+enum Stdio {
+    Out,
+    Err,
+}
+
+/// The host end of a guest's output stream.
 #[derive(Clone)]
 enum Sink {
     Capture(Arc<Mutex<Captured>>),
     Writer(Arc<Mutex<dyn Write + Send>>),
     Discard,
+    Inherit(Stdio),
 }
 
 impl Sink {
@@ -184,6 +189,8 @@ impl Sink {
             }
             Sink::Writer(writer) => lock(writer).write_all(bytes),
             Sink::Discard => Ok(()),
+            Sink::Inherit(Stdio::Out) => io::stdout().write_all(bytes),
+            Sink::Inherit(Stdio::Err) => io::stderr().write_all(bytes),
         }
     }
 
@@ -191,6 +198,8 @@ impl Sink {
         match self {
             Sink::Writer(writer) => lock(writer).flush(),
             Sink::Capture(_) | Sink::Discard => Ok(()),
+            Sink::Inherit(Stdio::Out) => io::stdout().flush(),
+            Sink::Inherit(Stdio::Err) => io::stderr().flush(),
         }
     }
 }
@@ -209,7 +218,11 @@ fn stream_error(err: io::Error) -> StreamError {
 
 impl IsTerminal for Sink {
     fn is_terminal(&self) -> bool {
-        false
+        match self {
+            Sink::Inherit(Stdio::Out) => io::IsTerminal::is_terminal(&io::stdout()),
+            Sink::Inherit(Stdio::Err) => io::IsTerminal::is_terminal(&io::stderr()),
+            Sink::Capture(_) | Sink::Writer(_) | Sink::Discard => false,
+        }
     }
 }
 

@@ -80,6 +80,30 @@ fn binary_output_passes_through_unchanged() {
 }
 
 #[test]
+fn a_closed_stdout_is_a_broken_pipe_as_in_cpython() {
+    // The reader goes away at once (`isolate run … | head -1`, sooner): the
+    // script's next write raises BrokenPipeError, which it may catch.
+    let mut child = isolate()
+        .args([
+            "run",
+            "-c",
+            "import sys
+try:
+    for i in range(10**6): print(i)
+except BrokenPipeError:
+    sys.stderr.write('caught BrokenPipeError')
+    sys.stdout = None",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(text(&out.stderr).contains("caught BrokenPipeError"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn a_missing_script_is_a_one_line_error() {
     let out = isolate().args(["run", "no/such/script.py"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
