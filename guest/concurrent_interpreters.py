@@ -584,7 +584,9 @@ class CallThread:
         import traceback
 
         sys.stderr.write(f"Exception in thread {self.name}:\n")
-        traceback.print_exception(exc)
+        # Without the frames of this module, which say nothing of the call:
+        # the exception's text ends with the call's own traceback.
+        traceback.print_exception(type(exc), exc, None)
         sys.stderr.flush()
 
     def __repr__(self):

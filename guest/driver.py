@@ -161,14 +161,18 @@ _host = interpreters._host
 
 def _set_up_copy(setup: bytes) -> None:
     """Makes a copy of an interpreter this one: `setup` is `(argv, environ,
-    module_paths)` for a new interpreter (a copy of the runtime's template),
-    `None` for a fork, which keeps its original's, as a child of
-    `os.fork()` does."""
+    module_paths, scripts)` for a new interpreter (a copy of the runtime's
+    template), `None` for a fork, which keeps its original's, as a child of
+    `os.fork()` does. `scripts` are the `(filename, source)` of the scripts
+    its sandbox ran, which it cannot open (host/interpreter/scripts.rs)."""
     settings = interpreters._decode(setup)
     if settings is not None:
         # Each change writes pages this copy shares with the others: only
         # what differs from the template's (`['']`, no variables) is set.
-        argv, environ, module_paths = settings
+        argv, environ, module_paths, scripts = settings
+        for filename, source in scripts:
+            # Lazily: decoded only if a traceback shows one of its lines.
+            linecache.cache[filename] = (lambda source=source: _decode_source(source),)
         if module_paths:
             sys.path[0:0] = module_paths
         if sys.argv != list(argv):

@@ -293,14 +293,16 @@ impl InterpreterBuilder {
         let environ =
             self.grants.env.iter().map(|(key, value)| Value::Tuple(vec![key.as_str().into(), value.as_str().into()]));
         let module_paths = self.grants.module_paths.iter().map(|(_, guest)| Value::from(guest.as_str())).collect();
-        let settings = Value::Tuple(vec![argv, Value::Tuple(environ.collect()), Value::Tuple(module_paths)]);
+        let scripts = parent.map_or_else(|| Value::Tuple(Vec::new()), |parent| parent.scripts().to_value());
+        let settings = Value::Tuple(vec![argv, Value::Tuple(environ.collect()), Value::Tuple(module_paths), scripts]);
         self.create_from(parent, &template, Some(&settings), HeldHandles::default())
     }
 
     /// Creates an interpreter whose state is a copy of `snapshot`'s, in
     /// `sandbox` if given (else in a sandbox of its own), holding the
-    /// channel ends `ends`; `settings` are its `(argv, environ)`, if it
-    /// does not keep the snapshot's ([`Live::copy`]).
+    /// channel ends `ends`; `settings` are its `(argv, environ,
+    /// module_paths, scripts)`, if it does not keep the snapshot's
+    /// ([`Live::copy`]).
     pub(crate) fn create_from(
         self,
         sandbox: Option<&Arc<InterpreterInner>>,
@@ -341,6 +343,7 @@ impl InterpreterBuilder {
             share_functions: self.share_functions,
             grants: self.grants,
             memory: budget,
+            scripts: sandbox.map_or_else(Arc::default, |sandbox| sandbox.scripts().clone()),
             cancel,
             children: Mutex::new(Vec::new()),
             handles,

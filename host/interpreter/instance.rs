@@ -169,8 +169,9 @@ impl Live {
     /// own, as a child does after `os.fork()`: its C library finds its own
     /// folders, the callbacks registered with
     /// `os.register_at_fork(after_in_child=...)` run once `random` reseeds,
-    /// and if `settings` (an encoded `(argv, environ)`) are given,
-    /// `sys.argv` and `os.environ` become them; a fork (`None`) keeps its
+    /// and if `settings` (an encoded `(argv, environ, module_paths,
+    /// scripts)`) are given, `sys.argv`, `os.environ` and `sys.path` become
+    /// them and `linecache` has the scripts; a fork (`None`) keeps its
     /// original's.
     pub(crate) fn copy(
         mut store: Store<HostState>,

@@ -7,16 +7,20 @@
 //!   how a run enters the guest;
 //! - `host_calls.rs`: what the guest asks of the host through the door;
 //! - `snapshot.rs`: an idle interpreter's state, which copies start from,
-//!   and its file.
+//!   and its file;
+//! - `scripts.rs`: the scripts its sandbox ran, whose lines the
+//!   interpreters its code creates show in tracebacks.
 
 mod builder;
 mod handles;
 pub(crate) mod host_calls;
 pub(crate) mod instance;
+mod scripts;
 pub(crate) mod snapshot;
 
 pub use builder::InterpreterBuilder;
 pub(crate) use host_calls::add_to_linker;
+use scripts::Scripts;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -129,6 +133,8 @@ pub(crate) struct InterpreterInner {
     share_functions: bool,
     /// The memory budget it shares with its family.
     memory: Arc<MemoryBudget>,
+    /// The scripts the host ran in its family, shared with it.
+    scripts: Arc<Scripts>,
     /// Set to stop the interpreter wherever it is; see [`CancelHandle`].
     cancel: Arc<CancelFlag>,
     /// The interpreters this one's Python code created; they live until
@@ -282,6 +288,8 @@ impl Interpreter {
     /// (except for `<stdin>`, whose lines CPython does not keep either). The
     /// file itself is never opened: the sandbox cannot see the host's files.
     pub fn run_script(&self, filename: &str, source: &[u8]) -> Result<()> {
+        // For the interpreters its code creates, which cannot open it.
+        self.inner.scripts.remember(filename, source);
         self.inner.run(source, filename, Vec::new(), None)
     }
 
@@ -432,6 +440,11 @@ impl InterpreterInner {
     /// The memory budget of its sandbox.
     pub(crate) fn memory_budget(&self) -> &Arc<MemoryBudget> {
         &self.memory
+    }
+
+    /// The scripts the host ran in its sandbox.
+    pub(crate) fn scripts(&self) -> &Arc<Scripts> {
+        &self.scripts
     }
 
     /// The channel ends and queues this interpreter holds.

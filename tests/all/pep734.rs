@@ -136,6 +136,27 @@ assert interp.call(len, "abc") == 3
 }
 
 #[test]
+fn a_failure_in_another_interpreter_shows_the_scripts_lines() {
+    // The script's file is the host's: the interpreters its code creates
+    // get its source for their tracebacks, as CPython's read the file.
+    let interp = interpreter();
+    let script = r#"
+from concurrent import interpreters
+
+def divide(x):
+    return 1 / x
+
+try:
+    interpreters.create().call(divide, 0)
+except interpreters.ExecutionFailed as failed:
+    print(failed.excinfo.errdisplay)
+"#;
+    interp.run_script("/app/divide.py", script.as_bytes()).unwrap();
+    let shown = interp.take_stdout().text();
+    assert!(shown.contains("File \"/app/divide.py\", line 5, in divide\n    return 1 / x\n"), "{shown}");
+}
+
+#[test]
 fn call_sends_functions_arguments_and_results() {
     check(
         r#"
@@ -317,6 +338,8 @@ fn call_in_thread_reports_an_uncaught_exception_on_join() {
     let stderr = interp.take_stderr().text();
     assert!(stderr.starts_with("Exception in thread call_in_thread(int)"), "{stderr}");
     assert!(stderr.contains("ExecutionFailed: ValueError: invalid literal for int()"), "{stderr}");
+    // Nothing of the module's own frames: only the call's.
+    assert!(!stderr.contains("<isolate:"), "{stderr}");
 }
 
 #[test]
