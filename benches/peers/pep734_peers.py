@@ -113,8 +113,9 @@ def main():
     from concurrent.futures import ProcessPoolExecutor
 
     out = {"python": sys.version.split()[0]}
-    out["queue_round_trip"] = queue_round_trip()
+    # In the sandbox's order.
     out["call"] = call()
+    out["queue_round_trip"] = queue_round_trip()
     spawn = mp.get_context("spawn")
     out["pool_1"] = pool(ProcessPoolExecutor, 1, mp_context=spawn)
     out["pool_2"] = pool(ProcessPoolExecutor, 2, mp_context=spawn)
