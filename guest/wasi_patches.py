@@ -28,6 +28,11 @@ them).
   interpreter. A condition's wait now waits for what the host can bring
   (`WAIT_SOURCES`: an `InterpreterPoolExecutor`'s results), else sleeps
   out its timeout, else raises RuntimeError instead of waiting forever.
+- CPython 3.15 ends the message of a ModuleNotFoundError, when site
+  initialization is off (it always is here), with advice to add the
+  site-packages directory to `sys.path` or to enable a virtual
+  environment, which cannot help in the sandbox: `traceback` says what
+  the sandbox imports from instead.
 - isolate's own modules that are loaded when first imported (PEP 734's
   `concurrent.interpreters`, `_interpreters`, and the
   `InterpreterPoolExecutor`) come from the driver's code, in place of the
@@ -220,7 +225,34 @@ def _patch_threading(exec_module, module) -> None:
     module.Condition.wait = wait
 
 
+# CPython's hint, and the sandbox's in its place.
+_SITE_HINT = (
+    ". Site initialization is disabled, did you forget to add the site-packages directory to sys.path "
+    "or to enable your virtual environment?"
+)
+_SANDBOX_HINT = (
+    ". The sandbox imports only the standard library, the packages it bundles and the folders "
+    "granted to it (isolate run --path DIR)"
+)
+
+
+def _patch_traceback(exec_module, module) -> None:
+    exec_module(module)
+    init = module.TracebackException.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        text = getattr(self, "_str", None)
+        if type(text) is str and text.endswith(_SITE_HINT):
+            self._str = text[: -len(_SITE_HINT)] + _SANDBOX_HINT
+
+    __init__.__doc__ = init.__doc__
+    __init__.__wrapped__ = init
+    module.TracebackException.__init__ = __init__
+
+
 _PATCHES = {
+    "traceback": _patch_traceback,
     "asyncio.selector_events": _patch_asyncio,
     "matplotlib": _patch_matplotlib,
     "threading": _patch_threading,
