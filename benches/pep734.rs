@@ -19,22 +19,14 @@ use std::process::Command;
 
 use isolate::Runtime;
 
-/// The sandbox's side; prints a JSON object like the peer's.
+/// The sandbox's side; prints a JSON object like the peer's. It times with
+/// the peer script's own `medians` (imported from it: the folder is
+/// granted) and runs its `task`.
 const WORKLOAD: &str = r#"
-import json, statistics, time
+import json
 from concurrent import interpreters
 from concurrent.futures import InterpreterPoolExecutor
-
-def medians(n, fn, batch=1):
-    # Timed in batches: in the sandbox a `perf_counter` costs 0.2 µs, which
-    # timing each 5 µs operation on its own would add to the figure.
-    times = []
-    for _ in range(n // batch):
-        start = time.perf_counter()
-        for _ in range(batch):
-            fn()
-        times.append((time.perf_counter() - start) / batch)
-    return statistics.median(times)
+from pep734_peers import BATCH, TASK_SIZE, TASKS, medians, task
 
 # The call first: the round trip keeps both cores busy (its waiters spin),
 # after which this shared machine runs slower for a while.
@@ -52,33 +44,23 @@ out["queue_round_trip"] = medians(ROUND_TRIPS, round_trip, BATCH)
 ping.put(None)
 thread.join()
 
-def task(n):
-    total = 0
-    for i in range(n):
-        total = (total + i * i) % 1_000_003
-    return total
-
 for workers in (1, 2):
     with InterpreterPoolExecutor(workers) as pool:
         list(pool.map(task, [1] * workers * 2))
-        out[f"pool_{workers}"] = medians(REPEATS, lambda: list(pool.map(task, [100_000] * 64)))
+        out[f"pool_{workers}"] = medians(REPEATS, lambda: list(pool.map(task, [TASK_SIZE] * TASKS)), 1)
 print(json.dumps(out))
 "#;
-
-/// The operations timed together for one sample of the round trip and
-/// the call (here and in the peer script).
-const BATCH: usize = 100;
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
     let (round_trips, calls, repeats) = if quick { (2_000, 2_000, 1) } else { (20_000, 20_000, 5) };
     let runtime = Runtime::new().expect("runtime");
-    let interp = runtime.interpreter().max_interpreters(8).build().expect("create");
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers");
+    let interp = runtime.interpreter().max_interpreters(8).module_path(&peers).build().expect("create");
     let source = WORKLOAD
         .replace("ROUND_TRIPS", &round_trips.to_string())
         .replace("CALLS", &calls.to_string())
-        .replace("REPEATS", &repeats.to_string())
-        .replace("BATCH", &BATCH.to_string());
+        .replace("REPEATS", &repeats.to_string());
     interp.run(&source).expect("the workload runs");
     let ours: serde_json::Value = serde_json::from_str(interp.take_stdout().text().trim()).expect("JSON");
 
