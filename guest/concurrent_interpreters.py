@@ -31,8 +31,7 @@ Where isolate differs from CPython:
   dimension): interpreters share no memory at all. This holds for queue
   items, `prepare_main()` values, and a call's arguments and result. The
   items an interpreter put count against its sandbox's memory limit until
-  they are taken: a `put` past it raises MemoryError. The items an interpreter put count against its sandbox's
-  memory limit until they are taken: a `put` past it raises MemoryError.
+  they are taken: a `put` past it raises MemoryError.
 - `Queue.get()` and `Queue.put()` wait on the host, with real timeouts in
   fractions of a second (CPython polls every 10 ms and truncates the
   timeout to whole seconds).

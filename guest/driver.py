@@ -270,8 +270,8 @@ _NO_KWARGS = {}
 
 
 def _call(func, args, kwargs):
-    kind = type(func)
-    if kind is _FUNCTION or (kind is _BUILTIN and id(func) not in _FRAME_SENSITIVE):
+    func_type = type(func)
+    if func_type is _FUNCTION or (func_type is _BUILTIN and id(func) not in _FRAME_SENSITIVE):
         return func(*args, **kwargs)
     return _call_from_main(func, args, kwargs)
 
@@ -323,8 +323,8 @@ def _invoke(data) -> bytes:
             else:
                 func = interpreters._unpack((_BY_NAME, request[1], request[2]))
             # `_call`, inline (the most common call).
-            kind = type(func)
-            if kind is _BUILTIN and id(func) not in _FRAME_SENSITIVE or kind is _FUNCTION:
+            func_type = type(func)
+            if func_type is _BUILTIN and id(func) not in _FRAME_SENSITIVE or func_type is _FUNCTION:
                 result = func(*request[3])
             else:
                 result = _call_from_main(func, request[3], _NO_KWARGS)
