@@ -753,11 +753,9 @@ class Queue:
             value, pickled = _pep554._by_reference(obj), 0
         elif _plain(obj):
             value, pickled = _marshal.dumps(obj, 2), 0
-        elif type(obj) is memoryview:
-            value, pickled = _encode(obj, buffer=True), 0
         else:
-            # Encoded once: by the codec (it holds handles or buffers), else
-            # pickled.
+            # Encoded once: by the codec (it holds handles or buffers, a
+            # `memoryview` among them), else pickled.
             try:
                 value, pickled = _encode(obj, copy=True), 0
             except ValueError:

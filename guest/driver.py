@@ -324,7 +324,7 @@ def _invoke(data) -> bytes:
                 func = interpreters._unpack((_BY_NAME, request[1], request[2]))
             # `_call`, inline (the most common call).
             func_type = type(func)
-            if func_type is _BUILTIN and id(func) not in _FRAME_SENSITIVE or func_type is _FUNCTION:
+            if func_type is _FUNCTION or (func_type is _BUILTIN and id(func) not in _FRAME_SENSITIVE):
                 result = func(*request[3])
             else:
                 result = _call_from_main(func, request[3], _NO_KWARGS)

@@ -326,6 +326,14 @@ _SHORT_BYTES = [bytes([_BYTES, n]) for n in range(0x80)]
 _SHORT_STR = [bytes([_STR, n]) for n in range(0x80)]
 
 
+def _byte_view(view):
+    """`view`'s bytes as one flat `memoryview` of bytes, copied only if
+    they are not contiguous."""
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    return view.cast("B")
+
+
 def _encode(obj, buffer=False, prefix=b"", copy=False):
     """Encodes a shareable object after `prefix`; ValueError names what is
     not shareable. With `copy`, lists and dicts are encoded too (for the
@@ -346,9 +354,7 @@ def _encode(obj, buffer=False, prefix=b"", copy=False):
             view = memoryview(obj)
         except TypeError:
             raise ValueError(f"{type(obj).__name__!r} object does not support the buffer protocol") from None
-        if not view.c_contiguous:
-            view = memoryview(view.tobytes())
-        view = view.cast("B")
+        view = _byte_view(view)
         return b"".join((prefix, _TAGS[_BUFFER], _varint(view.nbytes), view))
     pending = [(obj, 0)]
     while pending:
@@ -386,8 +392,7 @@ def _encode(obj, buffer=False, prefix=b"", copy=False):
         elif copy and kind is memoryview:
             # PEP 734's buffers: the receiver gets a read-only `memoryview`
             # of a copy of the bytes (interpreters share no memory).
-            view = obj if obj.c_contiguous else memoryview(obj.tobytes())
-            view = view.cast("B")
+            view = _byte_view(obj)
             parts += (_TAGS[_BUFFER], _varint(view.nbytes), view)
         elif kind is _Queue:
             parts += (_TAGS[_QUEUE], _U64.pack(obj.id))

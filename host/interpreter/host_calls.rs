@@ -762,9 +762,9 @@ impl HostState {
                 0 => None,
                 flag => Some(Unbound::from_flag(flag).ok_or_else(|| invalid("an unknown unbound policy"))?),
             };
-            let me = link.me()?;
-            let queue = me.handles().queue(QueueId(id)).ok_or(Fault::QueueNotFound)?;
+            let queue = link.queue(id)?;
             let message = link.copied_message(args)?;
+            let me = link.me()?;
             // Only a put that may wait needs waking when cancelled.
             let _watch = (!nowait && queue.maxsize() > 0).then(|| link.watch_queue(&queue));
             let budget = me.memory_budget();
