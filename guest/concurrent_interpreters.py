@@ -108,6 +108,8 @@ _QUEUE_GET = 0x54
 # at all, or a moment (the host spins some microseconds) before a real wait.
 _GET_WAITING, _GET_NOW, _GET_BRIEFLY = 0, 1, 2
 _QUEUE_INFO = 0x55
+_QUEUE_PUT_TAGGED = 0x56
+_QUEUE_WITHDRAW = 0x57
 _F_TIMEOUT, _F_INVALID_VALUE, _F_NOT_FOUND, _F_RUNNING, _F_FAILED = 6, 7, 8, 9, 10
 _F_LIMIT, _F_QUEUE_NOT_FOUND, _F_QUEUE_EMPTY, _F_QUEUE_FULL = 13, 15, 16, 17
 
@@ -747,8 +749,13 @@ class Queue:
                 if answer != _OK:
                     self._put_refused(answer)
                 return
+        self._put(obj, block, timeout, unbounditems)
+
+    def _put(self, obj, block, timeout, unbounditems, tag=None):
+        """`put()`'s general path; with a `tag` (an int), the item can be
+        withdrawn by it (`_withdraw`) until someone takes it."""
         flag = 0 if unbounditems is None else _unbound_flag(unbounditems)
-        if kind is bytes and len(obj) >= _pep554._BY_REFERENCE:
+        if type(obj) is bytes and len(obj) >= _pep554._BY_REFERENCE:
             # By reference: `obj` is held until the call returns.
             value, pickled = _pep554._by_reference(obj), 0
         elif _plain(obj):
@@ -760,13 +767,21 @@ class Queue:
                 value, pickled = _encode(obj, copy=True), 0
             except ValueError:
                 value, pickled = _pep554._dump_packed(*_pep554._pickled(obj)), 1
-        if block and timeout is None:
+        if block and timeout is None and tag is None:
             head = self._put_waiting
         else:
             head = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(self._id, not block, _timeout_ns(block, timeout))
+            if tag is not None:
+                head = _OPS[_QUEUE_PUT_TAGGED] + _ID.pack(tag) + head[1:]
         answer = _host_call(b"".join((head, _ITEM_FLAGS[flag][pickled], value)))
         if answer[0] != 0:
             self._put_refused(answer)
+
+    def _withdraw(self, tag, keep=False):
+        """Whether the item this interpreter put with `tag` is still in the
+        queue (no one took it); unless `keep`, it is removed."""
+        answer = _call_door(_QUEUE_WITHDRAW, _ID.pack(self._id) + _ID.pack(tag) + bytes((keep,)), queue_id=self._id)
+        return answer[1] == 1
 
     def _put_refused(self, answer):
         if answer[1] == _F_LIMIT:

@@ -4,29 +4,41 @@ isolate sandbox.
 As CPython's (3.14): an executor whose workers are interpreters, each
 running its calls in parallel with the others (here on host threads, as
 the sandbox has no threads of its own). Its futures work with
-`concurrent.futures.wait()` and `as_completed()`.
+`concurrent.futures.wait()`, `as_completed()` and asyncio's
+`run_in_executor()`.
+
+A task that raises fails its future with that exception, copied back by
+pickle, whose `__cause__` is an `ExecutionFailed` describing it as it was
+raised (with the worker's traceback); an exception that cannot be copied
+back fails it with the `ExecutionFailed` itself, as CPython does. A
+callable or arguments that the worker cannot unpickle fail it with
+NotShareableError. An initializer that raises breaks the pool
+(`BrokenInterpreterPool`), and is logged as CPython logs it.
 
 How it differs from CPython's:
 
-- The interpreter that owns the executor hands tasks to the workers and
-  takes their results while it waits: in `Future.result()`, `wait()`,
-  `as_completed()`, `map()` or `shutdown()`. Each worker has one task
-  queued ahead, so workers stay busy while the owner does something else
-  for a while, but a future only completes in an owner that waits.
+- Tasks go to the workers at once, through a queue the host owns, and run
+  whatever the interpreter that submitted them does meanwhile. Their
+  results come back to that interpreter while it waits (in
+  `Future.result()`, `wait()`, `as_completed()`, `map()`, `shutdown()` or
+  an asyncio loop) or asks (`Future.done()`, `running()`), since it has no
+  thread to take them as they come.
+- A task can be cancelled until a worker takes it from the queue, as in
+  CPython; the host decides which came first.
 - Functions, arguments and results cross as `concurrent.interpreters`
-  sends them: by name, as shareable values, or by cloudpickle (lambdas
-  and functions of `__main__` work).
-- A task that raises fails its future with `ExecutionFailed`, which
-  describes the exception (as CPython's does); an initializer that raises
-  breaks the pool (`BrokenInterpreterPool`).
+  sends them: by name, as shareable values, or by cloudpickle (lambdas,
+  closures and functions of `__main__` work, where CPython's pickle
+  refuses them).
+- A script (a `str`) is accepted as a task and as an initializer: it runs
+  in the worker's `__main__`, and a task's result is None.
 """
 
-import collections
 import os
 import sys
+import weakref
 
 from concurrent.futures import _base
-from concurrent.futures.thread import BrokenThreadPool
+from concurrent.futures.thread import BrokenThreadPool, ThreadPoolExecutor
 
 import concurrent.interpreters as _interpreters
 import interpreters as _pep554
@@ -42,10 +54,23 @@ class BrokenInterpreterPool(BrokenThreadPool):
 
 
 # A worker's answers, on its owner's results queue: (executor, task, kind,
-# detail) with kind 0 (detail: the packed result), 1 (an excinfo tuple), 2
-# (why the result cannot be sent back); task -1 is the initializer.
-_RESULT, _RAISED, _NOT_SENT = 0, 1, 2
+# detail), where kind says what detail is: 0 the packed result; 1 the
+# exception the task raised (its excinfo tuple, and the exception packed,
+# or None if it cannot be); 2 why the result cannot be sent back; 3 the
+# excinfo of why the task could not be unpacked. Task -1 is the initializer.
+_RESULT, _RAISED, _NOT_SENT, _NOT_RECEIVED = 0, 1, 2, 3
 _INITIALIZER = -1
+
+
+def _raised(exc):
+    """A worker's report of `exc`: its description, and itself to copy back
+    (None if it cannot be pickled)."""
+    excinfo = sys.modules["_isolate_driver"]._excinfo(exc)
+    try:
+        packed = _pep554._pack(exc)
+    except BaseException:
+        packed = None
+    return excinfo, packed
 
 
 def _worker(tasks, results, executor_id, initializer, initargs):
@@ -53,25 +78,32 @@ def _worker(tasks, results, executor_id, initializer, initargs):
     `None`."""
     excinfo = sys.modules["_isolate_driver"]._excinfo
     unpack = _pep554._unpack
+    main = sys.modules["__main__"].__dict__
     if initializer is not None:
         try:
             if isinstance(initializer, str):
-                exec(initializer, sys.modules["__main__"].__dict__)
+                exec(initializer, main)
             else:
                 _pep554._in_main(unpack(initializer))(*unpack(initargs))
         except BaseException as exc:
-            results.put((executor_id, _INITIALIZER, _RAISED, excinfo(exc)))
+            results.put((executor_id, _INITIALIZER, _RAISED, _raised(exc)))
             return
     while (task := tasks.get()) is not None:
         task_id, fn, args, kwargs = task
+        if type(fn) is not str:
+            try:
+                fn, args, kwargs = _pep554._in_main(unpack(fn)), unpack(args), unpack(kwargs)
+            except BaseException as exc:
+                results.put((executor_id, task_id, _NOT_RECEIVED, excinfo(exc)))
+                continue
         try:
             if type(fn) is str:
-                exec(fn, sys.modules["__main__"].__dict__)
+                exec(fn, main)
                 result = None
             else:
-                result = _pep554._in_main(unpack(fn))(*unpack(args), **unpack(kwargs))
+                result = fn(*args, **kwargs)
         except BaseException as exc:
-            results.put((executor_id, task_id, _RAISED, excinfo(exc)))
+            results.put((executor_id, task_id, _RAISED, _raised(exc)))
             continue
         try:
             answer = (executor_id, task_id, _RESULT, _pep554._pack(result))
@@ -81,31 +113,211 @@ def _worker(tasks, results, executor_id, initializer, initargs):
         results.put(answer)
 
 
+def _task_error(detail):
+    """The exception a task's `_RAISED` report stands for: the task's own
+    exception, caused by an ExecutionFailed that describes it; the
+    ExecutionFailed alone if the exception did not survive the trip."""
+    excinfo, packed = detail
+    failed = ExecutionFailed(_interpreters.ExceptionInfo(*excinfo))
+    if packed is not None:
+        try:
+            exc = _pep554._unpack(packed)
+        except BaseException:
+            exc = None
+        if isinstance(exc, BaseException):
+            exc.__cause__ = failed
+            return exc
+    return failed
+
+
 # The results of every executor of this interpreter come on one queue, so
 # that a wait takes whichever comes first.
 _results = None
-_executors = {}
+# The pools with tasks out or workers, by executor id: a pool outlives its
+# executor until its last future is done (the futures are what `map()`
+# and the program hold).
+_pools = {}
 _next_executor = 0
+# Set once the program ends (`_python_exit`): no more tasks.
+_shutdown = False
 
 
 def _progress(timeout):
     """Takes one result, waiting at most `timeout` seconds (None: no
-    bound), and completes its future. None if no executor of this
-    interpreter has work out; else whether a result came."""
-    if not any(executor._in_flight for executor in _executors.values()):
+    bound), and completes its future. None if no pool of this interpreter
+    has work out; else whether a result came."""
+    if not any(pool.futures for pool in _pools.values()):
         return None
     try:
-        executor_id, task_id, kind, detail = _results.get(timeout=timeout)
+        if timeout == 0:
+            executor_id, task_id, kind, detail = _results.get_nowait()
+        else:
+            executor_id, task_id, kind, detail = _results.get(timeout=timeout)
     except _interpreters.QueueEmpty:
         return False
-    executor = _executors.get(executor_id)
-    if executor is not None:
-        executor._complete(task_id, kind, detail)
+    pool = _pools.get(executor_id)
+    if pool is not None:
+        pool.complete(task_id, kind, detail)
     return True
 
 
-class InterpreterPoolExecutor(_base.Executor):
-    """An executor that runs calls in a pool of interpreters, in parallel."""
+def _take_results():
+    """Completes the futures whose results have come, without waiting."""
+    while _progress(0):
+        pass
+
+
+def _python_exit():
+    """The end of the program (a `threading` exit hook, as CPython's): no
+    more tasks, and every pool's workers stop once they ran those queued."""
+    global _shutdown
+    _shutdown = True
+    for pool in list(_pools.values()):
+        pool.stop_workers()
+
+
+def _fail(future, error):
+    """Fails a future that is not done."""
+    if future._state == _base.PENDING:
+        future.set_running_or_notify_cancel()
+    if not future.done():
+        future.set_exception(error)
+
+
+class _Pool:
+    """An executor's workers and tasks: what its futures and the results
+    need, which lives on when the executor itself is dropped."""
+
+    def __init__(self, executor_id):
+        self.id = executor_id
+        self.tasks = _interpreters.create_queue()
+        self.workers = []
+        # The futures of the tasks handed to the workers and not finished
+        # (that this interpreter knows of), by task id.
+        self.futures = {}
+        self.stopping = False
+        self.broken = None
+
+    def complete(self, task_id, kind, detail):
+        if task_id == _INITIALIZER:
+            error = _task_error(detail)
+            _base.LOGGER.critical("Exception in initializer:", exc_info=error)
+            self.break_(error)
+            return
+        future = self.futures.pop(task_id, None)
+        if future is None:
+            return
+        if future._state == _base.PENDING:
+            future.set_running_or_notify_cancel()
+        if kind == _RESULT:
+            try:
+                future.set_result(_pep554._unpack(detail))
+            except BaseException as exc:
+                future.set_exception(exc)
+        elif kind == _RAISED:
+            future.set_exception(_task_error(detail))
+        elif kind == _NOT_RECEIVED:
+            failed = ExecutionFailed(_interpreters.ExceptionInfo(*detail))
+            cause = _interpreters.NotShareableError(
+                f"the callable or its arguments could not be unpickled in the worker: {failed.excinfo.formatted}"
+            )
+            cause.__cause__ = failed
+            error = _interpreters.NotShareableError("args not shareable")
+            error.__cause__ = cause
+            future.set_exception(error)
+        else:
+            future.set_exception(_interpreters.NotShareableError(detail))
+        self.forget_if_idle()
+
+    def withdraw(self, task_id):
+        """Takes a task back from the queue; whether no worker took it first."""
+        if not self.tasks._withdraw(task_id):
+            return False
+        self.futures.pop(task_id, None)
+        self.forget_if_idle()
+        return True
+
+    def break_(self, cause):
+        self.broken = "A worker initializer failed, the interpreter pool is not usable anymore"
+        error = BrokenInterpreterPool(self.broken)
+        error.__cause__ = cause
+        futures = list(self.futures.values())
+        self.futures.clear()
+        for future in futures:
+            _fail(future, error)
+        # The queued tasks are dropped with the queue; the workers stop.
+        self.stop_workers()
+
+    def stop_workers(self):
+        """Tells each worker to stop once it finished the tasks queued
+        before (once)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for _ in self.workers:
+            try:
+                self.tasks.put(None)
+            except Exception:
+                pass
+        self.forget_if_idle()
+
+    def join_workers(self):
+        for interp, thread in self.workers:
+            thread.join()
+            try:
+                interp.close()
+            except _interpreters.InterpreterError:
+                pass
+        self.workers.clear()
+
+    def forget_if_idle(self):
+        """A stopped pool with no future left needs no routing of results."""
+        if self.stopping and not self.futures:
+            _pools.pop(self.id, None)
+
+
+class _TaskFuture(_base.Future):
+    """A future of a task handed to the workers' queue. Its state follows
+    the task's: pending while the task waits in the queue (and cancellable),
+    running once a worker took it."""
+
+    def __init__(self, pool, task_id):
+        super().__init__()
+        self._pool = pool
+        self._task_id = task_id
+
+    def cancel(self):
+        with self._condition:
+            if self._state == _base.PENDING:
+                if not self._pool.withdraw(self._task_id):
+                    # A worker took it first: it runs.
+                    self.set_running_or_notify_cancel()
+                    return False
+                super().cancel()
+                # As a worker would on finding it cancelled: `wait()` and
+                # `as_completed()` count it done from now on.
+                self.set_running_or_notify_cancel()
+                return True
+        return super().cancel()
+
+    def running(self):
+        if self._state == _base.PENDING and not self._pool.tasks._withdraw(self._task_id, keep=True):
+            # A worker has taken it.
+            self.set_running_or_notify_cancel()
+        return super().running()
+
+    def done(self):
+        if not super().done():
+            _take_results()
+        return super().done()
+
+
+class InterpreterPoolExecutor(ThreadPoolExecutor):
+    """An executor that runs calls in a pool of interpreters, in parallel.
+
+    A ThreadPoolExecutor, as CPython's is (asyncio takes only those as its
+    default executor), though none of that class's threads: it overrides
+    everything it does."""
 
     def __init__(self, max_workers=None, thread_name_prefix="", initializer=None, initargs=(), shared=None):
         """Initializes a new InterpreterPoolExecutor instance.
@@ -142,130 +354,98 @@ class InterpreterPoolExecutor(_base.Executor):
         _next_executor += 1
         self._max_workers = max_workers
         self._shared = dict(shared) if shared else None
-        self._tasks = _interpreters.create_queue()
-        self._workers = []
-        self._pending = collections.deque()
-        self._futures = {}
-        self._in_flight = 0
+        self._pool = _Pool(self._id)
         self._next_task = 0
         self._shutdown = False
-        self._broken = None
-        _executors[self._id] = self
+        _pools[self._id] = self._pool
+        # Dropped without a shutdown, as CPython's: the workers stop once
+        # they ran the tasks queued.
+        weakref.finalize(self, self._pool.stop_workers)
+
+    @property
+    def _threads(self):
+        """The workers' threads (as CPython's attribute, for its tests)."""
+        return {thread for _, thread in self._pool.workers}
 
     def submit(self, fn, /, *args, **kwargs):
-        if self._broken:
-            raise BrokenInterpreterPool(self._broken)
+        pool = self._pool
+        if pool.broken:
+            raise BrokenInterpreterPool(pool.broken)
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        if isinstance(fn, str):
-            if args or kwargs:
-                raise ValueError(f"a script does not take args or kwargs, got {args!r} and {kwargs!r}")
-            task = (fn, None, None)
-        elif callable(fn):
-            task = (_pep554._pack_callable(fn), _pep554._pack(args), _pep554._pack(kwargs))
-        else:
-            raise TypeError(f"{type(fn).__name__!r} object is not callable")
-        future = _base.Future()
-        self._pending.append((future, task))
-        self._dispatch()
+        if _shutdown:
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+        if isinstance(fn, str) and (args or kwargs):
+            raise ValueError(f"a script does not take args or kwargs, got {args!r} and {kwargs!r}")
+        task_id = self._next_task
+        self._next_task += 1
+        future = _TaskFuture(pool, task_id)
+        try:
+            if isinstance(fn, str):
+                task = (task_id, fn, None, None)
+            else:
+                task = (task_id, _pep554._pack_callable(fn), _pep554._pack(args), _pep554._pack(kwargs))
+        except Exception as exc:
+            # As in CPython, where the worker's thread finds this out.
+            error = _interpreters.NotShareableError("args not shareable")
+            error.__cause__ = exc
+            _fail(future, error)
+            return future
+        pool.futures[task_id] = future
+        try:
+            pool.tasks._put(task, True, None, None, tag=task_id)
+        except BaseException:
+            del pool.futures[task_id]
+            raise
+        try:
+            self._adjust_workers()
+        except BaseException:
+            if pool.workers:
+                # The workers there are will run it: the pool is smaller.
+                return future
+            pool.withdraw(task_id)
+            raise
         return future
 
     submit.__doc__ = _base.Executor.submit.__doc__
 
-    def _dispatch(self):
-        """Hands pending tasks to the workers: one running and one queued
-        ahead per worker, starting workers as they are needed."""
-        while self._pending and not self._broken:
-            if self._in_flight >= len(self._workers) and len(self._workers) < self._max_workers:
-                self._start_worker()
-            elif self._in_flight >= 2 * len(self._workers):
-                return
-            future, task = self._pending.popleft()
-            if not future.set_running_or_notify_cancel():
-                continue
-            task_id = self._next_task
-            self._next_task += 1
-            self._futures[task_id] = future
-            self._in_flight += 1
-            self._tasks.put((task_id, *task))
-
-    def _start_worker(self):
-        interp = _interpreters.create()
-        if self._shared:
-            interp.prepare_main(self._shared)
-        initializer, initargs = self._initializer
-        thread = interp.call_in_thread(_worker, self._tasks, _results, self._id, initializer, initargs)
-        self._workers.append((interp, thread))
-
-    def _complete(self, task_id, kind, detail):
-        if task_id == _INITIALIZER:
-            self._break(_interpreters.ExecutionFailed(_interpreters.ExceptionInfo(*detail)))
+    def _adjust_workers(self):
+        """Starts a worker if there are more unfinished tasks than workers
+        and room for one more (CPython's starts one unless one is idle)."""
+        pool = self._pool
+        if len(pool.workers) >= self._max_workers or len(pool.futures) <= len(pool.workers):
             return
-        future = self._futures.pop(task_id, None)
-        self._in_flight -= 1
-        if future is not None:
-            if kind == _RESULT:
-                try:
-                    future.set_result(_pep554._unpack(detail))
-                except BaseException as exc:
-                    future.set_exception(exc)
-            elif kind == _RAISED:
-                future.set_exception(ExecutionFailed(_interpreters.ExceptionInfo(*detail)))
-            else:
-                future.set_exception(_interpreters.NotShareableError(detail))
-        self._dispatch()
-
-    def _break(self, cause):
-        self._broken = "A worker initializer failed, the interpreter pool is not usable anymore"
-        error = BrokenInterpreterPool(self._broken)
-        error.__cause__ = cause
-        for future in list(self._futures.values()) + [future for future, _ in self._pending]:
-            if not future.done():
-                if future.running() or future.set_running_or_notify_cancel():
-                    future.set_exception(error)
-        self._futures.clear()
-        self._pending.clear()
-        self._in_flight = 0
-        # The queued tasks are dropped with the queue; the workers stop.
-        self._stop_workers(wait=False)
-
-    def _stop_workers(self, wait):
-        for _ in self._workers:
-            try:
-                self._tasks.put(None)
-            except Exception:
-                pass
-        if wait:
-            for interp, thread in self._workers:
-                thread.join()
-                try:
-                    interp.close()
-                except _interpreters.InterpreterError:
-                    pass
-            self._workers.clear()
+        # Results that came may show a worker idle.
+        _take_results()
+        if len(pool.futures) > len(pool.workers):
+            interp = _interpreters.create()
+            if self._shared:
+                interp.prepare_main(self._shared)
+            initializer, initargs = self._initializer
+            thread = interp.call_in_thread(_worker, pool.tasks, _results, self._id, initializer, initargs)
+            pool.workers.append((interp, thread))
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         """Stops taking tasks, and with `wait` waits for those submitted,
-        then closes the workers. `cancel_futures` cancels the tasks not
-        yet handed to a worker."""
+        then closes the workers. `cancel_futures` cancels the tasks no
+        worker has taken yet."""
+        pool = self._pool
         self._shutdown = True
         if cancel_futures:
-            while self._pending:
-                future, _ = self._pending.popleft()
+            for future in list(pool.futures.values()):
                 future.cancel()
+        pool.stop_workers()
         if not wait:
-            # Hand everything over now: nobody may wait for it later.
-            while self._pending:
-                future, task = self._pending.popleft()
-                if future.set_running_or_notify_cancel():
-                    task_id = self._next_task
-                    self._next_task += 1
-                    self._futures[task_id] = future
-                    self._in_flight += 1
-                    self._tasks.put((task_id, *task))
-            self._stop_workers(wait=False)
             return
-        while self._in_flight and not self._broken:
+        while pool.futures and not pool.broken:
             _progress(None)
-        self._stop_workers(wait=True)
-        _executors.pop(self._id, None)
+        pool.join_workers()
+
+
+import threading as _threading
+
+try:
+    _threading._register_atexit(_python_exit)
+except RuntimeError:
+    # Imported while the program ends: no pool of it can be waited for.
+    pass

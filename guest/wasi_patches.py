@@ -7,7 +7,11 @@ them).
   no socketpair, and the sandbox grants no sockets, so creating any event
   loop failed with an OSError and `asyncio.run` could not work. Nothing in
   a single-threaded sandbox without signals could write to that pipe
-  anyway, so the loop simply goes without one.
+  anyway, so the loop simply goes without one. Its selector waits for
+  what the host brings (`WAIT_SOURCES`) while something is on its way,
+  so `run_in_executor()` works with an `InterpreterPoolExecutor`, and
+  the loop shuts its default executor down itself, not from a thread
+  (without a time limit: it waits for the executor's tasks).
 - matplotlib insists on a writable configuration and cache folder, and the
   sandbox has none unless one is granted. The host mounts a read-only one
   (`MPLCONFIGDIR` below) holding the font list that matplotlib would
@@ -139,6 +143,58 @@ def _patch_asyncio(exec_module, module) -> None:
 
     loop._make_self_pipe = _make_self_pipe
     loop._close_self_pipe = _close_self_pipe
+
+    init = loop.__init__
+
+    def __init__(self, selector=None):
+        init(self, selector)
+        self._selector = _SelectorWaitingOnHost(self._selector)
+
+    __init__.__doc__ = init.__doc__
+    loop.__init__ = __init__
+
+    async def shutdown_default_executor(self, timeout=None):
+        """Schedule the shutdown of the default executor (in the sandbox,
+        which has no thread to do it in: here, waiting for its tasks)."""
+        self._executor_shutdown_called = True
+        if self._default_executor is not None:
+            self._default_executor.shutdown(wait=True)
+
+    module.base_events.BaseEventLoop.shutdown_default_executor = shutdown_default_executor
+
+
+class _SelectorWaitingOnHost:
+    """An event loop's selector that, while the host has something on its
+    way for this interpreter (`WAIT_SOURCES`: an InterpreterPoolExecutor's
+    results, for `run_in_executor()`), waits for that instead of for files
+    alone: no thread can wake the loop here. With files registered too, it
+    looks at them every `FILE_POLL` seconds meanwhile."""
+
+    FILE_POLL = 0.01
+
+    def __init__(self, selector):
+        self._selector = selector
+
+    def __getattr__(self, name):
+        return getattr(self._selector, name)
+
+    def select(self, timeout=None):
+        selector = self._selector
+        if timeout is not None and timeout <= 0:
+            return selector.select(timeout)
+        files = bool(selector.get_map())
+        wait = timeout
+        if files:
+            wait = self.FILE_POLL if timeout is None else min(timeout, self.FILE_POLL)
+        for progress in WAIT_SOURCES:
+            if progress(wait) is not None:
+                return selector.select(0) if files else []
+        if not files and timeout is None:
+            raise RuntimeError(
+                "the event loop would wait forever: the sandbox has no other thread to wake it, "
+                "and nothing it waits for is on its way"
+            )
+        return selector.select(timeout)
 
 
 def _patch_matplotlib(exec_module, module) -> None:

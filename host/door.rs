@@ -178,6 +178,13 @@ pub(crate) enum Op {
     /// id:u64 → maxsize:u64 (the i64 it was created with), count:u64,
     /// default unbound:u8.
     QueueInfo = 0x55,
+    /// tag:u64, then [`Op::QueuePut`]'s arguments → nothing: a put whose
+    /// item the caller may withdraw by its tag while it waits in the queue.
+    QueuePutTagged = 0x56,
+    /// id:u64, tag:u64, keep:u8 → u8: whether the item the caller put with
+    /// that tag is still in the queue (no one took it); unless keep, it is
+    /// removed.
+    QueueWithdraw = 0x57,
     /// → value: a tuple of the names of the host functions the caller may
     /// call.
     ListFunctions = 0x40,
@@ -225,6 +232,8 @@ impl Op {
             0x53 => QueuePut,
             0x54 => QueueGet,
             0x55 => QueueInfo,
+            0x56 => QueuePutTagged,
+            0x57 => QueueWithdraw,
             0x40 => ListFunctions,
             0x41 => CallFunction,
             _ => return None,
@@ -661,6 +670,8 @@ mod tests {
             ("_QUEUE_PUT", Op::QueuePut),
             ("_QUEUE_GET", Op::QueueGet),
             ("_QUEUE_INFO", Op::QueueInfo),
+            ("_QUEUE_PUT_TAGGED", Op::QueuePutTagged),
+            ("_QUEUE_WITHDRAW", Op::QueueWithdraw),
         ] {
             assert_eq!(constant(name), op as u64, "{name}");
         }

@@ -86,6 +86,9 @@ pub(crate) struct Item {
     /// The item's bytes, counted against its sandbox's memory limit while
     /// the queue holds it: an unbounded queue is no way around the limit.
     pub(crate) _charge: Option<MemoryCharge>,
+    /// A number its sender gave it, to take it back by while it waits in
+    /// the queue (see [`QueueState::withdraw`]).
+    pub(crate) tag: Option<u64>,
 }
 
 /// An item in the queue, with who put it and what to do once they are gone.
@@ -276,6 +279,24 @@ impl QueueState {
         }
     }
 
+    /// Whether the item `party` put with `tag` is still in the queue; unless
+    /// `keep`, it is removed. An executor's pending task is such an item:
+    /// cancelling it succeeds exactly when no worker has taken it.
+    pub(crate) fn withdraw(&self, party: Party, tag: u64, keep: bool) -> bool {
+        let mut state = lock(&self.state);
+        let found = state
+            .slots
+            .iter()
+            .position(|slot| slot.from == party && slot.item.as_ref().is_some_and(|item| item.tag == Some(tag)));
+        let Some(at) = found else { return false };
+        if !keep {
+            state.slots.remove(at);
+            // Room for a put that waits.
+            self.changed.notify();
+        }
+        true
+    }
+
     /// The items `party` put are unbound: it was destroyed.
     pub(crate) fn unbind(&self, party: Party) {
         let mut state = lock(&self.state);
@@ -368,6 +389,7 @@ impl Queue {
             pickled: false,
             sandbox: None,
             _charge: None,
+            tag: None,
         };
         self.state.put(Party::Host, item, None, wait, None)
     }
@@ -433,6 +455,7 @@ mod tests {
             pickled: false,
             sandbox: None,
             _charge: None,
+            tag: None,
         }
     }
 
@@ -486,5 +509,22 @@ mod tests {
         assert!(matches!(queue.get(Party::Host, Wait::No, None).unwrap(), Got::Unbound(Unbound::Error)));
         assert_eq!(taken(queue.get(Party::Host, Wait::No, None).unwrap()), Some(3));
         assert!(matches!(queue.get(Party::Host, Wait::No, None).unwrap(), Got::Unbound(Unbound::Replace)));
+    }
+
+    #[test]
+    fn a_sender_withdraws_its_own_tagged_item_until_it_is_taken() {
+        let queue = QueueState::new(QueueId(0), 0, Unbound::Replace, None);
+        let me = Party::Interpreter(InterpreterId(1));
+        let other = Party::Interpreter(InterpreterId(2));
+        for byte in 1..=3 {
+            queue.put(me, Item { tag: Some(u64::from(byte)), ..item(byte) }, None, Wait::No, None).unwrap();
+        }
+        assert!(!queue.withdraw(other, 2, false), "another party's item");
+        assert!(queue.withdraw(me, 2, true) && queue.len() == 3, "looking leaves it");
+        assert!(queue.withdraw(me, 2, false) && queue.len() == 2);
+        assert!(!queue.withdraw(me, 2, false), "already withdrawn");
+        assert_eq!(taken(queue.get(Party::Host, Wait::No, None).unwrap()), Some(1));
+        assert!(!queue.withdraw(me, 1, true), "taken");
+        assert_eq!(taken(queue.get(Party::Host, Wait::No, None).unwrap()), Some(3));
     }
 }

@@ -428,7 +428,8 @@ impl HostState {
         match op {
             Op::RunInterpreter => return self.run_interpreter(&mut args),
             Op::InvokeInterpreter => return self.invoke_interpreter(&mut args),
-            Op::QueuePut => return self.queue_put(&mut args),
+            Op::QueuePut => return self.queue_put(&mut args, false),
+            Op::QueuePutTagged => return self.queue_put(&mut args, true),
             Op::QueueGet => return self.queue_get(&mut args),
             Op::CallFunction => return self.call_function(&mut args),
             Op::JoinRun => return self.join_run(&mut args),
@@ -651,6 +652,13 @@ impl HostState {
                 }
                 Ok(Answer::ok())
             }
+            Op::QueueWithdraw => {
+                let (id, tag, keep) = (args.u64()?, args.u64()?, args.flag()?);
+                args.end()?;
+                let queue = link.queue(id)?;
+                let me = link.me()?;
+                Ok(Answer::ok().u8(u8::from(queue.withdraw(Party::Interpreter(me.id()), tag, keep))))
+            }
             Op::QueueInfo => {
                 let queue = link.queue(args.u64()?)?;
                 args.end()?;
@@ -707,6 +715,7 @@ impl HostState {
             Op::RunInterpreter
             | Op::InvokeInterpreter
             | Op::QueuePut
+            | Op::QueuePutTagged
             | Op::QueueGet
             | Op::JoinRun
             | Op::ChannelSend
@@ -753,9 +762,11 @@ impl HostState {
         })
     }
 
-    fn queue_put(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
+    /// A put; a `tagged` one's item can be withdrawn ([`Op::QueuePutTagged`]).
+    fn queue_put(&mut self, args: &mut Args<'_>, tagged: bool) -> wasmtime::Result<Answer> {
         let link = &self.link;
         let put = (|| {
+            let tag = if tagged { Some(args.u64()?) } else { None };
             let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
             let (unbound, pickled) = (args.u8()?, args.flag()?);
             let unbound = match unbound {
@@ -771,7 +782,7 @@ impl HostState {
             let charge = budget
                 .charge(message.bytes.len())
                 .ok_or_else(|| Fault::memory_limit("cannot put the item in the queue: ", budget.limit()))?;
-            let item = Item { message, pickled, sandbox: Some(me.family()), _charge: Some(charge) };
+            let item = Item { message, pickled, sandbox: Some(me.family()), _charge: Some(charge), tag };
             queue.put(Party::Interpreter(me.id()), item, unbound, link.wait(nowait, timeout), Some(&link.cancel))?;
             Ok(Answer::ok())
         })();

@@ -589,9 +589,14 @@ with InterpreterPoolExecutor(max_workers=2) as pool:
     assert sorted(f.result() for f in as_completed(futures)) == [2 ** n for n in range(8)]
     done, pending = wait([pool.submit(sum, [1, 2, 3])], return_when=FIRST_COMPLETED)
     assert len(done) == 1 and done.pop().result() == 6
+    # The task's own exception, caused by an ExecutionFailed describing it.
     failing = pool.submit(lambda: 1 / 0)
-    assert type(failing.exception()).__name__ == "ExecutionFailed"
-    assert failing.exception().excinfo.type.__name__ == "ZeroDivisionError"
+    assert type(failing.exception()) is ZeroDivisionError, failing.exception()
+    assert type(failing.exception().__cause__) is interpreters.ExecutionFailed
+    assert failing.exception().__cause__.excinfo.type.__name__ == "ZeroDivisionError"
+    assert "Uncaught in the interpreter" in str(failing.exception().__cause__)
+    for value in (ValueError("bad"), KeyError("k")):
+        assert repr(pool.submit(lambda v: (_ for _ in ()).throw(v), value).exception()) == repr(value)
     ids = set(pool.map(lambda _: __import__("concurrent.interpreters").interpreters.get_current().id, range(8)))
     assert 1 <= len(ids) <= 2, ids
     assert pool.submit("x = 1").result() is None
@@ -640,6 +645,162 @@ except RuntimeError:
     pass
 else:
     raise AssertionError("submitted after shutdown")
+"#,
+    );
+}
+
+#[test]
+fn pool_workers_take_queued_tasks_while_the_owner_does_something_else() {
+    // CPython's test_blocking_with_limited_workers: more tasks than workers,
+    // each blocked until the owner, which never waits on a future, lets it go.
+    check(
+        r#"
+from concurrent.futures import InterpreterPoolExecutor
+ready, blocker = interpreters.create_queue(), interpreters.create_queue()
+def run(task_id, ready, blocker):
+    ready.put_nowait(task_id)
+    blocker.get()
+with InterpreterPoolExecutor(4) as pool:
+    futures = [pool.submit(run, i, ready, blocker) for i in range(10)]
+    seen = []
+    while len(seen) < 10:
+        batch = [ready.get(timeout=10)]
+        while len(batch) < 10 - len(seen):
+            try:
+                batch.append(ready.get(timeout=0.2))
+            except interpreters.QueueEmpty:
+                break
+        assert len(batch) <= 4, batch
+        seen += batch
+        for _ in batch:
+            blocker.put_nowait(None)
+    assert sorted(seen) == list(range(10))
+assert all(f.done() and f.result() is None for f in futures)
+"#,
+    );
+}
+
+#[test]
+fn pool_futures_cancel_until_a_worker_takes_their_task() {
+    check(
+        r#"
+import time
+from concurrent.futures import InterpreterPoolExecutor, wait
+gate, ran = interpreters.create_queue(), interpreters.create_queue()
+def job(n, gate, ran):
+    gate.get()
+    ran.put(n)
+pool = InterpreterPoolExecutor(1)
+first = pool.submit(job, 0, gate, ran)
+queued = [pool.submit(job, n, gate, ran) for n in range(1, 4)]
+# The worker takes the first task and waits at the gate.
+deadline = time.monotonic() + 10
+while not first.running():
+    assert time.monotonic() < deadline, "the worker never took its task"
+    time.sleep(0.001)
+assert first.cancel() is False and first.running()
+assert queued[0].running() is False
+assert queued[1].cancel() is True and queued[1].cancelled() and queued[1].done()
+assert queued[1].cancel() is True
+for _ in range(3):
+    gate.put(None)
+done, not_done = wait([first, queued[0], queued[2]], timeout=10)
+assert not not_done, not_done
+assert sorted(ran.get(timeout=1) for _ in range(3)) == [0, 1, 3]
+assert ran.empty(), "a cancelled task ran"
+# shutdown(cancel_futures=True) cancels what no worker took.
+many = [pool.submit(time.sleep, 0.05) for _ in range(50)]
+pool.shutdown(cancel_futures=True)
+cancelled = [f for f in many if f.cancelled()]
+assert len(cancelled) >= 40, len(cancelled)
+assert all(f.done() and f.exception() is None for f in many if not f.cancelled())
+"#,
+    );
+}
+
+#[test]
+fn pool_failures_are_the_tasks_own_exceptions_as_cpython_documents() {
+    check(
+        r#"
+import contextlib, io, threading
+from concurrent.futures import InterpreterPoolExecutor
+from concurrent.futures.interpreter import BrokenInterpreterPool
+class Falsy(Exception):
+    def __bool__(self):
+        return False
+def fail(kind, msg):
+    raise kind(msg)
+def unpicklable():
+    err = ValueError("holds a lock")
+    err.lock = threading.Lock()
+    raise err
+class Shenanigans:
+    # Pickles, but cannot be unpickled.
+    def __init__(self, value):
+        if value == 1:
+            raise RuntimeError("gotcha")
+    def __reduce__(self):
+        return (type(self), (1,))
+with InterpreterPoolExecutor(2) as pool:
+    err = pool.submit(fail, Falsy, "falsy").exception()
+    assert type(err).__name__ == "Falsy" and str(err) == "falsy", repr(err)
+    cause = err.__cause__
+    assert type(cause) is interpreters.ExecutionFailed
+    assert (cause.excinfo.type.__name__, cause.excinfo.msg) == ("Falsy", "falsy")
+    # An exception that cannot be copied back: the ExecutionFailed itself.
+    err = pool.submit(unpicklable).exception()
+    assert type(err) is interpreters.ExecutionFailed and err.excinfo.msg == "holds a lock", repr(err)
+    # What the worker cannot unpickle never runs.
+    err = pool.submit(Shenanigans(0)).exception()
+    assert type(err) is interpreters.NotShareableError and "args not shareable" in str(err), repr(err)
+    assert "unpickled" in str(err.__cause__) and "gotcha" in str(err.__cause__)
+    # Not callable: the worker's TypeError, as a thread pool's.
+    assert type(pool.submit(42).exception()) is TypeError
+# A failing initializer breaks the pool and is logged, as CPython logs it.
+with contextlib.redirect_stderr(io.StringIO()) as stderr:
+    with InterpreterPoolExecutor(1, initializer=fail, initargs=(OSError, "init")) as pool:
+        future = pool.submit(abs, -1)
+        try:
+            future.result()
+        except BrokenInterpreterPool:
+            pass
+        else:
+            raise AssertionError("a broken pool ran a task")
+logged = stderr.getvalue()
+for part in ("Exception in initializer:", "ExecutionFailed: OSError: init", "Uncaught in the interpreter:",
+             "The above exception was the direct cause of the following exception:"):
+    assert part in logged, logged
+"#,
+    );
+}
+
+#[test]
+fn pool_workers_stop_when_the_executor_is_dropped_and_asyncio_awaits_them() {
+    check(
+        r#"
+import asyncio, gc
+from concurrent.futures import InterpreterPoolExecutor
+pool = InterpreterPoolExecutor(3)
+results = pool.map(abs, range(-5, 5))
+threads = pool._threads
+assert 1 <= len(threads) <= 3
+del pool
+gc.collect()
+for thread in threads:
+    thread.join()
+    assert not thread.is_alive()
+assert list(results) == [abs(n) for n in range(-5, 5)]
+def where(tag):
+    return interpreters.get_current().id, tag
+async def main():
+    loop = asyncio.get_running_loop()
+    with InterpreterPoolExecutor(2) as pool:
+        answers = await asyncio.gather(*(loop.run_in_executor(pool, where, n) for n in range(6)))
+        assert [tag for _, tag in answers] == list(range(6))
+        assert interpreters.get_current().id not in {id for id, _ in answers}
+        loop.set_default_executor(pool)
+        assert (await loop.run_in_executor(None, where, "default"))[1] == "default"
+asyncio.run(main())
 "#,
     );
 }

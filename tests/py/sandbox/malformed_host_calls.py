@@ -25,6 +25,10 @@
 # stdout: the payload, still there: 70000 bytes of 7
 # stdout: a queue get of kind 3: InvalidValue
 # stdout: a brief get of an empty queue: QueueEmpty
+# stdout: a withdraw cut short: InvalidValue
+# stdout: a withdraw from a forged queue: QueueNotFound
+# stdout: a tagged put cut short: InvalidValue
+# stdout: a withdraw of what no one put: not there
 # stdout: still working: 42
 # sandbox-only: calls the host's door directly
 # The `interpreters` module checks what it sends; a guest need not use it.
@@ -106,4 +110,10 @@ print("the payload, still there:", len(payload), "bytes of", payload[0])
 # (2: the host spins some microseconds, then says the queue is empty).
 print("a queue get of kind 3:", outcome(bytes([0x54]) + U64.pack(queue.id) + b"\x03" + NO_TIMEOUT))
 print("a brief get of an empty queue:", outcome(bytes([0x54]) + U64.pack(queue.id) + b"\x02" + NO_TIMEOUT))
+# A tagged put's item can be withdrawn by the interpreter that put it.
+withdraw = struct.Struct("<BQQB")
+print("a withdraw cut short:", outcome(withdraw.pack(0x57, queue.id, 1, 0)[:12]))
+print("a withdraw from a forged queue:", outcome(withdraw.pack(0x57, 2**40, 1, 0)))
+print("a tagged put cut short:", outcome(bytes([0x56]) + U64.pack(1) + U64.pack(queue.id)))
+print("a withdraw of what no one put:", "there" if _host.call(withdraw.pack(0x57, queue.id, 99, 0))[1] else "not there")
 print("still working:", 6 * 7)
