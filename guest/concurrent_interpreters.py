@@ -12,7 +12,9 @@ Where isolate differs from CPython:
   runs the call on a host thread, in parallel, and returns a `CallThread`
   with `join()` and `is_alive()`. As with CPython's thread, the result is
   discarded; an uncaught exception is printed to stderr (as
-  `threading.excepthook` prints it) when the call is joined.
+  `threading.excepthook` prints it) when the call is joined. When the
+  program ends, the calls not joined are waited for, as CPython waits for
+  threads that are not daemons.
 - `call()` sends the callable by its name when its module names it (`len`,
   `math.sqrt`), else by cloudpickle, which the guest ships: lambdas,
   closures and functions defined in `__main__` work, where CPython's
@@ -448,7 +450,13 @@ class Interpreter:
         _pep554._flush_stdio()
         answer = _call_door(_START_INVOKE, _ID.pack(self._id) + request, self._id)
         (handle,) = _ID.unpack_from(answer, 1)
-        return CallThread(handle, self, callable)
+        thread = CallThread(handle, self, callable)
+        _unjoined_calls[handle] = thread
+        if len(_unjoined_calls) > _UNJOINED_PRUNE_AT:
+            for other in list(_unjoined_calls.values()):
+                if not other.is_alive():
+                    other.join()
+        return thread
 
     def _invoke(self, request):
         """Runs `request` (see `_call_request`), encoded or not yet."""
@@ -542,6 +550,24 @@ def _result(answer, at):
     raise NotShareableError(outcome[1])
 
 
+# The calls started in threads and not yet joined, by handle, which the end
+# of the program waits for (`_join_call_threads`), as CPython's waits for
+# its threads; those that ended are joined (their exceptions reported) when
+# there are many.
+_unjoined_calls = {}
+_UNJOINED_PRUNE_AT = 128
+
+
+def _join_call_threads():
+    """Waits for every call started in a thread from this interpreter."""
+    while _unjoined_calls:
+        thread = next(iter(_unjoined_calls.values()))
+        try:
+            thread.join()
+        finally:
+            _unjoined_calls.pop(thread._handle, None)
+
+
 class CallThread:
     """A call started by `Interpreter.call_in_thread()`, running on a host
     thread: the sandbox's stand-in for `threading.Thread`."""
@@ -569,10 +595,10 @@ class CallThread:
         except TimeoutError:
             return
         except InterpreterError as exc:
-            self._done = True
+            self._ended()
             self._report(exc)
             return
-        self._done = True
+        self._ended()
         if len(answer) == 1:
             # It returned (what it returned is dropped, as by a thread).
             return
@@ -580,6 +606,10 @@ class CallThread:
             _result(answer, 1)
         except (ExecutionFailed, NotShareableError) as exc:
             self._report(exc)
+
+    def _ended(self):
+        self._done = True
+        _unjoined_calls.pop(self._handle, None)
 
     def _report(self, exc):
         import traceback

@@ -515,3 +515,27 @@ def _safe_str(value) -> str:
 
 
 _flush_stdio = interpreters._flush_stdio
+
+
+def _finalize() -> None:
+    """What CPython does when a program ends, once the script has (the host
+    calls it, `Interpreter::finalize`): the exit hooks of `threading` run
+    (an InterpreterPoolExecutor's stops its workers once their queued tasks
+    are done), the calls started with `call_in_thread()` are waited for, as
+    threads that are not daemons are, then the `atexit` callbacks run; what
+    they print is flushed."""
+    threading = sys.modules.get("threading")
+    if threading is not None and not threading._SHUTTING_DOWN:
+        threading._SHUTTING_DOWN = True
+        for hook in reversed(threading._threading_atexits):
+            try:
+                hook()
+            except BaseException as exc:
+                wasi_patches._report_unraisable(exc, "Exception ignored in threading exit hook", hook)
+    pep734 = sys.modules.get("concurrent.interpreters")
+    if pep734 is not None:
+        pep734._join_call_threads()
+    import atexit
+
+    atexit._run_exitfuncs()
+    _flush_stdio()

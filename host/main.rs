@@ -362,6 +362,23 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         };
         outcome = interpreter.run_with(PROMPT, [("_isolate_prompt_banner", isolate::Value::from(banner.as_str()))]);
     }
+    // As CPython: the traceback first, then the end of the program (the
+    // exit hooks, threads, atexit callbacks), which keeps the exit status
+    // unless a limit stops it.
+    let report_first = matches!(outcome, Err(Error::RunFailed(_)));
+    if report_first {
+        report(&outcome);
+    }
+    // Not before a snapshot, whose program goes on when it is resumed.
+    if outcome_allows_prompt(&outcome) && snapshot_to.is_none() {
+        match interpreter.finalize() {
+            Ok(()) | Err(Error::SystemExit { .. }) => {}
+            Err(Error::RunFailed(exception)) => {
+                let _ = std::io::stderr().write_all(exception.traceback().as_bytes());
+            }
+            Err(err) => outcome = Err(err),
+        }
+    }
     let status = match outcome {
         Ok(()) => match snapshot_to {
             Some(path) => match interpreter.snapshot().and_then(|snapshot| snapshot.save(&path)) {
@@ -371,7 +388,9 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
             None => ExitCode::SUCCESS,
         },
         Err(Error::RunFailed(exception)) => {
-            let _ = std::io::stderr().write_all(exception.traceback().as_bytes());
+            if !report_first {
+                let _ = std::io::stderr().write_all(exception.traceback().as_bytes());
+            }
             ExitCode::FAILURE
         }
         // The OS keeps the low 8 bits, as it does for CPython's exit status.

@@ -293,6 +293,39 @@ impl Interpreter {
         self.inner.run(source, filename, Vec::new(), None)
     }
 
+    /// Does what CPython does when a program ends, once the program has
+    /// run (`isolate run` calls it after the script, whether it returned,
+    /// raised or called `sys.exit`):
+    ///
+    /// - the exit hooks of `threading` run: an `InterpreterPoolExecutor`
+    ///   that was not shut down stops its workers once they ran the tasks
+    ///   queued;
+    /// - the calls started with `call_in_thread()` and not joined are
+    ///   waited for, as CPython waits for threads that are not daemons (an
+    ///   uncaught exception of one is printed);
+    /// - the `atexit` callbacks run, last registered first; an exception
+    ///   in one is printed and the others still run.
+    ///
+    /// The interpreter stays usable; another `finalize` runs only the
+    /// callbacks registered since.
+    ///
+    /// ```
+    /// # let runtime = isolate::Runtime::new()?;
+    /// let interp = runtime.interpreter().stdout(isolate::Output::capture()).build()?;
+    /// interp.run("import atexit\natexit.register(print, 'goodbye')")?;
+    /// interp.finalize()?;
+    /// assert_eq!(interp.take_stdout().text(), "goodbye\n");
+    /// # Ok::<(), isolate::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`run`](Self::run): a limit hit while it waits or runs the
+    /// callbacks.
+    pub fn finalize(&self) -> Result<()> {
+        self.inner.evaluate(RunKind::Eval, "__import__('_isolate_driver')._finalize()", Vec::new()).map(drop)
+    }
+
     /// A copy of this interpreter: a new interpreter whose Python state
     /// (its modules, `__main__`, every object) is this one's as it is now,
     /// independent of it from then on. Its memory is this one's pages,

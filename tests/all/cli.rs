@@ -66,6 +66,54 @@ fn an_uncaught_exception_prints_the_traceback_and_exits_1() {
 }
 
 #[test]
+fn the_end_of_the_program_waits_for_threads_and_runs_atexit_as_cpython() {
+    // After the script, whatever its end: a pool not shut down runs its
+    // queued tasks, calls started in threads are waited for, then atexit
+    // callbacks run (last first), after which no pool takes tasks.
+    let script = r#"
+import atexit, sys, time
+from concurrent import interpreters
+from concurrent.futures import InterpreterPoolExecutor
+def slow_print(msg):
+    time.sleep(0.2)
+    print(msg, flush=True)
+pool = InterpreterPoolExecutor(2)
+pool.submit(slow_print, "task done")
+interpreters.create().call_in_thread(slow_print, "thread done")
+@atexit.register
+def last():
+    try:
+        pool.submit(print, "never")
+    except RuntimeError as err:
+        print("atexit:", err)
+atexit.register(print, "atexit: registered last, run first")
+print("script ends")
+sys.exit(3)
+"#;
+    let out = isolate().args(["run", "-c", script]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "script ends", "{stdout}");
+    let mut middle = lines[1..3].to_vec();
+    middle.sort_unstable();
+    assert_eq!(middle, ["task done", "thread done"], "{stdout}");
+    assert_eq!(
+        &lines[3..],
+        ["atexit: registered last, run first", "atexit: cannot schedule new futures after interpreter shutdown"],
+        "{stdout}"
+    );
+    // After an uncaught exception too, with the traceback first.
+    let out = isolate()
+        .args(["run", "-c", "import atexit\natexit.register(print, 'bye')\nraise KeyError('k')"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "bye\n");
+    assert!(text(&out.stderr).ends_with("KeyError: 'k'\n"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn sys_exit_sets_the_exit_status() {
     let out = isolate().args(["run", "-c", "import sys; sys.exit(7)"]).output().unwrap();
     assert_eq!(out.status.code(), Some(7));
