@@ -40,6 +40,14 @@ def boot(door):
     # interpreter's collections scan them, or write to their pages, which
     # are shared with every other copy until written (CPython's advice
     # before `os.fork()`).
+    # What code that works with other interpreters needs, imported once
+    # here instead of in every copy: in the sandbox, importing cloudpickle
+    # (which a callable sent by value needs) takes ~80 ms, PEP 734's module
+    # ~15 ms, and each fresh interpreter a call or a pool worker lands in
+    # paid that before it could start.
+    import cloudpickle
+    import concurrent.futures.interpreter
+    import concurrent.interpreters
     import gc
 
     gc.freeze()
