@@ -363,6 +363,11 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
         weakref.finalize(self, self._pool.stop_workers)
 
     @property
+    def _broken(self):
+        """Why the pool is broken, or False (as CPython's attribute)."""
+        return self._pool.broken or False
+
+    @property
     def _threads(self):
         """The workers' threads (as CPython's attribute, for its tests)."""
         return {thread for _, thread in self._pool.workers}

@@ -627,6 +627,7 @@ try:
     future.result()
 except BrokenInterpreterPool as err:
     assert "initializer" in str(err)
+    assert pool._broken == str(err)
 else:
     raise AssertionError("a broken pool ran a task")
 try:
