@@ -576,6 +576,10 @@ class CallThread:
         self._handle = handle
         self._interpreter = interpreter
         self._done = False
+        # What ended the call, once joined: an exception it raised (as an
+        # ExecutionFailed) or what stopped its interpreter; None if it
+        # returned.
+        self._failure = None
         self.name = f"call_in_thread({getattr(target, '__qualname__', type(target).__name__)}) in {interpreter!r}"
 
     def is_alive(self):
@@ -596,6 +600,7 @@ class CallThread:
             return
         except InterpreterError as exc:
             self._ended()
+            self._failure = exc
             self._report(exc)
             return
         self._ended()
@@ -605,6 +610,7 @@ class CallThread:
         try:
             _result(answer, 1)
         except (ExecutionFailed, NotShareableError) as exc:
+            self._failure = exc
             self._report(exc)
 
     def _ended(self):

@@ -13,7 +13,9 @@ raised (with the worker's traceback); an exception that cannot be copied
 back fails it with the `ExecutionFailed` itself, as CPython does. A
 callable or arguments that the worker cannot unpickle fail it with
 NotShareableError. An initializer that raises breaks the pool
-(`BrokenInterpreterPool`), and is logged as CPython logs it.
+(`BrokenInterpreterPool`), and is logged as CPython logs it; so does a
+worker whose interpreter stops (a trap, `os._exit`), as a dead process
+breaks a ProcessPoolExecutor.
 
 How it differs from CPython's:
 
@@ -35,6 +37,7 @@ How it differs from CPython's:
 
 import os
 import sys
+import time
 import weakref
 
 from concurrent.futures import _base
@@ -142,19 +145,39 @@ _next_executor = 0
 _shutdown = False
 
 
+# How often a wait for results looks whether a worker died (its
+# interpreter trapped, or called `os._exit`): then its task never reports.
+_CHECK_WORKERS_EVERY = 0.1
+
+
 def _progress(timeout):
     """Takes one result, waiting at most `timeout` seconds (None: no
     bound), and completes its future. None if no pool of this interpreter
-    has work out; else whether a result came."""
+    has work out; else whether a result came (or a pool broke, which
+    completes its futures too)."""
     if not any(pool.futures for pool in _pools.values()):
         return None
-    try:
-        if timeout == 0:
-            executor_id, task_id, kind, detail = _results.get_nowait()
-        else:
-            executor_id, task_id, kind, detail = _results.get(timeout=timeout)
-    except _interpreters.QueueEmpty:
-        return False
+    if timeout == 0:
+        try:
+            answer = _results.get_nowait()
+        except _interpreters.QueueEmpty:
+            return False
+    else:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = _CHECK_WORKERS_EVERY
+            if deadline is not None:
+                wait = min(wait, max(deadline - time.monotonic(), 0))
+            try:
+                answer = _results.get(timeout=wait)
+                break
+            except _interpreters.QueueEmpty:
+                pass
+            if any(pool.break_if_a_worker_died() for pool in list(_pools.values())):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+    executor_id, task_id, kind, detail = answer
     pool = _pools.get(executor_id)
     if pool is not None:
         pool.complete(task_id, kind, detail)
@@ -237,8 +260,22 @@ class _Pool:
         self.forget_if_idle()
         return True
 
-    def break_(self, cause):
-        self.broken = "A worker initializer failed, the interpreter pool is not usable anymore"
+    def break_if_a_worker_died(self):
+        """Breaks the pool if it has futures out and a worker ended without
+        being told to: the task it ran never reports (as a process pool
+        breaks when a worker process dies). Whether it did."""
+        if not self.futures or self.broken:
+            return False
+        for _, thread in self.workers:
+            if not thread.is_alive():
+                thread.join()
+                if thread._failure is not None:
+                    self.break_(thread._failure, "A worker interpreter stopped abruptly")
+                    return True
+        return False
+
+    def break_(self, cause, why="A worker initializer failed"):
+        self.broken = f"{why}, the interpreter pool is not usable anymore"
         error = BrokenInterpreterPool(self.broken)
         error.__cause__ = cause
         futures = list(self.futures.values())

@@ -776,6 +776,25 @@ for part in ("Exception in initializer:", "ExecutionFailed: OSError: init", "Unc
 }
 
 #[test]
+fn a_pool_whose_worker_dies_breaks_instead_of_hanging() {
+    // `os._exit` in a worker ends its interpreter: its task never reports,
+    // and the pool breaks as a process pool does when a worker dies.
+    check(
+        r#"
+import contextlib, io, os
+from concurrent.futures import InterpreterPoolExecutor
+from concurrent.futures.interpreter import BrokenInterpreterPool
+with contextlib.redirect_stderr(io.StringIO()) as stderr:
+    with InterpreterPoolExecutor(1) as pool:
+        err = raises(BrokenInterpreterPool, pool.submit(os._exit, 1).result, timeout=30)
+        assert "stopped abruptly" in str(err) and "exit status 1" in str(err.__cause__), (err, err.__cause__)
+        raises(BrokenInterpreterPool, pool.submit, abs, -3)
+assert "Exception in thread call_in_thread(_worker)" in stderr.getvalue(), stderr.getvalue()
+"#,
+    );
+}
+
+#[test]
 fn pool_workers_stop_when_the_executor_is_dropped_and_asyncio_awaits_them() {
     check(
         r#"
