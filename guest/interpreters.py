@@ -1034,11 +1034,26 @@ def _unpack(packed):
         for part in packed[2].split("."):
             found = getattr(found, part)
         return found
+    global _unpickler
+    if _unpickler is None:
+        _unpickler = _make_unpickler()
     import io
+
+    unpickler = _unpickler(io.BytesIO(packed[1]))
+    unpickler.handles = packed[2]
+    return unpickler.load()
+
+
+# The unpickler class, made once: making a class costs tens of microseconds
+# here, and every pickled value (a lambda sent to `call`) was paying it.
+_unpickler = None
+
+
+def _make_unpickler():
     import pickle
 
     class Unpickler(pickle.Unpickler):
         def persistent_load(self, pid):
-            return packed[2][pid]
+            return self.handles[pid]
 
-    return Unpickler(io.BytesIO(packed[1])).load()
+    return Unpickler
