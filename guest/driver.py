@@ -35,11 +35,6 @@ def boot(door):
     _open_stdio()
     argv = interpreters._decode(door(0x04, _U32.pack(id(serve))))
     sys.argv = list(argv)
-    # Every interpreter is a copy of this one (the runtime's template): its
-    # objects go to the collector's permanent generation, so that no
-    # interpreter's collections scan them, or write to their pages, which
-    # are shared with every other copy until written (CPython's advice
-    # before `os.fork()`).
     # What code that works with other interpreters needs, imported once
     # here instead of in every copy: in the sandbox, importing cloudpickle
     # (which a callable sent by value needs) takes ~80 ms, PEP 734's module
@@ -48,6 +43,11 @@ def boot(door):
     import cloudpickle
     import concurrent.futures.interpreter
     import concurrent.interpreters
+    # Every interpreter is a copy of this one (the runtime's template): its
+    # objects go to the collector's permanent generation, so that no
+    # interpreter's collections scan them, or write to their pages, which
+    # are shared with every other copy until written (CPython's advice
+    # before `os.fork()`).
     import gc
 
     gc.freeze()

@@ -365,8 +365,7 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
     // As CPython: the traceback first, then the end of the program (the
     // exit hooks, threads, atexit callbacks), which keeps the exit status
     // unless a limit stops it.
-    let report_first = matches!(outcome, Err(Error::RunFailed(_)));
-    if report_first {
+    if matches!(outcome, Err(Error::RunFailed(_))) {
         report(&outcome);
     }
     // Not before a snapshot, whose program goes on when it is resumed.
@@ -387,12 +386,8 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
             },
             None => ExitCode::SUCCESS,
         },
-        Err(Error::RunFailed(exception)) => {
-            if !report_first {
-                let _ = std::io::stderr().write_all(exception.traceback().as_bytes());
-            }
-            ExitCode::FAILURE
-        }
+        // Its traceback was printed before the end of the program.
+        Err(Error::RunFailed(_)) => ExitCode::FAILURE,
         // The OS keeps the low 8 bits, as it does for CPython's exit status.
         Err(Error::SystemExit { code }) => ExitCode::from(code as u8),
         Err(Error::LimitExceeded { limit: limit @ Limit::Time(_), .. }) => fail(&limit.to_string(), EXIT_TIME_LIMIT),
