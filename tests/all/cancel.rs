@@ -124,7 +124,9 @@ fn dropping_a_runtime_root_stops_the_runs_its_children_have_in_threads() {
 fn a_root_run_by_its_child_is_cancelled_when_dropped() {
     // A child started by the root in a thread runs the root's own code, and
     // the root's handle is dropped meanwhile: the drop cancels that run and
-    // waits for it.
+    // waits for it. The child waits for the root's own run to end first (a
+    // run of a running interpreter is refused, and a fresh interpreter can
+    // get there first).
     let (ready, marker) = runtime().create_channel();
     let root = interpreter();
     let source = r#"
@@ -132,11 +134,16 @@ import interpreters
 root = interpreters.get_current().id
 child = interpreters.create()
 child.run_in_thread(
-    f"import interpreters\ninterpreters.Interpreter({root}).run('ready.send(None)\\nwhile True: pass', channels={{'ready': ready}})",
+    "import interpreters, time\n"
+    f"target = interpreters.Interpreter({root})\n"
+    "while target.is_running():\n"
+    "    time.sleep(0.001)\n"
+    "target.run('ready.send(None)\\nwhile True: pass', channels={'ready': ready})",
     channels={'ready': ready})
 "#;
     root.run_with(source, [("ready", marker.into())]).unwrap();
-    assert_eq!(ready.recv().unwrap(), Value::None);
+    // Bounded, so that a child that failed fails the test instead of hanging it.
+    assert_eq!(ready.recv_timeout(Duration::from_secs(120)).unwrap(), Value::None);
     assert!(root.is_running());
     drop(root);
 }
