@@ -199,11 +199,18 @@ def _python_exit():
         pool.stop_workers()
 
 
-def _fail(future, error):
-    """Fails a future that is not done."""
+def _mark_running(future):
+    """A future whose task a worker took, or that will never run: running
+    (so that it can be completed), if it was pending."""
     if future._state == _base.PENDING:
         future.set_running_or_notify_cancel()
-    if not future.done():
+
+
+def _fail(future, error):
+    """Fails a future that is not done. (Its state says so: `done()` of a
+    task's future would take results, here in the middle of taking one.)"""
+    _mark_running(future)
+    if future._state == _base.RUNNING:
         future.set_exception(error)
 
 
@@ -230,8 +237,7 @@ class _Pool:
         future = self.futures.pop(task_id, None)
         if future is None:
             return
-        if future._state == _base.PENDING:
-            future.set_running_or_notify_cancel()
+        _mark_running(future)
         if kind == _RESULT:
             try:
                 future.set_result(_pep554._unpack(detail))
