@@ -19,44 +19,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::cancel::CancelFlag;
 use crate::error::{Error, Result};
-use crate::interpreter::InterpreterId;
+use crate::ids::{ChannelId, End, HandleId, InterpreterId, Party};
 use crate::queue::Queue;
 use crate::runtime::Runtime;
+use crate::stop::{CancelFlag, Wait, cancelled};
 use crate::sync::{Signal, lock};
-use crate::value::{self, Copies, EndRef, Held, Value};
-
-/// Identifies a channel within its [`Runtime`]. Ids are never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ChannelId(pub(crate) u64);
-
-impl ChannelId {
-    /// The id as a number.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for ChannelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Which end of a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum End {
-    Recv,
-    Send,
-}
-
-/// Who uses a channel end: the Rust program, or an interpreter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Party {
-    Host,
-    Interpreter(InterpreterId),
-}
+use crate::value::{self, Copies, Held, Value};
 
 /// An encoded, validated value in flight, with the handles it carries.
 pub(crate) struct Message {
@@ -66,17 +35,17 @@ pub(crate) struct Message {
     /// every other holder goes while the message is on its way (the Rust
     /// program dropped the `Value`, the sender released its end) is still
     /// there for the receiver.
-    pub(crate) ends: Vec<(EndRef, Held)>,
+    pub(crate) ends: Vec<(HandleId, Held)>,
 }
 
 impl Message {
     /// Checks `bytes` (from a guest: untrusted); `held` gives what each
     /// handle the value names stands for, `None` for one the sender does
     /// not hold. Lists and dicts only if `copies` allows them.
-    pub(crate) fn from_guest(bytes: Vec<u8>, copies: Copies, held: impl Fn(EndRef) -> Option<Held>) -> Result<Self> {
+    pub(crate) fn from_guest(bytes: Vec<u8>, copies: Copies, held: impl Fn(HandleId) -> Option<Held>) -> Result<Self> {
         let ends = value::validate(&bytes, copies)?
             .into_iter()
-            .map(|end| held(end).map(|held| (end, held)).ok_or(end.not_found()))
+            .map(|end| held(end).map(|held| (end, held)).ok_or(Error::not_found(end)))
             .collect::<Result<_>>()?;
         Ok(Message { bytes, ends })
     }
@@ -101,12 +70,12 @@ impl Message {
                     }
                 }
                 Value::RecvChannel(end) => {
-                    ends.push((EndRef::Recv(end.channel.id), Held::Channel(end.channel.clone())))
+                    ends.push((HandleId::Recv(end.channel.id), Held::Channel(end.channel.clone())))
                 }
                 Value::SendChannel(end) => {
-                    ends.push((EndRef::Send(end.channel.id), Held::Channel(end.channel.clone())))
+                    ends.push((HandleId::Send(end.channel.id), Held::Channel(end.channel.clone())))
                 }
-                Value::Queue(queue) => ends.push((EndRef::Queue(queue.id()), Held::Queue(queue.state.clone()))),
+                Value::Queue(queue) => ends.push((HandleId::Queue(queue.id()), Held::Queue(queue.state.clone()))),
                 _ => {}
             }
         }
@@ -114,35 +83,19 @@ impl Message {
     }
 
     /// The value's handle `end` as a Rust handle.
-    pub(crate) fn end_value(&self, end: EndRef, runtime: &Runtime) -> Result<Value> {
+    pub(crate) fn end_value(&self, end: HandleId, runtime: &Runtime) -> Result<Value> {
         let held = self.ends.iter().find(|(named, _)| *named == end).map(|(_, held)| held.clone());
-        Ok(end_handle(end, held.ok_or(end.not_found())?, runtime))
+        Ok(end_handle(end, held.ok_or(Error::not_found(end))?, runtime))
     }
 }
 
 /// The handle `end`, standing for `held`, as a Rust handle.
-pub(crate) fn end_handle(end: EndRef, held: Held, runtime: &Runtime) -> Value {
+pub(crate) fn end_handle(end: HandleId, held: Held, runtime: &Runtime) -> Value {
     match (end, held) {
-        (EndRef::Recv(_), Held::Channel(channel)) => Value::RecvChannel(ends(channel, runtime.clone()).0),
-        (EndRef::Send(_), Held::Channel(channel)) => Value::SendChannel(ends(channel, runtime.clone()).1),
+        (HandleId::Recv(_), Held::Channel(channel)) => Value::RecvChannel(ends(channel, runtime.clone()).0),
+        (HandleId::Send(_), Held::Channel(channel)) => Value::SendChannel(ends(channel, runtime.clone()).1),
         (_, Held::Queue(state)) => Value::Queue(Queue { state, runtime: runtime.clone() }),
-        (EndRef::Queue(_), Held::Channel(_)) => unreachable!("a queue's handle stands for a queue"),
-    }
-}
-
-/// Whether a blocking operation may wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// PEP 554's `_nowait` forms: succeed only if the other side is there.
-    No,
-    /// Wait, until the deadline if there is one.
-    Until(Option<Instant>),
-}
-
-impl Wait {
-    pub(crate) fn timeout(timeout: Option<Duration>) -> Self {
-        // A timeout too large for an `Instant` is no timeout.
-        Wait::Until(timeout.and_then(|timeout| Instant::now().checked_add(timeout)))
+        (HandleId::Queue(_), Held::Channel(_)) => unreachable!("a queue's handle stands for a queue"),
     }
 }
 
@@ -221,14 +174,6 @@ impl State {
             slot.outcome = Outcome::Discarded;
             slot.message = None;
         }
-    }
-}
-
-/// `Error::Cancelled` if `party` is an interpreter that was cancelled.
-pub(crate) fn cancelled(party: Party, cancel: Option<&CancelFlag>) -> Option<Error> {
-    match (party, cancel) {
-        (Party::Interpreter(id), Some(flag)) if flag.is_set() => Some(Error::Cancelled(id)),
-        _ => None,
     }
 }
 

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::{ChannelId, InterpreterId, Limit, QueueId};
+use crate::ids::{ChannelId, HandleId, InterpreterId, QueueId};
+use crate::limits::Limit;
 
 /// Everything that can go wrong in `isolate`.
 ///
@@ -187,6 +188,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for a handle the caller does not hold.
+    pub(crate) fn not_found(handle: HandleId) -> Self {
+        match handle {
+            HandleId::Recv(id) | HandleId::Send(id) => Error::ChannelNotFound(id),
+            HandleId::Queue(id) => Error::QueueNotFound(id),
+        }
+    }
+
     pub(crate) fn engine(err: impl fmt::Display) -> Self {
         // `{:#}` keeps wasmtime's chain of contexts on one line.
         Error::Engine(format!("{err:#}"))

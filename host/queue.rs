@@ -20,31 +20,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::cancel::CancelFlag;
-use crate::channel::{Message, Party, Wait, cancelled};
+use crate::channel::Message;
 use crate::error::{Error, Result};
-use crate::interpreter::InterpreterId;
+use crate::ids::{InterpreterId, Party, QueueId};
 use crate::limits::MemoryCharge;
 use crate::runtime::Runtime;
+use crate::stop::{CancelFlag, Wait, cancelled};
 use crate::sync::{Signal, lock};
 use crate::value::{self, Copies, Value};
-
-/// Identifies a queue within its [`Runtime`]. Ids are never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct QueueId(pub(crate) u64);
-
-impl QueueId {
-    /// The id as a number.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for QueueId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// What becomes of an item whose interpreter is destroyed before the item
 /// is taken: PEP 734's `unbounditems`. The numbers are CPython's flags.

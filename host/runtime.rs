@@ -7,19 +7,20 @@ use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::{Config, Engine, InstancePre, Linker};
 
-use crate::channel::{self, Channel, ChannelId, Party, RecvChannel, SendChannel};
+use crate::channel::{self, Channel, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
 use crate::hash_seed::HashSeed;
 use crate::host_function::Workers;
+use crate::ids::{ChannelId, InterpreterId, Party, QueueId};
 use crate::interpreter::instance::HostState;
 use crate::interpreter::snapshot::Snapshot;
-use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterId, InterpreterInner};
+use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterInner};
 use crate::limits::{self, EpochTicker};
 use crate::memory_image::{ImageMemories, MemoryImage};
-use crate::queue::{Queue, QueueId, QueueState, Unbound};
+use crate::queue::{Queue, QueueState, Unbound};
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
-use crate::{artifact_cache, guest, hash_seed, interpreter, stdlib, wasi_waits};
+use crate::{artifact_cache, guest, interpreter, stdlib, wasi};
 
 /// The environment variable that overrides the default cache folder.
 pub const CACHE_DIR_ENV: &str = "ISOLATE_CACHE_DIR";
@@ -378,8 +379,7 @@ impl RuntimeBuilder {
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi).map_err(Error::engine)?;
-        wasi_waits::add_to_linker(&mut linker).map_err(Error::engine)?;
-        hash_seed::add_to_linker(&mut linker).map_err(Error::engine)?;
+        wasi::add_to_linker(&mut linker).map_err(Error::engine)?;
         interpreter::add_to_linker(&mut linker).map_err(Error::engine)?;
         let pre = linker.instantiate_pre(&module).map_err(Error::engine)?;
         let memory_minimum = module

@@ -44,9 +44,10 @@ use num_bigint::BigInt;
 
 use std::sync::Arc;
 
-use crate::channel::{Channel, ChannelId, RecvChannel, SendChannel};
+use crate::channel::{Channel, RecvChannel, SendChannel};
 use crate::error::{Error, Result};
-use crate::queue::{Queue, QueueId, QueueState};
+use crate::ids::{ChannelId, HandleId, QueueId};
+use crate::queue::{Queue, QueueState};
 
 /// The deepest nesting of tuples a value may have.
 ///
@@ -158,26 +159,6 @@ impl Value {
     }
 }
 
-/// A handle named inside an encoded value: a channel end, or a queue.
-/// Handles are capabilities: one crosses only from a holder, and the
-/// receiver then holds it too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum EndRef {
-    Recv(ChannelId),
-    Send(ChannelId),
-    Queue(QueueId),
-}
-
-impl EndRef {
-    /// The error for a handle the caller does not hold.
-    pub(crate) fn not_found(self) -> Error {
-        match self {
-            EndRef::Recv(id) | EndRef::Send(id) => Error::ChannelNotFound(id),
-            EndRef::Queue(id) => Error::QueueNotFound(id),
-        }
-    }
-}
-
 /// What a handle stands for.
 #[derive(Clone)]
 pub(crate) enum Held {
@@ -264,23 +245,23 @@ trait Visitor {
     fn scalar(&mut self, value: Value);
     /// A container of `values` values (a dict's are its keys and values).
     fn begin(&mut self, container: Container, values: usize);
-    fn end(&mut self, end: EndRef) -> Result<()>;
+    fn end(&mut self, end: HandleId) -> Result<()>;
 }
 
 /// Checks that `bytes` is one well-formed value (holding lists and dicts
 /// only if `copies` allows) and returns the channel ends it names, without
 /// building the value.
-pub(crate) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<EndRef>> {
+pub(crate) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<HandleId>> {
     if crate::marshal::is_marshal(bytes) {
         // `marshal` carries no handles.
         crate::marshal::read(bytes, copies, false)?;
         return Ok(Vec::new());
     }
-    struct Ends(Vec<EndRef>);
+    struct Ends(Vec<HandleId>);
     impl Visitor for Ends {
         fn scalar(&mut self, _: Value) {}
         fn begin(&mut self, _: Container, _: usize) {}
-        fn end(&mut self, end: EndRef) -> Result<()> {
+        fn end(&mut self, end: HandleId) -> Result<()> {
             self.0.push(end);
             Ok(())
         }
@@ -292,7 +273,7 @@ pub(crate) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<EndRef>> {
 
 /// Decodes one value (lists and dicts included); `make_end` turns each
 /// channel end into its handle.
-pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>) -> Result<Value> {
+pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(HandleId) -> Result<Value>) -> Result<Value> {
     if crate::marshal::is_marshal(bytes) {
         return crate::marshal::read(bytes, Copies::Allowed, true);
     }
@@ -317,7 +298,7 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>
             }
         }
     }
-    impl<F: FnMut(EndRef) -> Result<Value>> Builder<F> {
+    impl<F: FnMut(HandleId) -> Result<Value>> Builder<F> {
         fn push(&mut self, mut value: Value) {
             loop {
                 match self.open.last_mut() {
@@ -338,7 +319,7 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>
             }
         }
     }
-    impl<F: FnMut(EndRef) -> Result<Value>> Visitor for Builder<F> {
+    impl<F: FnMut(HandleId) -> Result<Value>> Visitor for Builder<F> {
         fn scalar(&mut self, value: Value) {
             self.push(value);
         }
@@ -351,7 +332,7 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(EndRef) -> Result<Value>
                 self.open.push((container, Vec::new(), values));
             }
         }
-        fn end(&mut self, end: EndRef) -> Result<()> {
+        fn end(&mut self, end: HandleId) -> Result<()> {
             let value = (self.make_end)(end)?;
             self.push(value);
             Ok(())
@@ -455,11 +436,11 @@ fn walk(bytes: &[u8], visitor: &mut impl Visitor, build: bool, copies: Copies) -
             }
             tag::RECV | tag::SEND => {
                 let id = ChannelId(u64::from_le_bytes(reader.take(8)?.try_into().expect("eight bytes")));
-                visitor.end(if tag == tag::RECV { EndRef::Recv(id) } else { EndRef::Send(id) })?;
+                visitor.end(if tag == tag::RECV { HandleId::Recv(id) } else { HandleId::Send(id) })?;
             }
             tag::QUEUE => {
                 let id = QueueId(u64::from_le_bytes(reader.take(8)?.try_into().expect("eight bytes")));
-                visitor.end(EndRef::Queue(id))?;
+                visitor.end(HandleId::Queue(id))?;
             }
             other => return Err(invalid(format!("unknown tag 0x{other:02x} at byte {}", reader.at - 1))),
         }
@@ -703,7 +684,7 @@ try_into_variant!(SendChannel, "SendChannel", Value::SendChannel(end) => end);
 mod tests {
     use super::*;
 
-    fn no_ends(end: EndRef) -> Result<Value> {
+    fn no_ends(end: HandleId) -> Result<Value> {
         panic!("no channel ends expected, got {end:?}")
     }
 
@@ -787,12 +768,12 @@ mod tests {
         bytes.extend_from_slice(&4u64.to_le_bytes());
         assert_eq!(
             validate(&bytes, Copies::Refused).unwrap(),
-            [EndRef::Recv(ChannelId(7)), EndRef::Send(ChannelId(9)), EndRef::Queue(QueueId(4))]
+            [HandleId::Recv(ChannelId(7)), HandleId::Send(ChannelId(9)), HandleId::Queue(QueueId(4))]
         );
         let decoded = decode(&bytes, |end| Ok(Value::Str(format!("{end:?}")))).unwrap();
         assert_eq!(decoded, ("Recv(ChannelId(7))", "Send(ChannelId(9))", "Queue(QueueId(4))").into());
         // The callback's error is the decoder's error.
-        assert!(matches!(decode(&bytes, |end| Err(end.not_found())), Err(Error::ChannelNotFound(ChannelId(7)))));
+        assert!(matches!(decode(&bytes, |end| Err(Error::not_found(end))), Err(Error::ChannelNotFound(ChannelId(7)))));
     }
 
     fn refused(bytes: &[u8], why: &str) {

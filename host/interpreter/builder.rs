@@ -14,7 +14,6 @@ use super::host_calls::GuestLink;
 use super::instance::{HostState, Live};
 use super::snapshot::Snapshot;
 use super::{Interpreter, InterpreterInner, STACK_RED_ZONE, STACK_SEGMENT, State};
-use crate::cancel::CancelFlag;
 use crate::error::{Error, Result};
 use crate::grants::{DirAccess, Grants, Stdin};
 use crate::guest;
@@ -24,9 +23,10 @@ use crate::limits::{Limit, Limits, MemoryBudget, MemoryLimiter};
 use crate::memory_image::MemoryImage;
 use crate::output::Output;
 use crate::runtime::Runtime;
+use crate::stop::CancelFlag;
 use crate::sync::lock;
 use crate::value::{self, Value};
-use crate::wasi_waits::Handles;
+use crate::wasi::OpenFiles;
 
 /// Configures and creates an [`Interpreter`]; from [`Runtime::interpreter`].
 ///
@@ -390,7 +390,7 @@ impl InterpreterBuilder {
             limiter: MemoryLimiter::new(budget.clone()),
             link: GuestLink::new(runtime.clone(), cancel.clone(), self.argv.clone()),
             exports: None,
-            handles: Handles::new(self.limits.max_handles),
+            open_files: OpenFiles::new(self.limits.max_handles),
             pending_secret: secret,
         };
         let mut store = Store::new(runtime.engine(), state);
@@ -405,7 +405,11 @@ impl InterpreterBuilder {
         // ticks.
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|store| {
-            if store.data().link.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Continue(1)) }
+            if store.data().link.stop().must_stop() {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
         });
         Ok(store)
     }

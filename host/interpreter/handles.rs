@@ -7,17 +7,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::channel::Channel;
+use crate::ids::{HandleId, QueueId};
 use crate::limits::MAX_CHANNELS;
-use crate::queue::{QueueId, QueueState};
+use crate::queue::QueueState;
 use crate::sync::lock;
-use crate::value::{EndRef, Held};
+use crate::value::Held;
 
 #[derive(Default)]
 pub(crate) struct HeldHandles(Mutex<Map>);
 
 #[derive(Default, Clone)]
 struct Map {
-    held: HashMap<EndRef, Held>,
+    held: HashMap<HandleId, Held>,
     /// How many Python `Queue` objects of the interpreter stand for each
     /// queue it holds: it lets go of a queue when the last one is
     /// collected, as PEP 734 says (`__del__`, through the door).
@@ -31,15 +32,15 @@ impl HeldHandles {
         HeldHandles(Mutex::new(lock(&self.0).clone()))
     }
 
-    pub(crate) fn holds(&self, end: EndRef) -> bool {
+    pub(crate) fn holds(&self, end: HandleId) -> bool {
         lock(&self.0).held.contains_key(&end)
     }
 
-    pub(crate) fn get(&self, end: EndRef) -> Option<Held> {
+    pub(crate) fn get(&self, end: HandleId) -> Option<Held> {
         lock(&self.0).held.get(&end).cloned()
     }
 
-    pub(crate) fn channel(&self, end: EndRef) -> Option<Arc<Channel>> {
+    pub(crate) fn channel(&self, end: HandleId) -> Option<Arc<Channel>> {
         match self.get(end)? {
             Held::Channel(channel) => Some(channel),
             Held::Queue(_) => None,
@@ -47,14 +48,14 @@ impl HeldHandles {
     }
 
     pub(crate) fn queue(&self, id: QueueId) -> Option<Arc<QueueState>> {
-        match self.get(EndRef::Queue(id))? {
+        match self.get(HandleId::Queue(id))? {
             Held::Queue(queue) => Some(queue),
             Held::Channel(_) => None,
         }
     }
 
     /// Grants the handles named in a value the interpreter was given.
-    pub(crate) fn grant(&self, ends: Vec<(EndRef, Held)>) {
+    pub(crate) fn grant(&self, ends: Vec<(HandleId, Held)>) {
         if ends.is_empty() {
             return;
         }
@@ -68,20 +69,20 @@ impl HeldHandles {
     pub(crate) fn grant_channel(&self, channel: Arc<Channel>) {
         let id = channel.id();
         let mut map = lock(&self.0);
-        map.held.insert(EndRef::Recv(id), Held::Channel(channel.clone()));
-        map.held.insert(EndRef::Send(id), Held::Channel(channel));
+        map.held.insert(HandleId::Recv(id), Held::Channel(channel.clone()));
+        map.held.insert(HandleId::Send(id), Held::Channel(channel));
     }
 
     /// Grants a queue the interpreter created.
     pub(crate) fn grant_queue(&self, queue: Arc<QueueState>) {
-        lock(&self.0).held.insert(EndRef::Queue(queue.id()), Held::Queue(queue));
+        lock(&self.0).held.insert(HandleId::Queue(queue.id()), Held::Queue(queue));
     }
 
     /// One more Python object stands for queue `id`; false if the
     /// interpreter does not hold it.
     pub(crate) fn bind_queue(&self, id: QueueId) -> bool {
         let mut map = lock(&self.0);
-        if !map.held.contains_key(&EndRef::Queue(id)) {
+        if !map.held.contains_key(&HandleId::Queue(id)) {
             return false;
         }
         *map.queue_objects.entry(id).or_default() += 1;
@@ -96,7 +97,7 @@ impl HeldHandles {
         *count -= 1;
         if *count == 0 {
             map.queue_objects.remove(&id);
-            map.held.remove(&EndRef::Queue(id));
+            map.held.remove(&HandleId::Queue(id));
         }
         true
     }

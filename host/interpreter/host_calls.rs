@@ -10,23 +10,25 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmtime::{Caller, Linker};
 
-use crate::cancel::CancelFlag;
-use crate::channel::{Channel, ChannelId, End, Message, Party, Wait};
+use crate::channel::{Channel, Message};
 use crate::door::{self, Answer, Args, Fault, Op};
 use crate::error::Error;
 use crate::guest;
+use crate::guest_memory::checked_range;
 use crate::host_function::Called;
+use crate::ids::{ChannelId, End, HandleId, InterpreterId, Party, QueueId};
 use crate::interpreter::instance::{HostState, RunKind, RunOutcome, RunRequest};
-use crate::interpreter::{InterpreterBuilder, InterpreterId, InterpreterInner, InterpreterRef, Invoked, Reserved};
+use crate::interpreter::{InterpreterBuilder, InterpreterInner, InterpreterRef, Invoked, Reserved};
 use crate::limits::{Limit, MAX_CHANNELS, MAX_UNJOINED_RUNS};
-use crate::queue::{Got, Item, QueueId, QueueState, Unbound};
+use crate::queue::{Got, Item, QueueState, Unbound};
 use crate::runtime::Runtime;
+use crate::stop::{CancelFlag, Stop, Wait};
 use crate::sync::lock;
-use crate::value::{self, Copies, EndRef, Value};
+use crate::value::{self, Copies, Value};
 
 /// Stack size of the threads that `run_in_thread` starts: room for one
 /// call into a guest ([`limits::MAX_WASM_STACK`](crate::limits::MAX_WASM_STACK)
@@ -39,10 +41,9 @@ pub(crate) struct GuestLink {
     me: InterpreterRef,
     runs: HashMap<u64, Arc<RunSlot>>,
     next_run: u64,
-    /// When the current run must end: blocking calls wait no longer.
-    deadline: Option<Instant>,
-    /// The interpreter's cancellation: blocking calls wake when it is set.
-    cancel: Arc<CancelFlag>,
+    /// When the current run must end, and the interpreter's cancellation:
+    /// blocking calls wait no longer, and wake when it is set.
+    stop: Stop,
     /// `sys.argv`, given to the driver when it boots.
     argv: Vec<String>,
     /// The driver's entry point, once it booted.
@@ -69,7 +70,7 @@ pub(crate) struct GuestLink {
 /// A received lone `bytes` or buffer, handed over without its encoding.
 struct Payload {
     /// The channel's receiving end or the queue it came from.
-    from: EndRef,
+    from: HandleId,
     /// The value's tag, which the guest needs to know what to make of it.
     tag: u8,
     /// The encoded value; the payload starts at `start`.
@@ -80,7 +81,7 @@ struct Payload {
 impl Payload {
     /// `message` as a payload, if it is one lone `bytes` or buffer of
     /// [`door::LARGE_PAYLOAD`] bytes or more.
-    fn of(from: EndRef, message: Vec<u8>) -> Result<Payload, Vec<u8>> {
+    fn of(from: HandleId, message: Vec<u8>) -> Result<Payload, Vec<u8>> {
         if message.len() < door::LARGE_PAYLOAD {
             return Err(message);
         }
@@ -123,8 +124,7 @@ impl GuestLink {
             me: InterpreterRef::new(),
             runs: HashMap::new(),
             next_run: 0,
-            deadline: None,
-            cancel,
+            stop: Stop::new(cancel),
             argv,
             entry: None,
             request: None,
@@ -138,7 +138,7 @@ impl GuestLink {
     /// A received payload from `from` the guest has not taken yet,
     /// announced again: a receive or get after one that could not take it
     /// (no memory for it) gets it, and nothing is lost.
-    fn pending_payload(&mut self, from: EndRef) -> Option<Answer> {
+    fn pending_payload(&mut self, from: HandleId) -> Option<Answer> {
         let at = self.payloads.iter().position(|payload| payload.from == from)?;
         let payload = self.payloads.remove(at);
         Some(self.stage(payload))
@@ -152,20 +152,13 @@ impl GuestLink {
         announced
     }
 
+    /// What ends the current run early.
+    pub(crate) fn stop(&self) -> &Stop {
+        &self.stop
+    }
+
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
-        self.deadline = deadline;
-    }
-
-    fn expired(&self) -> bool {
-        self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
-    }
-
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    pub(crate) fn cancel_flag(&self) -> &Arc<CancelFlag> {
-        &self.cancel
+        self.stop.set_deadline(deadline);
     }
 
     pub(crate) fn entry(&self) -> Option<i32> {
@@ -199,29 +192,14 @@ impl GuestLink {
         self.outcome.take()
     }
 
-    /// True when the guest must stop where it is: its run's deadline passed,
-    /// or it was cancelled.
-    pub(crate) fn must_stop(&self) -> bool {
-        self.cancel.is_set() || self.expired()
-    }
-
     /// A wait that the run's deadline or a cancellation ended stops the
     /// guest right there, as the epoch callback would a moment later; rather
     /// than hand Python an error it has no time left to handle.
     fn stop_if_interrupted(&self, result: Result<Answer, Fault>) -> wasmtime::Result<Answer> {
         match result {
-            Err(_) if self.must_stop() => Err(wasmtime::Trap::Interrupt.into()),
+            Err(_) if self.stop.must_stop() => Err(wasmtime::Trap::Interrupt.into()),
             other => Ok(other.into()),
         }
-    }
-
-    /// The earlier of a call's own timeout and the run's deadline.
-    fn wait(&self, nowait: bool, timeout: Option<Duration>) -> Wait {
-        if nowait {
-            return Wait::No;
-        }
-        let own = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        Wait::Until(crate::limits::earlier(own, self.deadline))
     }
 
     pub(crate) fn set_interpreter(&mut self, me: InterpreterRef) {
@@ -240,7 +218,7 @@ impl GuestLink {
     }
 
     /// A channel end the caller holds, as `(channel, party)`.
-    fn end(&self, end: EndRef) -> Result<(Arc<Channel>, Party), Fault> {
+    fn end(&self, end: HandleId) -> Result<(Arc<Channel>, Party), Fault> {
         let me = self.me()?;
         let channel = me.known_channel(end).ok_or(Fault::ChannelNotFound)?;
         Ok((channel, Party::Interpreter(me.id())))
@@ -268,9 +246,9 @@ impl GuestLink {
     }
 
     /// Wakes a wait on `queue` if the caller is cancelled.
-    fn watch_queue(&self, queue: &Arc<QueueState>) -> crate::cancel::Watch<'_> {
+    fn watch_queue(&self, queue: &Arc<QueueState>) -> crate::stop::Watch<'_> {
         let queue = Arc::downgrade(queue);
-        self.cancel.watch(move || {
+        self.stop.cancel_flag().watch(move || {
             if let Some(queue) = queue.upgrade() {
                 queue.nudge();
             }
@@ -305,21 +283,21 @@ impl GuestLink {
         run: impl FnOnce() -> Result<Answer, Fault>,
     ) -> wasmtime::Result<Answer> {
         let nested = Arc::downgrade(target);
-        let _watch = self.cancel.watch(move || {
+        let _watch = self.stop.cancel_flag().watch(move || {
             if let Some(nested) = nested.upgrade() {
                 nested.cancel();
             }
         });
-        if self.cancel.is_set() {
+        if self.stop.cancel_flag().is_set() {
             return Err(wasmtime::Trap::Interrupt.into());
         }
         self.stop_if_interrupted(run())
     }
 
     /// Wakes a wait on `channel` if the caller is cancelled.
-    fn watch(&self, channel: &Arc<Channel>) -> crate::cancel::Watch<'_> {
+    fn watch(&self, channel: &Arc<Channel>) -> crate::stop::Watch<'_> {
         let channel = Arc::downgrade(channel);
-        self.cancel.watch(move || {
+        self.stop.cancel_flag().watch(move || {
             if let Some(channel) = channel.upgrade() {
                 channel.nudge();
             }
@@ -331,11 +309,11 @@ fn invalid(why: &str) -> Fault {
     Fault::InvalidValue(why.to_owned())
 }
 
-fn channel_end(end: u8, id: u64) -> Result<(End, EndRef), Fault> {
+fn channel_end(end: u8, id: u64) -> Result<(End, HandleId), Fault> {
     let id = ChannelId(id);
     match end {
-        0 => Ok((End::Recv, EndRef::Recv(id))),
-        1 => Ok((End::Send, EndRef::Send(id))),
+        0 => Ok((End::Recv, HandleId::Recv(id))),
+        1 => Ok((End::Send, HandleId::Send(id))),
         other => Err(Fault::InvalidValue(format!("a channel end of {other}"))),
     }
 }
@@ -354,9 +332,9 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             let (memory, state) = exports.memory.data_and_store_mut(&mut caller);
             let size = memory.len();
             let (Some(request), Some(out_at), Some(out_len)) = (
-                door::checked_range(at as u32, len as u32, size),
-                door::checked_range(out_at as u32, 4, size),
-                door::checked_range(out_len as u32, 4, size),
+                checked_range(at as u32, len as u32, size),
+                checked_range(out_at as u32, 4, size),
+                checked_range(out_len as u32, 4, size),
             ) else {
                 return Ok(door::BAD_ADDRESS);
             };
@@ -381,7 +359,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                 return Ok(door::NO_MEMORY);
             }
             let memory = exports.memory.data_mut(&mut caller);
-            let Some(range) = door::checked_range(answer_at as u32, answer_len as u32, memory.len()) else {
+            let Some(range) = checked_range(answer_at as u32, answer_len as u32, memory.len()) else {
                 return Ok(door::BAD_ADDRESS);
             };
             answer.write_to(&mut memory[range]);
@@ -404,7 +382,7 @@ fn take_payload(link: &mut GuestLink, memory: &mut [u8], args: &[u8]) -> Result<
     if data.len() != len as usize {
         return Err(invalid(&format!("a payload of {} bytes taken as {len}", data.len())));
     }
-    let range = door::checked_range(at, len, memory.len())
+    let range = checked_range(at, len, memory.len())
         .ok_or_else(|| invalid("a place for a payload outside the guest's memory"))?;
     memory[range].copy_from_slice(data);
     link.payloads.pop();
@@ -633,7 +611,7 @@ impl HostState {
                 args.end()?;
                 let me = link.me()?;
                 if op == Op::QueueBind
-                    && !me.handles().holds(EndRef::Queue(id))
+                    && !me.handles().holds(HandleId::Queue(id))
                     && let Some(queue) = link.runtime.queue_of_sandbox(id, me.family())
                 {
                     // A queue of its own sandbox, named by its id: reached
@@ -740,7 +718,7 @@ impl HostState {
             Err(fault) => return Ok(Answer::fault(fault)),
         };
         link.nested(&target, || {
-            let result = target.run(source, crate::STRING_FILENAME, bindings, link.deadline);
+            let result = target.run(source, crate::STRING_FILENAME, bindings, link.stop.deadline());
             result.map(|()| Answer::ok()).map_err(Fault::from)
         })
     }
@@ -757,7 +735,7 @@ impl HostState {
             Err(fault) => return Ok(Answer::fault(fault)),
         };
         link.nested(&target, || {
-            let invoked = target.invoke(request, link.deadline)?;
+            let invoked = target.invoke(request, link.stop.deadline())?;
             Ok(invoked.answer(&*link.me()?))
         })
     }
@@ -783,7 +761,13 @@ impl HostState {
                 .charge(message.bytes.len())
                 .ok_or_else(|| Fault::memory_limit("cannot put the item in the queue: ", budget.limit()))?;
             let item = Item { message, pickled, sandbox: Some(me.family()), _charge: Some(charge), tag };
-            queue.put(Party::Interpreter(me.id()), item, unbound, link.wait(nowait, timeout), Some(&link.cancel))?;
+            queue.put(
+                Party::Interpreter(me.id()),
+                item,
+                unbound,
+                link.stop.wait(nowait, timeout),
+                Some(link.stop.cancel_flag()),
+            )?;
             Ok(Answer::ok())
         })();
         link.stop_if_interrupted(put)
@@ -791,7 +775,7 @@ impl HostState {
 
     fn queue_get(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
         let asked = args.clone().u64().ok();
-        if let Some(announced) = asked.and_then(|id| self.link.pending_payload(EndRef::Queue(QueueId(id)))) {
+        if let Some(announced) = asked.and_then(|id| self.link.pending_payload(HandleId::Queue(QueueId(id)))) {
             return Ok(announced);
         }
         let link = &self.link;
@@ -801,13 +785,13 @@ impl HostState {
             let queue = link.queue(id)?;
             let me = link.me()?;
             let (wait, _watch) = match how {
-                door::GET_WAITING => (link.wait(false, timeout), Some(link.watch_queue(&queue))),
+                door::GET_WAITING => (link.stop.wait(false, timeout), Some(link.watch_queue(&queue))),
                 door::GET_NOW => (Wait::No, None),
                 // No nudge: a cancel is seen when the moment is over.
-                door::GET_BRIEFLY => (link.wait(false, Some(crate::sync::SPIN)), None),
+                door::GET_BRIEFLY => (link.stop.wait(false, Some(crate::sync::SPIN)), None),
                 other => return Err(Fault::InvalidValue(format!("a queue get of kind {other}"))),
             };
-            match queue.get(Party::Interpreter(me.id()), wait, Some(&link.cancel))? {
+            match queue.get(Party::Interpreter(me.id()), wait, Some(link.stop.cancel_flag()))? {
                 Got::Item(item) if item.pickled && item.sandbox != Some(me.family()) => Err(invalid(
                     "the item is a pickle from another sandbox's interpreter: between sandboxes only values cross \
                      (a pickle is code for whoever loads it)",
@@ -818,7 +802,7 @@ impl HostState {
                         // A pickle is `bytes` too, but not the item.
                         return Ok(Ok(Answer::ok().u8(0).u8(1).body(item.message.bytes)));
                     }
-                    Ok(match Payload::of(EndRef::Queue(QueueId(id)), item.message.bytes) {
+                    Ok(match Payload::of(HandleId::Queue(QueueId(id)), item.message.bytes) {
                         Ok(payload) => Err(payload),
                         Err(bytes) if crate::marshal::is_marshal(&bytes) => Ok(Answer::plain(bytes)),
                         Err(bytes) => Ok(Answer::ok().u8(0).u8(0).body(bytes)),
@@ -894,15 +878,15 @@ impl HostState {
                 Fault::InterpreterNotFound
             }));
         };
-        let Wait::Until(deadline) = link.wait(false, timeout) else { unreachable!("a blocking wait") };
+        let Wait::Until(deadline) = link.stop.wait(false, timeout) else { unreachable!("a blocking wait") };
         let nudged = slot.clone();
-        let _watch = link.cancel.watch(move || {
+        let _watch = link.stop.cancel_flag().watch(move || {
             let _result = lock(&nudged.result);
             nudged.done.notify_all();
         });
         let mut result = lock(&slot.result);
         while result.is_none() {
-            if link.cancel.is_set() {
+            if link.stop.cancel_flag().is_set() {
                 return Err(wasmtime::Trap::Interrupt.into());
             }
             result = match deadline {
@@ -946,7 +930,7 @@ impl HostState {
             // Checked whole; a channel end must be one the caller holds.
             let decoded = me.decode_held(args.rest())?;
             let Value::Tuple(arguments) = decoded else { return Err(invalid("arguments that are not a tuple")) };
-            match link.runtime.workers().call(name, function, arguments, || link.must_stop())? {
+            match link.runtime.workers().call(name, function, arguments, || link.stop.must_stop())? {
                 Called::Returned(Ok(result)) => {
                     // The codec's checks (depth, size) first, then `marshal`'s
                     // format if it can carry it (see `TakeBindings`).
@@ -972,10 +956,10 @@ impl HostState {
         let link = &self.link;
         let sent = (|| {
             let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
-            let (channel, party) = link.end(EndRef::Send(ChannelId(id)))?;
+            let (channel, party) = link.end(HandleId::Send(ChannelId(id)))?;
             let message = link.message(args)?;
             let _watch = link.watch(&channel);
-            channel.send(party, message, link.wait(nowait, timeout), Some(&link.cancel))?;
+            channel.send(party, message, link.stop.wait(nowait, timeout), Some(link.stop.cancel_flag()))?;
             Ok(Answer::ok())
         })();
         link.stop_if_interrupted(sent)
@@ -983,7 +967,7 @@ impl HostState {
 
     fn channel_recv(&mut self, args: &mut Args<'_>) -> wasmtime::Result<Answer> {
         let asked = args.clone().u64().ok();
-        if let Some(announced) = asked.and_then(|id| self.link.pending_payload(EndRef::Recv(ChannelId(id)))) {
+        if let Some(announced) = asked.and_then(|id| self.link.pending_payload(HandleId::Recv(ChannelId(id)))) {
             return Ok(announced);
         }
         let undelivered = match &self.link.undelivered {
@@ -997,14 +981,15 @@ impl HostState {
             if let Some((_, answer)) = undelivered {
                 return Ok(Ok(answer));
             }
-            let (channel, party) = link.end(EndRef::Recv(ChannelId(id)))?;
+            let (channel, party) = link.end(HandleId::Recv(ChannelId(id)))?;
             let _watch = link.watch(&channel);
-            let Some(message) = channel.recv(party, link.wait(nowait, timeout), Some(&link.cancel))? else {
+            let Some(message) = channel.recv(party, link.stop.wait(nowait, timeout), Some(link.stop.cancel_flag()))?
+            else {
                 return Ok(Ok(Answer::ok().u8(0)));
             };
             // The receiver now holds whatever channel ends the value carries.
             link.me()?.grant(message.ends);
-            Ok(match Payload::of(EndRef::Recv(ChannelId(id)), message.bytes) {
+            Ok(match Payload::of(HandleId::Recv(ChannelId(id)), message.bytes) {
                 Ok(payload) => Err(payload),
                 Err(bytes) => Ok(Answer::ok().u8(1).body(bytes)),
             })
@@ -1031,7 +1016,7 @@ fn marshalled_bindings(bindings: &[(String, Message)]) -> Option<Vec<u8>> {
         if crate::marshal::is_marshal(&message.bytes) {
             out.extend_from_slice(&message.bytes);
         } else {
-            let value = value::decode(&message.bytes, |end| Err(end.not_found())).ok()?;
+            let value = value::decode(&message.bytes, |end| Err(Error::not_found(end))).ok()?;
             crate::marshal::write(&mut out, &value)?;
         }
     }
@@ -1039,7 +1024,7 @@ fn marshalled_bindings(bindings: &[(String, Message)]) -> Option<Vec<u8>> {
 }
 
 fn run_outcome(bytes: &[u8]) -> Result<RunOutcome, Fault> {
-    let no_ends = |end: EndRef| Err(end.not_found());
+    let no_ends = |end: HandleId| Err(Error::not_found(end));
     let bad = || invalid("a malformed run outcome");
     let Value::Tuple(items) = value::decode(bytes, no_ends)? else { return Err(bad()) };
     let [kind, detail]: [Value; 2] = items.try_into().map_err(|_| bad())?;

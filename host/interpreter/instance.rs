@@ -7,15 +7,16 @@ use wasmtime::{Global, Instance, InstancePre, Memory, Store, TypedFunc, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::channel::Message;
-use crate::door;
 use crate::guest;
+use crate::guest_memory::checked_range;
 use crate::hash_seed::PendingSecret;
 use crate::interpreter::host_calls::GuestLink;
 use crate::interpreter::snapshot::Snapshot;
 use crate::limits::MemoryLimiter;
 use crate::memory_image::{self, MemoryImage};
+use crate::stop::Stop;
 use crate::value::{self, Value};
-use crate::wasi_waits::Handles;
+use crate::wasi::{OpenFiles, WasiHost};
 
 /// The host side of one interpreter's store.
 pub(crate) struct HostState {
@@ -27,10 +28,32 @@ pub(crate) struct HostState {
     /// functions cost ~8% of a `run("x = 1")`).
     pub(crate) exports: Option<Arc<Exports>>,
     /// The guest's open files, capped.
-    pub(crate) handles: Handles,
+    pub(crate) open_files: OpenFiles,
     /// What its first random draws get, if not the system's bytes: the
     /// hash secret of a template booted with a fixed seed.
     pub(crate) pending_secret: Option<PendingSecret>,
+}
+
+impl WasiHost for HostState {
+    fn wasi_ctx(&mut self) -> &mut WasiP1Ctx {
+        &mut self.wasi
+    }
+
+    fn memory(&self) -> Option<Memory> {
+        self.exports.as_ref().map(|exports| exports.memory)
+    }
+
+    fn open_files(&mut self) -> &mut OpenFiles {
+        &mut self.open_files
+    }
+
+    fn pending_secret(&mut self) -> &mut Option<PendingSecret> {
+        &mut self.pending_secret
+    }
+
+    fn stop(&self) -> &Stop {
+        self.link.stop()
+    }
 }
 
 /// The guest's exports the host calls.
@@ -87,7 +110,7 @@ pub(crate) enum RunKind {
     Invoke = 3,
 }
 
-/// A run waiting for the guest to take it ([`door::Op::TakeRun`]).
+/// A run waiting for the guest to take it ([`Op::TakeRun`](crate::door::Op::TakeRun)).
 pub(crate) struct RunRequest {
     pub(crate) kind: RunKind,
     pub(crate) source: Vec<u8>,
@@ -100,11 +123,11 @@ pub(crate) struct RunRequest {
     pub(crate) setup: Option<Vec<u8>>,
 }
 
-/// How a run ended, as the driver reported it ([`door::Op::RunOutcome`]).
+/// How a run ended, as the driver reported it ([`Op::RunOutcome`](crate::door::Op::RunOutcome)).
 pub(crate) enum RunOutcome {
     Completed,
     /// An `eval` or `call` completed: its result, encoded
-    /// ([`door::Op::RunResult`]), unchecked.
+    /// ([`Op::RunResult`](crate::door::Op::RunResult)), unchecked.
     Result(Vec<u8>),
     Exit(i32),
     /// The exception's chain: type name, message, traceback, and how each
@@ -294,7 +317,7 @@ fn alloc(store: &mut Store<HostState>, exports: &Exports, bytes: &[u8]) -> wasmt
     let len = i32::try_from(bytes.len())?;
     let at = exports.host_alloc.call(&mut *store, len)?;
     let size = exports.memory.data_size(&*store);
-    let range = door::checked_range(at as u32, len as u32, size)
+    let range = checked_range(at as u32, len as u32, size)
         .filter(|_| at != 0)
         .ok_or_else(|| wasmtime::Error::msg("the guest had no memory for its boot code"))?;
     exports.memory.data_mut(&mut *store)[range].copy_from_slice(bytes);

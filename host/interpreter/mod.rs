@@ -30,20 +30,22 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Trap;
 
-use crate::cancel::{CancelFlag, CancelHandle};
-use crate::channel::{Channel, Message, Party};
+use crate::channel::{Channel, Message};
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::grants::Grants;
 use crate::host_function::Functions;
+pub use crate::ids::InterpreterId;
+use crate::ids::{HandleId, Party};
 use crate::interpreter::handles::HeldHandles;
 use crate::interpreter::instance::{HostState, Live, RunKind, RunOutcome, RunRequest};
 pub use crate::interpreter::snapshot::Snapshot;
 use crate::limits::{self, Limit, Limits, MemoryBudget};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
+use crate::stop::CancelFlag;
 use crate::sync::lock;
-use crate::value::{self, Copies, EndRef, Held, Value};
-use crate::wasi_waits::HandleLimit;
+use crate::value::{self, Copies, Held, Value};
+use crate::wasi::HandleLimit;
 
 /// Native stack a call into a guest needs at least: wasmtime lets wasm use
 /// [`limits::MAX_WASM_STACK`], and the host calls it makes run below that.
@@ -61,21 +63,37 @@ const STACK_SEGMENT: usize = 4 * STACK_RED_ZONE;
 /// The filename of code run with [`Interpreter::run`], as for `python -c`.
 pub const STRING_FILENAME: &str = "<string>";
 
-/// Identifies an interpreter within its [`Runtime`]. Ids are never reused;
-/// the first interpreter of a runtime is `0`, as CPython's main one is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InterpreterId(pub(crate) u64);
+/// Stops an interpreter from any thread; from
+/// [`Interpreter::cancel_handle`](crate::Interpreter::cancel_handle).
+///
+/// [`cancel`](Self::cancel) stops the interpreter promptly whether it is
+/// running Python (within one epoch tick, 5 ms), blocked in a channel's
+/// `send`/`recv`, a `join`, a nested run or `time.sleep`, or idle. A
+/// cancelled interpreter is discarded: the run in progress and every later
+/// call return [`Error::Cancelled`](crate::Error::Cancelled), its channel
+/// ends are released, and the interpreters its Python code created are
+/// cancelled too.
+///
+/// The handle does not keep the interpreter alive; cancelling one that is
+/// gone does nothing. It is `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct CancelHandle {
+    pub(crate) interpreter: Weak<InterpreterInner>,
+}
 
-impl InterpreterId {
-    /// The id as a number.
-    pub fn as_u64(self) -> u64 {
-        self.0
+impl CancelHandle {
+    /// Cancels the interpreter. Returns at once, without waiting for it to
+    /// stop; true if this call cancelled it, false if it was already
+    /// cancelled or is gone.
+    pub fn cancel(&self) -> bool {
+        self.interpreter.upgrade().is_some_and(|interpreter| interpreter.cancel())
     }
 }
 
-impl fmt::Display for InterpreterId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+impl std::fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = self.interpreter.upgrade().map(|interpreter| interpreter.id());
+        f.debug_struct("CancelHandle").field("interpreter", &id).finish()
     }
 }
 
@@ -486,7 +504,7 @@ impl InterpreterInner {
     }
 
     /// The channel of an end this interpreter holds; `None` for any other.
-    pub(crate) fn known_channel(&self, end: EndRef) -> Option<Arc<Channel>> {
+    pub(crate) fn known_channel(&self, end: HandleId) -> Option<Arc<Channel>> {
         self.handles.channel(end)
     }
 
@@ -494,13 +512,13 @@ impl InterpreterInner {
     /// names must be ones this interpreter holds, and become Rust handles.
     pub(crate) fn decode_held(&self, bytes: &[u8]) -> Result<Value> {
         value::decode(bytes, |end| {
-            let held = self.handles.get(end).ok_or(end.not_found())?;
+            let held = self.handles.get(end).ok_or(Error::not_found(end))?;
             Ok(crate::channel::end_handle(end, held, &self.runtime))
         })
     }
 
     /// Grants the handles named in a value this interpreter was given.
-    pub(crate) fn grant(&self, ends: Vec<(EndRef, Held)>) {
+    pub(crate) fn grant(&self, ends: Vec<(HandleId, Held)>) {
         self.handles.grant(ends);
     }
 
@@ -533,7 +551,7 @@ impl InterpreterInner {
             State::Dead(death) => return Err(death.error(self.id)),
             State::Destroyed => return Err(Error::Destroyed(self.id)),
         };
-        let open = live.store.data().handles.open();
+        let open = live.store.data().open_files.open();
         if open > 0 {
             return Err(refuse(format!(
                 "it holds {open} open file{}, which a copy cannot share: close {} first",
@@ -654,7 +672,7 @@ impl InterpreterInner {
             setup: None,
         };
         let own = self.limits.timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let deadline = limits::earlier(own, outer);
+        let deadline = crate::stop::earlier(own, outer);
         live.store.data_mut().link.set_deadline(deadline);
         if self.runtime.meters_fuel() {
             live.store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX)).map_err(Error::engine)?;

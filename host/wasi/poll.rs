@@ -1,132 +1,30 @@
-//! The WASI functions isolate wraps: sleeps that end at the run's deadline
-//! and on cancellation, and a cap on the files a guest holds open.
+//! `poll_oneoff` (`time.sleep`, `select`) that ends at the run's deadline
+//! and on cancellation.
 //!
-//! wasmtime-wasi serves `poll_oneoff` (`time.sleep`, `select`) by parking
-//! the thread, where the epoch callback cannot reach the guest:
-//! `time.sleep(3600)` would outlive a one-second time limit. A poll on
-//! clocks alone is served here instead, by a wait that ends at the clock,
-//! the deadline or a cancellation, whichever comes first; polls on files
-//! go on to wasmtime-wasi (a file is always ready).
-//!
-//! Every open file is a descriptor of the host process: `path_open` and
-//! `fd_close` are counted, and an open past
-//! [`max_handles`](crate::InterpreterBuilder::max_handles) stops the guest
-//! with [`HandleLimit`].
+//! wasmtime-wasi serves it by parking the thread, where the epoch callback
+//! cannot reach the guest: `time.sleep(3600)` would outlive a one-second
+//! time limit. A poll on clocks alone is served here instead, by a wait
+//! that ends at the clock, the deadline or a cancellation, whichever comes
+//! first; polls on files go on to wasmtime-wasi (a file is always ready).
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use wasmtime::{AsContextMut, Caller, Linker, Trap};
+use wasmtime::{Caller, Trap};
 use wasmtime_wasi::p1::wasi_snapshot_preview1 as wasi;
 use wasmtime_wasi::runtime::in_tokio;
 use wiggle::GuestMemory;
 
-use crate::door::checked_range;
-use crate::interpreter::instance::HostState;
+use super::{ERRNO_FAULT, ERRNO_SUCCESS, WasiHost, with_wasi};
+use crate::guest_memory::checked_range;
+use crate::stop::{CancelFlag, earlier};
 use crate::sync::lock;
-
-pub(crate) const WASI: &str = "wasi_snapshot_preview1";
 
 /// WASI's sizes and codes (`wasi_snapshot_preview1.witx`).
 const SUBSCRIPTION_SIZE: u32 = 48;
 const EVENT_SIZE: u32 = 32;
 const EVENTTYPE_CLOCK: u8 = 0;
 const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
-const ERRNO_SUCCESS: i32 = 0;
-pub(crate) const ERRNO_FAULT: i32 = 21;
-
-/// The guest's count of open files.
-#[derive(Debug, Default)]
-pub(crate) struct Handles {
-    open: usize,
-    max: usize,
-}
-
-impl Handles {
-    pub(crate) fn new(max: usize) -> Self {
-        Handles { open: 0, max }
-    }
-
-    /// How many files and directories the guest holds open.
-    pub(crate) fn open(&self) -> usize {
-        self.open
-    }
-}
-
-/// The trap of a guest that opened more files than it may hold.
-#[derive(Debug)]
-pub(crate) struct HandleLimit;
-
-impl std::fmt::Display for HandleLimit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("too many open handles")
-    }
-}
-
-impl std::error::Error for HandleLimit {}
-
-/// Replaces wasmtime-wasi's `poll_oneoff`, `path_open` and `fd_close` in
-/// `linker` (which must already hold them).
-pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    linker.func_wrap(WASI, "poll_oneoff", poll_oneoff)?;
-    linker.func_wrap(
-        WASI,
-        "path_open",
-        |mut caller: Caller<'_, HostState>,
-         dir: i32,
-         dirflags: i32,
-         path: i32,
-         path_len: i32,
-         oflags: i32,
-         rights: i64,
-         inheriting: i64,
-         fdflags: i32,
-         opened: i32|
-         -> wasmtime::Result<i32> {
-            let handles = &caller.data().handles;
-            if handles.open >= handles.max {
-                return Err(wasmtime::Error::new(HandleLimit));
-            }
-            let errno = with_wasi(&mut caller, |ctx, memory| {
-                in_tokio(wasi::path_open(
-                    ctx, memory, dir, dirflags, path, path_len, oflags, rights, inheriting, fdflags, opened,
-                ))
-            })?;
-            if errno == ERRNO_SUCCESS {
-                caller.data_mut().handles.open += 1;
-            }
-            Ok(errno)
-        },
-    )?;
-    linker.func_wrap(WASI, "fd_close", |mut caller: Caller<'_, HostState>, fd: i32| -> wasmtime::Result<i32> {
-        let errno = with_wasi(&mut caller, |ctx, memory| in_tokio(wasi::fd_close(ctx, memory, fd)))?;
-        if errno == ERRNO_SUCCESS {
-            let handles = &mut caller.data_mut().handles;
-            handles.open = handles.open.saturating_sub(1);
-        }
-        Ok(errno)
-    })?;
-    linker.allow_shadowing(false);
-    Ok(())
-}
-
-/// Calls wasmtime-wasi's own implementation of a WASI function, as its
-/// linker's entry would: with the guest's memory and its host-call fuel
-/// (the bytes one call may copy).
-pub(crate) fn with_wasi(
-    caller: &mut Caller<'_, HostState>,
-    call: impl FnOnce(&mut wasmtime_wasi::p1::WasiP1Ctx, &mut GuestMemory<'_>) -> wasmtime::Result<i32>,
-) -> wasmtime::Result<i32> {
-    use wasi::WasiSnapshotPreview1;
-    let Some(memory) = caller.data().exports.as_ref().map(|exports| exports.memory) else {
-        return Ok(ERRNO_FAULT);
-    };
-    let fuel = caller.as_context_mut().hostcall_fuel();
-    let (data, state) = memory.data_and_store_mut(caller);
-    state.wasi.set_hostcall_fuel(fuel);
-    call(&mut state.wasi, &mut GuestMemory::Unshared(data))
-}
 
 /// One clock subscription: its userdata, and how long it waits once
 /// [`relative`](ClockWait::relative) to now.
@@ -160,14 +58,14 @@ impl ClockWait {
     }
 }
 
-fn poll_oneoff(
-    mut caller: Caller<'_, HostState>,
+pub(super) fn poll_oneoff<T: WasiHost>(
+    mut caller: Caller<'_, T>,
     subs: i32,
     events: i32,
     count: i32,
     nevents: i32,
 ) -> wasmtime::Result<i32> {
-    let Some(memory) = caller.data().exports.as_ref().map(|exports| exports.memory) else {
+    let Some(memory) = caller.data().memory() else {
         return Ok(ERRNO_FAULT);
     };
     let clocks = {
@@ -182,7 +80,7 @@ fn poll_oneoff(
     let clocks = clocks.filter(|clocks| !clocks.is_empty()).and_then(|mut clocks| {
         let (data, state) = memory.data_and_store_mut(&mut caller);
         let mut memory = GuestMemory::Unshared(data);
-        clocks.iter_mut().try_for_each(|clock| clock.relative(&mut state.wasi, &mut memory)).map(|()| clocks)
+        clocks.iter_mut().try_for_each(|clock| clock.relative(state.wasi_ctx(), &mut memory)).map(|()| clocks)
     });
     let Some(clocks) = clocks else {
         // Files: wasmtime-wasi's own (a file is always ready).
@@ -194,9 +92,9 @@ fn poll_oneoff(
     let start = Instant::now();
     let shortest = clocks.iter().map(|clock| clock.after).min().expect("not empty");
     let until = start.checked_add(shortest);
-    let link = &caller.data().link;
-    wait_until(link.cancel_flag(), crate::limits::earlier(until, link.deadline()));
-    if link.must_stop() {
+    let stop = caller.data().stop();
+    wait_until(stop.cancel_flag(), earlier(until, stop.deadline()));
+    if stop.must_stop() {
         return Err(Trap::Interrupt.into());
     }
 
@@ -238,7 +136,7 @@ fn clock_waits(subs: &[u8]) -> Option<Vec<ClockWait>> {
 }
 
 /// Waits until `until` (forever if `None`), or until `cancel` is set.
-fn wait_until(cancel: &Arc<crate::cancel::CancelFlag>, until: Option<Instant>) {
+fn wait_until(cancel: &CancelFlag, until: Option<Instant>) {
     let woken = Arc::new((Mutex::new(()), Condvar::new()));
     let nudged = woken.clone();
     let _watch = cancel.watch(move || {
