@@ -62,7 +62,7 @@ __all__ = [
     "list_all_channels",
 ]
 
-# Must match host/value.rs (a host test checks).
+# Must match host/value/codec.rs (a host test checks).
 MAX_DEPTH = 512
 _NONE, _FALSE, _TRUE, _INT, _FLOAT, _STR, _BYTES, _BUFFER, _TUPLE, _RECV, _SEND, _LIST, _DICT, _QUEUE = range(14)
 _U64 = struct.Struct("<Q")
@@ -417,7 +417,7 @@ _PLAIN_MAX_CONTAINERS = 10_000
 def _plain(obj, copy=True):
     """Whether `obj` holds only `None`, `bool`, `int`, `float`, `str`,
     `bytes`, tuples, and with `copy` lists and dicts (exactly these types):
-    what crosses in `marshal`'s format (host/marshal.rs). Anything else
+    what crosses in `marshal`'s format (host/value/marshal.rs). Anything else
     would not, or not as itself: marshal writes any buffer (a `bytearray`,
     a numpy array) as `bytes`."""
     kind = type(obj)
@@ -473,7 +473,7 @@ def _container(tag, items):
 
 def _decode(data):
     """Decodes a value the host checked, or wrote in `marshal`'s format
-    (host/marshal.rs), which starts with a printable type code where the
+    (host/value/marshal.rs), which starts with a printable type code where the
     codec's tags are below 0x20."""
     if data and data[0] >= 0x28:
         return _marshal.loads(data)

@@ -20,84 +20,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::ids::{ChannelId, End, HandleId, InterpreterId, Party};
-use crate::queue::Queue;
-use crate::runtime::Runtime;
+use crate::ids::{ChannelId, End, InterpreterId, Party};
 use crate::stop::{CancelFlag, Wait, cancelled};
 use crate::sync::{Signal, lock};
-use crate::value::{self, Copies, Held, Value};
-
-/// An encoded, validated value in flight, with the handles it carries.
-pub(crate) struct Message {
-    pub(crate) bytes: Vec<u8>,
-    /// The handles the value names (channel ends, queues), each with what
-    /// it stands for. The message holds them: a channel or queue whose
-    /// every other holder goes while the message is on its way (the Rust
-    /// program dropped the `Value`, the sender released its end) is still
-    /// there for the receiver.
-    pub(crate) ends: Vec<(HandleId, Held)>,
-}
-
-impl Message {
-    /// Checks `bytes` (from a guest: untrusted); `held` gives what each
-    /// handle the value names stands for, `None` for one the sender does
-    /// not hold. Lists and dicts only if `copies` allows them.
-    pub(crate) fn from_guest(bytes: Vec<u8>, copies: Copies, held: impl Fn(HandleId) -> Option<Held>) -> Result<Self> {
-        let ends = value::validate(&bytes, copies)?
-            .into_iter()
-            .map(|end| held(end).map(|held| (end, held)).ok_or(Error::not_found(end)))
-            .collect::<Result<_>>()?;
-        Ok(Message { bytes, ends })
-    }
-
-    /// Encodes a value from the Rust program; one nested deeper than
-    /// [`MAX_DEPTH`](crate::MAX_DEPTH) or too large is refused like a
-    /// guest's would be, and so is one holding a list or dict unless
-    /// `copies` allows them.
-    pub(crate) fn from_value(value: &Value, copies: Copies) -> Result<Self> {
-        let bytes = value::encode(value);
-        value::validate(&bytes, copies)?;
-        // In the order `validate` would name them: the encoding's.
-        let mut ends = Vec::new();
-        let mut pending = vec![value];
-        while let Some(value) = pending.pop() {
-            match value {
-                Value::Tuple(items) | Value::List(items) => pending.extend(items.iter().rev()),
-                Value::Dict(items) => {
-                    for (key, value) in items.iter().rev() {
-                        pending.push(value);
-                        pending.push(key);
-                    }
-                }
-                Value::RecvChannel(end) => {
-                    ends.push((HandleId::Recv(end.channel.id), Held::Channel(end.channel.clone())))
-                }
-                Value::SendChannel(end) => {
-                    ends.push((HandleId::Send(end.channel.id), Held::Channel(end.channel.clone())))
-                }
-                Value::Queue(queue) => ends.push((HandleId::Queue(queue.id()), Held::Queue(queue.state.clone()))),
-                _ => {}
-            }
-        }
-        Ok(Message { bytes, ends })
-    }
-
-    /// The value's handle `end` as a Rust handle.
-    pub(crate) fn end_value(&self, end: HandleId, runtime: &Runtime) -> Result<Value> {
-        let held = self.ends.iter().find(|(named, _)| *named == end).map(|(_, held)| held.clone());
-        Ok(end_handle(end, held.ok_or(Error::not_found(end))?, runtime))
-    }
-}
-
-/// The handle `end`, standing for `held`, as a Rust handle.
-pub(crate) fn end_handle(end: HandleId, held: Held, runtime: &Runtime) -> Value {
-    match (end, held) {
-        (HandleId::Recv(_), Held::Channel(channel)) => Value::RecvChannel(ends(channel, runtime.clone()).0),
-        (HandleId::Send(_), Held::Channel(channel)) => Value::SendChannel(ends(channel, runtime.clone()).1),
-        (_, Held::Queue(state)) => Value::Queue(Queue { state, runtime: runtime.clone() }),
-        (HandleId::Queue(_), Held::Channel(_)) => unreachable!("a queue's handle stands for a queue"),
-    }
-}
+use crate::value::{Copies, Message, Value};
 
 /// A waiting sender's object, and what became of it.
 struct Slot {
@@ -380,8 +306,7 @@ impl Channel {
 /// shared by all its handles.
 #[derive(Clone)]
 pub struct RecvChannel {
-    channel: Arc<Channel>,
-    runtime: Runtime,
+    pub(crate) channel: Arc<Channel>,
 }
 
 /// The sending end of a channel, held by the Rust program.
@@ -389,12 +314,12 @@ pub struct RecvChannel {
 /// Cheap to clone; clones are the same end.
 #[derive(Clone)]
 pub struct SendChannel {
-    channel: Arc<Channel>,
+    pub(crate) channel: Arc<Channel>,
 }
 
 /// Builds a channel's two handles (crate-internal).
-pub(crate) fn ends(channel: Arc<Channel>, runtime: Runtime) -> (RecvChannel, SendChannel) {
-    (RecvChannel { channel: channel.clone(), runtime }, SendChannel { channel })
+pub(crate) fn ends(channel: Arc<Channel>) -> (RecvChannel, SendChannel) {
+    (RecvChannel { channel: channel.clone() }, SendChannel { channel })
 }
 
 impl RecvChannel {
@@ -427,7 +352,7 @@ impl RecvChannel {
         let Some(message) = self.channel.recv(Party::Host, wait, None)? else {
             return Ok(None);
         };
-        value::decode(&message.bytes, |end| message.end_value(end, &self.runtime)).map(Some)
+        message.decode().map(Some)
     }
 
     /// The interpreters associated with this end.

@@ -20,7 +20,7 @@
 //!            code) is 0x28 or more: the guest loads the answer as it is
 //! u64     := 8 bytes, little-endian     timeout := u64 nanoseconds, u64::MAX for none
 //! blob    := len:u32 (little-endian) then len bytes
-//! value   := one value in the encoding of host/value.rs
+//! value   := one value in the encoding of host/value/codec.rs
 //!          | VALUE_AT addr:u32 len:u32     (the frame's last bytes: see VALUE_AT)
 //! ```
 //!
@@ -370,7 +370,7 @@ impl Answer {
 
     /// A plain answer: `marshal`'s bytes of a value, alone.
     pub(crate) fn plain(value: Vec<u8>) -> Self {
-        debug_assert!(crate::marshal::is_marshal(&value), "a plain answer starts with a type code");
+        debug_assert!(crate::value::format::is_marshal(&value), "a plain answer starts with a type code");
         Answer { head: Vec::new(), body: value }
     }
 

@@ -8,9 +8,8 @@ pub(crate) const MODULE_ZST: &[u8] = include_bytes!(env!("ISOLATE_GUEST_MODULE")
 
 /// The module's data segments (zstd; build.rs's format: offset, length,
 /// bytes), which build.rs took out of the module: the runtime lays them
-/// into the memory image a template boots from (see [`Live::boot`]).
-///
-/// [`Live::boot`]: crate::interpreter::instance::Live::boot
+/// into the memory image a template boots from (see `Live::boot` in
+/// `interpreter/instance.rs`).
 pub(crate) const MEMORY_SEGMENTS_ZST: &[u8] = include_bytes!(env!("ISOLATE_GUEST_SEGMENTS"));
 
 /// The stdlib and the packages' Python code, as bytecode. The guest finds

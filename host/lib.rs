@@ -131,7 +131,6 @@ mod host_function;
 mod ids;
 mod interpreter;
 mod limits;
-mod marshal;
 mod memory_image;
 mod output;
 mod queue;
@@ -140,7 +139,6 @@ mod stdlib;
 mod stop;
 mod sync;
 mod value;
-mod value_serde;
 mod wasi;
 
 pub use channel::{RecvChannel, SendChannel};
@@ -163,8 +161,7 @@ pub mod fuzzing {
     pub use crate::value::check_decoder;
 }
 
-pub use value::{MAX_DEPTH, MAX_MESSAGE_SIZE, Value, WrongType};
-pub use value_serde::{from_value, to_value};
+pub use value::{MAX_DEPTH, MAX_MESSAGE_SIZE, Value, WrongType, from_value, to_value};
 
 // The cost model of the docs, checked: a runtime is shared across threads,
 // an interpreter can be moved to and shared with other threads.

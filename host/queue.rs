@@ -20,14 +20,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::channel::Message;
 use crate::error::{Error, Result};
 use crate::ids::{InterpreterId, Party, QueueId};
 use crate::limits::MemoryCharge;
-use crate::runtime::Runtime;
 use crate::stop::{CancelFlag, Wait, cancelled};
 use crate::sync::{Signal, lock};
-use crate::value::{self, Copies, Value};
+use crate::value::{Copies, Message, Value};
 
 /// What becomes of an item whose interpreter is destroyed before the item
 /// is taken: PEP 734's `unbounditems`. The numbers are CPython's flags.
@@ -319,7 +317,6 @@ impl QueueState {
 #[derive(Clone)]
 pub struct Queue {
     pub(crate) state: Arc<QueueState>,
-    pub(crate) runtime: Runtime,
 }
 
 impl Queue {
@@ -408,9 +405,7 @@ impl Queue {
             Got::Item(Item { pickled: true, .. }) => {
                 Err(Error::InvalidValue("the item is a pickled Python object, which only Python code can take".into()))
             }
-            Got::Item(Item { message, .. }) => {
-                value::decode(&message.bytes, |end| message.end_value(end, &self.runtime))
-            }
+            Got::Item(Item { message, .. }) => message.decode(),
             Got::Unbound(_) => Err(Error::ItemInterpreterDestroyed(self.state.id)),
         }
     }
@@ -431,6 +426,7 @@ impl fmt::Debug for Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value;
 
     fn item(byte: u8) -> Item {
         Item {

@@ -206,7 +206,7 @@ impl Runtime {
     /// both ends, or give either to interpreters with
     /// [`Interpreter::run_with`] or by sending it over another channel.
     pub fn create_channel(&self) -> (RecvChannel, SendChannel) {
-        channel::ends(self.new_channel(), self.clone())
+        channel::ends(self.new_channel())
     }
 
     /// The ids of the open channels.
@@ -238,7 +238,7 @@ impl Runtime {
     /// call's argument, or an item of another queue.
     pub fn create_queue(&self, maxsize: usize) -> Queue {
         let maxsize = i64::try_from(maxsize).unwrap_or(i64::MAX);
-        Queue { state: self.new_queue(maxsize, Unbound::default(), None), runtime: self.clone() }
+        Queue { state: self.new_queue(maxsize, Unbound::default(), None) }
     }
 
     /// A queue of at most `maxsize` items, none if zero or less, created by

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use wasmtime::{Caller, Linker};
 
-use crate::channel::{Channel, Message};
+use crate::channel::Channel;
 use crate::door::{self, Answer, Args, Fault, Op};
 use crate::error::Error;
 use crate::guest;
@@ -28,7 +28,7 @@ use crate::queue::{Got, Item, QueueState, Unbound};
 use crate::runtime::Runtime;
 use crate::stop::{CancelFlag, Stop, Wait};
 use crate::sync::lock;
-use crate::value::{self, Copies, Value};
+use crate::value::{self, Copies, Message, Value, format, marshal};
 
 /// Stack size of the threads that `run_in_thread` starts: room for one
 /// call into a guest ([`limits::MAX_WASM_STACK`](crate::limits::MAX_WASM_STACK)
@@ -86,17 +86,10 @@ impl Payload {
             return Err(message);
         }
         // A checked message: its length field is right.
-        let start = match message.first() {
-            // In the codec, after the tag, a varint.
-            Some(&value::tag::BYTES | &value::tag::BUFFER) => {
-                1 + message[1..].iter().position(|byte| byte & 0x80 == 0).map_or(0, |at| at + 1)
-            }
-            // In `marshal`'s format, `s` and a 4-byte length.
-            Some(b's') => 5,
-            _ => return Err(message),
-        };
-        let tag = if message[0] == value::tag::BUFFER { value::tag::BUFFER } else { value::tag::BYTES };
-        Ok(Payload { from, tag, start, message })
+        match format::lone_bytes(&message) {
+            Some((tag, start)) => Ok(Payload { from, tag, start, message }),
+            None => Err(message),
+        }
     }
 
     /// How the guest hears of it: 2, its tag and its length.
@@ -465,7 +458,7 @@ impl HostState {
                 if request.kind == RunKind::Invoke
                     && request.bindings.is_empty()
                     && request.setup.is_none()
-                    && crate::marshal::is_marshal(&request.source)
+                    && format::is_marshal(&request.source)
                 {
                     // The most common run, a PEP 734 call or exec: its
                     // request alone, which the driver loads as it is.
@@ -804,7 +797,7 @@ impl HostState {
                     }
                     Ok(match Payload::of(HandleId::Queue(QueueId(id)), item.message.bytes) {
                         Ok(payload) => Err(payload),
-                        Err(bytes) if crate::marshal::is_marshal(&bytes) => Ok(Answer::plain(bytes)),
+                        Err(bytes) if format::is_marshal(&bytes) => Ok(Answer::plain(bytes)),
                         Err(bytes) => Ok(Answer::ok().u8(0).u8(0).body(bytes)),
                     })
                 }
@@ -938,7 +931,7 @@ impl HostState {
                         Fault::FunctionFailed(format!("host function `{name}` returned what cannot be copied: {err}"))
                     })?;
                     if message.ends.is_empty()
-                        && let Some(encoded) = crate::marshal::to_marshal(&result)
+                        && let Some(encoded) = marshal::to_marshal(&result)
                     {
                         return Ok(Answer::ok().body(encoded));
                     }
@@ -1012,12 +1005,12 @@ fn marshalled_bindings(bindings: &[(String, Message)]) -> Option<Vec<u8>> {
     for (name, message) in bindings {
         out.push(b'(');
         out.extend_from_slice(&2u32.to_le_bytes());
-        crate::marshal::write(&mut out, &Value::from(name.as_str()))?;
-        if crate::marshal::is_marshal(&message.bytes) {
+        marshal::write(&mut out, &Value::from(name.as_str()))?;
+        if format::is_marshal(&message.bytes) {
             out.extend_from_slice(&message.bytes);
         } else {
             let value = value::decode(&message.bytes, |end| Err(Error::not_found(end))).ok()?;
-            crate::marshal::write(&mut out, &value)?;
+            marshal::write(&mut out, &value)?;
         }
     }
     Some(out)

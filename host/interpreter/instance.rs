@@ -6,7 +6,6 @@ use std::sync::Arc;
 use wasmtime::{Global, Instance, InstancePre, Memory, Store, TypedFunc, Val};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
-use crate::channel::Message;
 use crate::guest;
 use crate::guest_memory::checked_range;
 use crate::hash_seed::PendingSecret;
@@ -15,7 +14,7 @@ use crate::interpreter::snapshot::Snapshot;
 use crate::limits::MemoryLimiter;
 use crate::memory_image::{self, MemoryImage};
 use crate::stop::Stop;
-use crate::value::{self, Value};
+use crate::value::{self, Message, Value};
 use crate::wasi::{OpenFiles, WasiHost};
 
 /// The host side of one interpreter's store.

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Trap;
 
-use crate::channel::{Channel, Message};
+use crate::channel::Channel;
 use crate::error::{ChainLink, Error, PythonException, Result};
 use crate::grants::Grants;
 use crate::host_function::Functions;
@@ -44,7 +44,7 @@ use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
 use crate::stop::CancelFlag;
 use crate::sync::lock;
-use crate::value::{self, Copies, Held, Value};
+use crate::value::{self, Copies, Held, Message, Value};
 use crate::wasi::HandleLimit;
 
 /// Native stack a call into a guest needs at least: wasmtime lets wasm use
@@ -513,7 +513,7 @@ impl InterpreterInner {
     pub(crate) fn decode_held(&self, bytes: &[u8]) -> Result<Value> {
         value::decode(bytes, |end| {
             let held = self.handles.get(end).ok_or(Error::not_found(end))?;
-            Ok(crate::channel::end_handle(end, held, &self.runtime))
+            Ok(value::handle_value(end, held))
         })
     }
 
@@ -601,7 +601,7 @@ impl InterpreterInner {
         let held = |end| self.handles.get(end);
         match reported.as_deref().and_then(<[u8]>::split_first) {
             Some((0, encoded)) => Ok(Invoked::Outcome(Message::from_guest(encoded.to_vec(), Copies::Allowed, held)?)),
-            Some((2, value)) if crate::marshal::is_marshal(value) => {
+            Some((2, value)) if value::format::is_marshal(value) => {
                 Ok(Invoked::Returned(Message::from_guest(value.to_vec(), Copies::Allowed, held)?))
             }
             _ => Err(Error::Trapped { id: self.id, reason: "its driver reported no result".into() }),

@@ -17,8 +17,8 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, IntoDeserializer};
 use serde::ser::{self, Serialize};
 
+use super::Value;
 use crate::error::{Error, Result};
-use crate::value::Value;
 
 /// Converts any serializable Rust value into a [`Value`].
 ///

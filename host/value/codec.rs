@@ -1,8 +1,8 @@
-//! Shareable values, and the encoding they cross the sandbox boundary in.
+//! The encoding of our own that values cross the sandbox boundary in.
 //!
-//! A value travels as bytes in a compact encoding of our own, written by
-//! the guest (`guest/interpreters.py`) or by [`encode`], and checked by the
-//! host, where it lies in the guest's memory, before anything else reads it:
+//! A value travels as bytes in a compact encoding, written by the guest
+//! (`guest/interpreters.py`) or by [`encode`], and checked by the host,
+//! where it lies in the guest's memory, before anything else reads it:
 //!
 //! ```text
 //! value := tag payload
@@ -21,16 +21,9 @@
 //! varint := unsigned LEB128, at most 10 bytes
 //! ```
 //!
-//! Lists and dicts are copies, not shareable objects: they cross between
-//! the Rust program and an interpreter (bindings, [`eval`] and [`call`]
-//! results and arguments), never through a channel, which carries only
-//! what PEP 554 calls shareable ([`Copies::Refused`]).
-//!
-//! [`eval`]: crate::Interpreter::eval
-//! [`call`]: crate::Interpreter::call
-//!
 //! A value without handles or buffers may come in CPython's `marshal`
-//! format instead (see `host/marshal.rs`), told apart by its first byte.
+//! format instead (see `marshal.rs`), told apart by its first byte
+//! (`format.rs`).
 //!
 //! A message is exactly one value. Decoding is iterative (no recursion a
 //! guest could exhaust) and refuses, with [`Error::InvalidValue`], anything
@@ -38,29 +31,11 @@
 //! deeper than [`MAX_DEPTH`], a message larger than [`MAX_MESSAGE_SIZE`], or
 //! trailing bytes.
 
-use std::fmt;
-
 use num_bigint::BigInt;
 
-use std::sync::Arc;
-
-use crate::channel::{Channel, RecvChannel, SendChannel};
+use super::{Copies, MAX_DEPTH, MAX_MESSAGE_SIZE, Value};
 use crate::error::{Error, Result};
 use crate::ids::{ChannelId, HandleId, QueueId};
-use crate::queue::{Queue, QueueState};
-
-/// The deepest nesting of tuples a value may have.
-///
-/// CPython's own recursion limit is 1,000, so deeper tuples are rare in
-/// practice; the cap bounds the work and memory of decoding and of dropping
-/// a decoded value, which is recursive.
-pub const MAX_DEPTH: usize = 512;
-
-/// The largest encoded value, in bytes: 1 GiB.
-///
-/// A bound on what a guest can make the host allocate for one message. The
-/// interpreters' memory limits are usually far lower.
-pub const MAX_MESSAGE_SIZE: usize = 1 << 30;
 
 pub(crate) mod tag {
     pub const NONE: u8 = 0x00;
@@ -79,16 +54,6 @@ pub(crate) mod tag {
     pub const QUEUE: u8 = 0x0d;
 }
 
-/// Whether a message may hold lists and dicts, which are copied rather
-/// than shared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Copies {
-    /// Between the Rust program and an interpreter, outside channels.
-    Allowed,
-    /// Through a channel, or between interpreters: shareable values only.
-    Refused,
-}
-
 /// The kinds of container a message nests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Container {
@@ -97,78 +62,14 @@ enum Container {
     Dict,
 }
 
-/// A value that crosses between the Rust program and interpreters: what
-/// PEP 554 calls shareable, and lists and dicts, which are copied (as PEP
-/// 734 copies by pickle what is not shareable) and only go between the
-/// Rust program and an interpreter, never through a channel.
-///
-/// `Value`s convert from and to Rust types (`i64`, `&str`, `Vec<u8>`,
-/// tuples, `Option`, maps, …) with `From`/`TryFrom`, and serialize with
-/// serde (channel ends excepted: they are capabilities, not data);
-/// [`to_value`](crate::to_value) and [`from_value`](crate::from_value)
-/// convert any serde type.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    /// `None`.
-    None,
-    /// `bool`.
-    Bool(bool),
-    /// `int`, of any size.
-    Int(BigInt),
-    /// `float`.
-    Float(f64),
-    /// `str`.
-    Str(String),
-    /// `bytes`.
-    Bytes(Vec<u8>),
-    /// Data sent with `send_buffer`: the receiver gets a read-only
-    /// `memoryview` of it.
-    Buffer(Vec<u8>),
-    /// `tuple`.
-    Tuple(Vec<Value>),
-    /// `list`: a copy. Not shareable through a channel.
-    List(Vec<Value>),
-    /// `dict`: a copy, its items in order. Not shareable through a channel.
-    Dict(Vec<(Value, Value)>),
-    /// The receiving end of a channel.
-    RecvChannel(RecvChannel),
-    /// The sending end of a channel.
-    SendChannel(SendChannel),
-    /// A queue (PEP 734).
-    Queue(Queue),
-}
-
-impl Value {
-    /// The Python type's name, for messages.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::None => "NoneType",
-            Value::Bool(_) => "bool",
-            Value::Int(_) => "int",
-            Value::Float(_) => "float",
-            Value::Str(_) => "str",
-            Value::Bytes(_) => "bytes",
-            Value::Buffer(_) => "memoryview",
-            Value::Tuple(_) => "tuple",
-            Value::List(_) => "list",
-            Value::Dict(_) => "dict",
-            Value::RecvChannel(_) => "RecvChannel",
-            Value::SendChannel(_) => "SendChannel",
-            Value::Queue(_) => "Queue",
-        }
-    }
-}
-
-/// What a handle stands for.
-#[derive(Clone)]
-pub(crate) enum Held {
-    /// A channel, for one of its ends.
-    Channel(Arc<Channel>),
-    Queue(Arc<QueueState>),
-}
-
 /// Encodes `value`. Iterative: a deep value does not exhaust the stack.
 pub(crate) fn encode(value: &Value) -> Vec<u8> {
+    encode_with(value, |_| {})
+}
+
+/// Encodes `value`, and gives `handle` each channel end and queue it
+/// holds, in the order of the encoding (the order [`validate`] names them).
+pub(super) fn encode_with(value: &Value, mut handle: impl FnMut(&Value)) -> Vec<u8> {
     let mut out = Vec::new();
     let mut pending = vec![value];
     while let Some(value) = pending.pop() {
@@ -206,14 +107,17 @@ pub(crate) fn encode(value: &Value) -> Vec<u8> {
                 }
             }
             Value::RecvChannel(end) => {
+                handle(value);
                 out.push(tag::RECV);
                 out.extend_from_slice(&end.id().as_u64().to_le_bytes());
             }
             Value::SendChannel(end) => {
+                handle(value);
                 out.push(tag::SEND);
                 out.extend_from_slice(&end.id().as_u64().to_le_bytes());
             }
             Value::Queue(queue) => {
+                handle(value);
                 out.push(tag::QUEUE);
                 out.extend_from_slice(&queue.id().as_u64().to_le_bytes());
             }
@@ -251,12 +155,7 @@ trait Visitor {
 /// Checks that `bytes` is one well-formed value (holding lists and dicts
 /// only if `copies` allows) and returns the channel ends it names, without
 /// building the value.
-pub(crate) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<HandleId>> {
-    if crate::marshal::is_marshal(bytes) {
-        // `marshal` carries no handles.
-        crate::marshal::read(bytes, copies, false)?;
-        return Ok(Vec::new());
-    }
+pub(super) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<HandleId>> {
     struct Ends(Vec<HandleId>);
     impl Visitor for Ends {
         fn scalar(&mut self, _: Value) {}
@@ -273,10 +172,7 @@ pub(crate) fn validate(bytes: &[u8], copies: Copies) -> Result<Vec<HandleId>> {
 
 /// Decodes one value (lists and dicts included); `make_end` turns each
 /// channel end into its handle.
-pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(HandleId) -> Result<Value>) -> Result<Value> {
-    if crate::marshal::is_marshal(bytes) {
-        return crate::marshal::read(bytes, Copies::Allowed, true);
-    }
+pub(super) fn decode(bytes: &[u8], make_end: impl FnMut(HandleId) -> Result<Value>) -> Result<Value> {
     struct Builder<F> {
         // Open containers: their kind, the values so far and how many are
         // still to come.
@@ -341,22 +237,6 @@ pub(crate) fn decode(bytes: &[u8], make_end: impl FnMut(HandleId) -> Result<Valu
     let mut builder = Builder { open: Vec::new(), done: None, make_end };
     walk(bytes, &mut builder, true, Copies::Allowed)?;
     builder.done.ok_or_else(|| invalid("the message holds no value"))
-}
-
-/// The decoder's consistency, checked on any bytes (the oracle of the fuzz
-/// target in fuzz/ and of the corpus test): never a panic, `validate` and
-/// `decode` agree, and what decodes re-encodes to bytes that decode to the
-/// same encoding.
-#[cfg(any(test, feature = "fuzzing"))]
-pub fn check_decoder(bytes: &[u8]) {
-    let checked = validate(bytes, Copies::Allowed);
-    let decoded = decode(bytes, |_| Ok(Value::None));
-    assert_eq!(checked.is_ok(), decoded.is_ok(), "validate and decode disagree on {bytes:?}");
-    if let Ok(value) = decoded {
-        let encoded = encode(&value);
-        let again = decode(&encoded, |_| Ok(Value::None)).expect("an encoded value decodes");
-        assert_eq!(encode(&again), encoded, "re-encoding {bytes:?} is not stable");
-    }
 }
 
 fn invalid(why: impl Into<String>) -> Error {
@@ -497,192 +377,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-// Conversions from Rust values.
-
-macro_rules! from_int {
-    ($($t:ty),*) => {$(
-        impl From<$t> for Value {
-            fn from(n: $t) -> Self {
-                Value::Int(BigInt::from(n))
-            }
-        }
-    )*};
-}
-from_int!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
-
-impl From<BigInt> for Value {
-    fn from(n: BigInt) -> Self {
-        Value::Int(n)
-    }
-}
-
-impl From<bool> for Value {
-    fn from(b: bool) -> Self {
-        Value::Bool(b)
-    }
-}
-
-impl From<f64> for Value {
-    fn from(x: f64) -> Self {
-        Value::Float(x)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Str(s.to_owned())
-    }
-}
-
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Value::Str(s)
-    }
-}
-
-impl From<Vec<u8>> for Value {
-    fn from(bytes: Vec<u8>) -> Self {
-        Value::Bytes(bytes)
-    }
-}
-
-impl From<&[u8]> for Value {
-    fn from(bytes: &[u8]) -> Self {
-        Value::Bytes(bytes.to_vec())
-    }
-}
-
-impl From<()> for Value {
-    fn from(_: ()) -> Self {
-        Value::None
-    }
-}
-
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(option: Option<T>) -> Self {
-        option.map_or(Value::None, Into::into)
-    }
-}
-
-impl From<Vec<Value>> for Value {
-    fn from(items: Vec<Value>) -> Self {
-        Value::Tuple(items)
-    }
-}
-
-impl<K: Into<Value>, V: Into<Value>> From<std::collections::BTreeMap<K, V>> for Value {
-    fn from(map: std::collections::BTreeMap<K, V>) -> Self {
-        Value::Dict(map.into_iter().map(|(key, value)| (key.into(), value.into())).collect())
-    }
-}
-
-impl<K: Into<Value>, V: Into<Value>, S> From<std::collections::HashMap<K, V, S>> for Value {
-    fn from(map: std::collections::HashMap<K, V, S>) -> Self {
-        Value::Dict(map.into_iter().map(|(key, value)| (key.into(), value.into())).collect())
-    }
-}
-
-impl From<RecvChannel> for Value {
-    fn from(end: RecvChannel) -> Self {
-        Value::RecvChannel(end)
-    }
-}
-
-impl From<SendChannel> for Value {
-    fn from(end: SendChannel) -> Self {
-        Value::SendChannel(end)
-    }
-}
-
-impl From<Queue> for Value {
-    fn from(queue: Queue) -> Self {
-        Value::Queue(queue)
-    }
-}
-
-macro_rules! from_tuple {
-    ($($name:ident),+) => {
-        impl<$($name: Into<Value>),+> From<($($name,)+)> for Value {
-            #[allow(non_snake_case)]
-            fn from(($($name,)+): ($($name,)+)) -> Self {
-                Value::Tuple(vec![$($name.into()),+])
-            }
-        }
-    };
-}
-from_tuple!(A);
-from_tuple!(A, B);
-from_tuple!(A, B, C);
-from_tuple!(A, B, C, D);
-from_tuple!(A, B, C, D, E);
-from_tuple!(A, B, C, D, E, F);
-from_tuple!(A, B, C, D, E, F, G);
-from_tuple!(A, B, C, D, E, F, G, H);
-from_tuple!(A, B, C, D, E, F, G, H, I);
-from_tuple!(A, B, C, D, E, F, G, H, I, J);
-from_tuple!(A, B, C, D, E, F, G, H, I, J, K);
-from_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
-
-// Conversions to Rust values.
-
-/// A [`Value`] was not of the Rust type asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WrongType {
-    /// The type asked for.
-    pub expected: &'static str,
-    /// The value, handed back.
-    pub value: Value,
-}
-
-impl fmt::Display for WrongType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "expected {}, got a Python `{}`", self.expected, self.value.type_name())
-    }
-}
-
-impl std::error::Error for WrongType {}
-
-macro_rules! try_into_int {
-    ($($t:ty),*) => {$(
-        impl TryFrom<Value> for $t {
-            type Error = WrongType;
-            fn try_from(value: Value) -> Result<Self, WrongType> {
-                match &value {
-                    Value::Int(n) => <$t>::try_from(n).map_err(|_| WrongType { expected: stringify!($t), value }),
-                    _ => Err(WrongType { expected: stringify!($t), value }),
-                }
-            }
-        }
-    )*};
-}
-try_into_int!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
-
-macro_rules! try_into_variant {
-    ($t:ty, $expected:literal, $($pattern:pat => $out:expr),+) => {
-        impl TryFrom<Value> for $t {
-            type Error = WrongType;
-            fn try_from(value: Value) -> Result<Self, WrongType> {
-                match value {
-                    $($pattern => Ok($out),)+
-                    value => Err(WrongType { expected: $expected, value }),
-                }
-            }
-        }
-    };
-}
-try_into_variant!(bool, "bool", Value::Bool(b) => b);
-try_into_variant!(f64, "float", Value::Float(x) => x);
-try_into_variant!(String, "str", Value::Str(s) => s);
-try_into_variant!(BigInt, "int", Value::Int(n) => n);
-try_into_variant!(Vec<u8>, "bytes", Value::Bytes(bytes) => bytes, Value::Buffer(bytes) => bytes);
-try_into_variant!(Vec<Value>, "tuple or list", Value::Tuple(items) => items, Value::List(items) => items);
-try_into_variant!(Vec<(Value, Value)>, "dict", Value::Dict(items) => items);
-try_into_variant!(RecvChannel, "RecvChannel", Value::RecvChannel(end) => end);
-try_into_variant!(SendChannel, "SendChannel", Value::SendChannel(end) => end);
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::format::{check_decoder, decode, validate};
 
     fn no_ends(end: HandleId) -> Result<Value> {
         panic!("no channel ends expected, got {end:?}")

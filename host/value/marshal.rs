@@ -6,8 +6,7 @@
 //!
 //! A value crosses in it whenever it can: both ways, between the Rust
 //! program and interpreters and between interpreters. It is told from the
-//! codec by its first byte (the codec's tags are below 0x20, marshal's
-//! type codes are printable). Channel ends, queues and buffers have no
+//! codec by its first byte (`format.rs`). Channel ends, queues and buffers have no
 //! `marshal` form: a value holding one crosses in the codec instead.
 //!
 //! The types (those of `Python/marshal.c`): `N` None, `T`/`F` bools, `i` a
@@ -22,13 +21,8 @@
 
 use num_bigint::{BigInt, Sign};
 
+use super::{Copies, MAX_DEPTH, MAX_MESSAGE_SIZE, Value};
 use crate::error::{Error, Result};
-use crate::value::{Copies, MAX_DEPTH, MAX_MESSAGE_SIZE, Value};
-
-/// Whether `bytes` are in `marshal`'s format rather than the codec's.
-pub(crate) fn is_marshal(bytes: &[u8]) -> bool {
-    bytes.first().is_some_and(|&first| first >= 0x28)
-}
 
 /// An open container while reading.
 enum Open {
@@ -314,7 +308,7 @@ mod tests {
         ];
         for value in values {
             let bytes = to_marshal(&value).unwrap();
-            assert!(is_marshal(&bytes));
+            assert!(crate::value::format::is_marshal(&bytes));
             assert_eq!(read(&bytes, Copies::Allowed, true).unwrap(), value);
             assert!(read(&bytes, Copies::Allowed, false).is_ok());
         }
