@@ -299,6 +299,11 @@ impl Fault {
         }
     }
 
+    /// A request the host cannot take: `why` says what is wrong with it.
+    pub(crate) fn invalid(why: impl Into<String>) -> Fault {
+        Fault::InvalidValue(why.into())
+    }
+
     /// The sandbox's memory limit refused what the guest asked for (`doing`).
     pub(crate) fn memory_limit(doing: &str, limit: usize) -> Fault {
         Fault::LimitReached(format!("{doing}the sandbox's memory limit of {} is reached", format_size(limit)))

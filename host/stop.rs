@@ -86,9 +86,14 @@ pub(crate) enum Wait {
 
 impl Wait {
     pub(crate) fn timeout(timeout: Option<Duration>) -> Self {
-        // A timeout too large for an `Instant` is no timeout.
-        Wait::Until(timeout.and_then(|timeout| Instant::now().checked_add(timeout)))
+        Wait::Until(deadline_after(timeout))
     }
+}
+
+/// The moment `timeout` from now, if there is one. A timeout too large for
+/// an `Instant` is no timeout.
+pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|timeout| Instant::now().checked_add(timeout))
 }
 
 /// The earlier of two optional deadlines: a wait ends at whichever comes
@@ -139,7 +144,12 @@ impl Stop {
         if nowait {
             return Wait::No;
         }
-        let own = timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        Wait::Until(earlier(own, self.deadline))
+        Wait::Until(self.until(timeout))
+    }
+
+    /// When a blocking call with its own `timeout` must end: at that
+    /// timeout or the run's deadline, whichever comes first.
+    pub(crate) fn until(&self, timeout: Option<Duration>) -> Option<Instant> {
+        earlier(deadline_after(timeout), self.deadline)
     }
 }

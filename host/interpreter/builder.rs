@@ -10,9 +10,9 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::handles::HeldHandles;
-use super::host_calls::GuestLink;
-use super::instance::{HostState, Live};
+use super::instance::Live;
 use super::snapshot::Snapshot;
+use super::store::{GuestLink, HostState};
 use super::{Interpreter, InterpreterInner, STACK_RED_ZONE, STACK_SEGMENT, State};
 use crate::error::{Error, Result};
 use crate::grants::{DirAccess, Grants, Stdin};
@@ -389,6 +389,8 @@ impl InterpreterBuilder {
             wasi: wasi.build_p1(),
             limiter: MemoryLimiter::new(budget.clone()),
             link: GuestLink::new(runtime.clone(), cancel.clone(), self.argv.clone()),
+            runs: Default::default(),
+            staging: Default::default(),
             exports: None,
             open_files: OpenFiles::new(self.limits.max_handles),
             pending_secret: secret,

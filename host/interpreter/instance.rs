@@ -1,59 +1,16 @@
-//! One guest instance: its store's host-side state, the exports the host
-//! calls, how it boots, and how a run enters it.
+//! One guest instance: the exports the host calls, how it boots, and how a
+//! run enters it.
 
 use std::sync::Arc;
 
 use wasmtime::{Global, Instance, InstancePre, Memory, Store, TypedFunc, Val};
-use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::guest;
 use crate::guest_memory::checked_range;
-use crate::hash_seed::PendingSecret;
-use crate::interpreter::host_calls::GuestLink;
 use crate::interpreter::snapshot::Snapshot;
-use crate::limits::MemoryLimiter;
+use crate::interpreter::store::HostState;
 use crate::memory_image::{self, MemoryImage};
-use crate::stop::Stop;
 use crate::value::{self, Message, Value};
-use crate::wasi::{OpenFiles, WasiHost};
-
-/// The host side of one interpreter's store.
-pub(crate) struct HostState {
-    pub(crate) wasi: WasiP1Ctx,
-    pub(crate) limiter: MemoryLimiter,
-    pub(crate) link: GuestLink,
-    /// What the door needs of the guest: set once instantiated. Shared, so
-    /// that a host call takes it with a reference count (cloning the typed
-    /// functions cost ~8% of a `run("x = 1")`).
-    pub(crate) exports: Option<Arc<Exports>>,
-    /// The guest's open files, capped.
-    pub(crate) open_files: OpenFiles,
-    /// What its first random draws get, if not the system's bytes: the
-    /// hash secret of a template booted with a fixed seed.
-    pub(crate) pending_secret: Option<PendingSecret>,
-}
-
-impl WasiHost for HostState {
-    fn wasi_ctx(&mut self) -> &mut WasiP1Ctx {
-        &mut self.wasi
-    }
-
-    fn memory(&self) -> Option<Memory> {
-        self.exports.as_ref().map(|exports| exports.memory)
-    }
-
-    fn open_files(&mut self) -> &mut OpenFiles {
-        &mut self.open_files
-    }
-
-    fn pending_secret(&mut self) -> &mut Option<PendingSecret> {
-        &mut self.pending_secret
-    }
-
-    fn stop(&self) -> &Stop {
-        self.link.stop()
-    }
-}
 
 /// The guest's exports the host calls.
 pub(crate) struct Exports {

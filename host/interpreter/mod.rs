@@ -3,9 +3,14 @@
 //! - this file: the [`Interpreter`] handle, and the state machine of its
 //!   runs (live, dead, destroyed; claims, cancellation, destruction);
 //! - `builder.rs`: configuring and creating one;
-//! - `instance.rs`: its store's host-side state, the guest's exports, and
-//!   how a run enters the guest;
-//! - `host_calls.rs`: what the guest asks of the host through the door;
+//! - `store.rs`: its store's host-side state, and what the host calls need;
+//! - `instance.rs`: the guest's exports, how it boots, and how a run enters
+//!   the guest;
+//! - `host_calls/`: what the guest asks of the host through the door, a
+//!   file per concern;
+//! - `handles.rs`: the channel ends and queues it holds;
+//! - `runs.rs`: its runs on threads of their own;
+//! - `staging.rs`: what it received and has not taken yet;
 //! - `snapshot.rs`: an idle interpreter's state, which copies start from,
 //!   and its file;
 //! - `scripts.rs`: the scripts its sandbox ran, whose lines the
@@ -13,10 +18,13 @@
 
 mod builder;
 mod handles;
-pub(crate) mod host_calls;
+mod host_calls;
 pub(crate) mod instance;
+mod runs;
 mod scripts;
 pub(crate) mod snapshot;
+mod staging;
+pub(crate) mod store;
 
 pub use builder::InterpreterBuilder;
 pub(crate) use host_calls::add_to_linker;
@@ -37,12 +45,13 @@ use crate::host_function::Functions;
 pub use crate::ids::InterpreterId;
 use crate::ids::{HandleId, Party};
 use crate::interpreter::handles::HeldHandles;
-use crate::interpreter::instance::{HostState, Live, RunKind, RunOutcome, RunRequest};
+use crate::interpreter::instance::{Live, RunKind, RunOutcome, RunRequest};
 pub use crate::interpreter::snapshot::Snapshot;
+use crate::interpreter::store::HostState;
 use crate::limits::{self, Limit, Limits, MemoryBudget};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
-use crate::stop::CancelFlag;
+use crate::stop::{self, CancelFlag};
 use crate::sync::lock;
 use crate::value::{self, Copies, Held, Message, Value};
 use crate::wasi::HandleLimit;
@@ -671,8 +680,8 @@ impl InterpreterInner {
             taken: false,
             setup: None,
         };
-        let own = self.limits.timeout.and_then(|timeout| Instant::now().checked_add(timeout));
-        let deadline = crate::stop::earlier(own, outer);
+        let own = stop::deadline_after(self.limits.timeout);
+        let deadline = stop::earlier(own, outer);
         live.store.data_mut().link.set_deadline(deadline);
         if self.runtime.meters_fuel() {
             live.store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX)).map_err(Error::engine)?;

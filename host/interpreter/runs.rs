@@ -1,0 +1,128 @@
+//! Runs a guest started on threads of their own (`run_in_thread`, PEP
+//! 734's `call_in_thread`), and their results until the guest joins them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::door::Fault;
+use crate::error::Error;
+use crate::ids::InterpreterId;
+use crate::interpreter::{Invoked, Reserved};
+use crate::limits::{MAX_UNJOINED_RUNS, MAX_WASM_STACK};
+use crate::stop::Stop;
+use crate::sync::lock;
+
+/// Stack size of the threads runs start on: room for one call into a guest
+/// ([`MAX_WASM_STACK`] of wasm, and the host calls below it) without a new
+/// stack segment.
+const RUN_THREAD_STACK: usize = MAX_WASM_STACK + (4 << 20);
+
+/// What a run started on a new thread does with its interpreter.
+pub(crate) type ThreadRun = dyn FnOnce(&Reserved) -> RunResult + Send;
+
+/// How a run on a thread ended: for an invoke, what the guest reported.
+pub(crate) type RunResult = Result<Option<Invoked>, Error>;
+
+/// One interpreter's runs on threads, by the handle its guest knows them by.
+#[derive(Default)]
+pub(crate) struct Runs {
+    slots: HashMap<u64, Arc<RunSlot>>,
+    next: u64,
+}
+
+/// The result of one run, once it is known.
+#[derive(Default)]
+struct RunSlot {
+    result: Mutex<Option<RunResult>>,
+    done: Condvar,
+}
+
+impl Runs {
+    /// Starts `run` of `target` (interpreter `id`, reserved for it) on a new
+    /// thread, and gives its handle.
+    pub(crate) fn start(&mut self, id: u64, target: Reserved, run: Box<ThreadRun>) -> Result<u64, Fault> {
+        let slot = Arc::new(RunSlot::default());
+        let finished = slot.clone();
+        std::thread::Builder::new()
+            .name(format!("isolate-run-{id}"))
+            .stack_size(RUN_THREAD_STACK)
+            .spawn(move || {
+                let result = run(&target);
+                // Idle again before the joiner hears of it.
+                drop(target);
+                *lock(&finished.result) = Some(result);
+                finished.done.notify_all();
+            })
+            .map_err(|err| Fault::InterpreterFailed(format!("cannot start a thread: {err}")))?;
+        let handle = self.next;
+        self.next += 1;
+        if self.slots.len() >= MAX_UNJOINED_RUNS {
+            // Handles count up: the smallest finished ones are the oldest.
+            let mut finished: Vec<u64> =
+                self.slots.iter().filter(|(_, slot)| lock(&slot.result).is_some()).map(|(h, _)| *h).collect();
+            finished.sort_unstable();
+            for old in finished.into_iter().take(MAX_UNJOINED_RUNS / 2) {
+                self.slots.remove(&old);
+            }
+        }
+        self.slots.insert(handle, slot);
+        Ok(handle)
+    }
+
+    /// Whether run `handle` ended; one that was joined or dropped did.
+    pub(crate) fn is_done(&self, handle: u64) -> bool {
+        self.slots.get(&handle).is_none_or(|slot| lock(&slot.result).is_some())
+    }
+
+    /// Waits for run `handle` to end, no longer than `timeout` and the
+    /// caller's `stop` allow, and takes its result.
+    ///
+    /// Cancelling the caller (`me`) wakes the wait; its fault then stops
+    /// the caller, as every wait's does (see `host_calls`).
+    pub(crate) fn join(
+        &mut self,
+        handle: u64,
+        me: InterpreterId,
+        stop: &Stop,
+        timeout: Option<Duration>,
+    ) -> Result<RunResult, Fault> {
+        let Some(slot) = self.slots.get(&handle).cloned() else {
+            return Err(if handle < self.next {
+                Fault::InterpreterFailed(format!(
+                    "the result of this run was discarded: more than {MAX_UNJOINED_RUNS} runs were never joined"
+                ))
+            } else {
+                Fault::InterpreterNotFound
+            });
+        };
+        let deadline = stop.until(timeout);
+        let nudged = slot.clone();
+        let _watch = stop.cancel_flag().watch(move || {
+            let _result = lock(&nudged.result);
+            nudged.done.notify_all();
+        });
+        let mut result = lock(&slot.result);
+        let outcome = loop {
+            if let Some(outcome) = result.take() {
+                break outcome;
+            }
+            if stop.cancel_flag().is_set() {
+                return Err(Error::Cancelled(me).into());
+            }
+            result = match deadline {
+                None => slot.done.wait(result).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(Fault::Timeout);
+                    }
+                    slot.done.wait_timeout(result, deadline - now).unwrap_or_else(|p| p.into_inner()).0
+                }
+            };
+        };
+        drop(result);
+        self.slots.remove(&handle);
+        Ok(outcome)
+    }
+}
