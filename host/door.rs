@@ -680,7 +680,7 @@ mod tests {
         assert_eq!([GET_WAITING, GET_NOW, GET_BRIEFLY], [0, 1, 2]);
         // The unbound policies' flags are CPython's, on both sides.
         assert!(guest.contains("_UNBOUND_TO_FLAG = {UNBOUND_REMOVE: 1, UNBOUND_ERROR: 2, UNBOUND: 3}"));
-        use crate::queue::Unbound;
+        use crate::queue::fifo::Unbound;
         assert_eq!([Unbound::Remove as u8, Unbound::Error as u8, Unbound::Replace as u8], [1, 2, 3]);
     }
 

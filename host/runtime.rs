@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::{Config, Engine, InstancePre, Linker};
 
-use crate::channel::{self, Channel, RecvChannel, SendChannel};
+use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::hash_seed::HashSeed;
 use crate::host_function::Workers;
@@ -17,9 +17,11 @@ use crate::interpreter::store::HostState;
 use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterInner};
 use crate::limits::{self, EpochTicker};
 use crate::memory_image::{ImageMemories, MemoryImage};
-use crate::queue::{Queue, QueueState, Unbound};
+use crate::queue::QueueState;
+use crate::queue::fifo::Unbound;
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
+use crate::value::{self, Queue, RecvChannel, SendChannel};
 use crate::{artifact_cache, guest, interpreter, stdlib, wasi};
 
 /// The environment variable that overrides the default cache folder.
@@ -206,7 +208,7 @@ impl Runtime {
     /// both ends, or give either to interpreters with
     /// [`Interpreter::run_with`] or by sending it over another channel.
     pub fn create_channel(&self) -> (RecvChannel, SendChannel) {
-        channel::ends(self.new_channel())
+        value::channel_ends(self.new_channel())
     }
 
     /// The ids of the open channels.

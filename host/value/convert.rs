@@ -6,8 +6,7 @@ use std::fmt;
 use num_bigint::BigInt;
 
 use super::Value;
-use crate::channel::{RecvChannel, SendChannel};
-use crate::queue::Queue;
+use super::message::{Queue, RecvChannel, SendChannel};
 
 macro_rules! from_int {
     ($($t:ty),*) => {$(

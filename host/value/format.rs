@@ -2,10 +2,12 @@
 //! (`codec.rs`, whose tags are below 0x20) and CPython's `marshal`
 //! (`marshal.rs`, whose type codes are printable), by a message's first
 //! byte. The guest tells them apart by the same byte (`_decode` in
-//! `guest/interpreters.py`, and the answers it reads).
+//! `guest/interpreters.py`, and the answers it reads). And how a
+//! [`Message`] is made from a value, checked, and read back.
 
+use super::message::{Held, Message, Queue, channel_ends};
 use super::{Copies, Value, codec, marshal};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::HandleId;
 
 /// Whether `bytes` are in `marshal`'s format rather than the codec's.
@@ -46,6 +48,56 @@ pub(crate) fn lone_bytes(message: &[u8]) -> Option<(u8, usize)> {
         // In `marshal`'s format, `s` and a 4-byte length.
         b's' => Some((codec::tag::BYTES, 5)),
         _ => None,
+    }
+}
+
+impl Message {
+    /// Checks `bytes` (from a guest: untrusted); `held` gives what each
+    /// handle the value names stands for, `None` for one the sender does
+    /// not hold. Lists and dicts only if `copies` allows them.
+    pub(crate) fn from_guest(bytes: Vec<u8>, copies: Copies, held: impl Fn(HandleId) -> Option<Held>) -> Result<Self> {
+        let ends = validate(&bytes, copies)?
+            .into_iter()
+            .map(|end| held(end).map(|held| (end, held)).ok_or(Error::not_found(end)))
+            .collect::<Result<_>>()?;
+        Ok(Message { bytes, ends })
+    }
+
+    /// Encodes a value from the Rust program; one nested deeper than
+    /// [`MAX_DEPTH`](crate::MAX_DEPTH) or too large is refused like a
+    /// guest's would be, and so is one holding a list or dict unless
+    /// `copies` allows them.
+    pub(crate) fn from_value(value: &Value, copies: Copies) -> Result<Self> {
+        let mut ends = Vec::new();
+        let bytes = codec::encode_with(value, |handle| match handle {
+            Value::RecvChannel(end) => ends.push((HandleId::Recv(end.id()), Held::Channel(end.channel.clone()))),
+            Value::SendChannel(end) => ends.push((HandleId::Send(end.id()), Held::Channel(end.channel.clone()))),
+            Value::Queue(queue) => ends.push((HandleId::Queue(queue.id()), Held::Queue(queue.state.clone()))),
+            _ => {}
+        });
+        validate(&bytes, copies)?;
+        Ok(Message { bytes, ends })
+    }
+
+    /// The value's handle `end` as a Rust handle.
+    pub(crate) fn end_value(&self, end: HandleId) -> Result<Value> {
+        let held = self.ends.iter().find(|(named, _)| *named == end).map(|(_, held)| held.clone());
+        Ok(handle_value(end, held.ok_or(Error::not_found(end))?))
+    }
+
+    /// Decodes the value, its handles as Rust handles.
+    pub(crate) fn decode(&self) -> Result<Value> {
+        decode(&self.bytes, |end| self.end_value(end))
+    }
+}
+
+/// The handle `handle`, standing for `held`, as a Rust handle.
+pub(crate) fn handle_value(handle: HandleId, held: Held) -> Value {
+    match (handle, held) {
+        (HandleId::Recv(_), Held::Channel(channel)) => Value::RecvChannel(channel_ends(channel).0),
+        (HandleId::Send(_), Held::Channel(channel)) => Value::SendChannel(channel_ends(channel).1),
+        (_, Held::Queue(state)) => Value::Queue(Queue { state }),
+        (HandleId::Queue(_), Held::Channel(_)) => unreachable!("a queue's handle stands for a queue"),
     }
 }
 

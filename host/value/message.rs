@@ -1,19 +1,26 @@
-//! A checked value in flight, and the handles it holds.
+//! What is in flight between interpreters, as types: a checked value
+//! ([`Message`]) and the handles it may hold, the Rust program's handles
+//! ([`RecvChannel`], [`SendChannel`], [`Queue`]), and a queue's [`Item`].
+//!
+//! They are defined here, below the channels and queues whose algorithms
+//! carry them (`channel/rendezvous.rs`, `queue/fifo.rs`, which know nothing
+//! of values), and their behaviour lives with their concern:
+//! `value/format.rs` makes and reads messages, `channel/mod.rs` and
+//! `queue/mod.rs` hold the handles' methods.
 
 use std::sync::Arc;
 
-use super::{Copies, Value, codec, decode, validate};
-use crate::channel::{self, Channel};
-use crate::error::{Error, Result};
-use crate::ids::HandleId;
-use crate::queue::{Queue, QueueState};
+use crate::channel::rendezvous::Rendezvous;
+use crate::ids::{HandleId, InterpreterId};
+use crate::limits::MemoryCharge;
+use crate::queue::fifo::Fifo;
 
 /// What a handle stands for.
 #[derive(Clone)]
 pub(crate) enum Held {
     /// A channel, for one of its ends.
-    Channel(Arc<Channel>),
-    Queue(Arc<QueueState>),
+    Channel(Arc<Rendezvous<Message>>),
+    Queue(Arc<Fifo<Item>>),
 }
 
 /// An encoded, validated value in flight, with the handles it carries.
@@ -27,52 +34,71 @@ pub(crate) struct Message {
     pub(crate) ends: Vec<(HandleId, Held)>,
 }
 
-impl Message {
-    /// Checks `bytes` (from a guest: untrusted); `held` gives what each
-    /// handle the value names stands for, `None` for one the sender does
-    /// not hold. Lists and dicts only if `copies` allows them.
-    pub(crate) fn from_guest(bytes: Vec<u8>, copies: Copies, held: impl Fn(HandleId) -> Option<Held>) -> Result<Self> {
-        let ends = validate(&bytes, copies)?
-            .into_iter()
-            .map(|end| held(end).map(|held| (end, held)).ok_or(Error::not_found(end)))
-            .collect::<Result<_>>()?;
-        Ok(Message { bytes, ends })
-    }
-
-    /// Encodes a value from the Rust program; one nested deeper than
-    /// [`MAX_DEPTH`](crate::MAX_DEPTH) or too large is refused like a
-    /// guest's would be, and so is one holding a list or dict unless
-    /// `copies` allows them.
-    pub(crate) fn from_value(value: &Value, copies: Copies) -> Result<Self> {
-        let mut ends = Vec::new();
-        let bytes = codec::encode_with(value, |handle| match handle {
-            Value::RecvChannel(end) => ends.push((HandleId::Recv(end.id()), Held::Channel(end.channel.clone()))),
-            Value::SendChannel(end) => ends.push((HandleId::Send(end.id()), Held::Channel(end.channel.clone()))),
-            Value::Queue(queue) => ends.push((HandleId::Queue(queue.id()), Held::Queue(queue.state.clone()))),
-            _ => {}
-        });
-        validate(&bytes, copies)?;
-        Ok(Message { bytes, ends })
-    }
-
-    /// The value's handle `end` as a Rust handle.
-    pub(crate) fn end_value(&self, end: HandleId) -> Result<Value> {
-        let held = self.ends.iter().find(|(named, _)| *named == end).map(|(_, held)| held.clone());
-        Ok(handle_value(end, held.ok_or(Error::not_found(end))?))
-    }
-
-    /// Decodes the value, its handles as Rust handles.
-    pub(crate) fn decode(&self) -> Result<Value> {
-        decode(&self.bytes, |end| self.end_value(end))
-    }
+/// One item: a checked value, and whether it is a pickle (a Python object
+/// that is not shareable, which only Python can read).
+pub(crate) struct Item {
+    pub(crate) message: Message,
+    pub(crate) pickled: bool,
+    /// The sandbox (its first interpreter's id) of the interpreter that put
+    /// it; `None` for the Rust program. A pickle is code for the
+    /// interpreter that loads it: it only goes to the sandbox it came from.
+    pub(crate) sandbox: Option<InterpreterId>,
+    /// The item's bytes, counted against its sandbox's memory limit while
+    /// the queue holds it: an unbounded queue is no way around the limit.
+    pub(crate) _charge: Option<MemoryCharge>,
+    /// A number its sender gave it, to take it back by while it waits in
+    /// the queue (see [`Fifo::withdraw`]).
+    pub(crate) tag: Option<u64>,
 }
 
-/// The handle `handle`, standing for `held`, as a Rust handle.
-pub(crate) fn handle_value(handle: HandleId, held: Held) -> Value {
-    match (handle, held) {
-        (HandleId::Recv(_), Held::Channel(channel)) => Value::RecvChannel(channel::ends(channel).0),
-        (HandleId::Send(_), Held::Channel(channel)) => Value::SendChannel(channel::ends(channel).1),
-        (_, Held::Queue(state)) => Value::Queue(Queue { state }),
-        (HandleId::Queue(_), Held::Channel(_)) => unreachable!("a queue's handle stands for a queue"),
-    }
+/// The receiving end of a channel, held by the Rust program. Its methods
+/// are in `channel/mod.rs`.
+///
+/// Cheap to clone; clones are the same end. The Rust program is one
+/// participant, like an interpreter: its association and `release` are
+/// shared by all its handles.
+#[derive(Clone)]
+pub struct RecvChannel {
+    pub(crate) channel: Arc<Rendezvous<Message>>,
+}
+
+/// The sending end of a channel, held by the Rust program.
+///
+/// Cheap to clone; clones are the same end.
+#[derive(Clone)]
+pub struct SendChannel {
+    pub(crate) channel: Arc<Rendezvous<Message>>,
+}
+
+/// Builds a channel's two handles (crate-internal).
+pub(crate) fn channel_ends(channel: Arc<Rendezvous<Message>>) -> (RecvChannel, SendChannel) {
+    (RecvChannel { channel: channel.clone() }, SendChannel { channel })
+}
+
+/// A queue, held by the Rust program: PEP 734's `Queue`. Its methods are
+/// in `queue/mod.rs`.
+///
+/// Cheap to clone; clones are the same queue. Pass it to an interpreter as
+/// a [`Value`](crate::Value) (a binding, a call's argument, an item of another queue),
+/// and Python code there gets a `concurrent.interpreters.Queue` for it. The
+/// queue lives while the Rust program or an interpreter holds it.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = isolate::Runtime::new()?;
+/// let (tasks, results) = (runtime.create_queue(0), runtime.create_queue(0));
+/// let worker = runtime.create_interpreter()?;
+/// let bindings = [("tasks", tasks.clone().into()), ("results", results.clone().into())];
+/// let run = std::thread::spawn(move || {
+///     worker.run_with("for n in iter(tasks.get, None):\n    results.put(n * n)", bindings)
+/// });
+/// tasks.put(7)?;
+/// assert_eq!(results.get()?, isolate::Value::from(49));
+/// tasks.put(())?; // None: the loop ends
+/// run.join().unwrap()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Queue {
+    pub(crate) state: Arc<Fifo<Item>>,
 }

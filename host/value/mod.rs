@@ -18,9 +18,6 @@
 
 use num_bigint::BigInt;
 
-use crate::channel::{RecvChannel, SendChannel};
-use crate::queue::Queue;
-
 mod codec;
 mod convert;
 pub(crate) mod format;
@@ -32,8 +29,9 @@ pub(crate) use codec::{encode, put_varint, tag};
 pub use convert::WrongType;
 #[cfg(feature = "fuzzing")]
 pub use format::check_decoder;
-pub(crate) use format::{decode, validate};
-pub(crate) use message::{Held, Message, handle_value};
+pub(crate) use format::{decode, handle_value};
+pub(crate) use message::{Held, Item, Message, channel_ends};
+pub use message::{Queue, RecvChannel, SendChannel};
 pub use serde::{from_value, to_value};
 
 /// The deepest nesting of tuples a value may have.

@@ -8,10 +8,11 @@ use crate::ids::{HandleId, Party, QueueId};
 use crate::interpreter::staging::Payload;
 use crate::interpreter::store::{GuestLink, HostState};
 use crate::limits::MAX_CHANNELS;
-use crate::queue::{Got, Item, QueueState, Unbound};
+use crate::queue::QueueState;
+use crate::queue::fifo::{Got, Unbound};
 use crate::stop::{Wait, Watch};
 use crate::sync::SPIN;
-use crate::value::{Copies, format};
+use crate::value::{Copies, Item, format};
 
 impl GuestLink {
     /// A queue the caller holds.
@@ -151,7 +152,7 @@ pub(super) fn withdraw(host: &mut HostState, args: &mut Args<'_>) -> Result<Answ
     args.end()?;
     let queue = host.link.queue(id)?;
     let me = host.link.me()?;
-    Ok(Answer::ok().u8(u8::from(queue.withdraw(Party::Interpreter(me.id()), tag, keep))))
+    Ok(Answer::ok().u8(u8::from(queue.withdraw(Party::Interpreter(me.id()), |item| item.tag == Some(tag), keep))))
 }
 
 /// A queue's maxsize, length and default unbound policy.

@@ -1,5 +1,5 @@
-//! Channels: PEP 554's unbuffered, many-to-many pipes between interpreters,
-//! owned by the host.
+//! The rendezvous of PEP 554's channels: unbuffered, many-to-many, with
+//! the PEP's association rules, over any item (`Message`s, in the crate).
 //!
 //! A channel has no buffer: `send` returns once a receiver has taken the
 //! object. The rendezvous is a queue of waiting senders and a count of
@@ -15,19 +15,17 @@
 //! association of both ends is released, the channel closes.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::ids::{ChannelId, End, InterpreterId, Party};
 use crate::stop::{CancelFlag, Wait, cancelled};
 use crate::sync::{Signal, lock};
-use crate::value::{Copies, Message, Value};
 
 /// A waiting sender's object, and what became of it.
-struct Slot {
-    message: Option<Message>,
+struct Slot<T> {
+    message: Option<T>,
     outcome: Outcome,
 }
 
@@ -44,19 +42,31 @@ struct Association {
     released: BTreeSet<Party>,
 }
 
-#[derive(Default)]
-struct State {
+struct State<T> {
     closed: bool,
     /// `SendChannel.close()` on a non-empty channel: no new sends; the
     /// channel closes once the waiting senders are received.
     send_closed: bool,
-    senders: VecDeque<Arc<Mutex<Slot>>>,
+    senders: VecDeque<Arc<Mutex<Slot<T>>>>,
     waiting_receivers: usize,
     recv: Association,
     send: Association,
 }
 
-impl State {
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        State {
+            closed: false,
+            send_closed: false,
+            senders: VecDeque::new(),
+            waiting_receivers: 0,
+            recv: Association::default(),
+            send: Association::default(),
+        }
+    }
+}
+
+impl<T> State<T> {
     fn end(&mut self, end: End) -> &mut Association {
         match end {
             End::Recv => &mut self.recv,
@@ -103,16 +113,17 @@ impl State {
     }
 }
 
-/// One channel's shared state.
-pub(crate) struct Channel {
+/// One channel's shared state: the rendezvous of senders of `T` and its
+/// receivers.
+pub(crate) struct Rendezvous<T> {
     id: ChannelId,
-    state: Mutex<State>,
+    state: Mutex<State<T>>,
     changed: Signal,
 }
 
-impl Channel {
+impl<T> Rendezvous<T> {
     pub(crate) fn new(id: ChannelId) -> Self {
-        Channel { id, state: Mutex::new(State::default()), changed: Signal::default() }
+        Rendezvous { id, state: Mutex::new(State::default()), changed: Signal::default() }
     }
 
     pub(crate) fn id(&self) -> ChannelId {
@@ -130,7 +141,11 @@ impl Channel {
 
     /// Waits for the state to change, until `deadline`; false once it
     /// passed.
-    fn wait<'a>(&'a self, state: MutexGuard<'a, State>, deadline: Option<Instant>) -> (MutexGuard<'a, State>, bool) {
+    fn wait<'a>(
+        &'a self,
+        state: MutexGuard<'a, State<T>>,
+        deadline: Option<Instant>,
+    ) -> (MutexGuard<'a, State<T>>, bool) {
         self.changed.wait(&self.state, state, deadline)
     }
 
@@ -145,7 +160,7 @@ impl Channel {
 
     /// Sends `message` and returns once a receiver took it, or `cancel` is
     /// set (then [`nudge`](Self::nudge) the channel).
-    pub(crate) fn send(&self, party: Party, message: Message, wait: Wait, cancel: Option<&CancelFlag>) -> Result<()> {
+    pub(crate) fn send(&self, party: Party, message: T, wait: Wait, cancel: Option<&CancelFlag>) -> Result<()> {
         let mut state = lock(&self.state);
         state.associate(self.id, party, End::Send)?;
         let deadline = match wait {
@@ -180,7 +195,7 @@ impl Channel {
 
     /// Receives the next object; `Ok(None)` only for `Wait::No` when no
     /// sender is waiting. A wait ends when `cancel` is set, as for `send`.
-    pub(crate) fn recv(&self, party: Party, wait: Wait, cancel: Option<&CancelFlag>) -> Result<Option<Message>> {
+    pub(crate) fn recv(&self, party: Party, wait: Wait, cancel: Option<&CancelFlag>) -> Result<Option<T>> {
         let mut state = lock(&self.state);
         state.associate(self.id, party, End::Recv)?;
         loop {
@@ -214,7 +229,7 @@ impl Channel {
 
     /// After `SendChannel.close()` on a non-empty channel: closes it once
     /// the last waiting sender is gone.
-    fn finish_send_close(&self, state: &mut State) {
+    fn finish_send_close(&self, state: &mut State<T>) {
         if state.send_closed && state.senders.is_empty() && !state.closed {
             state.close();
             self.notify();
@@ -299,156 +314,6 @@ impl Channel {
     }
 }
 
-/// The receiving end of a channel, held by the Rust program.
-///
-/// Cheap to clone; clones are the same end. The Rust program is one
-/// participant, like an interpreter: its association and `release` are
-/// shared by all its handles.
-#[derive(Clone)]
-pub struct RecvChannel {
-    pub(crate) channel: Arc<Channel>,
-}
-
-/// The sending end of a channel, held by the Rust program.
-///
-/// Cheap to clone; clones are the same end.
-#[derive(Clone)]
-pub struct SendChannel {
-    pub(crate) channel: Arc<Channel>,
-}
-
-/// Builds a channel's two handles (crate-internal).
-pub(crate) fn ends(channel: Arc<Channel>) -> (RecvChannel, SendChannel) {
-    (RecvChannel { channel: channel.clone() }, SendChannel { channel })
-}
-
-impl RecvChannel {
-    /// The channel's id.
-    pub fn id(&self) -> ChannelId {
-        self.channel.id
-    }
-
-    /// Waits for the next object and returns it.
-    ///
-    /// Fails with [`Error::ChannelClosed`] if the channel is or gets closed,
-    /// [`Error::ChannelReleased`] if this program released this end.
-    pub fn recv(&self) -> Result<Value> {
-        self.recv_with(Wait::Until(None)).map(|value| value.expect("a blocking recv returns a value"))
-    }
-
-    /// Like [`recv`](Self::recv), but fails with [`Error::Timeout`] after
-    /// `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Value> {
-        self.recv_with(Wait::timeout(Some(timeout))).map(|value| value.expect("a blocking recv returns a value"))
-    }
-
-    /// Takes an object only if a sender is waiting with one: PEP 554's
-    /// `recv_nowait`. `Ok(None)` when none is.
-    pub fn try_recv(&self) -> Result<Option<Value>> {
-        self.recv_with(Wait::No)
-    }
-
-    fn recv_with(&self, wait: Wait) -> Result<Option<Value>> {
-        let Some(message) = self.channel.recv(Party::Host, wait, None)? else {
-            return Ok(None);
-        };
-        message.decode().map(Some)
-    }
-
-    /// The interpreters associated with this end.
-    pub fn interpreters(&self) -> Result<Vec<InterpreterId>> {
-        self.channel.interpreters(End::Recv)
-    }
-
-    /// This program stops using this end, for good: PEP 554's `release()`.
-    /// True the first time.
-    pub fn release(&self) -> Result<bool> {
-        self.channel.release(Party::Host, End::Recv)
-    }
-
-    /// Closes the channel for everyone. Fails with
-    /// [`Error::ChannelNotEmpty`] if a sender is waiting, unless `force`,
-    /// which discards the waiting objects.
-    pub fn close(&self, force: bool) -> Result<()> {
-        self.channel.close(End::Recv, force)
-    }
-}
-
-impl SendChannel {
-    /// The channel's id.
-    pub fn id(&self) -> ChannelId {
-        self.channel.id
-    }
-
-    /// Sends `value` and returns once a receiver has taken it.
-    pub fn send(&self, value: impl Into<Value>) -> Result<()> {
-        self.send_with(&value.into(), Wait::Until(None))
-    }
-
-    /// Like [`send`](Self::send), but fails with [`Error::Timeout`] after
-    /// `timeout` (the value was then not received).
-    pub fn send_timeout(&self, value: impl Into<Value>, timeout: Duration) -> Result<()> {
-        self.send_with(&value.into(), Wait::timeout(Some(timeout)))
-    }
-
-    /// Sends only if a receiver is waiting, else fails with
-    /// [`Error::NotReceived`]: PEP 554's `send_nowait`.
-    pub fn try_send(&self, value: impl Into<Value>) -> Result<()> {
-        self.send_with(&value.into(), Wait::No)
-    }
-
-    /// Sends `bytes` as a buffer: a Python receiver gets a read-only
-    /// `memoryview`. PEP 554's `send_buffer`.
-    pub fn send_buffer(&self, bytes: impl Into<Vec<u8>>) -> Result<()> {
-        self.send_with(&Value::Buffer(bytes.into()), Wait::Until(None))
-    }
-
-    fn send_with(&self, value: &Value, wait: Wait) -> Result<()> {
-        self.channel.send(Party::Host, Message::from_value(value, Copies::Refused)?, wait, None)
-    }
-
-    /// The interpreters associated with this end.
-    pub fn interpreters(&self) -> Result<Vec<InterpreterId>> {
-        self.channel.interpreters(End::Send)
-    }
-
-    /// This program stops using this end, for good. True the first time.
-    pub fn release(&self) -> Result<bool> {
-        self.channel.release(Party::Host, End::Send)
-    }
-
-    /// Closes the channel: no more sends. Objects already waiting are still
-    /// received, then the channel closes; with `force` they are discarded
-    /// and it closes at once.
-    pub fn close(&self, force: bool) -> Result<()> {
-        self.channel.close(End::Send, force)
-    }
-}
-
-impl PartialEq for RecvChannel {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.channel, &other.channel)
-    }
-}
-
-impl PartialEq for SendChannel {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.channel, &other.channel)
-    }
-}
-
-impl fmt::Debug for RecvChannel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RecvChannel({})", self.channel.id)
-    }
-}
-
-impl fmt::Debug for SendChannel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SendChannel({})", self.channel.id)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,11 +324,11 @@ mod tests {
         // runtime on its behalf, recording it in each one's released set:
         // memory and time grew with channels x interpreters (+4 GB over
         // 10,000 create/destroy cycles).
-        let channel = Channel::new(ChannelId(0));
+        let channel = Rendezvous::<Vec<u8>>::new(ChannelId(0));
         let host = Party::Host;
         let gone = Party::Interpreter(InterpreterId(7));
         channel.recv(host, Wait::No, None).unwrap();
-        channel.send(gone, Message { bytes: vec![0], ends: vec![] }, Wait::No, None).unwrap_err();
+        channel.send(gone, vec![0], Wait::No, None).unwrap_err();
         channel.forget(gone);
         channel.forget(Party::Interpreter(InterpreterId(8)));
         let state = lock(&channel.state);
@@ -474,7 +339,7 @@ mod tests {
 
     #[test]
     fn forgetting_the_last_associated_party_closes_the_channel() {
-        let channel = Channel::new(ChannelId(0));
+        let channel = Rendezvous::<Vec<u8>>::new(ChannelId(0));
         let gone = Party::Interpreter(InterpreterId(7));
         channel.recv(gone, Wait::No, None).unwrap();
         channel.forget(gone);
