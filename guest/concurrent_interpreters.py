@@ -59,7 +59,34 @@ import struct as _struct
 import sys
 import weakref
 
-import interpreters as _pep554
+import _host
+import _isolate_codec
+import _isolate_copy
+import _isolate_door
+from _isolate_door import CREATE_INTERPRETER as _CREATE_INTERPRETER
+from _isolate_door import CURRENT_INTERPRETER as _CURRENT_INTERPRETER
+from _isolate_door import DESTROY_INTERPRETER as _DESTROY_INTERPRETER
+from _isolate_door import GET_BRIEFLY as _GET_BRIEFLY
+from _isolate_door import GET_NOW as _GET_NOW
+from _isolate_door import GET_WAITING as _GET_WAITING
+from _isolate_door import ID as _ID
+from _isolate_door import INTERPRETER_IS_RUNNING as _INTERPRETER_IS_RUNNING
+from _isolate_door import INVOKE_INTERPRETER as _INVOKE_INTERPRETER
+from _isolate_door import JOIN_RUN as _JOIN_RUN
+from _isolate_door import LIST_INTERPRETERS as _LIST_INTERPRETERS
+from _isolate_door import NO_TIMEOUT as _NO_TIMEOUT
+from _isolate_door import OPS as _OPS
+from _isolate_door import QUEUE_BIND as _QUEUE_BIND
+from _isolate_door import QUEUE_CREATE as _QUEUE_CREATE
+from _isolate_door import QUEUE_GET as _QUEUE_GET
+from _isolate_door import QUEUE_INFO as _QUEUE_INFO
+from _isolate_door import QUEUE_PUT as _QUEUE_PUT
+from _isolate_door import QUEUE_PUT_TAGGED as _QUEUE_PUT_TAGGED
+from _isolate_door import QUEUE_RELEASE as _QUEUE_RELEASE
+from _isolate_door import QUEUE_WITHDRAW as _QUEUE_WITHDRAW
+from _isolate_door import RUN_IS_DONE as _RUN_IS_DONE
+from _isolate_door import START_INVOKE as _START_INVOKE
+from _isolate_door import host_call as _host_call
 
 __all__ = [
     "ExecutionFailed",
@@ -84,36 +111,11 @@ __all__ = [
     "list_all",
 ]
 
-_ID = _pep554._ID
 _I64 = _struct.Struct("<q")
-_encode = _pep554._encode
-_decode = _pep554._decode
-_host_call = _pep554._host_call
-_OPS = _pep554._OPS
+_encode = _isolate_codec.encode
+_decode = _isolate_codec.decode
+_MARSHAL_FIRST = _isolate_codec.MARSHAL_FIRST
 
-# The door's ops and faults: must match host/door.rs (a host test checks).
-_CURRENT_INTERPRETER = 0x20
-_LIST_INTERPRETERS = 0x21
-_CREATE_INTERPRETER = 0x22
-_INTERPRETER_IS_RUNNING = 0x23
-_DESTROY_INTERPRETER = 0x24
-_JOIN_RUN = 0x27
-_RUN_IS_DONE = 0x28
-_INVOKE_INTERPRETER = 0x2A
-_START_INVOKE = 0x2B
-_QUEUE_CREATE = 0x50
-_QUEUE_BIND = 0x51
-_QUEUE_RELEASE = 0x52
-_QUEUE_PUT = 0x53
-_QUEUE_GET = 0x54
-# How a get waits (host/door.rs, `GET_WAITING`): as its timeout says, not
-# at all, or a moment (the host spins some microseconds) before a real wait.
-_GET_WAITING, _GET_NOW, _GET_BRIEFLY = 0, 1, 2
-_QUEUE_INFO = 0x55
-_QUEUE_PUT_TAGGED = 0x56
-_QUEUE_WITHDRAW = 0x57
-_F_TIMEOUT, _F_INVALID_VALUE, _F_NOT_FOUND, _F_RUNNING, _F_FAILED = 6, 7, 8, 9, 10
-_F_LIMIT, _F_QUEUE_NOT_FOUND, _F_QUEUE_EMPTY, _F_QUEUE_FULL = 13, 15, 16, 17
 
 
 # Exceptions -----------------------------------------------------------------
@@ -228,29 +230,29 @@ def _refused(answer, interpreter_id=None, queue_id=None):
     """Raises the exception for a request the host refused."""
     code = answer[1]
     text = str(answer[2:], "utf-8", "replace")
-    if code == _F_NOT_FOUND:
+    if code == _isolate_door.INTERPRETER_NOT_FOUND:
         raise InterpreterNotFoundError(f"unrecognized interpreter ID {interpreter_id}")
-    if code == _F_RUNNING:
+    if code == _isolate_door.INTERPRETER_RUNNING:
         raise InterpreterError("interpreter already running")
-    if code in (_F_FAILED, _F_LIMIT):
+    if code in (_isolate_door.INTERPRETER_FAILED, _isolate_door.LIMIT_REACHED):
         raise InterpreterError(text)
-    if code == _F_INVALID_VALUE:
+    if code == _isolate_door.INVALID_VALUE:
         raise NotShareableError(text)
-    if code == _F_QUEUE_NOT_FOUND:
+    if code == _isolate_door.QUEUE_NOT_FOUND:
         raise QueueNotFoundError(f"queue {queue_id} not found")
-    if code == _F_QUEUE_EMPTY:
+    if code == _isolate_door.QUEUE_EMPTY:
         raise QueueEmpty(f"queue {queue_id} is empty")
-    if code == _F_QUEUE_FULL:
+    if code == _isolate_door.QUEUE_FULL:
         raise QueueFull(f"queue {queue_id} is full")
-    _pep554._raise_fault(answer, interpreter_id)
+    _isolate_door.refused(answer, interpreter_id)
 
 
 def _timeout_ns(block, timeout):
     if not block or timeout is None:
-        return _pep554._NO_TIMEOUT
+        return _NO_TIMEOUT
     if timeout < 0:
         raise ValueError("timeout value must be non-negative")
-    return _pep554._timeout_ns(timeout)
+    return _isolate_door.timeout_ns(timeout)
 
 
 # Interpreters ---------------------------------------------------------------
@@ -268,7 +270,7 @@ _WHENCE_TO_STR = {
 
 
 def _ids():
-    return _pep554._ids(_call_door(_LIST_INTERPRETERS, b""))
+    return _isolate_door.ids(_call_door(_LIST_INTERPRETERS, b""))
 
 
 _main_id = None
@@ -313,7 +315,7 @@ def is_shareable(obj):
     """True if `obj` crosses to another interpreter as it is, without
     pickle: `None`, `bool`, `int`, `float`, `str`, `bytes`, tuples of
     shareable objects, `memoryview`, queues and channel ends."""
-    return type(obj) is memoryview or _pep554.is_shareable(obj)
+    return type(obj) is memoryview or _isolate_codec.is_shareable(obj)
 
 
 _known = weakref.WeakValueDictionary()
@@ -438,7 +440,7 @@ class Interpreter:
             answer = _door(frame)
         except OSError:
             raise MemoryError("no memory for the host's answer") from None
-        if answer[0] >= 0x28:
+        if answer[0] >= _MARSHAL_FIRST:
             # A plain value returned: the answer is its `marshal` data.
             return _loads(answer)
         return self._outcome(answer)
@@ -447,7 +449,7 @@ class Interpreter:
         """Call the object in the interpreter on a new (host) thread; return
         a `CallThread` to `join()`. The result is discarded."""
         request = _call_request(callable, args, kwargs)
-        _pep554._flush_stdio()
+        _isolate_door.flush_stdio()
         answer = _call_door(_START_INVOKE, _ID.pack(self._id) + request, self._id)
         (handle,) = _ID.unpack_from(answer, 1)
         thread = CallThread(handle, self, callable)
@@ -461,13 +463,13 @@ class Interpreter:
     def _invoke(self, request):
         """Runs `request` (see `_call_request`), encoded or not yet."""
         if type(request) is not bytes:
-            request = _pep554._dump(request, copy=True)
+            request = _isolate_codec.dump(request, copy=True)
         _flush_stdio()
         try:
             answer = _door(self._invoking + request)
         except OSError:
             raise MemoryError("no memory for the host's answer") from None
-        if answer[0] >= 0x28:
+        if answer[0] >= _MARSHAL_FIRST:
             return _loads(answer)
         return self._outcome(answer)
 
@@ -481,8 +483,8 @@ class Interpreter:
 # What `Interpreter` asks of another interpreter's driver (guest/driver.py,
 # `_invoke`).
 _EXEC_SOURCE, _EXEC_CODE, _CALL, _PREPARE_MAIN, _CALL_NAMED = 0, 1, 2, 3, 4
-_by_name = _pep554._by_name
-_pack = _pep554._pack
+_by_name = _isolate_copy.by_name
+_pack = _isolate_copy.pack
 
 
 def _framing(by_name):
@@ -533,10 +535,10 @@ def _exec_request(code):
 def _call_request(callable_, args, kwargs):
     if not callable(callable_):
         raise TypeError(f"{type(callable_).__name__!r} object is not callable")
-    func, plain_func = _pep554._packed_callable(callable_)
-    args, plain_args = _pep554._packed(args)
-    kwargs, plain_kwargs = _pep554._packed(kwargs)
-    return _pep554._dump_packed((_CALL, func, args, kwargs), plain_func and plain_args and plain_kwargs)
+    func, plain_func = _isolate_copy.packed_callable(callable_)
+    args, plain_args = _isolate_copy.packed(args)
+    kwargs, plain_kwargs = _isolate_copy.packed(kwargs)
+    return _isolate_copy.dump_packed((_CALL, func, args, kwargs), plain_func and plain_args and plain_kwargs)
 
 
 def _result(answer, at):
@@ -544,7 +546,7 @@ def _result(answer, at):
     from `at` in `answer`)."""
     outcome = _decode(memoryview(answer)[at:])
     if outcome[0] == 0:
-        return _pep554._unpack(outcome[1])
+        return _isolate_copy.unpack(outcome[1])
     if outcome[0] == 1:
         raise ExecutionFailed(ExceptionInfo(*outcome[1]))
     raise NotShareableError(outcome[1])
@@ -592,7 +594,7 @@ class CallThread:
         stderr, once."""
         if self._done:
             return
-        _pep554._flush_stdio()
+        _isolate_door.flush_stdio()
         request = _ID.pack(self._handle) + _ID.pack(_timeout_ns(True, timeout))
         try:
             answer = _call_door(_JOIN_RUN, request, self._interpreter.id)
@@ -677,18 +679,18 @@ def create_queue(maxsize=0, *, unbounditems=UNBOUND):
 
 
 _known_queues = weakref.WeakValueDictionary()
-_QUEUE_WAIT = _pep554._WAIT
+_QUEUE_WAIT = _isolate_door.WAIT
 # A `put`'s two flag bytes: the item's unbound policy (0: the queue's), and
 # whether it is a pickle.
 _ITEM_FLAGS = [[bytes((flag, pickled)) for pickled in (0, 1)] for flag in range(4)]
-_plain = _pep554._plain
-_PLAIN_SCALARS = _pep554._PLAIN_SCALARS
-_flush_stdio = _pep554._flush_stdio
-_BY_REFERENCE = _pep554._BY_REFERENCE
+_plain = _isolate_codec.plain
+_PLAIN_SCALARS = _isolate_codec.PLAIN_SCALARS
+_flush_stdio = _isolate_door.flush_stdio
+_BY_REFERENCE = _isolate_door.BY_REFERENCE
 _dumps = _marshal.dumps
 # `_host.call` itself, for the paths that count every step; elsewhere
 # `_host_call`, which says MemoryError when it fails.
-_door = _pep554._host.call
+_door = _host.call
 _loads = _marshal.loads
 _OK = b"\0"
 
@@ -712,11 +714,11 @@ class Queue:
         self._id = id
         # The frames of a `put` and a `get` that wait as long as it takes
         # (the put's with the flags of a plain item, the most common).
-        self._put_waiting = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(id, False, _pep554._NO_TIMEOUT)
+        self._put_waiting = _OPS[_QUEUE_PUT] + _QUEUE_WAIT.pack(id, False, _NO_TIMEOUT)
         self._put_plain = self._put_waiting + _ITEM_FLAGS[0][0]
-        self._get_waiting = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_WAITING, _pep554._NO_TIMEOUT)
-        self._get_now = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_NOW, _pep554._NO_TIMEOUT)
-        self._get_briefly = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_BRIEFLY, _pep554._NO_TIMEOUT)
+        self._get_waiting = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_WAITING, _NO_TIMEOUT)
+        self._get_now = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_NOW, _NO_TIMEOUT)
+        self._get_briefly = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(id, _GET_BRIEFLY, _NO_TIMEOUT)
         _known_queues[id] = self
         return self
 
@@ -791,9 +793,9 @@ class Queue:
         """`put()`'s general path; with a `tag` (an int), the item can be
         withdrawn by it (`_withdraw`) until someone takes it."""
         flag = 0 if unbounditems is None else _unbound_flag(unbounditems)
-        if type(obj) is bytes and len(obj) >= _pep554._BY_REFERENCE:
+        if type(obj) is bytes and len(obj) >= _isolate_door.BY_REFERENCE:
             # By reference: `obj` is held until the call returns.
-            value, pickled = _pep554._by_reference(obj), 0
+            value, pickled = _isolate_door.by_reference(obj), 0
         elif _plain(obj):
             value, pickled = _marshal.dumps(obj, 2), 0
         else:
@@ -802,7 +804,7 @@ class Queue:
             try:
                 value, pickled = _encode(obj, copy=True), 0
             except ValueError:
-                value, pickled = _pep554._dump_packed(*_pep554._pickled(obj)), 1
+                value, pickled = _isolate_copy.dump_packed(*_isolate_copy.pickled(obj)), 1
         if block and timeout is None and tag is None:
             head = self._put_waiting
         else:
@@ -820,7 +822,7 @@ class Queue:
         return answer[1] == 1
 
     def _put_refused(self, answer):
-        if answer[1] == _F_LIMIT:
+        if answer[1] == _isolate_door.LIMIT_REACHED:
             # The items a sandbox put count against its memory limit.
             raise MemoryError(str(answer[2:], "utf-8", "replace"))
         _refused(answer, queue_id=self._id)
@@ -846,18 +848,18 @@ class Queue:
             answer = _door(self._get_briefly if block and timeout is None else self._get_now)
         except OSError:
             raise MemoryError("no memory for the host's answer") from None
-        if answer[0] >= 0x28:
+        if answer[0] >= _MARSHAL_FIRST:
             # A plain item, the most common: the answer is its `marshal` data.
             return _loads(answer)
         if answer[0] != 0:
-            if block and answer[1] == _F_QUEUE_EMPTY:
+            if block and answer[1] == _isolate_door.QUEUE_EMPTY:
                 if timeout is None:
                     frame = self._get_waiting
                 else:
                     frame = _OPS[_QUEUE_GET] + _QUEUE_WAIT.pack(self._id, _GET_WAITING, _timeout_ns(True, timeout))
                 _flush_stdio()
                 answer = _host_call(frame)
-                if answer[0] >= 0x28:
+                if answer[0] >= _MARSHAL_FIRST:
                     return _loads(answer)
             if answer[0] != 0:
                 _refused(answer, queue_id=self._id)
@@ -866,15 +868,15 @@ class Queue:
                 raise ItemInterpreterDestroyed("item's original interpreter destroyed")
             return UNBOUND
         if answer[1] == 2:
-            return _pep554._take_payload(answer)
+            return _isolate_door.take_payload(answer)
         data = memoryview(answer)[3:]
-        value = _marshal.loads(data) if answer[3] >= 0x28 else _decode(data)
-        return _pep554._unpack(value) if answer[2] else value
+        value = _marshal.loads(data) if answer[3] >= _MARSHAL_FIRST else _decode(data)
+        return _isolate_copy.unpack(value) if answer[2] else value
 
     def get_nowait(self):
         """`get()` without waiting: QueueEmpty if the queue is empty."""
         return self.get(False)
 
 
-# Queues cross as handles in the codec (`interpreters._encode`).
-_pep554._Queue = Queue
+# Queues cross as handles in the codec.
+_isolate_codec.register_handle(_isolate_codec.QUEUE, Queue)

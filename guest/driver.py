@@ -14,10 +14,21 @@ import sys
 import types
 from importlib.machinery import BuiltinImporter
 
+import _host
+import marshal as _marshal
+import _isolate_codec
+import _isolate_copy
+import _isolate_door
 import wasi_patches
-import interpreters
+from _isolate_door import RUN_OUTCOME as _RUN_OUTCOME
+from _isolate_door import RUN_RESULT as _RUN_RESULT
+from _isolate_door import TAKE_BINDINGS as _TAKE_BINDINGS
+from _isolate_door import U32 as _U32
+from _isolate_door import flush_stdio as _flush_stdio
 
-_door = interpreters._door
+_MARSHAL_FIRST = _isolate_codec.MARSHAL_FIRST
+_door = _isolate_door.call
+
 
 # The persistent `__main__`: every run executes in its namespace, as in a
 # REPL. The module's own `__main__` belongs to its `turn` export.
@@ -33,7 +44,7 @@ def boot(door):
     sys.modules["__main__"] = _MAIN
     wasi_patches.install()
     _open_stdio()
-    argv = interpreters._decode(door(0x04, _U32.pack(id(serve))))
+    argv = _isolate_codec.decode(door(_isolate_door.READY, _U32.pack(id(serve))))
     sys.argv = list(argv)
     # What code that works with other interpreters needs, imported once
     # here instead of in every copy: in the sandbox, importing cloudpickle
@@ -78,11 +89,7 @@ _COMMAND_FILENAME = "<string>"
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
-_TAKE_RUN = b"\x10"
-_TAKE_BINDINGS = 0x11
-_RUN_OUTCOME = 0x12
-_RUN_RESULT = 0x13
-_U32 = interpreters._U32
+_TAKE_RUN = _isolate_door.OPS[_isolate_door.TAKE_RUN]
 
 # What a run does with its source (flags, bits 2-3).
 _EXEC, _EVAL, _CALL, _INVOKE = 0, 1, 2, 3
@@ -99,14 +106,14 @@ def serve():
             answer = _host.call(_TAKE_RUN)
         except OSError:
             raise MemoryError("no memory for the host's answer") from None
-        if answer[0] >= 0x28:
+        if answer[0] >= _MARSHAL_FIRST:
             # PEP 734's exec and call, the most common run, in as few steps
             # as can be: the answer is its request alone, in `marshal`'s
             # format.
             _report(_invoke(answer))
             return
         if answer[0] != 0:
-            interpreters._raise_fault(answer, None)
+            _isolate_door.refused(answer)
         flags = answer[1]
         if flags == _INVOKING:
             # One whose request is in the codec's format follows the flags.
@@ -128,7 +135,7 @@ def serve():
         kind = flags >> 2 & 3
         args = ()
         if flags & 1:
-            bindings = interpreters._decode(memoryview(_door(_TAKE_BINDINGS))[1:])
+            bindings = _isolate_codec.decode(memoryview(_door(_TAKE_BINDINGS))[1:])
             if kind == _CALL:
                 # A call's one binding is its arguments.
                 args = bindings[0][1]
@@ -155,16 +162,13 @@ def serve():
     finally:
         _flush_stdio()
     try:
-        _door(_RUN_OUTCOME, interpreters._encode(outcome))
+        _door(_RUN_OUTCOME, _isolate_codec.encode(outcome))
     except BaseException as exc:
         # Most likely out of memory; say what is known, with what is left.
         name = type(exc).__name__
-        _door(_RUN_OUTCOME, interpreters._encode((1, ((name, "", name + "\n", 0),))))
+        _door(_RUN_OUTCOME, _isolate_codec.encode((1, ((name, "", name + "\n", 0),))))
 
 
-# `_host.call` itself, for the steps of every PEP 734 call (where
-# `interpreters._host_call`'s frame would cost a tenth of a microsecond).
-_host = interpreters._host
 
 
 def _set_up_copy(setup: bytes) -> None:
@@ -173,7 +177,7 @@ def _set_up_copy(setup: bytes) -> None:
     template), `None` for a fork, which keeps its original's, as a child of
     `os.fork()` does. `scripts` are the `(filename, source)` of the scripts
     its sandbox ran, which it cannot open (host/interpreter/scripts.rs)."""
-    settings = interpreters._decode(setup)
+    settings = _isolate_codec.decode(setup)
     if settings is not None:
         # Each change writes pages this copy shares with the others: only
         # what differs from the template's (`['']`, no variables) is set.
@@ -248,7 +252,7 @@ def _resolve(name: str):
 # PEP 734's exec and call, asked by another interpreter (host/door.rs,
 # `InvokeInterpreter`): the request is `(0, source)`, `(1, code)` (a code
 # object, `marshal`led), `(2, callable, args, kwargs)` (each packed by
-# `interpreters._pack`) or `(3, ((name, value), ...))` (`prepare_main`, the
+# `_isolate_copy.pack`) or `(3, ((name, value), ...))` (`prepare_main`, the
 # values packed); the answer a plain value returned, alone (`RunResult` 2),
 # else `(0, result)` (packed), `(1, excinfo)` or `(2, why the result cannot
 # be sent)`.
@@ -295,9 +299,8 @@ def _call_from_main(func, args, kwargs):
         builtins.pop("__isolate_call__", None)
 
 
-_BY_NAME = interpreters._BY_NAME
-_PLAIN_SCALARS = interpreters._PLAIN_SCALARS
-_marshal = interpreters._marshal
+_BY_NAME = _isolate_copy.BY_NAME
+_PLAIN_SCALARS = _isolate_codec.PLAIN_SCALARS
 
 
 def _report(frame) -> None:
@@ -307,7 +310,7 @@ def _report(frame) -> None:
     except OSError:
         raise MemoryError("no memory for the host's answer") from None
     if answer[0] != 0:
-        interpreters._raise_fault(answer, None)
+        _isolate_door.refused(answer)
 
 
 _RESULT = bytes((_RUN_RESULT, 0))
@@ -321,7 +324,7 @@ def _invoke(data) -> bytes:
     its outcome."""
     result = None
     try:
-        request = _marshal.loads(data) if data[0] >= 0x28 else interpreters._decode(data)
+        request = _marshal.loads(data) if data[0] >= _MARSHAL_FIRST else _isolate_codec.decode(data)
         kind = request[0]
         if kind == _CALL_NAMED:
             # A callable its module names (never one of `__main__`).
@@ -329,7 +332,7 @@ def _invoke(data) -> bytes:
             if module is not None and "." not in request[2]:
                 func = getattr(module, request[2])
             else:
-                func = interpreters._unpack((_BY_NAME, request[1], request[2]))
+                func = _isolate_copy.unpack((_BY_NAME, request[1], request[2]))
             # `_call`, inline (the most common call).
             func_type = type(func)
             if func_type is _FUNCTION or (func_type is _BUILTIN and id(func) not in _FRAME_SENSITIVE):
@@ -337,28 +340,28 @@ def _invoke(data) -> bytes:
             else:
                 result = _call_from_main(func, request[3], _NO_KWARGS)
         elif kind == _CALL_PACKED:
-            unpack = interpreters._unpack
+            unpack = _isolate_copy.unpack
             func, args, kwargs = request[1], request[2], request[3]
-            result = _call(interpreters._in_main(unpack(func)), unpack(args), unpack(kwargs))
+            result = _call(_isolate_copy.in_main(unpack(func)), unpack(args), unpack(kwargs))
         elif kind == _EXEC_SOURCE:
             exec(_compiled(request[1].encode("utf-8"), _COMMAND_FILENAME), _MAIN.__dict__)
         elif kind == _EXEC_CODE:
             exec(_marshal.loads(request[1]), _MAIN.__dict__)
         elif kind == _PREPARE_MAIN:
             for name, packed in request[1]:
-                setattr(_MAIN, name, interpreters._unpack(packed))
+                setattr(_MAIN, name, _isolate_copy.unpack(packed))
         else:
             raise ValueError(f"isolate: an unknown request {kind!r}")
     except BaseException as exc:
-        return _RESULT + interpreters._dump((1, _excinfo(exc)))
+        return _RESULT + _isolate_codec.dump((1, _excinfo(exc)))
     if type(result) in _PLAIN_SCALARS:
         return _RETURNED + _marshal.dumps(result, 2)
     try:
-        packed, plain = interpreters._packed(result)
-        return _RESULT + interpreters._dump_packed((0, packed), plain)
+        packed, plain = _isolate_copy.packed(result)
+        return _RESULT + _isolate_copy.dump_packed((0, packed), plain)
     except BaseException as exc:
         why = f"the result, a {type(result).__name__!r} object, cannot be sent back: {_safe_str(exc)}"
-        return _RESULT + interpreters._dump((2, why))
+        return _RESULT + _isolate_codec.dump((2, why))
 
 
 def _excinfo(exc: BaseException) -> tuple:
@@ -403,7 +406,7 @@ def _report_result(result) -> None:
     """Sends an eval's or call's result to the host, or why it cannot be
     copied (the host makes that its own error, not a Python exception)."""
     try:
-        data = interpreters._dump(result, prefix=b"\x00", copy=True)
+        data = _isolate_codec.dump(result, prefix=b"\x00", copy=True)
     except ValueError as exc:
         data = b"\x01" + str(exc).encode("utf-8", "replace")
     _door(_RUN_RESULT, data)
@@ -520,9 +523,6 @@ def _safe_str(value) -> str:
         return str(value)
     except BaseException:
         return f"<{type(value).__name__} object: str() failed>"
-
-
-_flush_stdio = interpreters._flush_stdio
 
 
 def _finalize() -> None:

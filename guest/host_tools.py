@@ -4,32 +4,31 @@ The names are asked of the host the first time one is looked up, and kept
 (a fork of this interpreter has the same functions).
 """
 
-import interpreters as _interpreters
+import _isolate_codec
+import _isolate_door
 
-_LIST_FUNCTIONS = 0x40
-_CALL_FUNCTION = 0x41
 _names = None
 
 
 def _offered():
     global _names
     if _names is None:
-        _names = tuple(_interpreters._decode(memoryview(_interpreters._door(_LIST_FUNCTIONS))[1:]))
+        _names = tuple(_isolate_codec.decode(memoryview(_isolate_door.call(_isolate_door.LIST_FUNCTIONS))[1:]))
     return _names
 
 
 def _function(name):
-    encoded_name = _interpreters._U32.pack(len(name)) + name.encode()
+    encoded_name = _isolate_door.U32.pack(len(name)) + name.encode()
 
     def call(*args, **kwargs):
         if kwargs:
             raise TypeError(f"host function {name}() takes positional arguments only")
         try:
-            request = _interpreters._dump(args, prefix=encoded_name, copy=True)
+            request = _isolate_codec.dump(args, prefix=encoded_name, copy=True)
         except ValueError as exc:
             raise TypeError(f"host function {name}(): {exc}") from None
-        answer = _interpreters._door(_CALL_FUNCTION, request)
-        return _interpreters._decode(memoryview(answer)[1:])
+        answer = _isolate_door.call(_isolate_door.CALL_FUNCTION, request)
+        return _isolate_codec.decode(memoryview(answer)[1:])
 
     call.__name__ = call.__qualname__ = name
     call.__module__ = __name__

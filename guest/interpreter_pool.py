@@ -44,7 +44,7 @@ from concurrent.futures import _base
 from concurrent.futures.thread import BrokenThreadPool, ThreadPoolExecutor
 
 import concurrent.interpreters as _interpreters
-import interpreters as _pep554
+import _isolate_copy
 import wasi_patches
 
 __all__ = ["BrokenInterpreterPool", "ExecutionFailed", "InterpreterPoolExecutor"]
@@ -70,7 +70,7 @@ def _raised(exc):
     (None if it cannot be pickled)."""
     excinfo = sys.modules["_isolate_driver"]._excinfo(exc)
     try:
-        packed = _pep554._pack(exc)
+        packed = _isolate_copy.pack(exc)
     except BaseException:
         packed = None
     return excinfo, packed
@@ -80,14 +80,14 @@ def _worker(tasks, results, executor_id, initializer, initargs):
     """A worker's loop, in its own interpreter: runs tasks until it gets
     `None`."""
     excinfo = sys.modules["_isolate_driver"]._excinfo
-    unpack = _pep554._unpack
+    unpack = _isolate_copy.unpack
     main = sys.modules["__main__"].__dict__
     if initializer is not None:
         try:
             if isinstance(initializer, str):
                 exec(initializer, main)
             else:
-                _pep554._in_main(unpack(initializer))(*unpack(initargs))
+                _isolate_copy.in_main(unpack(initializer))(*unpack(initargs))
         except BaseException as exc:
             results.put((executor_id, _INITIALIZER, _RAISED, _raised(exc)))
             return
@@ -95,7 +95,7 @@ def _worker(tasks, results, executor_id, initializer, initargs):
         task_id, fn, args, kwargs = task
         if type(fn) is not str:
             try:
-                fn, args, kwargs = _pep554._in_main(unpack(fn)), unpack(args), unpack(kwargs)
+                fn, args, kwargs = _isolate_copy.in_main(unpack(fn)), unpack(args), unpack(kwargs)
             except BaseException as exc:
                 results.put((executor_id, task_id, _NOT_RECEIVED, excinfo(exc)))
                 continue
@@ -109,7 +109,7 @@ def _worker(tasks, results, executor_id, initializer, initargs):
             results.put((executor_id, task_id, _RAISED, _raised(exc)))
             continue
         try:
-            answer = (executor_id, task_id, _RESULT, _pep554._pack(result))
+            answer = (executor_id, task_id, _RESULT, _isolate_copy.pack(result))
         except BaseException as exc:
             why = f"the result, a {type(result).__name__!r} object, cannot be sent back: {exc}"
             answer = (executor_id, task_id, _NOT_SENT, why)
@@ -124,7 +124,7 @@ def _task_error(detail):
     failed = ExecutionFailed(_interpreters.ExceptionInfo(*excinfo))
     if packed is not None:
         try:
-            exc = _pep554._unpack(packed)
+            exc = _isolate_copy.unpack(packed)
         except BaseException:
             exc = None
         if isinstance(exc, BaseException):
@@ -240,7 +240,7 @@ class _Pool:
         _mark_running(future)
         if kind == _RESULT:
             try:
-                future.set_result(_pep554._unpack(detail))
+                future.set_result(_isolate_copy.unpack(detail))
             except BaseException as exc:
                 future.set_exception(exc)
         elif kind == _RAISED:
@@ -387,7 +387,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
             compile(initializer, "<string>", "exec")
             self._initializer = (initializer, None)
         elif initializer is not None:
-            self._initializer = (_pep554._pack_callable(initializer), _pep554._pack(tuple(initargs)))
+            self._initializer = (_isolate_copy.pack_callable(initializer), _isolate_copy.pack(tuple(initargs)))
         else:
             self._initializer = (None, None)
         if _results is None:
@@ -432,7 +432,7 @@ class InterpreterPoolExecutor(ThreadPoolExecutor):
             if isinstance(fn, str):
                 task = (task_id, fn, None, None)
             else:
-                task = (task_id, _pep554._pack_callable(fn), _pep554._pack(args), _pep554._pack(kwargs))
+                task = (task_id, _isolate_copy.pack_callable(fn), _isolate_copy.pack(args), _isolate_copy.pack(kwargs))
         except Exception as exc:
             # As in CPython, where the worker's thread finds this out.
             error = _interpreters.NotShareableError("args not shareable")

@@ -1,6 +1,6 @@
 //! The door: the guest's one import, `host.call`, and the frames that pass
 //! through it. This file is the protocol's specification; the guest's side
-//! is `guest/interpreters.py` (`_Door`), and a test checks the two agree.
+//! is `guest/_isolate_door.py`, and a test checks the two agree.
 //!
 //! The guest calls `host.call(ptr, len, out_ptr_ptr, out_len_ptr) -> i32`
 //! (in Python: `_host.call(frame: bytes) -> bytes`). The host reads the
@@ -569,117 +569,105 @@ mod tests {
         assert!(Args::new(&[0; 65], &memory).value(64).is_err());
     }
 
-    /// The value of the constant `name` in a guest module's source.
-    fn guest_constant(guest: &str, name: &str) -> u64 {
-        let line =
-            guest.lines().find(|line| line.starts_with(&format!("{name} = "))).unwrap_or_else(|| panic!("{name}"));
-        let value = line.split(" = ").nth(1).unwrap().trim();
-        match value.strip_prefix("0x") {
-            Some(hex) => u64::from_str_radix(hex, 16).unwrap(),
-            None => value.parse().unwrap(),
-        }
+    /// The guest's constants, `NAME = value` at the start of a line, in
+    /// its order.
+    fn guest_constants(guest: &str) -> Vec<(&str, u64)> {
+        guest
+            .lines()
+            .filter_map(|line| line.split_once(" = "))
+            .filter(|(name, _)| !name.is_empty() && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+            .filter_map(|(name, value)| {
+                let value = value.split('#').next().unwrap().trim();
+                let value = match value.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+                    None => value.parse().ok()?,
+                };
+                Some((name, value))
+            })
+            .collect()
     }
 
-    /// The guest's copy of the protocol (`guest/interpreters.py`) names the
-    /// same ops and faults as this file.
+    /// `CamelCase` as `CAMEL_CASE`.
+    fn screaming(name: &str) -> String {
+        let mut out = String::new();
+        for (at, c) in name.char_indices() {
+            if c.is_ascii_uppercase() && at > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_uppercase());
+        }
+        out
+    }
+
+    /// The guest's one copy of the protocol (`guest/_isolate_door.py`)
+    /// names every op and fault of this file, by the same number, and no
+    /// other.
     #[test]
     fn the_guest_speaks_this_protocol() {
-        let guest = include_str!("../guest/interpreters.py");
-        let constant = |name: &str| guest_constant(guest, name);
-        for (name, op) in [
-            ("_CURRENT_INTERPRETER", Op::CurrentInterpreter),
-            ("_LIST_INTERPRETERS", Op::ListInterpreters),
-            ("_CREATE_INTERPRETER", Op::CreateInterpreter),
-            ("_INTERPRETER_IS_RUNNING", Op::InterpreterIsRunning),
-            ("_DESTROY_INTERPRETER", Op::DestroyInterpreter),
-            ("_RUN_INTERPRETER", Op::RunInterpreter),
-            ("_START_INTERPRETER", Op::StartInterpreter),
-            ("_JOIN_RUN", Op::JoinRun),
-            ("_RUN_IS_DONE", Op::RunIsDone),
-            ("_FORK_INTERPRETER", Op::ForkInterpreter),
-            ("_CREATE_CHANNEL", Op::CreateChannel),
-            ("_LIST_CHANNELS", Op::ListChannels),
-            ("_CHANNEL_SEND", Op::ChannelSend),
-            ("_CHANNEL_RECV", Op::ChannelRecv),
-            ("_CHANNEL_RELEASE", Op::ChannelRelease),
-            ("_CHANNEL_CLOSE", Op::ChannelClose),
-            ("_CHANNEL_INTERPRETERS", Op::ChannelInterpreters),
-            ("_TAKE_PAYLOAD", Op::TakePayload),
-        ] {
-            assert_eq!(constant(name), op as u64, "{name}");
-        }
-        assert_eq!(constant("_VALUE_AT"), u64::from(VALUE_AT));
-        let faults = guest.split("_FAULTS = {").nth(1).unwrap().split('}').next().unwrap();
-        for (code, fault) in [
-            (1, "ChannelNotFound"),
-            (2, "ChannelClosed"),
-            (3, "ChannelReleased"),
-            (4, "ChannelNotEmpty"),
-            (5, "NotReceived"),
-            (6, "TimeoutError"),
-        ] {
-            assert!(faults.contains(&format!("{code}: {fault}")), "fault {code}");
-        }
-        assert_eq!(Fault::ChannelNotFound.code(), 1);
-        assert_eq!(Fault::Timeout.code(), 6);
-        let line = guest.lines().find(|l| l.starts_with("_INVALID_VALUE, ")).unwrap();
-        assert!(line.ends_with(" = 7, 8, 9, 10"), "{line}");
+        let guest = include_str!("../guest/_isolate_door.py");
+        let section = |from: &str, to: &str| {
+            let start = guest.find(from).unwrap_or_else(|| panic!("{from}"));
+            let end = guest[start..].find(to).map_or(guest.len(), |end| start + end);
+            guest_constants(&guest[start..end])
+        };
+        let ops = section("# Ops (host/door.rs", "# Faults");
+        let host_ops: Vec<(String, u64)> =
+            (0..=255u8).filter_map(Op::from_byte).map(|op| (screaming(&format!("{op:?}")), op as u64)).collect();
+        let mut guest_ops: Vec<(String, u64)> = ops.iter().map(|(name, op)| ((*name).to_owned(), *op)).collect();
+        guest_ops.sort_by_key(|(_, op)| *op);
+        assert_eq!(guest_ops, host_ops);
+
+        let faults = section("# Faults (host/door.rs", "# Arguments");
+        let text = String::new;
+        let host_faults = [
+            ("CHANNEL_NOT_FOUND", Fault::ChannelNotFound),
+            ("CHANNEL_CLOSED", Fault::ChannelClosed),
+            ("CHANNEL_RELEASED", Fault::ChannelReleased),
+            ("CHANNEL_NOT_EMPTY", Fault::ChannelNotEmpty),
+            ("NOT_RECEIVED", Fault::NotReceived),
+            ("TIMEOUT", Fault::Timeout),
+            ("INVALID_VALUE", Fault::InvalidValue(text())),
+            ("INTERPRETER_NOT_FOUND", Fault::InterpreterNotFound),
+            ("INTERPRETER_RUNNING", Fault::InterpreterRunning),
+            ("INTERPRETER_FAILED", Fault::InterpreterFailed(text())),
+            ("RUN_FAILED", Fault::RunFailed { type_name: text(), message: text(), traceback: text() }),
+            ("RUN_EXITED", Fault::RunExited(0)),
+            ("LIMIT_REACHED", Fault::LimitReached(text())),
+            ("FUNCTION_FAILED", Fault::FunctionFailed(text())),
+            ("QUEUE_NOT_FOUND", Fault::QueueNotFound),
+            ("QUEUE_EMPTY", Fault::QueueEmpty),
+            ("QUEUE_FULL", Fault::QueueFull),
+        ];
+        let host_faults: Vec<(&str, u64)> =
+            host_faults.iter().map(|(name, fault)| (*name, u64::from(fault.code()))).collect();
+        assert_eq!(faults, host_faults);
+        // Every code is there, once: a new fault needs a line above.
+        let mut codes: Vec<u64> = host_faults.iter().map(|(_, code)| *code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes, (1..=17).collect::<Vec<_>>());
+
+        let arguments = section("# Arguments", "\ndef ");
+        let argument = |name: &str| arguments.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        assert_eq!(argument("VALUE_AT"), Some(u64::from(VALUE_AT)));
         assert_eq!(
-            [
-                Fault::InvalidValue(String::new()).code(),
-                Fault::InterpreterNotFound.code(),
-                Fault::InterpreterRunning.code(),
-                Fault::InterpreterFailed(String::new()).code()
-            ],
-            [7, 8, 9, 10]
+            [argument("GET_WAITING"), argument("GET_NOW"), argument("GET_BRIEFLY")],
+            [Some(u64::from(GET_WAITING)), Some(u64::from(GET_NOW)), Some(u64::from(GET_BRIEFLY))]
         );
-        let line = guest.lines().find(|l| l.starts_with("_RUN_FAILED, ")).unwrap();
-        assert!(line.ends_with(" = 11, 12, 13, 14"), "{line}");
-        assert_eq!(Fault::LimitReached(String::new()).code(), 13);
-        assert_eq!(Fault::FunctionFailed(String::new()).code(), 14);
-        assert_eq!(constant("MAX_DEPTH") as usize, crate::value::MAX_DEPTH);
     }
 
-    /// PEP 734's module (`guest/concurrent_interpreters.py`) too.
+    /// The guest's codec has the host's limits, and tells the two formats
+    /// apart by the host's rule.
     #[test]
-    fn the_pep_734_module_speaks_this_protocol() {
-        let guest = include_str!("../guest/concurrent_interpreters.py");
-        let constant = |name: &str| guest_constant(guest, name);
-        for (name, op) in [
-            ("_CURRENT_INTERPRETER", Op::CurrentInterpreter),
-            ("_LIST_INTERPRETERS", Op::ListInterpreters),
-            ("_CREATE_INTERPRETER", Op::CreateInterpreter),
-            ("_INTERPRETER_IS_RUNNING", Op::InterpreterIsRunning),
-            ("_DESTROY_INTERPRETER", Op::DestroyInterpreter),
-            ("_JOIN_RUN", Op::JoinRun),
-            ("_RUN_IS_DONE", Op::RunIsDone),
-            ("_INVOKE_INTERPRETER", Op::InvokeInterpreter),
-            ("_START_INVOKE", Op::StartInvoke),
-            ("_QUEUE_CREATE", Op::QueueCreate),
-            ("_QUEUE_BIND", Op::QueueBind),
-            ("_QUEUE_RELEASE", Op::QueueRelease),
-            ("_QUEUE_PUT", Op::QueuePut),
-            ("_QUEUE_GET", Op::QueueGet),
-            ("_QUEUE_INFO", Op::QueueInfo),
-            ("_QUEUE_PUT_TAGGED", Op::QueuePutTagged),
-            ("_QUEUE_WITHDRAW", Op::QueueWithdraw),
-        ] {
-            assert_eq!(constant(name), op as u64, "{name}");
-        }
-        let line = guest.lines().find(|l| l.starts_with("_F_TIMEOUT, ")).unwrap();
-        assert!(line.ends_with(" = 6, 7, 8, 9, 10"), "{line}");
-        assert_eq!(
-            [Fault::Timeout.code(), Fault::InterpreterNotFound.code(), Fault::InterpreterFailed(String::new()).code()],
-            [6, 8, 10]
-        );
-        let line = guest.lines().find(|l| l.starts_with("_F_LIMIT, ")).unwrap();
-        assert!(line.ends_with(" = 13, 15, 16, 17"), "{line}");
-        assert_eq!([Fault::QueueNotFound.code(), Fault::QueueEmpty.code(), Fault::QueueFull.code()], [15, 16, 17]);
-        let line = guest.lines().find(|l| l.starts_with("_GET_WAITING, ")).unwrap();
-        assert!(line.ends_with(" = 0, 1, 2"), "{line}");
-        assert_eq!([GET_WAITING, GET_NOW, GET_BRIEFLY], [0, 1, 2]);
+    fn the_guest_codec_has_the_hosts_limits() {
+        let codec = guest_constants(include_str!("../guest/_isolate_codec.py"));
+        let constant = |name: &str| codec.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        assert_eq!(constant("MAX_DEPTH"), Some(crate::value::MAX_DEPTH as u64));
+        let first = constant("MARSHAL_FIRST").unwrap() as u8;
+        assert!(crate::value::format::is_marshal(&[first]) && !crate::value::format::is_marshal(&[first - 1]));
         // The unbound policies' flags are CPython's, on both sides.
-        assert!(guest.contains("_UNBOUND_TO_FLAG = {UNBOUND_REMOVE: 1, UNBOUND_ERROR: 2, UNBOUND: 3}"));
+        let pep_734 = include_str!("../guest/concurrent_interpreters.py");
+        assert!(pep_734.contains("_UNBOUND_TO_FLAG = {UNBOUND_REMOVE: 1, UNBOUND_ERROR: 2, UNBOUND: 3}"));
         use crate::queue::fifo::Unbound;
         assert_eq!([Unbound::Remove as u8, Unbound::Error as u8, Unbound::Replace as u8], [1, 2, 3]);
     }

@@ -55,6 +55,10 @@ pub(crate) const MPL_FONTLIST: (&str, &str) =
 pub(crate) const DRIVER_MODULES: &[(&str, &str)] = &[
     (BOOT_NAME, BOOT),
     ("wasi_patches", include_str!("../guest/wasi_patches.py")),
+    // The kernel the modules below share: values, the door, PEP 734's copies.
+    ("_isolate_codec", include_str!("../guest/_isolate_codec.py")),
+    ("_isolate_door", include_str!("../guest/_isolate_door.py")),
+    ("_isolate_copy", include_str!("../guest/_isolate_copy.py")),
     ("interpreters", include_str!("../guest/interpreters.py")),
     ("host", include_str!("../guest/host.py")),
     ("host.tools", include_str!("../guest/host_tools.py")),

@@ -1,7 +1,7 @@
 //! The encoding of our own that values cross the sandbox boundary in.
 //!
 //! A value travels as bytes in a compact encoding, written by the guest
-//! (`guest/interpreters.py`) or by [`encode`], and checked by the host,
+//! (`guest/_isolate_codec.py`) or by [`encode`], and checked by the host,
 //! where it lies in the guest's memory, before anything else reads it:
 //!
 //! ```text

@@ -1,8 +1,8 @@
 //! The one place that tells the two value formats apart: the codec
 //! (`codec.rs`, whose tags are below 0x20) and CPython's `marshal`
 //! (`marshal.rs`, whose type codes are printable), by a message's first
-//! byte. The guest tells them apart by the same byte (`_decode` in
-//! `guest/interpreters.py`, and the answers it reads). And how a
+//! byte. The guest tells them apart by the same byte (`MARSHAL_FIRST` in
+//! `guest/_isolate_codec.py`, which a test checks). And how a
 //! [`Message`] is made from a value, checked, and read back.
 
 use super::message::{Held, Message, Queue, channel_ends};
