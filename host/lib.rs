@@ -119,7 +119,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod artifact_cache;
+mod cache;
 mod channel;
 mod door;
 mod error;

@@ -22,7 +22,7 @@ use crate::queue::fifo::Unbound;
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
 use crate::value::{self, Queue, RecvChannel, SendChannel};
-use crate::{artifact_cache, guest, interpreter, stdlib, wasi};
+use crate::{cache, guest, interpreter, stdlib, wasi};
 
 /// The environment variable that overrides the default cache folder.
 pub const CACHE_DIR_ENV: &str = "ISOLATE_CACHE_DIR";
@@ -181,7 +181,7 @@ impl Runtime {
         if kept.is_none() {
             // A cache that cannot be written only costs the next process a
             // compile of the driver.
-            let _ = artifact_cache::write_atomically(&self.inner.driver_code_file, &code);
+            let _ = cache::write_atomically(&self.inner.driver_code_file, &code);
             *kept = Some(code.into());
         }
     }
@@ -360,7 +360,7 @@ impl RuntimeBuilder {
             Some(dir) => dir,
             None => default_cache_dir()?,
         };
-        artifact_cache::ensure_private_dir(&cache_root)?;
+        cache::ensure_private_dir(&cache_root)?;
         let guest_dir = cache_root.join(guest::GUEST_HASH);
 
         // The guest's files first: an unusable cache folder fails here, at
@@ -371,13 +371,13 @@ impl RuntimeBuilder {
         let driver_code_file = guest_dir.join(format!("driver-{}.marshal", guest::DRIVER_HASH));
         let driver_code = std::fs::read(&driver_code_file).ok().filter(|code| !code.is_empty()).map(Arc::from);
         let engine = Engine::new(&engine_config(self.fuel)).map_err(Error::engine)?;
-        let module = artifact_cache::load_or_compile(&engine, &guest_dir, self.announce_compile)?;
-        artifact_cache::remove_other_guests(&cache_root);
+        let module = cache::artifact::load_or_compile(&engine, &guest_dir, self.announce_compile)?;
+        cache::remove_other_guests(&cache_root);
         // The template: the booted guest every interpreter is a copy of.
         let template_file = guest_dir.join(format!("template-{}.snapshot", guest::DRIVER_HASH));
         let template_checked = guest_dir.join(format!("template-{}.checked", guest::DRIVER_HASH));
-        artifact_cache::remove_other_files(&guest_dir, "driver-", &[&driver_code_file]);
-        artifact_cache::remove_other_files(&guest_dir, "template-", &[&template_file, &template_checked]);
+        cache::remove_other_files(&guest_dir, "driver-", &[&driver_code_file]);
+        cache::remove_other_files(&guest_dir, "template-", &[&template_file, &template_checked]);
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state| &mut state.wasi).map_err(Error::engine)?;

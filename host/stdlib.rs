@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::artifact_cache::unique_suffix;
+use crate::cache::unique_suffix;
 use crate::error::{Error, Result};
 use crate::guest;
 

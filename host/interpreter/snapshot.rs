@@ -14,14 +14,14 @@
 //! the memory. A file of another build, or whose memory does not match its
 //! hash, is refused.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::artifact_cache;
+use crate::cache::{self, checked::Identity, checked::Record};
 use crate::error::{Error, Result};
 use crate::guest;
 use crate::memory_image::MemoryImage;
@@ -113,7 +113,7 @@ impl Snapshot {
 
     /// Writes the snapshot to `path` (replacing it whole, never in place).
     pub(crate) fn write(&self, path: &Path) -> io::Result<()> {
-        artifact_cache::write_atomically_with(path, |file| {
+        cache::write_atomically_with(path, |file| {
             // The memory first, hashed as it is written (one pass), then
             // the header that holds the hash.
             file.set_len(HEADER_LEN + self.image.len() as u64)?;
@@ -170,18 +170,20 @@ impl Snapshot {
         let entry = i32::from_le_bytes(entry.try_into().unwrap());
         let hash = u128::from_le_bytes(hash.try_into().unwrap());
 
-        let identity = artifact_cache::identity(&file.metadata()?);
+        let identity = Identity::of(&file.metadata()?);
         let image = MemoryImage::in_file(file, HEADER_LEN, len).map_err(|err| invalid(&err.to_string()))?;
         let corrupt = || invalid("corrupt: its memory does not match its hash");
         let image = if map {
-            let known_good = checked.and_then(|checked| fs::read(checked).ok()).is_some_and(|seen| seen == identity);
+            // The record states nothing but the identity: the hash is the
+            // file's own.
+            let known_good = checked.and_then(|checked| Record::read(checked, 0)).is_some_and(|r| r.passed(identity));
             if !known_good {
                 if hash_of(&image)? != hash {
                     return Err(corrupt());
                 }
                 if let Some(checked) = checked {
                     // Checked: the next process need not hash it again.
-                    let _ = artifact_cache::write_atomically(checked, &identity);
+                    Record::write(checked, &[], identity);
                 }
             }
             image
