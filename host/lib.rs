@@ -106,7 +106,7 @@
 //! read-only, and nothing else of the host: no other files, no environment variables, no
 //! stdin, no network. It cannot reach another interpreter's memory: each is
 //! a separate WebAssembly instance. It reaches only the interpreters of its
-//! own family (the one the host created and those created from it) and the
+//! own sandbox (the one the host created and those created from it) and the
 //! channel ends it created or was given: any other id is "not found",
 //! whether or not it exists.
 //!

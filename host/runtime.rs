@@ -1,6 +1,6 @@
 //! The per-process runtime: the engine, the compiled guest, and defaults.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -14,7 +14,7 @@ use crate::host_function::Workers;
 use crate::ids::{ChannelId, InterpreterId, Party, QueueId};
 use crate::interpreter::snapshot::Snapshot;
 use crate::interpreter::store::HostState;
-use crate::interpreter::{Interpreter, InterpreterBuilder, InterpreterInner};
+use crate::interpreter::{Interpreter, InterpreterBuilder};
 use crate::limits::{self, EpochTicker};
 use crate::memory_image::{ImageMemories, MemoryImage};
 use crate::queue::QueueState;
@@ -65,9 +65,6 @@ struct Inner {
     next_queue: AtomicU64,
     /// The threads host functions run on.
     workers: Arc<Workers>,
-    /// Every live interpreter, for lookups by id. Weak: an interpreter is
-    /// owned by its Rust handle or by the interpreter that created it.
-    interpreters: Mutex<BTreeMap<InterpreterId, Weak<InterpreterInner>>>,
     channels: Mutex<Channels>,
     queues: Mutex<Queues>,
     /// Whether the engine meters fuel, so that interpreters can have a
@@ -271,28 +268,6 @@ impl Runtime {
             queue.unbind(Party::Interpreter(id));
         }
     }
-
-    pub(crate) fn register_interpreter(&self, interpreter: &Arc<InterpreterInner>) {
-        lock(&self.inner.interpreters).insert(interpreter.id(), Arc::downgrade(interpreter));
-    }
-
-    pub(crate) fn unregister_interpreter(&self, id: InterpreterId) {
-        lock(&self.inner.interpreters).remove(&id);
-    }
-
-    /// A live interpreter of `family`, by id.
-    pub(crate) fn interpreter_in(&self, family: InterpreterId, id: InterpreterId) -> Option<Arc<InterpreterInner>> {
-        let interpreter = lock(&self.inner.interpreters).get(&id)?.upgrade()?;
-        (interpreter.family() == family).then_some(interpreter)
-    }
-
-    /// The live interpreters of `family`, by id.
-    pub(crate) fn family(&self, family: InterpreterId) -> Vec<InterpreterId> {
-        lock(&self.inner.interpreters)
-            .iter()
-            .filter_map(|(id, interpreter)| interpreter.upgrade().filter(|i| i.family() == family).map(|_| *id))
-            .collect()
-    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -407,7 +382,6 @@ impl RuntimeBuilder {
                 workers: Arc::default(),
                 next_channel: AtomicU64::new(0),
                 next_queue: AtomicU64::new(0),
-                interpreters: Mutex::new(BTreeMap::new()),
                 channels: Mutex::new(Channels::default()),
                 queues: Mutex::new(Queues::default()),
                 fuel: self.fuel,

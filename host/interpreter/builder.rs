@@ -11,6 +11,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::handles::HeldHandles;
 use super::instance::Live;
+use super::sandbox::Sandbox;
 use super::snapshot::Snapshot;
 use super::store::{GuestLink, HostState};
 use super::{Interpreter, InterpreterInner, STACK_RED_ZONE, STACK_SEGMENT, State};
@@ -293,19 +294,20 @@ impl InterpreterBuilder {
         let environ =
             self.grants.env.iter().map(|(key, value)| Value::Tuple(vec![key.as_str().into(), value.as_str().into()]));
         let module_paths = self.grants.module_paths.iter().map(|(_, guest)| Value::from(guest.as_str())).collect();
-        let scripts = parent.map_or_else(|| Value::Tuple(Vec::new()), |parent| parent.scripts().to_value());
+        let scripts = parent.map_or_else(|| Value::Tuple(Vec::new()), |parent| parent.sandbox().scripts().to_value());
         let settings = Value::Tuple(vec![argv, Value::Tuple(environ.collect()), Value::Tuple(module_paths), scripts]);
         self.create_from(parent, &template, Some(&settings), HeldHandles::default())
     }
 
-    /// Creates an interpreter whose state is a copy of `snapshot`'s, in
-    /// `sandbox` if given (else in a sandbox of its own), holding the
+    /// Creates an interpreter whose state is a copy of `snapshot`'s, owned
+    /// by `parent` and in its sandbox if given (else in a sandbox of its
+    /// own), holding the
     /// channel ends `ends`; `settings` are its `(argv, environ,
     /// module_paths, scripts)`, if it does not keep the snapshot's
     /// ([`Live::copy`]).
     pub(crate) fn create_from(
         self,
-        sandbox: Option<&Arc<InterpreterInner>>,
+        parent: Option<&Arc<InterpreterInner>>,
         snapshot: &Snapshot,
         settings: Option<&Value>,
         handles: HeldHandles,
@@ -314,10 +316,11 @@ impl InterpreterBuilder {
         let id = runtime.next_interpreter_id();
         let cancel = Arc::new(CancelFlag::default());
         // A sandbox's interpreters share one memory budget.
-        let budget = match sandbox {
-            Some(sandbox) => sandbox.memory.clone(),
-            None => Arc::new(MemoryBudget::new(self.limits.memory)),
+        let sandbox = match parent {
+            Some(parent) => parent.sandbox().clone(),
+            None => Sandbox::new(id, self.limits.memory),
         };
+        let budget = sandbox.memory_budget().clone();
         let store = self.store(&budget, &cancel, None)?;
         let settings = settings.map(value::encode);
         let live = Live::copy(store, runtime.pre(), snapshot, settings).map_err(|(store, err)| {
@@ -331,8 +334,8 @@ impl InterpreterBuilder {
 
         let inner = Arc::new(InterpreterInner {
             id,
-            family: sandbox.map_or(id, |sandbox| sandbox.family),
-            parent: sandbox.map_or_else(Weak::new, Arc::downgrade),
+            sandbox,
+            parent: parent.map_or_else(Weak::new, Arc::downgrade),
             runtime: runtime.clone(),
             state: Mutex::new(State::Live(Box::new(live))),
             running: AtomicBool::new(false),
@@ -342,8 +345,6 @@ impl InterpreterBuilder {
             functions: self.functions,
             share_functions: self.share_functions,
             grants: self.grants,
-            memory: budget,
-            scripts: sandbox.map_or_else(Arc::default, |sandbox| sandbox.scripts().clone()),
             cancel,
             children: Mutex::new(Vec::new()),
             handles,
@@ -353,7 +354,7 @@ impl InterpreterBuilder {
         if let State::Live(live) = &mut *lock(&inner.state) {
             live.store.data_mut().link.set_interpreter(Arc::downgrade(&inner));
         }
-        runtime.register_interpreter(&inner);
+        inner.sandbox().join(&inner);
         Ok(inner)
     }
 

@@ -13,6 +13,8 @@
 //! - `staging.rs`: what it received and has not taken yet;
 //! - `snapshot.rs`: an idle interpreter's state, which copies start from,
 //!   and its file;
+//! - `sandbox.rs`: the sandbox it is one of the interpreters of: one
+//!   memory budget, one membership;
 //! - `scripts.rs`: the scripts its sandbox ran, whose lines the
 //!   interpreters its code creates show in tracebacks.
 
@@ -21,6 +23,7 @@ mod handles;
 mod host_calls;
 pub(crate) mod instance;
 mod runs;
+mod sandbox;
 mod scripts;
 pub(crate) mod snapshot;
 mod staging;
@@ -28,7 +31,7 @@ pub(crate) mod store;
 
 pub use builder::InterpreterBuilder;
 pub(crate) use host_calls::add_to_linker;
-use scripts::Scripts;
+use sandbox::Sandbox;
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -48,7 +51,7 @@ use crate::interpreter::handles::HeldHandles;
 use crate::interpreter::instance::{Live, RunKind, RunOutcome, RunRequest};
 pub use crate::interpreter::snapshot::Snapshot;
 use crate::interpreter::store::HostState;
-use crate::limits::{self, Limit, Limits, MemoryBudget};
+use crate::limits::{self, Limit, Limits};
 use crate::output::{Captured, Output};
 use crate::runtime::Runtime;
 use crate::stop::{self, CancelFlag};
@@ -126,7 +129,7 @@ impl std::fmt::Debug for CancelHandle {
 /// Dropping the interpreter destroys it, with every interpreter its Python
 /// code created, and releases the channel ends they were using;
 /// [`close`](Self::close) says so explicitly. If it is running (a run by an
-/// interpreter of its family on another thread), it is cancelled first and
+/// interpreter of its sandbox on another thread), it is cancelled first and
 /// the drop waits for it to stop.
 ///
 /// To stop a run from another thread, take a
@@ -139,8 +142,8 @@ pub struct Interpreter {
 /// the interpreter that created it) and the runs in progress.
 pub(crate) struct InterpreterInner {
     id: InterpreterId,
-    /// The interpreter the host created, at the root of this one's family.
-    family: InterpreterId,
+    /// The sandbox it is one of the interpreters of.
+    sandbox: Arc<Sandbox>,
     /// The interpreter whose Python code created this one (none for one the
     /// host created); it owns this one until it is destroyed.
     parent: Weak<InterpreterInner>,
@@ -158,10 +161,6 @@ pub(crate) struct InterpreterInner {
     functions: Functions,
     /// Whether the interpreters its code creates get them too.
     share_functions: bool,
-    /// The memory budget it shares with its family.
-    memory: Arc<MemoryBudget>,
-    /// The scripts the host ran in its family, shared with it.
-    scripts: Arc<Scripts>,
     /// Set to stop the interpreter wherever it is; see [`CancelHandle`].
     cancel: Arc<CancelFlag>,
     /// The interpreters this one's Python code created; they live until
@@ -316,7 +315,7 @@ impl Interpreter {
     /// file itself is never opened: the sandbox cannot see the host's files.
     pub fn run_script(&self, filename: &str, source: &[u8]) -> Result<()> {
         // For the interpreters its code creates, which cannot open it.
-        self.inner.scripts.remember(filename, source);
+        self.inner.sandbox.scripts().remember(filename, source);
         self.inner.run(source, filename, Vec::new(), None)
     }
 
@@ -458,12 +457,12 @@ impl Interpreter {
 
 impl Drop for Interpreter {
     fn drop(&mut self) {
-        // Whoever runs it now (an interpreter of its family, on another
+        // Whoever runs it now (an interpreter of its sandbox, on another
         // thread) is stopped, and the drop waits for that: the store is
         // freed before the drop returns.
         self.inner.cancel();
         *lock(&self.inner.state) = State::Destroyed;
-        self.inner.forget_with_children();
+        self.inner.forget_with_descendants();
     }
 }
 
@@ -481,8 +480,9 @@ impl InterpreterInner {
         self.id
     }
 
-    pub(crate) fn family(&self) -> InterpreterId {
-        self.family
+    /// Its sandbox: the interpreters it may see, the memory it shares.
+    pub(crate) fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -495,16 +495,6 @@ impl InterpreterInner {
 
     pub(crate) fn functions(&self) -> &Functions {
         &self.functions
-    }
-
-    /// The memory budget of its sandbox.
-    pub(crate) fn memory_budget(&self) -> &Arc<MemoryBudget> {
-        &self.memory
-    }
-
-    /// The scripts the host ran in its sandbox.
-    pub(crate) fn scripts(&self) -> &Arc<Scripts> {
-        &self.scripts
     }
 
     /// The channel ends and queues this interpreter holds.
@@ -536,18 +526,18 @@ impl InterpreterInner {
         self.handles.channels()
     }
 
-    /// A copy of this interpreter: in `sandbox` (owned by it, with its
-    /// output) if given, else in a sandbox of its own. See
+    /// A copy of this interpreter: owned by `parent`, in its sandbox and
+    /// with its output, if given, else in a sandbox of its own. See
     /// [`Interpreter::fork`].
-    pub(crate) fn fork(&self, sandbox: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
+    pub(crate) fn fork(&self, parent: Option<&Arc<InterpreterInner>>) -> Result<Arc<InterpreterInner>> {
         let snapshot = self.snapshot()?;
         let ends = self.handles.copy();
-        let (stdout, stderr) = match sandbox {
-            Some(sandbox) => (sandbox.stdout.clone(), sandbox.stderr.clone()),
+        let (stdout, stderr) = match parent {
+            Some(parent) => (parent.stdout.clone(), parent.stderr.clone()),
             None => (self.stdout.for_fork(), self.stderr.for_fork()),
         };
         let builder = InterpreterBuilder::for_fork(self.runtime.clone(), self, stdout, stderr);
-        builder.create_from(sandbox, &snapshot, None, ends)
+        builder.create_from(parent, &snapshot, None, ends)
     }
 
     /// This interpreter's state, between runs. See [`Interpreter::snapshot`].
@@ -810,35 +800,35 @@ impl InterpreterInner {
         if let Some(parent) = self.parent.upgrade() {
             parent.disown(self.id);
         }
-        self.forget_with_children();
+        self.forget_with_descendants();
         Ok(())
     }
 
-    /// Destroys this interpreter and its descendants, without waiting: one
-    /// that is running (in a thread of another interpreter) is cancelled,
-    /// and freed when its run stops.
-    fn destroy_family(&self) {
+    /// Destroys this interpreter and its descendants at once, without
+    /// waiting for a claim: one that is running (in a thread of another
+    /// interpreter) is cancelled, and freed when its run stops.
+    fn destroy_now(&self) {
         self.cancel();
         if let Ok(mut state) = self.state.try_lock() {
             *state = State::Destroyed;
         }
-        self.forget_with_children();
+        self.forget_with_descendants();
     }
 
-    fn forget_with_children(&self) {
+    fn forget_with_descendants(&self) {
         self.forget();
         // Taken before the loop: a child's destroy takes this lock to
         // disown itself.
         let children = std::mem::take(&mut *lock(&self.children));
         for child in children {
-            child.destroy_family();
+            child.destroy_now();
         }
     }
 
-    /// Removes the interpreter from the runtime: no id lookup finds it, and
+    /// Removes the interpreter from its sandbox: no id lookup finds it, and
     /// its channel ends are released.
     fn forget(&self) {
-        self.runtime.unregister_interpreter(self.id);
+        self.sandbox.leave(self.id);
         for channel in self.known_channels() {
             channel.forget(Party::Interpreter(self.id));
         }

@@ -17,8 +17,7 @@ use super::{bindings, ids};
 impl GuestLink {
     /// An interpreter of the caller's sandbox.
     fn interpreter(&self, id: u64) -> Result<Arc<InterpreterInner>, Fault> {
-        let me = self.me()?;
-        self.runtime.interpreter_in(me.family(), InterpreterId(id)).ok_or(Fault::InterpreterNotFound)
+        self.me()?.sandbox().member(InterpreterId(id)).ok_or(Fault::InterpreterNotFound)
     }
 
     /// Runs `run`, a run of `target` nested in the caller's: it ends by the
@@ -48,8 +47,7 @@ pub(super) fn current(host: &mut HostState, _args: &mut Args<'_>) -> Result<Answ
 
 /// The ids of the caller's sandbox's interpreters.
 pub(super) fn list(host: &mut HostState, _args: &mut Args<'_>) -> Result<Answer, Fault> {
-    let me = host.link.me()?;
-    Ok(ids(host.link.runtime.family(me.family()).into_iter().map(InterpreterId::as_u64)))
+    Ok(ids(host.link.me()?.sandbox().member_ids().into_iter().map(InterpreterId::as_u64)))
 }
 
 /// A new interpreter in the caller's sandbox, or (`fork`) a copy of one.
@@ -60,7 +58,7 @@ pub(super) fn create(host: &mut HostState, args: &mut Args<'_>, fork: bool) -> R
     let me = link.me()?;
     let limit = me.limits().max_interpreters;
     // The sandbox's root was created by the host; the rest by Python.
-    if link.runtime.family(me.family()).len() > limit {
+    if me.sandbox().member_ids().len() > limit {
         return Err(Fault::LimitReached(format!(
             "cannot create an interpreter: the limit of {limit} interpreters per sandbox is reached"
         )));
@@ -96,7 +94,7 @@ pub(super) fn destroy(host: &mut HostState, args: &mut Args<'_>) -> Result<Answe
     // The host owns the interpreters it created; Python code may only
     // destroy those that Python code created (CPython likewise refuses to
     // destroy its main interpreter).
-    if target.id() == target.family() {
+    if target.id() == target.sandbox().root() {
         return Err(Fault::InterpreterFailed("it was created by the host, which alone can destroy it".into()));
     }
     target.destroy()?;

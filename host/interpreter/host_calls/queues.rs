@@ -48,7 +48,7 @@ pub(super) fn create(host: &mut HostState, args: &mut Args<'_>) -> Result<Answer
             "cannot create a queue: this interpreter holds {MAX_CHANNELS} channels and queues, the limit"
         )));
     }
-    let queue = host.link.runtime.new_queue(maxsize, unbound, Some(me.family()));
+    let queue = host.link.runtime.new_queue(maxsize, unbound, Some(me.sandbox().root()));
     let id = queue.id();
     me.handles().grant_queue(queue);
     Ok(Answer::ok().u64(id.as_u64()))
@@ -62,7 +62,7 @@ pub(super) fn bind_or_release(host: &mut HostState, args: &mut Args<'_>, bind: b
     let me = host.link.me()?;
     if bind
         && !me.handles().holds(HandleId::Queue(id))
-        && let Some(queue) = host.link.runtime.queue_of_sandbox(id, me.family())
+        && let Some(queue) = host.link.runtime.queue_of_sandbox(id, me.sandbox().root())
     {
         // A queue of its own sandbox, named by its id: reached as in
         // CPython. Any other only by being given it.
@@ -95,11 +95,11 @@ pub(super) fn put(host: &mut HostState, args: &mut Args<'_>, tagged: bool) -> Re
     let me = link.me()?;
     // Only a put that may wait needs waking when cancelled.
     let _watch = (!nowait && queue.maxsize() > 0).then(|| link.watch_queue(&queue));
-    let budget = me.memory_budget();
+    let budget = me.sandbox().memory_budget();
     let charge = budget
         .charge(message.bytes.len())
         .ok_or_else(|| Fault::memory_limit("cannot put the item in the queue: ", budget.limit()))?;
-    let item = Item { message, pickled, sandbox: Some(me.family()), _charge: Some(charge), tag };
+    let item = Item { message, pickled, sandbox: Some(me.sandbox().root()), _charge: Some(charge), tag };
     let party = Party::Interpreter(me.id());
     queue.put(party, item, unbound, link.stop.wait(nowait, timeout), Some(link.stop.cancel_flag()))?;
     Ok(Answer::ok())
@@ -125,7 +125,7 @@ pub(super) fn get(host: &mut HostState, args: &mut Args<'_>) -> Result<Answer, F
         other => return Err(Fault::InvalidValue(format!("a queue get of kind {other}"))),
     };
     match queue.get(Party::Interpreter(me.id()), wait, Some(link.stop.cancel_flag()))? {
-        Got::Item(item) if item.pickled && item.sandbox != Some(me.family()) => Err(Fault::invalid(
+        Got::Item(item) if item.pickled && item.sandbox != Some(me.sandbox().root()) => Err(Fault::invalid(
             "the item is a pickle from another sandbox's interpreter: between sandboxes only values cross \
              (a pickle is code for whoever loads it)",
         )),
