@@ -235,6 +235,17 @@ pub(crate) enum ChainLink {
     Context,
 }
 
+/// One exception of a chain, as the guest reports it.
+pub(crate) struct ChainNode {
+    pub(crate) type_name: String,
+    pub(crate) message: String,
+    /// Its own part of the traceback, as CPython prints it.
+    pub(crate) traceback: String,
+    /// How it relates to the one before it in the chain; `None` for the
+    /// first, the exception raised.
+    pub(crate) link: Option<ChainLink>,
+}
+
 // The separators CPython's `traceback` module prints between the exceptions
 // of a chain (`traceback._cause_message` and `_context_message`).
 const CAUSE_SEPARATOR: &str = "\nThe above exception was the direct cause of the following exception:\n\n";
@@ -243,12 +254,9 @@ const CONTEXT_SEPARATOR: &str = "\nDuring handling of the above exception, anoth
 impl PythonException {
     /// Builds the surrogate from the chain the guest reports: the raised
     /// exception first, each next one linked to the one before it.
-    pub(crate) fn from_chain(
-        chain: impl IntoIterator<Item = (String, String, String, Option<ChainLink>)>,
-    ) -> Option<Self> {
-        let mut nodes: Vec<_> = chain.into_iter().collect();
+    pub(crate) fn from_chain(mut nodes: Vec<ChainNode>) -> Option<Self> {
         let mut below: Option<(Box<PythonException>, ChainLink)> = None;
-        while let Some((type_name, message, own_traceback, link)) = nodes.pop() {
+        while let Some(ChainNode { type_name, message, traceback: own_traceback, link }) = nodes.pop() {
             let (mut cause, mut context) = (None, None);
             match below.take() {
                 Some((exc, ChainLink::Cause)) => cause = Some(exc),
@@ -332,5 +340,14 @@ impl std::error::Error for PythonException {
             (None, Some(context)) => Some(context.as_ref()),
             (None, None) => None,
         }
+    }
+}
+
+/// What a panic said, from its payload (`catch_unwind`'s error).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => (*message).to_owned(),
+        (_, Some(message)) => message.clone(),
+        _ => "a panic without a message".to_owned(),
     }
 }

@@ -16,8 +16,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::sync::lock;
+use crate::error::{Error, Result, panic_message};
+use crate::sync::{self, Spun, lock};
 use crate::value::Value;
 
 /// A host function as the builder takes it.
@@ -102,7 +102,7 @@ impl Workers {
         let name = name.to_owned();
         let job: Job = Box::new(move || {
             let returned = panic::catch_unwind(AssertUnwindSafe(|| function(&args))).unwrap_or_else(|panic| {
-                Err(format!("host function `{name}` panicked: {}", panic_text(panic.as_ref())))
+                Err(format!("host function `{name}` panicked: {}", panic_message(panic.as_ref())))
             });
             let _ = reply.send(returned);
         });
@@ -165,28 +165,11 @@ fn wait(result: &Receiver<std::result::Result<Value, String>>, must_stop: impl F
     }
 }
 
-/// How long a thread spins for what it waits for before it blocks.
-const SPIN: Duration = Duration::from_micros(50);
-
-/// `ready()` as soon as it has something, for up to [`SPIN`]; then
-/// `block()`.
-fn spin_then_block<T>(ready: impl Fn() -> Option<T>, block: impl FnOnce() -> Option<T>) -> Option<T> {
-    let start = std::time::Instant::now();
-    while start.elapsed() < SPIN {
-        if let Some(value) = ready() {
-            return Some(value);
-        }
-        std::hint::spin_loop();
-    }
-    ready().or_else(block)
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = panic.downcast_ref::<&str>() {
-        (*text).to_owned()
-    } else if let Some(text) = panic.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic with no message".to_owned()
+/// `ready()` as soon as it has something, for as long as a wait spins
+/// ([`sync::spin`]); then `block()`.
+fn spin_then_block<T>(mut ready: impl FnMut() -> Option<T>, block: impl FnOnce() -> Option<T>) -> Option<T> {
+    match sync::spin(&mut ready, None) {
+        Spun::Ready(value) => Some(value),
+        Spun::Passed | Spun::Tired => ready().or_else(block),
     }
 }

@@ -70,6 +70,28 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 /// stack segment (`run("x = 1")` 17.8 µs instead of the figure below).
 pub(crate) const MAX_WASM_STACK: usize = 4 << 20;
 
+// The native stacks, all sized from `MAX_WASM_STACK`.
+
+/// Native stack a call into a guest needs at least: wasmtime lets wasm use
+/// [`MAX_WASM_STACK`], and the host calls it makes run below that. With
+/// less left, the call runs on a new stack segment.
+///
+/// Without this, a guest whose runs nest (A runs B runs C ...) enters store
+/// after store on one thread, and each entry gets its own wasm stack: about
+/// 1,270 levels of 512 KiB overflowed the 8 MiB main thread and aborted the
+/// host.
+pub(crate) const STACK_RED_ZONE: usize = MAX_WASM_STACK + (1 << 20);
+
+/// The size of each new stack segment: several nested runs' worth.
+pub(crate) const STACK_SEGMENT: usize = 4 * STACK_RED_ZONE;
+
+/// Stack size of the threads runs on threads of their own start on: room
+/// for one call into a guest without a new stack segment.
+pub(crate) const RUN_THREAD_STACK: usize = MAX_WASM_STACK + (4 << 20);
+
+/// The stack wasmtime gives an async call into a guest.
+pub(crate) const ASYNC_STACK: usize = STACK_RED_ZONE;
+
 /// How often the engine's epoch advances: the resolution of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 

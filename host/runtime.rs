@@ -407,7 +407,7 @@ fn engine_config(fuel: bool) -> Config {
     // The guest raises and catches C++ exceptions (wasm exception handling).
     config.wasm_exceptions(true);
     config.max_wasm_stack(limits::MAX_WASM_STACK);
-    config.async_stack_size(limits::MAX_WASM_STACK + (1 << 20));
+    config.async_stack_size(limits::ASYNC_STACK);
     config
 }
 

@@ -21,9 +21,8 @@ pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// A hand-over between interpreters (a channel's rendezvous, a queue's
 /// item) is usually answered within microseconds, while putting a thread
-/// to sleep and waking it costs tens: a waiter first spins ([`SPIN`], then
-/// [`YIELD_ROUNDS`] yields of its core) with the lock released, watching a
-/// counter of changes, and only then sleeps.
+/// to sleep and waking it costs tens: a waiter first [`spin`]s with the
+/// lock released, watching a counter of changes, and only then sleeps.
 #[derive(Default)]
 pub(crate) struct Signal {
     changed: Condvar,
@@ -66,30 +65,10 @@ impl Signal {
     ) -> (MutexGuard<'a, T>, bool) {
         let seen = self.changes.load(Ordering::Acquire);
         drop(guard);
-        let changed = || self.changes.load(Ordering::Acquire) != seen;
-        let passed = |deadline: Option<Instant>| deadline.is_some_and(|deadline| Instant::now() >= deadline);
-        // First on the core (the other side is most likely running on
-        // another one and answers within microseconds), then yielding it.
-        let start = Instant::now();
-        while start.elapsed() < SPIN {
-            for _ in 0..64 {
-                if changed() {
-                    return (lock(mutex), true);
-                }
-                std::hint::spin_loop();
-            }
-            if passed(deadline) {
-                return (lock(mutex), false);
-            }
-        }
-        for _ in 0..YIELD_ROUNDS {
-            if changed() {
-                return (lock(mutex), true);
-            }
-            if passed(deadline) {
-                return (lock(mutex), false);
-            }
-            std::thread::yield_now();
+        match spin(|| (self.changes.load(Ordering::Acquire) != seen).then_some(()), deadline) {
+            Spun::Ready(()) => return (lock(mutex), true),
+            Spun::Passed => return (lock(mutex), false),
+            Spun::Tired => {}
         }
         let guard = lock(mutex);
         let _asleep = Asleep::count(&self.sleepers);
@@ -110,6 +89,47 @@ impl Signal {
             }
         }
     }
+}
+
+/// How a [`spin`] ended.
+pub(crate) enum Spun<T> {
+    /// What it watched for came.
+    Ready(T),
+    /// The deadline passed first.
+    Passed,
+    /// Neither, for as long as a wait spins: time to sleep.
+    Tired,
+}
+
+/// Watches `ready` for a value a moment before a wait sleeps: on this core
+/// for [`SPIN`] (the other side is most likely running on another one and
+/// answers within microseconds), then yielding the core [`YIELD_ROUNDS`]
+/// times; until `deadline` at most. The one spin policy of the crate's
+/// waits ([`Signal::wait`], the host functions' workers and callers).
+pub(crate) fn spin<T>(mut ready: impl FnMut() -> Option<T>, deadline: Option<Instant>) -> Spun<T> {
+    let passed = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
+    let start = Instant::now();
+    while start.elapsed() < SPIN {
+        for _ in 0..64 {
+            if let Some(value) = ready() {
+                return Spun::Ready(value);
+            }
+            std::hint::spin_loop();
+        }
+        if passed() {
+            return Spun::Passed;
+        }
+    }
+    for _ in 0..YIELD_ROUNDS {
+        if let Some(value) = ready() {
+            return Spun::Ready(value);
+        }
+        if passed() {
+            return Spun::Passed;
+        }
+        std::thread::yield_now();
+    }
+    Spun::Tired
 }
 
 /// Counts a waiter in [`Signal::sleepers`] while it lives.

@@ -14,13 +14,13 @@ use super::instance::Live;
 use super::sandbox::Sandbox;
 use super::snapshot::Snapshot;
 use super::store::{GuestLink, HostState};
-use super::{Interpreter, InterpreterInner, STACK_RED_ZONE, STACK_SEGMENT, State};
+use super::{Interpreter, InterpreterInner, State};
 use crate::error::{Error, Result};
 use crate::grants::{DirAccess, Grants, Stdin};
 use crate::guest;
 use crate::hash_seed::{HashSeed, PendingSecret};
 use crate::host_function::Functions;
-use crate::limits::{Limit, Limits, MemoryBudget, MemoryLimiter};
+use crate::limits::{self, Limit, Limits, MemoryBudget, MemoryLimiter};
 use crate::memory_image::MemoryImage;
 use crate::output::Output;
 use crate::runtime::Runtime;
@@ -425,8 +425,11 @@ impl InterpreterBuilder {
         let builder = InterpreterBuilder::new(runtime.clone()).stdout(Output::discard()).stderr(Output::discard());
         let budget = Arc::new(MemoryBudget::new(usize::MAX));
         let cancel = Arc::new(CancelFlag::default());
-        let boot =
-            |store| stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || Live::boot(store, runtime.pre(), image));
+        let boot = |store| {
+            stacker::maybe_grow(limits::STACK_RED_ZONE, limits::STACK_SEGMENT, || {
+                Live::boot(store, runtime.pre(), image)
+            })
+        };
         let mut live = boot(builder.store(&budget, &cancel, seed.pending_secret())?);
         if live.is_err() && runtime.forget_driver_code() {
             // The driver's compiled code, kept in the cache, did not boot

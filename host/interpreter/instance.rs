@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use wasmtime::{Global, Instance, InstancePre, Memory, Store, TypedFunc, Val};
 
+use crate::error::ChainNode;
 use crate::guest;
 use crate::guest_memory::checked_range;
 use crate::interpreter::snapshot::Snapshot;
@@ -86,9 +87,8 @@ pub(crate) enum RunOutcome {
     /// ([`Op::RunResult`](crate::door::Op::RunResult)), unchecked.
     Result(Vec<u8>),
     Exit(i32),
-    /// The exception's chain: type name, message, traceback, and how each
-    /// relates to the one before it (0 none, 1 cause, 2 context).
-    Exception(Vec<(String, String, String, u8)>),
+    /// The exception's chain, the raised one first.
+    Exception(Vec<ChainNode>),
     /// The driver itself failed (it raised out of `serve`).
     DriverFailed,
 }

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use wasmtime::Trap;
 
 use crate::channel::Channel;
-use crate::error::{ChainLink, Error, PythonException, Result};
+use crate::error::{ChainNode, Error, PythonException, Result, panic_message};
 use crate::grants::Grants;
 use crate::host_function::Functions;
 pub use crate::ids::InterpreterId;
@@ -58,19 +58,6 @@ use crate::stop::{self, CancelFlag};
 use crate::sync::lock;
 use crate::value::{self, Copies, Held, Message, Value};
 use crate::wasi::HandleLimit;
-
-/// Native stack a call into a guest needs at least: wasmtime lets wasm use
-/// [`limits::MAX_WASM_STACK`], and the host calls it makes run below that.
-/// With less left, the call runs on a new stack segment.
-///
-/// Without this, a guest whose runs nest (A runs B runs C ...) enters store
-/// after store on one thread, and each entry gets its own wasm stack: about
-/// 1,270 levels of 512 KiB overflowed the 8 MiB main thread and aborted the
-/// host.
-const STACK_RED_ZONE: usize = limits::MAX_WASM_STACK + (1 << 20);
-
-/// The size of each new stack segment: several nested runs' worth.
-const STACK_SEGMENT: usize = 4 * STACK_RED_ZONE;
 
 /// The filename of code run with [`Interpreter::run`], as for `python -c`.
 pub const STRING_FILENAME: &str = "<string>";
@@ -681,7 +668,7 @@ impl InterpreterInner {
         // such as an output writer) unwinds out of wasmtime; it stops here,
         // and only this interpreter is lost.
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || live.run(request))
+            stacker::maybe_grow(limits::STACK_RED_ZONE, limits::STACK_SEGMENT, || live.run(request))
         }));
         live.store.data_mut().link.set_deadline(None);
         let outcome = match outcome {
@@ -844,14 +831,6 @@ impl InterpreterInner {
 }
 
 /// What a caught panic said.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-        (Some(message), _) => (*message).to_owned(),
-        (_, Some(message)) => message.clone(),
-        _ => "a panic without a message".to_owned(),
-    }
-}
-
 /// The time limit an inherited deadline stands for: what was left of the
 /// calling run's time, rounded to the tick.
 fn outer_limit(outer: Instant) -> Duration {
@@ -859,15 +838,7 @@ fn outer_limit(outer: Instant) -> Duration {
     Duration::from_millis(left.as_millis() as u64)
 }
 
-fn run_failed(id: InterpreterId, chain: Vec<(String, String, String, u8)>) -> Error {
-    let chain = chain.into_iter().map(|(type_name, message, traceback, link)| {
-        let link = match link {
-            1 => Some(ChainLink::Cause),
-            2 => Some(ChainLink::Context),
-            _ => None,
-        };
-        (type_name, message, traceback, link)
-    });
+fn run_failed(id: InterpreterId, chain: Vec<ChainNode>) -> Error {
     match PythonException::from_chain(chain) {
         Some(exception) => Error::RunFailed(Box::new(exception)),
         None => Error::Engine(format!("interpreter `{id}` reported an exception without describing it")),
@@ -924,6 +895,3 @@ impl Invoked {
         }
     }
 }
-
-/// The weak link from a store to its interpreter.
-pub(crate) type InterpreterRef = Weak<InterpreterInner>;

@@ -2,21 +2,16 @@
 //! 734's `call_in_thread`), and their results until the guest joins them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::door::Fault;
 use crate::error::Error;
 use crate::ids::InterpreterId;
 use crate::interpreter::{Invoked, Reserved};
-use crate::limits::{MAX_UNJOINED_RUNS, MAX_WASM_STACK};
+use crate::limits::{MAX_UNJOINED_RUNS, RUN_THREAD_STACK};
 use crate::stop::Stop;
-use crate::sync::lock;
-
-/// Stack size of the threads runs start on: room for one call into a guest
-/// ([`MAX_WASM_STACK`] of wasm, and the host calls below it) without a new
-/// stack segment.
-const RUN_THREAD_STACK: usize = MAX_WASM_STACK + (4 << 20);
+use crate::sync::{Signal, lock};
 
 /// What a run started on a new thread does with its interpreter.
 pub(crate) type ThreadRun = dyn FnOnce(&Reserved) -> RunResult + Send;
@@ -35,7 +30,7 @@ pub(crate) struct Runs {
 #[derive(Default)]
 struct RunSlot {
     result: Mutex<Option<RunResult>>,
-    done: Condvar,
+    done: Signal,
 }
 
 impl Runs {
@@ -51,8 +46,9 @@ impl Runs {
                 let result = run(&target);
                 // Idle again before the joiner hears of it.
                 drop(target);
-                *lock(&finished.result) = Some(result);
-                finished.done.notify_all();
+                let mut slot = lock(&finished.result);
+                *slot = Some(result);
+                finished.done.notify();
             })
             .map_err(|err| Fault::InterpreterFailed(format!("cannot start a thread: {err}")))?;
         let handle = self.next;
@@ -100,7 +96,7 @@ impl Runs {
         let nudged = slot.clone();
         let _watch = stop.cancel_flag().watch(move || {
             let _result = lock(&nudged.result);
-            nudged.done.notify_all();
+            nudged.done.notify();
         });
         let mut result = lock(&slot.result);
         let outcome = loop {
@@ -110,16 +106,11 @@ impl Runs {
             if stop.cancel_flag().is_set() {
                 return Err(Error::Cancelled(me).into());
             }
-            result = match deadline {
-                None => slot.done.wait(result).unwrap_or_else(|p| p.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(Fault::Timeout);
-                    }
-                    slot.done.wait_timeout(result, deadline - now).unwrap_or_else(|p| p.into_inner()).0
-                }
-            };
+            let (next, in_time) = slot.done.wait(&slot.result, result, deadline);
+            result = next;
+            if !in_time && result.is_none() {
+                return Err(Fault::Timeout);
+            }
         };
         drop(result);
         self.slots.remove(&handle);

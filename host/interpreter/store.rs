@@ -1,14 +1,14 @@
 //! The host side of one interpreter's store: the WASI context, the memory
 //! limiter, and what the host calls need to serve the guest.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use wasmtime::Memory;
 use wasmtime_wasi::p1::WasiP1Ctx;
 
 use crate::hash_seed::PendingSecret;
-use crate::interpreter::InterpreterRef;
+use crate::interpreter::InterpreterInner;
 use crate::interpreter::instance::{Exports, RunOutcome, RunRequest};
 use crate::interpreter::runs::Runs;
 use crate::interpreter::staging::Staging;
@@ -63,7 +63,8 @@ impl WasiHost for HostState {
 /// its runs, and the exchange with its driver.
 pub(crate) struct GuestLink {
     pub(super) runtime: Runtime,
-    pub(super) me: InterpreterRef,
+    /// Its interpreter: a weak link, as the interpreter owns the store.
+    pub(super) me: Weak<InterpreterInner>,
     /// When the current run must end, and the interpreter's cancellation:
     /// blocking calls wait no longer, and wake when it is set.
     pub(super) stop: Stop,
@@ -83,7 +84,7 @@ impl GuestLink {
     pub(crate) fn new(runtime: Runtime, cancel: Arc<CancelFlag>, argv: Vec<String>) -> Self {
         GuestLink {
             runtime,
-            me: InterpreterRef::new(),
+            me: Weak::new(),
             stop: Stop::new(cancel),
             argv,
             entry: None,
@@ -133,7 +134,7 @@ impl GuestLink {
         self.outcome.take()
     }
 
-    pub(crate) fn set_interpreter(&mut self, me: InterpreterRef) {
+    pub(crate) fn set_interpreter(&mut self, me: Weak<InterpreterInner>) {
         self.me = me;
     }
 }

@@ -7,7 +7,7 @@
 //! that ends at the clock, the deadline or a cancellation, whichever comes
 //! first; polls on files go on to wasmtime-wasi (a file is always ready).
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Trap};
@@ -18,7 +18,7 @@ use wiggle::GuestMemory;
 use super::{ERRNO_FAULT, ERRNO_SUCCESS, WasiHost, with_wasi};
 use crate::guest_memory::checked_range;
 use crate::stop::{CancelFlag, earlier};
-use crate::sync::lock;
+use crate::sync::{Signal, lock};
 
 /// WASI's sizes and codes (`wasi_snapshot_preview1.witx`).
 const SUBSCRIPTION_SIZE: u32 = 48;
@@ -137,22 +137,21 @@ fn clock_waits(subs: &[u8]) -> Option<Vec<ClockWait>> {
 
 /// Waits until `until` (forever if `None`), or until `cancel` is set.
 fn wait_until(cancel: &CancelFlag, until: Option<Instant>) {
-    let woken = Arc::new((Mutex::new(()), Condvar::new()));
+    let woken = Arc::new((Mutex::new(()), Signal::default()));
     let nudged = woken.clone();
     let _watch = cancel.watch(move || {
         let _guard = lock(&nudged.0);
-        nudged.1.notify_all();
+        nudged.1.notify();
     });
     let mut guard = lock(&woken.0);
     loop {
         if cancel.is_set() {
             return;
         }
-        let now = Instant::now();
-        match until {
-            Some(until) if now >= until => return,
-            Some(until) => guard = woken.1.wait_timeout(guard, until - now).unwrap_or_else(|p| p.into_inner()).0,
-            None => guard = woken.1.wait(guard).unwrap_or_else(|p| p.into_inner()),
+        let (next, in_time) = woken.1.wait(&woken.0, guard, until);
+        if !in_time {
+            return;
         }
+        guard = next;
     }
 }

@@ -3,7 +3,7 @@
 //! the driver takes it and its bindings, runs it and reports how it ended.
 
 use crate::door::{Answer, Args, Fault};
-use crate::error::Error;
+use crate::error::{ChainLink, ChainNode, Error};
 use crate::guest;
 use crate::ids::HandleId;
 use crate::interpreter::instance::{RunKind, RunOutcome};
@@ -168,8 +168,17 @@ fn decode_outcome(bytes: &[u8]) -> Result<RunOutcome, Fault> {
                 let Value::Tuple(node) = node else { return Err(bad()) };
                 let [type_name, message, traceback, link]: [Value; 4] = node.try_into().map_err(|_| bad())?;
                 let text = |value: Value| String::try_from(value).map_err(|_| bad());
-                let link = u8::try_from(link).map_err(|_| bad())?;
-                Ok((text(type_name)?, text(message)?, text(traceback)?, link))
+                let link = match u8::try_from(link).map_err(|_| bad())? {
+                    1 => Some(ChainLink::Cause),
+                    2 => Some(ChainLink::Context),
+                    _ => None,
+                };
+                Ok(ChainNode {
+                    type_name: text(type_name)?,
+                    message: text(message)?,
+                    traceback: text(traceback)?,
+                    link,
+                })
             })
             .collect::<Result<_, Fault>>()
             .map(RunOutcome::Exception),
