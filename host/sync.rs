@@ -91,6 +91,42 @@ impl Signal {
     }
 }
 
+/// State under a mutex, with the [`Signal`] its changes notify: what a
+/// channel's rendezvous and a queue wait on.
+pub(crate) struct Watched<S> {
+    state: Mutex<S>,
+    changed: Signal,
+}
+
+impl<S> Watched<S> {
+    pub(crate) fn new(state: S) -> Self {
+        Watched { state: Mutex::new(state), changed: Signal::default() }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
+        lock(&self.state)
+    }
+
+    /// Wakes every waiter. Called with the state locked, after changing it.
+    pub(crate) fn notify(&self) {
+        self.changed.notify();
+    }
+
+    /// Releases `guard`, waits for the state to change, until `deadline`,
+    /// and locks it again; false once the deadline passed.
+    pub(crate) fn wait<'a>(&'a self, guard: MutexGuard<'a, S>, deadline: Option<Instant>) -> (MutexGuard<'a, S>, bool) {
+        self.changed.wait(&self.state, guard, deadline)
+    }
+
+    /// Wakes the waiters, so that they look again at what may have stopped
+    /// them (a cancelled interpreter). Under the lock: a waiter between its
+    /// check and its wait would miss a notification sent now.
+    pub(crate) fn nudge(&self) {
+        let _state = self.lock();
+        self.changed.notify();
+    }
+}
+
 /// How a [`spin`] ended.
 pub(crate) enum Spun<T> {
     /// What it watched for came.

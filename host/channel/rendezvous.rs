@@ -15,13 +15,12 @@
 //! association of both ends is released, the channel closes.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::ids::{ChannelId, End, InterpreterId, Party};
 use crate::stop::{CancelFlag, Wait, cancelled};
-use crate::sync::{Signal, lock};
+use crate::sync::{Watched, lock};
 
 /// A waiting sender's object, and what became of it.
 struct Slot<T> {
@@ -117,13 +116,12 @@ impl<T> State<T> {
 /// receivers.
 pub(crate) struct Rendezvous<T> {
     id: ChannelId,
-    state: Mutex<State<T>>,
-    changed: Signal,
+    state: Watched<State<T>>,
 }
 
 impl<T> Rendezvous<T> {
     pub(crate) fn new(id: ChannelId) -> Self {
-        Rendezvous { id, state: Mutex::new(State::default()), changed: Signal::default() }
+        Rendezvous { id, state: Watched::new(State::default()) }
     }
 
     pub(crate) fn id(&self) -> ChannelId {
@@ -131,37 +129,19 @@ impl<T> Rendezvous<T> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        lock(&self.state).closed
-    }
-
-    /// Wakes every waiter. Called with the state locked, after changing it.
-    fn notify(&self) {
-        self.changed.notify();
-    }
-
-    /// Waits for the state to change, until `deadline`; false once it
-    /// passed.
-    fn wait<'a>(
-        &'a self,
-        state: MutexGuard<'a, State<T>>,
-        deadline: Option<Instant>,
-    ) -> (MutexGuard<'a, State<T>>, bool) {
-        self.changed.wait(&self.state, state, deadline)
+        self.state.lock().closed
     }
 
     /// Wakes the calls waiting on this channel, so that they look again at
     /// what may have stopped them (a cancelled interpreter).
     pub(crate) fn nudge(&self) {
-        // Under the lock: a waiter between its check and its wait would
-        // miss a notification sent now.
-        let _state = lock(&self.state);
-        self.notify();
+        self.state.nudge();
     }
 
     /// Sends `message` and returns once a receiver took it, or `cancel` is
     /// set (then [`nudge`](Self::nudge) the channel).
     pub(crate) fn send(&self, party: Party, message: T, wait: Wait, cancel: Option<&CancelFlag>) -> Result<()> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.associate(self.id, party, End::Send)?;
         let deadline = match wait {
             // Only if a receiver is waiting that no earlier sender serves.
@@ -171,7 +151,7 @@ impl<T> Rendezvous<T> {
         };
         let slot = Arc::new(Mutex::new(Slot { message: Some(message), outcome: Outcome::Pending }));
         state.senders.push_back(slot.clone());
-        self.notify();
+        self.state.notify();
         loop {
             match lock(&slot).outcome {
                 Outcome::Received => return Ok(()),
@@ -183,7 +163,7 @@ impl<T> Rendezvous<T> {
                 self.finish_send_close(&mut state);
                 return Err(err);
             }
-            let (next, in_time) = self.wait(state, deadline);
+            let (next, in_time) = self.state.wait(state, deadline);
             state = next;
             if !in_time && lock(&slot).outcome == Outcome::Pending {
                 state.senders.retain(|waiting| !Arc::ptr_eq(waiting, &slot));
@@ -196,7 +176,7 @@ impl<T> Rendezvous<T> {
     /// Receives the next object; `Ok(None)` only for `Wait::No` when no
     /// sender is waiting. A wait ends when `cancel` is set, as for `send`.
     pub(crate) fn recv(&self, party: Party, wait: Wait, cancel: Option<&CancelFlag>) -> Result<Option<T>> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.associate(self.id, party, End::Recv)?;
         loop {
             if let Some(slot) = state.senders.pop_front() {
@@ -205,7 +185,7 @@ impl<T> Rendezvous<T> {
                 let message = slot.message.take().expect("a pending slot holds its message");
                 drop(slot);
                 self.finish_send_close(&mut state);
-                self.notify();
+                self.state.notify();
                 return Ok(Some(message));
             }
             let deadline = match wait {
@@ -217,8 +197,8 @@ impl<T> Rendezvous<T> {
             }
             state.waiting_receivers += 1;
             // A `send_nowait` may be waiting for exactly this receiver.
-            self.notify();
-            let (next, in_time) = self.wait(state, deadline);
+            self.state.notify();
+            let (next, in_time) = self.state.wait(state, deadline);
             state = next;
             state.waiting_receivers -= 1;
             if !in_time && state.senders.is_empty() {
@@ -232,14 +212,14 @@ impl<T> Rendezvous<T> {
     fn finish_send_close(&self, state: &mut State<T>) {
         if state.send_closed && state.senders.is_empty() && !state.closed {
             state.close();
-            self.notify();
+            self.state.notify();
         }
     }
 
     /// PEP 554's `release()`: `party` leaves `end` for good. True the first
     /// time. The channel closes when no party is associated with either end.
     pub(crate) fn release(&self, party: Party, end: End) -> Result<bool> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         // Releasing a closed channel is a no-op, so that `with end:` blocks
         // and cleanup code need not care who closed it first.
         if state.closed {
@@ -251,7 +231,7 @@ impl<T> Rendezvous<T> {
         if was_associated && state.recv.associated.is_empty() && state.send.associated.is_empty() {
             state.close();
         }
-        self.notify();
+        self.state.notify();
         Ok(first)
     }
 
@@ -259,7 +239,7 @@ impl<T> Rendezvous<T> {
     /// destroyed interpreter): as `release` on both ends, but nothing is
     /// remembered of it, since it can never come back to use the channel.
     pub(crate) fn forget(&self, party: Party) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let mut was_associated = false;
         for end in [End::Recv, End::Send] {
             let association = state.end(end);
@@ -269,7 +249,7 @@ impl<T> Rendezvous<T> {
         if was_associated && !state.closed && state.recv.associated.is_empty() && state.send.associated.is_empty() {
             state.close();
         }
-        self.notify();
+        self.state.notify();
     }
 
     /// PEP 554's `close(force)`, from either end.
@@ -280,7 +260,7 @@ impl<T> Rendezvous<T> {
     /// end without `force`: no more sends are accepted, and the channel
     /// closes once the waiting senders have been received.
     pub(crate) fn close(&self, end: End, force: bool) -> Result<()> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.closed {
             return Err(Error::ChannelClosed(self.id));
         }
@@ -291,14 +271,14 @@ impl<T> Rendezvous<T> {
         } else {
             state.send_closed = true;
         }
-        self.notify();
+        self.state.notify();
         Ok(())
     }
 
     /// The interpreters associated with `end` (the host program is not an
     /// interpreter and is not listed).
     pub(crate) fn interpreters(&self, end: End) -> Result<Vec<InterpreterId>> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.closed {
             return Err(Error::ChannelClosed(self.id));
         }
@@ -331,7 +311,7 @@ mod tests {
         channel.send(gone, vec![0], Wait::No, None).unwrap_err();
         channel.forget(gone);
         channel.forget(Party::Interpreter(InterpreterId(8)));
-        let state = lock(&channel.state);
+        let state = channel.state.lock();
         assert!(state.send.associated.is_empty() && state.send.released.is_empty());
         assert!(state.recv.released.is_empty());
         assert!(!state.closed, "the host is still associated");

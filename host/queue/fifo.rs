@@ -17,14 +17,11 @@
 //! queue or channel on its way.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::sync::MutexGuard;
-use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::ids::{InterpreterId, Party, QueueId};
 use crate::stop::{CancelFlag, Wait, cancelled};
-use crate::sync::{Signal, lock};
+use crate::sync::Watched;
 
 /// What becomes of an item whose interpreter is destroyed before the item
 /// is taken: PEP 734's `unbounditems`. The numbers are CPython's flags.
@@ -81,8 +78,7 @@ pub(crate) struct Fifo<T> {
     sandbox: Option<InterpreterId>,
     /// The policy of items put without one of their own.
     unbound: Unbound,
-    state: Mutex<State<T>>,
-    changed: Signal,
+    state: Watched<State<T>>,
 }
 
 struct State<T> {
@@ -123,7 +119,7 @@ impl<T> State<T> {
 impl<T> Fifo<T> {
     /// A queue of at most `maxsize` items, none if zero or less.
     pub(crate) fn new(id: QueueId, maxsize: i64, unbound: Unbound, sandbox: Option<InterpreterId>) -> Self {
-        Fifo { id, maxsize, sandbox, unbound, state: Mutex::new(State::default()), changed: Signal::default() }
+        Fifo { id, maxsize, sandbox, unbound, state: Watched::new(State::default()) }
     }
 
     pub(crate) fn id(&self) -> QueueId {
@@ -149,11 +145,11 @@ impl<T> Fifo<T> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        lock(&self.state).slots.len()
+        self.state.lock().slots.len()
     }
 
     pub(crate) fn is_full(&self) -> bool {
-        self.full(&lock(&self.state))
+        self.full(&self.state.lock())
     }
 
     fn full(&self, state: &State<T>) -> bool {
@@ -161,20 +157,10 @@ impl<T> Fifo<T> {
         maxsize > 0 && state.slots.len() >= maxsize
     }
 
-    /// Waits for a change until `deadline`; false once it passed.
-    fn wait<'a>(
-        &'a self,
-        state: MutexGuard<'a, State<T>>,
-        deadline: Option<Instant>,
-    ) -> (MutexGuard<'a, State<T>>, bool) {
-        self.changed.wait(&self.state, state, deadline)
-    }
-
     /// Wakes the calls waiting on this queue, so that they look again at
     /// what may have stopped them (a cancelled interpreter).
     pub(crate) fn nudge(&self) {
-        let _state = lock(&self.state);
-        self.changed.notify();
+        self.state.nudge();
     }
 
     /// Adds `item` at the end, waiting while the queue is full:
@@ -187,18 +173,18 @@ impl<T> Fifo<T> {
         wait: Wait,
         cancel: Option<&CancelFlag>,
     ) -> Result<()> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         loop {
             if !self.full(&state) {
                 state.slots.push_back(Slot { item: Some(item), from, unbound: unbound.unwrap_or(self.unbound) });
-                self.changed.notify();
+                self.state.notify();
                 return Ok(());
             }
             if let Some(err) = cancelled(from, cancel) {
                 return Err(err);
             }
             let Wait::Until(deadline) = wait else { return Err(Error::QueueFull(self.id)) };
-            let (next, in_time) = self.wait(state, deadline);
+            let (next, in_time) = self.state.wait(state, deadline);
             state = next;
             if !in_time && self.full(&state) {
                 return Err(Error::QueueFull(self.id));
@@ -209,7 +195,7 @@ impl<T> Fifo<T> {
     /// Takes the first item, waiting while the queue is empty:
     /// [`Error::QueueEmpty`] if it still is when `wait` says to stop.
     pub(crate) fn get(&self, party: Party, wait: Wait, cancel: Option<&CancelFlag>) -> Result<Got<T>> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let mut ticket = None;
         loop {
             if state.may_take(ticket) {
@@ -217,7 +203,7 @@ impl<T> Fifo<T> {
                 let slot = state.slots.pop_front().expect("an item to take");
                 // For a put waiting for room, and for the next get in line.
                 if self.maxsize() > 0 || !state.waiting.is_empty() {
-                    self.changed.notify();
+                    self.state.notify();
                 }
                 return Ok(match slot.item {
                     Some(item) => Got::Item(item),
@@ -231,7 +217,7 @@ impl<T> Fifo<T> {
             if let Some(err) = gives_up {
                 state.stop_waiting(ticket);
                 // An item it was first in line for goes to the next.
-                self.changed.notify();
+                self.state.notify();
                 return Err(err);
             }
             let Wait::Until(deadline) = wait else { unreachable!("a wait::No gave up above") };
@@ -241,11 +227,11 @@ impl<T> Fifo<T> {
                 state.waiting.push_back(next);
                 ticket = Some(next);
             }
-            let (next, in_time) = self.wait(state, deadline);
+            let (next, in_time) = self.state.wait(state, deadline);
             state = next;
             if !in_time && !state.may_take(ticket) {
                 state.stop_waiting(ticket);
-                self.changed.notify();
+                self.state.notify();
                 return Err(Error::QueueEmpty(self.id));
             }
         }
@@ -256,27 +242,27 @@ impl<T> Fifo<T> {
     /// executor's pending task is such an item, found by its tag:
     /// cancelling it succeeds exactly when no worker has taken it.
     pub(crate) fn withdraw(&self, party: Party, wanted: impl Fn(&T) -> bool, keep: bool) -> bool {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let found = state.slots.iter().position(|slot| slot.from == party && slot.item.as_ref().is_some_and(&wanted));
         let Some(at) = found else { return false };
         if !keep {
             state.slots.remove(at);
             // Room for a put that waits.
-            self.changed.notify();
+            self.state.notify();
         }
         true
     }
 
     /// The items `party` put are unbound: it was destroyed.
     pub(crate) fn unbind(&self, party: Party) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let before = state.slots.len();
         state.slots.retain(|slot| slot.from != party || slot.unbound != Unbound::Remove);
         for slot in state.slots.iter_mut().filter(|slot| slot.from == party) {
             slot.item = None;
         }
         if state.slots.len() != before {
-            self.changed.notify();
+            self.state.notify();
         }
     }
 }
@@ -330,14 +316,14 @@ mod tests {
             let queue = queue.clone();
             std::thread::spawn(move || taken(queue.get(Party::Host, Wait::Until(None), None).unwrap()))
         };
-        while lock(&queue.state).waiting.is_empty() {
+        while queue.state.lock().waiting.is_empty() {
             std::thread::yield_now();
         }
         queue.put(Party::Host, item(1), None, Wait::No, None).unwrap();
         // The item is the waiting get's, however fast this one comes.
         assert!(matches!(queue.get(Party::Host, Wait::No, None), Err(Error::QueueEmpty(_))));
         assert_eq!(waiter.join().unwrap(), Some(1));
-        assert!(lock(&queue.state).waiting.is_empty());
+        assert!(queue.state.lock().waiting.is_empty());
     }
 
     #[test]
