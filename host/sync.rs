@@ -91,8 +91,9 @@ impl Signal {
     }
 }
 
-/// State under a mutex, with the [`Signal`] its changes notify: what a
-/// channel's rendezvous and a queue wait on.
+/// State under a mutex, with the [`Signal`] its changes notify: what every
+/// wait of the crate waits on (a channel's rendezvous, a queue, a run's
+/// result, a guest's sleep).
 pub(crate) struct Watched<S> {
     state: Mutex<S>,
     changed: Signal,

@@ -2,7 +2,7 @@
 //! 734's `call_in_thread`), and their results until the guest joins them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::door::Fault;
@@ -11,7 +11,7 @@ use crate::ids::InterpreterId;
 use crate::interpreter::{Invoked, Reserved};
 use crate::limits::{MAX_UNJOINED_RUNS, RUN_THREAD_STACK};
 use crate::stop::Stop;
-use crate::sync::{Signal, lock};
+use crate::sync::Watched;
 
 /// What a run started on a new thread does with its interpreter.
 pub(crate) type ThreadRun = dyn FnOnce(&Reserved) -> RunResult + Send;
@@ -27,17 +27,13 @@ pub(crate) struct Runs {
 }
 
 /// The result of one run, once it is known.
-#[derive(Default)]
-struct RunSlot {
-    result: Mutex<Option<RunResult>>,
-    done: Signal,
-}
+type RunSlot = Watched<Option<RunResult>>;
 
 impl Runs {
     /// Starts `run` of `target` (interpreter `id`, reserved for it) on a new
     /// thread, and gives its handle.
     pub(crate) fn start(&mut self, id: u64, target: Reserved, run: Box<ThreadRun>) -> Result<u64, Fault> {
-        let slot = Arc::new(RunSlot::default());
+        let slot = Arc::new(RunSlot::new(None));
         let finished = slot.clone();
         std::thread::Builder::new()
             .name(format!("isolate-run-{id}"))
@@ -46,9 +42,9 @@ impl Runs {
                 let result = run(&target);
                 // Idle again before the joiner hears of it.
                 drop(target);
-                let mut slot = lock(&finished.result);
+                let mut slot = finished.lock();
                 *slot = Some(result);
-                finished.done.notify();
+                finished.notify();
             })
             .map_err(|err| Fault::InterpreterFailed(format!("cannot start a thread: {err}")))?;
         let handle = self.next;
@@ -56,7 +52,7 @@ impl Runs {
         if self.slots.len() >= MAX_UNJOINED_RUNS {
             // Handles count up: the smallest finished ones are the oldest.
             let mut finished: Vec<u64> =
-                self.slots.iter().filter(|(_, slot)| lock(&slot.result).is_some()).map(|(h, _)| *h).collect();
+                self.slots.iter().filter(|(_, slot)| slot.lock().is_some()).map(|(h, _)| *h).collect();
             finished.sort_unstable();
             for old in finished.into_iter().take(MAX_UNJOINED_RUNS / 2) {
                 self.slots.remove(&old);
@@ -68,7 +64,7 @@ impl Runs {
 
     /// Whether run `handle` ended; one that was joined or dropped did.
     pub(crate) fn is_done(&self, handle: u64) -> bool {
-        self.slots.get(&handle).is_none_or(|slot| lock(&slot.result).is_some())
+        self.slots.get(&handle).is_none_or(|slot| slot.lock().is_some())
     }
 
     /// Waits for run `handle` to end, no longer than `timeout` and the
@@ -94,11 +90,8 @@ impl Runs {
         };
         let deadline = stop.until(timeout);
         let nudged = slot.clone();
-        let _watch = stop.cancel_flag().watch(move || {
-            let _result = lock(&nudged.result);
-            nudged.done.notify();
-        });
-        let mut result = lock(&slot.result);
+        let _watch = stop.cancel_flag().watch(move || nudged.nudge());
+        let mut result = slot.lock();
         let outcome = loop {
             if let Some(outcome) = result.take() {
                 break outcome;
@@ -106,7 +99,7 @@ impl Runs {
             if stop.cancel_flag().is_set() {
                 return Err(Error::Cancelled(me).into());
             }
-            let (next, in_time) = slot.done.wait(&slot.result, result, deadline);
+            let (next, in_time) = slot.wait(result, deadline);
             result = next;
             if !in_time && result.is_none() {
                 return Err(Fault::Timeout);

@@ -7,7 +7,7 @@
 //! that ends at the clock, the deadline or a cancellation, whichever comes
 //! first; polls on files go on to wasmtime-wasi (a file is always ready).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Trap};
@@ -18,7 +18,7 @@ use wiggle::GuestMemory;
 use super::{ERRNO_FAULT, ERRNO_SUCCESS, WasiHost, with_wasi};
 use crate::guest_memory::checked_range;
 use crate::stop::{CancelFlag, earlier};
-use crate::sync::{Signal, lock};
+use crate::sync::Watched;
 
 /// WASI's sizes and codes (`wasi_snapshot_preview1.witx`).
 const SUBSCRIPTION_SIZE: u32 = 48;
@@ -137,18 +137,15 @@ fn clock_waits(subs: &[u8]) -> Option<Vec<ClockWait>> {
 
 /// Waits until `until` (forever if `None`), or until `cancel` is set.
 fn wait_until(cancel: &CancelFlag, until: Option<Instant>) {
-    let woken = Arc::new((Mutex::new(()), Signal::default()));
+    let woken = Arc::new(Watched::new(()));
     let nudged = woken.clone();
-    let _watch = cancel.watch(move || {
-        let _guard = lock(&nudged.0);
-        nudged.1.notify();
-    });
-    let mut guard = lock(&woken.0);
+    let _watch = cancel.watch(move || nudged.nudge());
+    let mut guard = woken.lock();
     loop {
         if cancel.is_set() {
             return;
         }
-        let (next, in_time) = woken.1.wait(&woken.0, guard, until);
+        let (next, in_time) = woken.wait(guard, until);
         if !in_time {
             return;
         }

@@ -9,7 +9,6 @@ use crate::ids::{ChannelId, End, HandleId, InterpreterId, Party};
 use crate::interpreter::staging::Payload;
 use crate::interpreter::store::{GuestLink, HostState};
 use crate::limits::MAX_CHANNELS;
-use crate::stop::Watch;
 use crate::value::Copies;
 
 use super::ids;
@@ -20,16 +19,6 @@ impl GuestLink {
         let me = self.me()?;
         let channel = me.known_channel(end).ok_or(Fault::ChannelNotFound)?;
         Ok((channel, Party::Interpreter(me.id())))
-    }
-
-    /// Wakes a wait on `channel` if the caller is cancelled.
-    fn watch(&self, channel: &Arc<Channel>) -> Watch<'_> {
-        let channel = Arc::downgrade(channel);
-        self.stop.cancel_flag().watch(move || {
-            if let Some(channel) = channel.upgrade() {
-                channel.nudge();
-            }
-        })
     }
 }
 
@@ -76,7 +65,7 @@ pub(super) fn send(host: &mut HostState, args: &mut Args<'_>) -> Result<Answer, 
     let (id, nowait, timeout) = (args.u64()?, args.flag()?, args.timeout()?);
     let (channel, party) = link.end(HandleId::Send(ChannelId(id)))?;
     let message = link.message(args, Copies::Refused)?;
-    let _watch = link.watch(&channel);
+    let _watch = link.watch(&channel, Channel::nudge);
     channel.send(party, message, link.stop.wait(nowait, timeout), Some(link.stop.cancel_flag()))?;
     Ok(Answer::ok())
 }
@@ -96,7 +85,7 @@ pub(super) fn recv(host: &mut HostState, args: &mut Args<'_>) -> Result<Answer, 
     let link = &host.link;
     let from = HandleId::Recv(ChannelId(id));
     let (channel, party) = link.end(from)?;
-    let _watch = link.watch(&channel);
+    let _watch = link.watch(&channel, Channel::nudge);
     let Some(message) = channel.recv(party, link.stop.wait(nowait, timeout), Some(link.stop.cancel_flag()))? else {
         return Ok(Answer::ok().u8(0));
     };

@@ -28,11 +28,8 @@ impl GuestLink {
         target: &Arc<InterpreterInner>,
         run: impl FnOnce() -> Result<Answer, Fault>,
     ) -> wasmtime::Result<Answer> {
-        let nested = Arc::downgrade(target);
-        let _watch = self.stop.cancel_flag().watch(move || {
-            if let Some(nested) = nested.upgrade() {
-                nested.cancel();
-            }
+        let _watch = self.watch(target, |nested| {
+            nested.cancel();
         });
         if self.stop.cancel_flag().is_set() {
             return Err(wasmtime::Trap::Interrupt.into());

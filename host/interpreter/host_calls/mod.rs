@@ -29,7 +29,7 @@ use crate::door::{self, Answer, Args, Fault, Op};
 use crate::guest_memory::checked_range;
 use crate::interpreter::InterpreterInner;
 use crate::interpreter::store::{GuestLink, HostState};
-use crate::stop::Stop;
+use crate::stop::{Stop, Watch};
 use crate::value::{self, Copies, Message, Value};
 
 /// Defines the door, `host.call`, in `linker`.
@@ -165,6 +165,18 @@ impl GuestLink {
     /// The interpreter making the call. It is alive: it is running.
     fn me(&self) -> Result<Arc<InterpreterInner>, Fault> {
         self.me.upgrade().ok_or_else(|| Fault::InterpreterFailed("this interpreter was destroyed".to_owned()))
+    }
+
+    /// Wakes the wait on `target` that follows, with `nudge`, if the caller
+    /// is cancelled while the returned guard lives. The guard holds `target`
+    /// weakly: a wait keeps nothing alive.
+    fn watch<T: Send + Sync + 'static>(&self, target: &Arc<T>, nudge: fn(&T)) -> Watch<'_> {
+        let target = Arc::downgrade(target);
+        self.stop.cancel_flag().watch(move || {
+            if let Some(target) = target.upgrade() {
+                nudge(&target);
+            }
+        })
     }
 
     /// Checks the value that ends a request from the guest; it may only

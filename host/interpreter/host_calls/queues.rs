@@ -10,7 +10,7 @@ use crate::interpreter::store::{GuestLink, HostState};
 use crate::limits::MAX_CHANNELS;
 use crate::queue::QueueState;
 use crate::queue::fifo::{Got, Unbound};
-use crate::stop::{Wait, Watch};
+use crate::stop::Wait;
 use crate::sync::SPIN;
 use crate::value::{Copies, Item, format};
 
@@ -18,16 +18,6 @@ impl GuestLink {
     /// A queue the caller holds.
     fn queue(&self, id: u64) -> Result<Arc<QueueState>, Fault> {
         self.me()?.handles().queue(QueueId(id)).ok_or(Fault::QueueNotFound)
-    }
-
-    /// Wakes a wait on `queue` if the caller is cancelled.
-    fn watch_queue(&self, queue: &Arc<QueueState>) -> Watch<'_> {
-        let queue = Arc::downgrade(queue);
-        self.stop.cancel_flag().watch(move || {
-            if let Some(queue) = queue.upgrade() {
-                queue.nudge();
-            }
-        })
     }
 }
 
@@ -94,7 +84,7 @@ pub(super) fn put(host: &mut HostState, args: &mut Args<'_>, tagged: bool) -> Re
     let message = link.message(args, Copies::Allowed)?;
     let me = link.me()?;
     // Only a put that may wait needs waking when cancelled.
-    let _watch = (!nowait && queue.maxsize() > 0).then(|| link.watch_queue(&queue));
+    let _watch = (!nowait && queue.maxsize() > 0).then(|| link.watch(&queue, QueueState::nudge));
     let budget = me.sandbox().memory_budget();
     let charge = budget
         .charge(message.bytes.len())
@@ -118,7 +108,7 @@ pub(super) fn get(host: &mut HostState, args: &mut Args<'_>) -> Result<Answer, F
     let queue = link.queue(id)?;
     let me = link.me()?;
     let (wait, _watch) = match how {
-        door::GET_WAITING => (link.stop.wait(false, timeout), Some(link.watch_queue(&queue))),
+        door::GET_WAITING => (link.stop.wait(false, timeout), Some(link.watch(&queue, QueueState::nudge))),
         door::GET_NOW => (Wait::No, None),
         // No nudge: a cancel is seen when the moment is over.
         door::GET_BRIEFLY => (link.stop.wait(false, Some(SPIN)), None),
