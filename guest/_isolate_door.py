@@ -56,6 +56,8 @@ QUEUE_GET = 0x54
 QUEUE_INFO = 0x55
 QUEUE_PUT_TAGGED = 0x56
 QUEUE_WITHDRAW = 0x57
+DUP = 0x60
+DUP_ONTO = 0x61
 
 # Faults (host/door.rs, `Fault::code`) ---------------------------------------------
 

@@ -173,7 +173,7 @@ def serve():
 
 def _set_up_copy(setup: bytes) -> None:
     """Makes a copy of an interpreter this one: `setup` is `(argv, environ,
-    module_paths, scripts)` for a new interpreter (a copy of the runtime's
+    module_paths, scripts, working_dir)` for a new interpreter (a copy of the runtime's
     template), `None` for a fork, which keeps its original's, as a child of
     `os.fork()` does. `scripts` are the `(filename, source)` of the scripts
     its sandbox ran, which it cannot open (host/interpreter/scripts.rs)."""
@@ -181,7 +181,7 @@ def _set_up_copy(setup: bytes) -> None:
     if settings is not None:
         # Each change writes pages this copy shares with the others: only
         # what differs from the template's (`['']`, no variables) is set.
-        argv, environ, module_paths, scripts = settings
+        argv, environ, module_paths, scripts, working_dir = settings
         for filename, source in scripts:
             # Lazily: decoded only if a traceback shows one of its lines.
             linecache.cache[filename] = (lambda source=source: _decode_source(source),)
@@ -192,6 +192,8 @@ def _set_up_copy(setup: bytes) -> None:
         if environ or os.environ:
             os.environ.clear()
             os.environ.update(environ)
+        if working_dir is not None:
+            os.chdir(working_dir)
     wasi_patches.after_fork_in_child()
 
 
@@ -227,6 +229,10 @@ def _run(source: bytes, filename: str) -> None:
     if filename != _COMMAND_FILENAME:
         _MAIN.__file__ = filename
     exec(code, _MAIN.__dict__)
+    if wasi_patches._DEFERRED_THREADS:
+        # As a process waits for its threads at exit: those it started and
+        # nothing waited for (daemons excepted) run now.
+        wasi_patches.run_deferred_threads(daemons=False)
 
 
 def _resolve(name: str):

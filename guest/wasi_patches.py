@@ -37,6 +37,14 @@ them).
   site-packages directory to `sys.path` or to enable a virtual
   environment, which cannot help in the sandbox: `traceback` says what
   the sandbox imports from instead.
+- WASI has no call to duplicate a descriptor, so `os.dup` and `os.dup2`
+  failed with ENOTSUP, and pytest's output capture and faulthandler plugin
+  with them. The host's descriptor table duplicates them (host/wasi/
+  descriptors.rs): `os.dup` and `os.dup2` ask it through the door.
+- wasi-libc keeps the working directory as the path it was given:
+  `os.chdir("..")` from `/usr` left `os.getcwd()` at `/usr/..`. `os.chdir`
+  normalizes the path first, as the sandbox resolves `..` by name
+  (host/wasi/tree.rs).
 - isolate's own modules that are loaded when first imported (PEP 734's
   `concurrent.interpreters`, `_interpreters`, and the
   `InterpreterPoolExecutor`) come from the driver's code, in place of the
@@ -61,6 +69,53 @@ def install() -> None:
     sys.meta_path.insert(0, _PatchOnImport)
     if not hasattr(os, "register_at_fork"):
         os.register_at_fork = register_at_fork
+    for patched in (dup, dup2, chdir):
+        patched.__doc__ = getattr(os, patched.__name__).__doc__
+    os.chdir, _wasi_chdir[0] = chdir, os.chdir
+    os.dup = dup
+    os.dup2 = dup2
+
+
+def _duplicate(op, *fds):
+    import _isolate_door as door
+
+    for fd in fds:
+        if fd < 0:
+            raise OSError(9, os.strerror(9))
+    answer = door.call(getattr(door, op), b"".join(door.U32.pack(fd) for fd in fds))
+    errno, new = door.TWO_U32.unpack_from(answer, 1)
+    if errno:
+        raise OSError(errno, os.strerror(errno))
+    return new
+
+
+def dup(fd, /):
+    return _duplicate("DUP", fd.__index__())
+
+
+def dup2(fd, fd2, inheritable=True):
+    return _duplicate("DUP_ONTO", fd.__index__(), fd2.__index__())
+
+
+# wasi-libc's `chdir`.
+_wasi_chdir = [None]
+
+
+def chdir(path):
+    if isinstance(path, int):
+        return _wasi_chdir[0](path)
+    given = path
+    path = os.fsdecode(os.fspath(path))
+    import posixpath
+
+    full = posixpath.normpath(posixpath.join(os.getcwd(), path))
+    if full.startswith("//"):
+        full = "/" + full.lstrip("/")
+    try:
+        _wasi_chdir[0](full)
+    except OSError as exc:
+        exc.filename = given
+        raise
 
 
 # The callbacks of `register_at_fork`: only those that run in a copy.
@@ -279,6 +334,193 @@ def _patch_threading(exec_module, module) -> None:
 
     wait.__doc__ = module.Condition.wait.__doc__
     module.Condition.wait = wait
+    Lock.__doc__ = module.Lock.__doc__
+    module.Lock = Lock
+    _defer_threads(module)
+
+
+# Threads started and not run yet, in order.
+_DEFERRED_THREADS = []
+# A deferred thread's states.
+_PENDING, _RUNNING, _DONE = "pending", "running", "done"
+
+
+def _defer_threads(module) -> None:
+    """`Thread.start()` defers the thread: it runs to its end, on the
+    stack of the thread that waits, the first time something waits for it
+    (`join()`, a lock, a condition, an event, a queue) or when the run that
+    started it ends. See the README's "Threads"."""
+    original_join, original_is_alive = module.Thread.join, module.Thread.is_alive
+
+    def start(self):
+        if not self._initialized:
+            raise RuntimeError("thread.__init__() not called")
+        if self._started.is_set():
+            raise RuntimeError("threads can only be started once")
+        self._isolate_state = _PENDING
+        _DEFERRED_THREADS.append(self)
+        self._started.set()
+
+    def join(self, timeout=None):
+        state = self.__dict__.get("_isolate_state")
+        if state is None:
+            return original_join(self, timeout)
+        if state is _RUNNING:
+            raise RuntimeError("cannot join current thread")
+        if state is _PENDING:
+            _run_deferred(module, self)
+
+    def is_alive(self):
+        state = self.__dict__.get("_isolate_state")
+        if state is None:
+            return original_is_alive(self)
+        return state is not _DONE
+
+    for patched, original in ((start, module.Thread.start), (join, original_join), (is_alive, original_is_alive)):
+        patched.__doc__ = original.__doc__
+        patched.__wrapped__ = original
+        setattr(module.Thread, original.__name__, patched)
+    WAIT_SOURCES.append(lambda timeout: run_deferred_threads(1) or None)
+
+
+def _run_deferred(module, thread) -> None:
+    """Runs a deferred thread to its end, as `current_thread()` meanwhile;
+    an exception goes to `threading.excepthook`, as a thread's does."""
+    _DEFERRED_THREADS.remove(thread)
+    thread._isolate_state = _RUNNING
+    ident = module.get_ident()
+    waiting = module._active.get(ident)
+    module._active[ident] = thread
+    try:
+        thread.run()
+    except SystemExit:
+        pass
+    except BaseException:
+        thread._invoke_excepthook(thread)
+    finally:
+        thread._isolate_state = _DONE
+        if waiting is None:
+            module._active.pop(ident, None)
+        else:
+            module._active[ident] = waiting
+
+
+def run_deferred_threads(most=None, daemons=True) -> int:
+    """Runs up to `most` deferred threads (all if None; with `daemons`
+    false, the others only); how many ran."""
+    threading = sys.modules.get("threading")
+    ran = 0
+    while threading is not None and (most is None or ran < most):
+        thread = next((t for t in _DEFERRED_THREADS if daemons or not t.daemon), None)
+        if thread is None:
+            break
+        _run_deferred(threading, thread)
+        ran += 1
+    return ran
+
+
+
+
+def _patch_thread_pool(exec_module, module) -> None:
+    """A `ThreadPoolExecutor` starts no thread: its tasks run one at a time,
+    in order, when something waits for one (`Future.result()`, `wait`,
+    `as_completed`, `map`) or at `shutdown(wait=True)`, with the
+    executor's initializer run first once."""
+    _without_register_at_fork(exec_module, module)
+    import queue
+    import weakref
+
+    pools = weakref.WeakSet()
+    original_shutdown = module.ThreadPoolExecutor.shutdown
+
+    def _adjust_thread_count(self):
+        pools.add(self)
+
+    def run_one(pool):
+        try:
+            item = pool._work_queue.get_nowait()
+        except queue.Empty:
+            return False
+        if item is None:
+            return False
+        context = pool.__dict__.get("_isolate_context")
+        if context is None:
+            context = pool._isolate_context = pool._create_worker_context()
+            try:
+                context.initialize()
+            except BaseException:
+                module._base.LOGGER.critical("Exception in initializer:", exc_info=True)
+                pool._initializer_failed()
+                return True
+        item.run(context)
+        return True
+
+    def progress(timeout):
+        for pool in list(pools):
+            if run_one(pool):
+                return True
+        return None
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        if wait and not cancel_futures:
+            while run_one(self):
+                pass
+        original_shutdown(self, wait, cancel_futures=cancel_futures)
+        context = self.__dict__.pop("_isolate_context", None)
+        if context is not None:
+            context.finalize()
+
+    shutdown.__doc__ = original_shutdown.__doc__
+    module.ThreadPoolExecutor._adjust_thread_count = _adjust_thread_count
+    module.ThreadPoolExecutor.shutdown = shutdown
+    WAIT_SOURCES.append(progress)
+
+
+class Lock:
+    """`threading.Lock`, whose blocking acquire of a held lock waits for
+    what the host brings (`WAIT_SOURCES`) or sleeps out its timeout, where
+    CPython's aborted the interpreter: no other thread can release it."""
+
+    __slots__ = ("_lock", "__weakref__")
+
+    def __init__(self):
+        import _thread
+
+        self._lock = _thread.allocate_lock()
+
+    def acquire(self, blocking=True, timeout=-1):
+        if not blocking and timeout != -1:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        if timeout < 0 and timeout != -1:
+            raise ValueError("timeout value must be a non-negative number")
+        if self._lock.acquire(False):
+            return True
+        if not blocking:
+            return False
+        return _wait_threadless(self._lock, None if timeout == -1 else timeout)
+
+    acquire_lock = acquire
+    __enter__ = acquire
+
+    def release(self):
+        self._lock.release()
+
+    release_lock = release
+
+    def __exit__(self, *exc_info):
+        self._lock.release()
+
+    def locked(self):
+        return self._lock.locked()
+
+    locked_lock = locked
+
+    def _at_fork_reinit(self):
+        self._lock._at_fork_reinit()
+
+    def __repr__(self):
+        state = "locked" if self._lock.locked() else "unlocked"
+        return f"<{state} {type(self).__module__}.{type(self).__qualname__} object at {id(self):#x}>"
 
 
 # CPython's hint, and the sandbox's in its place.
@@ -313,7 +555,7 @@ _PATCHES = {
     "matplotlib": _patch_matplotlib,
     "threading": _patch_threading,
     "logging": _without_register_at_fork,
-    "concurrent.futures.thread": _without_register_at_fork,
+    "concurrent.futures.thread": _patch_thread_pool,
     "multiprocessing.resource_tracker": _without_register_at_fork,
     "joblib.externals.loky.backend.resource_tracker": _without_register_at_fork,
 }

@@ -186,6 +186,13 @@ pub(crate) enum Op {
     /// that tag is still in the queue (no one took it); unless keep, it is
     /// removed.
     QueueWithdraw = 0x57,
+    /// fd:u32 → errno:u32 then fd:u32: `os.dup`, a new descriptor (the
+    /// lowest free) for what `fd` stands for. A WASI errno (wasi-libc's
+    /// `errno` numbers) if it failed, with fd 0.
+    Dup = 0x60,
+    /// fd:u32, to:u32 → as [`Op::Dup`]: `os.dup2`, `to` standing for what
+    /// `fd` does, closing what it stood for.
+    DupOnto = 0x61,
     /// → value: a tuple of the names of the host functions the caller may
     /// call.
     ListFunctions = 0x40,
@@ -235,6 +242,8 @@ impl Op {
             0x55 => QueueInfo,
             0x56 => QueuePutTagged,
             0x57 => QueueWithdraw,
+            0x60 => Dup,
+            0x61 => DupOnto,
             0x40 => ListFunctions,
             0x41 => CallFunction,
             _ => return None,

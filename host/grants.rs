@@ -5,7 +5,7 @@
 //! granted directory with cap-std, so no path inside it (`..`, absolute
 //! paths, symlinks pointing out) reaches anything outside it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
@@ -44,6 +44,8 @@ pub(crate) struct Grants {
     pub(crate) module_paths: Vec<(PathBuf, String)>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) stdin: Stdin,
+    /// The working directory to start in, if not `/`.
+    pub(crate) working_dir: Option<String>,
     /// The hash secret's seed, if not the environment's: an interpreter
     /// created by another's code has its creator's, as CPython's
     /// subinterpreters share their process's.
@@ -77,6 +79,44 @@ impl Grants {
             }
         }
         Ok(())
+    }
+
+    /// The working directory, normalized, checked to be a folder the
+    /// sandbox has: `/` or a folder above the mounts, `/tmp`, or a folder
+    /// inside a granted one (as it is on the host now). `guest_files` are
+    /// the guest's own mounts, as `(host, guest)`.
+    pub(crate) fn checked_working_dir(&self, guest_files: &[(&Path, &str)]) -> Result<Option<String>> {
+        let Some(dir) = &self.working_dir else { return Ok(None) };
+        let refuse = |why: &str| Error::Config(format!("working directory {dir:?}: {why}"));
+        if !dir.starts_with('/') {
+            return Err(refuse("not an absolute path"));
+        }
+        let dir = crate::wasi::tree::normalize("/", dir);
+        let mounts = self
+            .dirs
+            .iter()
+            .map(|(host, guest, _)| (host.as_path(), guest.as_str()))
+            .chain(self.module_paths.iter().map(|(host, guest)| (host.as_path(), guest.as_str())))
+            .chain(guest_files.iter().copied())
+            .map(|(host, guest)| (host, crate::wasi::tree::normalize("/", guest)));
+        // The deepest mount holding it, as the sandbox resolves it.
+        let mut best: Option<(&Path, String)> = None;
+        let mut above = dir == "/" || dir == crate::wasi::tree::TMP;
+        for (host, point) in mounts {
+            if let Some(rest) = crate::wasi::tree::below(&dir, &point) {
+                if best.as_ref().is_none_or(|(_, known)| point.len() >= known.len()) {
+                    best = Some((host, rest.to_owned()));
+                }
+            } else if crate::wasi::tree::below(&point, &dir).is_some() {
+                above = true;
+            }
+        }
+        match best {
+            Some((host, rest)) if host.join(&rest).is_dir() => Ok(Some(dir)),
+            Some(_) => Err(refuse("not a folder in the granted one it lies in")),
+            None if above => Ok(Some(dir)),
+            None => Err(refuse("not inside any folder the sandbox has (grant one with `preopened_dir`)")),
+        }
     }
 
     /// The seed of the interpreter's hash secret.

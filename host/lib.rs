@@ -148,7 +148,8 @@ pub use ids::{ChannelId, InterpreterId, QueueId};
 pub use interpreter::snapshot::Snapshot;
 pub use interpreter::{CancelHandle, Interpreter, InterpreterBuilder, STRING_FILENAME};
 pub use limits::{
-    DEFAULT_MAX_HANDLES, DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, Limit, format_duration, format_size,
+    DEFAULT_MAX_HANDLES, DEFAULT_MAX_INTERPRETERS, DEFAULT_MEMORY_LIMIT, DEFAULT_TMP_SIZE, Limit, format_duration,
+    format_size,
 };
 pub use output::{Captured, DEFAULT_CAPTURE_LIMIT, Output};
 pub use queue::fifo::Unbound;

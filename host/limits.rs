@@ -41,6 +41,10 @@ pub const DEFAULT_MAX_INTERPRETERS: usize = 64;
 /// interpreter, and the host, could open nothing more.
 pub const DEFAULT_MAX_HANDLES: usize = 1024;
 
+/// The default cap of a sandbox's `/tmp`, in bytes:
+/// [`InterpreterBuilder::tmp_size`](crate::InterpreterBuilder::tmp_size).
+pub const DEFAULT_TMP_SIZE: usize = 64 << 20;
+
 /// How many open channels an interpreter may hold ends of at once. Each
 /// costs the host a few hundred bytes outside the guest's memory limit:
 /// without a cap, a loop of `create_channel()` took 525 MB of the host's
@@ -105,6 +109,8 @@ pub(crate) struct Limits {
     /// Fuel per run, if the runtime meters it.
     pub(crate) fuel: Option<u64>,
     pub(crate) max_handles: usize,
+    /// The cap of the sandbox's `/tmp`, in bytes.
+    pub(crate) tmp_size: usize,
 }
 
 impl Default for Limits {
@@ -115,6 +121,7 @@ impl Default for Limits {
             max_interpreters: DEFAULT_MAX_INTERPRETERS,
             fuel: None,
             max_handles: DEFAULT_MAX_HANDLES,
+            tmp_size: DEFAULT_TMP_SIZE,
         }
     }
 }

@@ -50,7 +50,7 @@ enum Command {
     /// Run Python code, then save the interpreter's state to a file that `run --from` starts from
     #[command(
         after_long_help = SNAPSHOT_AFTER_HELP,
-        override_usage = "isolate snapshot [OPTIONS] -o FILE <SCRIPT | - | -c CODE | -m MODULE> [ARGS]..."
+        override_usage = "isolate snapshot [OPTIONS] -o FILE <SCRIPT | - | -c CODE | -m MODULE> [ARGS]...\n       isolate snapshot [OPTIONS] <-c CODE | -m MODULE> -o FILE [ARGS]..."
     )]
     Snapshot(SnapshotArgs),
     /// Print the licences of the Python guest embedded in isolate and of everything it links
@@ -67,6 +67,13 @@ The sandbox, by default:
   its own alive (--max-interpreters), hold 1,024 open files and 4,096 open
   channels; it has no time limit.
   --dir, --path, --env and --stdin each grant one thing more.
+
+The file system:
+  / lists what the sandbox has, read-only: the granted folders' mount points, /usr
+  (the standard library), /tmp and /dev. /tmp is a private, empty, writable folder
+  in memory, gone when the script ends (--tmp-size caps it); /dev has null and
+  urandom, nothing else. The script starts in / unless --workdir says where.
+  .. is resolved by name (/data/../tmp is /tmp), as os.path.normpath does.
 
 hash() of str and bytes:
   random, with a secret drawn once for this machine's cache. As in CPython,
@@ -99,6 +106,7 @@ Examples:
   isolate run --timeout 2s --memory 256M untrusted.py
   isolate run --fuel 100000000 reproducible.py
   isolate run --dir ./reports:/out --env LANG --stdin filter.py < input.txt
+  isolate run --dir .:/proj --workdir /proj --path ./site -m pytest -q
   echo 'print(42)' | isolate run -";
 
 const SNAPSHOT_AFTER_HELP: &str = "\
@@ -110,6 +118,11 @@ What a snapshot holds:
   everything the interpreter's memory held, secrets its code read included. It
   belongs to this build of isolate: another build refuses it, as it refuses a
   truncated or corrupt file.
+
+Where options go:
+  isolate's options come before the script, -c CODE or -m MODULE: what follows is the
+  program's (sys.argv), as with python3. -o FILE alone may also follow -c CODE or
+  -m MODULE, as in the first example.
 
 Examples:
   isolate snapshot -c 'import numpy, pandas' -o numpy_pandas.snapshot
@@ -155,6 +168,11 @@ struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Limits")]
     memory: Option<usize>,
 
+    /// Cap the sandbox's private /tmp, a folder in memory that is gone when the script ends:
+    /// its files' contents and 256 bytes a file [default: 64M]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, help_heading = "Limits")]
+    tmp_size: Option<usize>,
+
     /// Stop the script after it executes about N WebAssembly instructions:
     /// deterministic, unlike --timeout, but slower to run (exit status 125)
     #[arg(long, value_name = "N", help_heading = "Limits")]
@@ -167,6 +185,16 @@ struct RunArgs {
     /// Set an environment variable, or pass this process's KEY through
     #[arg(long = "env", value_name = "KEY[=VALUE]", help_heading = "Grants (each adds one thing the sandbox sees)")]
     env: Vec<String>,
+
+    /// Start in the folder DIR of the sandbox (an absolute path in a granted folder, or /tmp),
+    /// as `docker run --workdir` does: relative paths resolve from it [default: /]
+    #[arg(
+        short = 'w',
+        long = "workdir",
+        value_name = "DIR",
+        help_heading = "Grants (each adds one thing the sandbox sees)"
+    )]
+    workdir: Option<String>,
 
     /// Give the script this process's stdin
     #[arg(long, help_heading = "Grants (each adds one thing the sandbox sees)")]
@@ -205,17 +233,36 @@ const PROMPT: &str = include_str!("../guest/prompt.py");
 
 /// The options of `run` and `snapshot` that take a value (as a separate
 /// argument unless written `--name=value`).
-const OPTIONS_WITH_VALUES: &[&str] =
-    &["--timeout", "--memory", "--fuel", "--dir", "--env", "--path", "--max-interpreters", "--from", "-o", "--output"];
+const OPTIONS_WITH_VALUES: &[&str] = &[
+    "--timeout",
+    "--memory",
+    "--fuel",
+    "--dir",
+    "--env",
+    "--path",
+    "--max-interpreters",
+    "--from",
+    "-o",
+    "--output",
+    "-w",
+    "--workdir",
+    "--tmp-size",
+];
 
 /// As `python3`: everything after `-c CODE` or `-m MODULE` is the
 /// program's (`isolate run -m json.tool --help` asks json.tool for its
 /// help). clap stops taking options only at the script, so a `--` is put
-/// after the code or module name, unless a script came first.
+/// after the code or module name, unless a script came first. For
+/// `snapshot`, whose output is not the program's, `-o FILE` may follow the
+/// code or module too (`isolate snapshot -c CODE -o FILE`): the first one
+/// there is isolate's, unless one came before.
 fn program_args_end_options(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    if !matches!(args.get(1).and_then(|arg| arg.to_str()), Some("run" | "snapshot")) {
-        return args;
-    }
+    let snapshot = match args.get(1).and_then(|arg| arg.to_str()) {
+        Some("run") => false,
+        Some("snapshot") => true,
+        _ => return args,
+    };
+    let mut output_given = false;
     let mut at = 2;
     while let Some(arg) = args.get(at).and_then(|arg| arg.to_str()).map(str::to_owned) {
         let arg = arg.as_str();
@@ -223,6 +270,7 @@ fn program_args_end_options(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::
             // The script (or the end of options) comes first: all after is its.
             return args;
         }
+        output_given |= is_output_option(arg);
         if (arg.starts_with("-m") || arg.starts_with("-c")) && arg.len() > 2 {
             // `-mjson.tool`, as Python takes it: the option, then its value.
             let (option, value) = arg.split_at(2);
@@ -230,6 +278,9 @@ fn program_args_end_options(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::
             args.insert(at + 1, value.into());
         }
         if matches!(args[at].to_str(), Some("-m" | "-c")) {
+            if snapshot && !output_given {
+                at += move_output_before(&mut args, at);
+            }
             if at + 2 <= args.len() {
                 args.insert(at + 2, "--".into());
             }
@@ -238,6 +289,26 @@ fn program_args_end_options(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::
         at += if OPTIONS_WITH_VALUES.contains(&arg) { 2 } else { 1 };
     }
     args
+}
+
+/// Whether `arg` is `snapshot`'s `-o`/`--output`, with its value or not.
+fn is_output_option(arg: &str) -> bool {
+    arg == "--output" || arg.starts_with("--output=") || (arg.starts_with("-o") && !arg.starts_with("--"))
+}
+
+/// Moves the first `-o FILE` after the code or module at `at` (and its
+/// value) to before it; how many arguments moved.
+fn move_output_before(args: &mut Vec<std::ffi::OsString>, at: usize) -> usize {
+    let Some(found) = (at + 2..args.len()).find(|&i| args[i].to_str().is_some_and(is_output_option)) else {
+        return 0;
+    };
+    let takes_value = matches!(args[found].to_str(), Some("-o" | "--output"));
+    let count = if takes_value { 2.min(args.len() - found) } else { 1 };
+    let moved: Vec<_> = args.drain(found..found + count).collect();
+    for (offset, arg) in moved.into_iter().enumerate() {
+        args.insert(at + offset, arg);
+    }
+    count
 }
 
 /// What to run: source, the filename tracebacks show, and `sys.argv`.
@@ -271,7 +342,7 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
     // The prompt reads this process's stdin; so does the script before it.
     args.stdin |= interactive;
     let (timeout, memory, stdin, fuel) = (args.timeout, args.memory, args.stdin, args.fuel);
-    let max_interpreters = args.max_interpreters;
+    let (max_interpreters, tmp_size, workdir) = (args.max_interpreters, args.tmp_size, args.workdir.take());
     let dirs = std::mem::take(&mut args.dirs);
     // `--path DIR`: granted read-only at its own absolute path (so that
     // tracebacks name the host's files), and put on sys.path, for the
@@ -324,6 +395,12 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         if let Some(count) = max_interpreters {
             builder = builder.max_interpreters(count);
         }
+        if let Some(bytes) = tmp_size {
+            builder = builder.tmp_size(bytes);
+        }
+        if let Some(dir) = workdir {
+            builder = builder.working_dir(dir);
+        }
         for (host, guest, access) in dirs {
             builder = builder.preopened_dir(host, guest, access);
         }
@@ -343,7 +420,7 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
     });
     let interpreter = match interpreter {
         Ok(interpreter) => interpreter,
-        Err(err @ Error::Grant { .. }) => return fail(&error_chain(&err), EXIT_USAGE),
+        Err(err @ (Error::Grant { .. } | Error::Config(_))) => return fail(&error_chain(&err), EXIT_USAGE),
         Err(err) => return fail(&error_chain(&err), EXIT_ISOLATE_FAILED),
     };
     let mut outcome = if prompt_only { Ok(()) } else { interpreter.run_script(&program.filename, &program.source) };

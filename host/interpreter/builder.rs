@@ -27,7 +27,7 @@ use crate::runtime::Runtime;
 use crate::stop::CancelFlag;
 use crate::sync::lock;
 use crate::value::{self, Value};
-use crate::wasi::OpenFiles;
+use crate::wasi::{Files, TmpFolder};
 
 /// Configures and creates an [`Interpreter`]; from [`Runtime::interpreter`].
 ///
@@ -55,6 +55,8 @@ pub struct InterpreterBuilder {
     functions: Functions,
     /// Whether the interpreters its code creates get them too.
     share_functions: bool,
+    /// For a fork into a sandbox of its own: the original's `/tmp`, copied.
+    tmp_of: Option<Arc<Mutex<TmpFolder>>>,
 }
 
 impl InterpreterBuilder {
@@ -69,6 +71,7 @@ impl InterpreterBuilder {
             snapshot: None,
             functions: Functions::default(),
             share_functions: false,
+            tmp_of: None,
         }
     }
 
@@ -157,6 +160,33 @@ impl InterpreterBuilder {
     /// an absolute path, nor a symlink pointing out.
     pub fn preopened_dir(mut self, host: impl Into<PathBuf>, guest: impl Into<String>, access: DirAccess) -> Self {
         self.grants.dirs.push((host.into(), guest.into(), access));
+        self
+    }
+
+    /// Starts the interpreter in the folder `dir` of the sandbox (an absolute
+    /// path), as `docker run --workdir` does: `os.getcwd()` is `dir`, and
+    /// relative paths resolve from it. It must be `/`, `/tmp`, or a folder
+    /// inside a granted one (checked at `build`: [`Error::Config`]
+    /// otherwise). By default an interpreter starts in `/`, and one made
+    /// from a snapshot or a fork in the folder its original was in.
+    pub fn working_dir(mut self, dir: impl Into<String>) -> Self {
+        self.grants.working_dir = Some(dir.into());
+        self
+    }
+
+    /// Caps the sandbox's `/tmp`, in bytes: a private folder in the host's
+    /// memory, empty at first, shared by the interpreters of one sandbox
+    /// and gone with them. Its files' contents count, and 256 bytes for
+    /// each file and folder; a write past the cap fails as on a full disk
+    /// (`OSError: [Errno 51] No space left on device`). By default
+    /// [`DEFAULT_TMP_SIZE`](crate::DEFAULT_TMP_SIZE) (64 MiB); 0 leaves it
+    /// empty and read-only in effect. A fork into a sandbox of its own
+    /// ([`Interpreter::fork`]) gets a copy of its original's `/tmp` (the
+    /// files shared until either side writes); an interpreter made from a
+    /// [`Snapshot`] gets an empty one, as a snapshot holds no files. It is
+    /// not counted in [`memory_limit`](Self::memory_limit).
+    pub fn tmp_size(mut self, bytes: usize) -> Self {
+        self.limits.tmp_size = bytes;
         self
     }
 
@@ -295,7 +325,14 @@ impl InterpreterBuilder {
             self.grants.env.iter().map(|(key, value)| Value::Tuple(vec![key.as_str().into(), value.as_str().into()]));
         let module_paths = self.grants.module_paths.iter().map(|(_, guest)| Value::from(guest.as_str())).collect();
         let scripts = parent.map_or_else(|| Value::Tuple(Vec::new()), |parent| parent.sandbox().scripts().to_value());
-        let settings = Value::Tuple(vec![argv, Value::Tuple(environ.collect()), Value::Tuple(module_paths), scripts]);
+        let files = self.runtime.guest_files();
+        let working_dir = self.grants.checked_working_dir(&[
+            (&files.lib, guest::STDLIB_GUEST_DIR),
+            (&files.mpl_config, guest::MPL_CONFIG_GUEST_PATH),
+        ])?;
+        let working_dir = working_dir.map_or(Value::None, Value::from);
+        let settings =
+            Value::Tuple(vec![argv, Value::Tuple(environ.collect()), Value::Tuple(module_paths), scripts, working_dir]);
         self.create_from(parent, &template, Some(&settings), HeldHandles::default())
     }
 
@@ -303,7 +340,7 @@ impl InterpreterBuilder {
     /// by `parent` and in its sandbox if given (else in a sandbox of its
     /// own), holding the
     /// channel ends `ends`; `settings` are its `(argv, environ,
-    /// module_paths, scripts)`, if it does not keep the snapshot's
+    /// module_paths, scripts, working_dir)`, if it does not keep the snapshot's
     /// ([`Live::copy`]).
     pub(crate) fn create_from(
         self,
@@ -318,10 +355,16 @@ impl InterpreterBuilder {
         // A sandbox's interpreters share one memory budget.
         let sandbox = match parent {
             Some(parent) => parent.sandbox().clone(),
-            None => Sandbox::new(id, self.limits.memory),
+            None => {
+                let tmp = match &self.tmp_of {
+                    Some(original) => lock(original).copy(),
+                    None => TmpFolder::new(self.limits.tmp_size),
+                };
+                Sandbox::new(id, self.limits.memory, tmp)
+            }
         };
         let budget = sandbox.memory_budget().clone();
-        let store = self.store(&budget, &cancel, None)?;
+        let store = self.store(&budget, sandbox.tmp(), &cancel, None)?;
         let settings = settings.map(value::encode);
         let live = Live::copy(store, runtime.pre(), snapshot, settings).map_err(|(store, err)| {
             // Out of memory here is the sandbox's budget, spent by the others.
@@ -364,6 +407,7 @@ impl InterpreterBuilder {
     fn store(
         &self,
         budget: &Arc<MemoryBudget>,
+        tmp: &Arc<Mutex<TmpFolder>>,
         cancel: &Arc<CancelFlag>,
         secret: Option<PendingSecret>,
     ) -> Result<Store<HostState>> {
@@ -386,14 +430,16 @@ impl InterpreterBuilder {
             wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
                 .map_err(|err| Error::Cache { path: host.clone(), source: std::io::Error::other(err) })?;
         }
+        let mut wasi = wasi.build_p1();
+        let files = Files::new(&mut wasi, tmp.clone(), self.limits.max_handles);
         let state = HostState {
-            wasi: wasi.build_p1(),
+            wasi,
+            files,
             limiter: MemoryLimiter::new(budget.clone()),
             link: GuestLink::new(runtime.clone(), cancel.clone(), self.argv.clone()),
             runs: Default::default(),
             staging: Default::default(),
             exports: None,
-            open_files: OpenFiles::new(self.limits.max_handles),
             pending_secret: secret,
         };
         let mut store = Store::new(runtime.engine(), state);
@@ -425,17 +471,18 @@ impl InterpreterBuilder {
         let builder = InterpreterBuilder::new(runtime.clone()).stdout(Output::discard()).stderr(Output::discard());
         let budget = Arc::new(MemoryBudget::new(usize::MAX));
         let cancel = Arc::new(CancelFlag::default());
+        let tmp = Arc::new(Mutex::new(TmpFolder::new(0)));
         let boot = |store| {
             stacker::maybe_grow(limits::STACK_RED_ZONE, limits::STACK_SEGMENT, || {
                 Live::boot(store, runtime.pre(), image)
             })
         };
-        let mut live = boot(builder.store(&budget, &cancel, seed.pending_secret())?);
+        let mut live = boot(builder.store(&budget, &tmp, &cancel, seed.pending_secret())?);
         if live.is_err() && runtime.forget_driver_code() {
             // The driver's compiled code, kept in the cache, did not boot
             // (a damaged file): boot from the sources, which compiles and
             // keeps it anew.
-            live = boot(builder.store(&budget, &cancel, seed.pending_secret())?);
+            live = boot(builder.store(&budget, &tmp, &cancel, seed.pending_secret())?);
         }
         let mut live = live.map_err(|(_, err)| Error::engine(err))?;
         live.snapshot().map_err(Error::engine)
@@ -454,6 +501,7 @@ impl InterpreterBuilder {
             snapshot: None,
             functions: original.functions().clone(),
             share_functions: original.share_functions,
+            tmp_of: Some(original.sandbox().tmp().clone()),
         }
     }
 
@@ -473,6 +521,7 @@ impl InterpreterBuilder {
             // Its host functions, only if its builder said so.
             functions: if parent.share_functions { parent.functions().clone() } else { Functions::default() },
             share_functions: parent.share_functions,
+            tmp_of: None,
         }
     }
 }

@@ -148,10 +148,10 @@ impl Live {
     /// own, as a child does after `os.fork()`: its C library finds its own
     /// folders, the callbacks registered with
     /// `os.register_at_fork(after_in_child=...)` run once `random` reseeds,
-    /// and if `settings` (an encoded `(argv, environ, module_paths,
-    /// scripts)`) are given, `sys.argv`, `os.environ` and `sys.path` become
-    /// them and `linecache` has the scripts; a fork (`None`) keeps its
-    /// original's.
+    /// and if `settings` (an encoded `(argv, environ, module_paths, scripts,
+    /// working_dir)`) are given, `sys.argv`, `os.environ` and `sys.path`
+    /// become them, `linecache` has the scripts and the working directory is
+    /// `working_dir` (unless `None`); a fork (`None`) keeps its original's.
     pub(crate) fn copy(
         mut store: Store<HostState>,
         pre: &InstancePre<HostState>,

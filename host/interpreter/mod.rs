@@ -537,7 +537,7 @@ impl InterpreterInner {
             State::Dead(death) => return Err(death.error(self.id)),
             State::Destroyed => return Err(Error::Destroyed(self.id)),
         };
-        let open = live.store.data().open_files.open();
+        let open = live.store.data().files.descriptors.opened();
         if open > 0 {
             return Err(refuse(format!(
                 "it holds {open} open file{}, which a copy cannot share: close {} first",

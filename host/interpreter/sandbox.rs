@@ -12,6 +12,7 @@ use super::scripts::Scripts;
 use crate::ids::InterpreterId;
 use crate::limits::MemoryBudget;
 use crate::sync::lock;
+use crate::wasi::TmpFolder;
 
 pub(crate) struct Sandbox {
     /// The interpreter the host created (or forked) it for: its id names
@@ -21,18 +22,22 @@ pub(crate) struct Sandbox {
     memory: Arc<MemoryBudget>,
     /// The scripts the host ran in it.
     scripts: Scripts,
+    /// Its private `/tmp`, shared by its interpreters.
+    tmp: Arc<Mutex<TmpFolder>>,
     /// Its live interpreters, by id. Weak: an interpreter is owned by its
     /// Rust handle or by the interpreter that created it.
     members: Mutex<BTreeMap<InterpreterId, Weak<InterpreterInner>>>,
 }
 
 impl Sandbox {
-    /// A new sandbox for `root`, with a budget of `memory_limit` bytes.
-    pub(crate) fn new(root: InterpreterId, memory_limit: usize) -> Arc<Sandbox> {
+    /// A new sandbox for `root`, with a budget of `memory_limit` bytes and
+    /// `tmp` as its `/tmp`.
+    pub(crate) fn new(root: InterpreterId, memory_limit: usize, tmp: TmpFolder) -> Arc<Sandbox> {
         Arc::new(Sandbox {
             root,
             memory: Arc::new(MemoryBudget::new(memory_limit)),
             scripts: Scripts::default(),
+            tmp: Arc::new(Mutex::new(tmp)),
             members: Mutex::new(BTreeMap::new()),
         })
     }
@@ -44,6 +49,10 @@ impl Sandbox {
 
     pub(crate) fn memory_budget(&self) -> &Arc<MemoryBudget> {
         &self.memory
+    }
+
+    pub(crate) fn tmp(&self) -> &Arc<Mutex<TmpFolder>> {
+        &self.tmp
     }
 
     pub(crate) fn scripts(&self) -> &Scripts {

@@ -15,7 +15,7 @@ use crate::interpreter::staging::Staging;
 use crate::limits::MemoryLimiter;
 use crate::runtime::Runtime;
 use crate::stop::{CancelFlag, Stop};
-use crate::wasi::{OpenFiles, WasiHost};
+use crate::wasi::{Files, WasiHost};
 
 /// The host side of one interpreter's store.
 pub(crate) struct HostState {
@@ -30,24 +30,20 @@ pub(crate) struct HostState {
     /// that a host call takes it with a reference count (cloning the typed
     /// functions cost ~8% of a `run("x = 1")`).
     pub(crate) exports: Option<Arc<Exports>>,
-    /// The guest's open files, capped.
-    pub(crate) open_files: OpenFiles,
+    /// The guest's file tree and descriptors.
+    pub(crate) files: Files,
     /// What its first random draws get, if not the system's bytes: the
     /// hash secret of a template booted with a fixed seed.
     pub(crate) pending_secret: Option<PendingSecret>,
 }
 
 impl WasiHost for HostState {
-    fn wasi_ctx(&mut self) -> &mut WasiP1Ctx {
-        &mut self.wasi
+    fn wasi_and_files(&mut self) -> (&mut WasiP1Ctx, &mut Files) {
+        (&mut self.wasi, &mut self.files)
     }
 
     fn memory(&self) -> Option<Memory> {
         self.exports.as_ref().map(|exports| exports.memory)
-    }
-
-    fn open_files(&mut self) -> &mut OpenFiles {
-        &mut self.open_files
     }
 
     fn pending_secret(&mut self) -> &mut Option<PendingSecret> {

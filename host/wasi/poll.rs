@@ -11,11 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::{Caller, Trap};
+use wasmtime_wasi::p1::types::Errno;
 use wasmtime_wasi::p1::wasi_snapshot_preview1 as wasi;
 use wasmtime_wasi::runtime::in_tokio;
 use wiggle::GuestMemory;
 
-use super::{ERRNO_FAULT, ERRNO_SUCCESS, WasiHost, with_wasi};
+use super::descriptors::Open;
+use super::{ERRNO_FAULT, ERRNO_SUCCESS, WasiHost, serve};
 use crate::guest_memory::checked_range;
 use crate::stop::{CancelFlag, earlier};
 use crate::sync::Watched;
@@ -24,6 +26,8 @@ use crate::sync::Watched;
 const SUBSCRIPTION_SIZE: u32 = 48;
 const EVENT_SIZE: u32 = 32;
 const EVENTTYPE_CLOCK: u8 = 0;
+const EVENTTYPE_FD_READ: u8 = 1;
+const EVENTTYPE_FD_WRITE: u8 = 2;
 const SUBCLOCKFLAGS_ABSTIME: u16 = 1;
 
 /// One clock subscription: its userdata, and how long it waits once
@@ -80,13 +84,10 @@ pub(super) fn poll_oneoff<T: WasiHost>(
     let clocks = clocks.filter(|clocks| !clocks.is_empty()).and_then(|mut clocks| {
         let (data, state) = memory.data_and_store_mut(&mut caller);
         let mut memory = GuestMemory::Unshared(data);
-        clocks.iter_mut().try_for_each(|clock| clock.relative(state.wasi_ctx(), &mut memory)).map(|()| clocks)
+        clocks.iter_mut().try_for_each(|clock| clock.relative(state.wasi_and_files().0, &mut memory)).map(|()| clocks)
     });
     let Some(clocks) = clocks else {
-        // Files: wasmtime-wasi's own (a file is always ready).
-        return with_wasi(&mut caller, |ctx, memory| {
-            in_tokio(wasi::poll_oneoff(ctx, memory, subs, events, count, nevents))
-        });
+        return poll_files(&mut caller, subs, events, count, nevents);
     };
 
     let start = Instant::now();
@@ -114,6 +115,54 @@ pub(super) fn poll_oneoff<T: WasiHost>(
     }
     data[count_at].copy_from_slice(&(ready.len() as u32).to_le_bytes());
     Ok(ERRNO_SUCCESS)
+}
+
+/// A poll that waits on files too. The files served here are always ready:
+/// if one is polled, the answer is at once, those ready. Otherwise
+/// wasmtime-wasi answers, with its own descriptors (a file is always
+/// ready there too; a clock waits alongside).
+fn poll_files<T: WasiHost>(
+    caller: &mut Caller<'_, T>,
+    subs: i32,
+    events: i32,
+    count: i32,
+    nevents: i32,
+) -> wasmtime::Result<i32> {
+    serve(caller, |parts| {
+        let len = (count as u32).checked_mul(SUBSCRIPTION_SIZE).ok_or(Errno::Fault)?;
+        let mut subscriptions = parts.guest.slice(subs, len)?.to_vec();
+        parts.guest.check(events, (count as u32) * EVENT_SIZE)?;
+        parts.guest.check(nevents, 4)?;
+        let mut ready = Vec::new();
+        for sub in subscriptions.chunks_exact_mut(SUBSCRIPTION_SIZE as usize) {
+            if sub[8] != EVENTTYPE_FD_READ && sub[8] != EVENTTYPE_FD_WRITE {
+                continue;
+            }
+            let fd = i32::from_le_bytes(sub[16..20].try_into().expect("4 bytes"));
+            match &*parts.open(fd)? {
+                Open::Host { fd: inner, .. } => sub[16..20].copy_from_slice(&inner.to_le_bytes()),
+                _ => ready.push((sub[..8].to_vec(), sub[8])),
+            }
+        }
+        if !ready.is_empty() {
+            let mut out = Vec::with_capacity(ready.len() * EVENT_SIZE as usize);
+            for (userdata, kind) in &ready {
+                let mut event = [0u8; EVENT_SIZE as usize];
+                event[..8].copy_from_slice(userdata);
+                event[10] = *kind;
+                out.extend_from_slice(&event);
+            }
+            parts.guest.write(events, &out)?;
+            return Ok(parts.guest.write_u32(nevents, ready.len() as u32)?);
+        }
+        let answer =
+            parts.scratch(&[&subscriptions], (count as usize) * EVENT_SIZE as usize + 8, |ctx, memory, at, out| {
+                in_tokio(wasi::poll_oneoff(ctx, memory, at[0], out + 8, count, out))
+            })?;
+        let got = u32::from_le_bytes(answer[..4].try_into().expect("4 bytes")).min(count as u32);
+        parts.guest.write(events, &answer[8..8 + (got * EVENT_SIZE) as usize])?;
+        Ok(parts.guest.write_u32(nevents, got)?)
+    })
 }
 
 /// The subscriptions as clock waits; `None` if any is not one.

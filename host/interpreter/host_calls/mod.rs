@@ -6,7 +6,8 @@
 //!   interpreters of the caller's sandbox, and runs on threads;
 //! - `channels.rs`: PEP 554's channels;
 //! - `queues.rs`: PEP 734's queues;
-//! - `functions.rs`: the host functions the embedder offers.
+//! - `functions.rs`: the host functions the embedder offers;
+//! - `files.rs`: duplicating descriptors, which WASI cannot.
 //!
 //! Nothing a guest sends is trusted. Every frame is parsed with bounds
 //! checks, every id is checked against what that interpreter may reach (its
@@ -16,6 +17,7 @@
 
 mod boot;
 mod channels;
+mod files;
 mod functions;
 mod interpreters;
 mod queues;
@@ -138,6 +140,9 @@ fn answer(host: &mut HostState, memory: &mut [u8], request: Range<usize>) -> was
         Op::QueueGet => waited(queues::get(host, args), host.link.stop()),
         Op::QueueWithdraw => at_once(queues::withdraw(host, args)),
         Op::QueueInfo => at_once(queues::info(host, args)),
+
+        Op::Dup => files::dup(host, args, false),
+        Op::DupOnto => files::dup(host, args, true),
 
         Op::ListFunctions => at_once(functions::list(host, args)),
         Op::CallFunction => waited(functions::call(host, args), host.link.stop()),

@@ -1,12 +1,14 @@
 # flags: --dir {fixtures}/data:/data
 # stdout: granted: hello from the host
-# stdout: /data/../secret.txt: PermissionError
+# stdout: /data/../secret.txt: FileNotFoundError
 # stdout: /data/secret: PermissionError
 # stdout: /data/etc/passwd: PermissionError
 # stdout: /data/etc: PermissionError
-# stdout: relative ../secret.txt from /data: PermissionError
+# stdout: relative ../secret.txt from /data: FileNotFoundError
 # stdout: a new symlink out, followed: PermissionError
 # sandbox-only: escapes from a granted directory
+# `..` is resolved by name, in the sandbox's tree: /data/.. is its /, which
+# has no secret.txt; a symlink out is refused by the grant's capability.
 import os
 
 print("granted:", open("/data/hello.txt").read().strip())
