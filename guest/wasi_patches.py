@@ -45,6 +45,8 @@ them).
   `os.chdir("..")` from `/usr` left `os.getcwd()` at `/usr/..`. `os.chdir`
   normalizes the path first, as the sandbox resolves `..` by name
   (host/wasi/tree.rs).
+- WASI has no file modes, and CPython leaves out `os.umask`, which pytest's
+  cache calls: it is back, and remembers a mask that nothing applies.
 - isolate's own modules that are loaded when first imported (PEP 734's
   `concurrent.interpreters`, `_interpreters`, and the
   `InterpreterPoolExecutor`) come from the driver's code, in place of the
@@ -74,6 +76,8 @@ def install() -> None:
     os.chdir, _wasi_chdir[0] = chdir, os.chdir
     os.dup = dup
     os.dup2 = dup2
+    if not hasattr(os, "umask"):
+        os.umask = umask
 
 
 def _duplicate(op, *fds):
@@ -95,6 +99,20 @@ def dup(fd, /):
 
 def dup2(fd, fd2, inheritable=True):
     return _duplicate("DUP_ONTO", fd.__index__(), fd2.__index__())
+
+
+# The file mode creation mask `os.umask` reports: WASI has no file modes,
+# so it is only remembered.
+_UMASK = [0o022]
+
+
+def umask(mask, /):
+    """Set the current numeric umask and return the previous umask.
+
+    WASI files have no modes: the sandbox remembers the mask and applies it
+    to nothing."""
+    previous, _UMASK[0] = _UMASK[0], mask.__index__() & 0o777
+    return previous
 
 
 # wasi-libc's `chdir`.
