@@ -40,6 +40,9 @@ use crate::wasi::{Files, TmpFolder};
 ///   [`preopened_dir`](Self::preopened_dir), [`env`](Self::env),
 ///   [`stdin`](Self::stdin) and [`inherit_stdin`](Self::inherit_stdin) each
 ///   grant one thing, to this interpreter only (not to those it creates);
+/// - has a private, empty `/tmp` in memory ([`tmp_size`](Self::tmp_size)),
+///   `/dev/null` and `/dev/urandom`, and starts in `/`, which lists what it
+///   has ([`working_dir`](Self::working_dir));
 /// - holds no channel ends but those it creates or is given.
 #[derive(Debug)]
 pub struct InterpreterBuilder {

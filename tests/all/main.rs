@@ -5,6 +5,7 @@ mod cancel;
 mod channels;
 mod cli;
 mod errors;
+mod files;
 mod fork;
 mod grants;
 mod hash_seed;
