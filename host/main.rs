@@ -106,7 +106,7 @@ Examples:
   isolate run --timeout 2s --memory 256M untrusted.py
   isolate run --fuel 100000000 reproducible.py
   isolate run --dir ./reports:/out --env LANG --stdin filter.py < input.txt
-  isolate run --dir .:/proj --workdir /proj --path ./site -m pytest -q
+  isolate run --dir .:/proj --workdir /proj -m unittest -q
   echo 'print(42)' | isolate run -";
 
 const SNAPSHOT_AFTER_HELP: &str = "\

@@ -65,9 +65,7 @@ fn an_open_file_of_tmp_refuses_a_copy_and_the_cap_holds() {
     interp.run("f.close()").unwrap();
     interp.fork().unwrap();
     let full = interp
-        .eval(
-            "(lambda f: (lambda: [f.write(b'x' * 1024) for _ in range(100)])())(open('/tmp/big', 'wb', buffering=0))",
-        )
+        .eval("(lambda f: (lambda: [f.write(b'x' * 1024) for _ in range(100)])())(open('/tmp/big', 'wb', buffering=0))")
         .unwrap_err();
     assert!(full.to_string().contains("No space left on device"), "{full}");
     assert_eq!(interp.eval("1 + 1").unwrap(), Value::from(2), "the interpreter goes on");

@@ -4,6 +4,7 @@ mod cache;
 mod cancel;
 mod channels;
 mod cli;
+mod documented;
 mod errors;
 mod files;
 mod fork;
