@@ -16,9 +16,6 @@ use super::tree::{DEV, Device};
 use super::{Parts, WASI, WasiHost, fail, serve};
 use crate::sync::lock;
 
-/// The device number of `/tmp`'s files, apart from the tree's own.
-pub(crate) const TMP_DEVICE: u64 = OWN_DEVICE + 1;
-
 pub(super) fn add_to_linker<T: WasiHost>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     linker.func_wrap(WASI, "fd_advise", fd_advise::<T>)?;
     linker.func_wrap(WASI, "fd_allocate", fd_allocate::<T>)?;
@@ -181,7 +178,7 @@ fn own_stat(open: &Open) -> Result<FileStat, Errno> {
         Open::Folder { path } => folder_stat(path),
         Open::Devices => folder_stat(DEV),
         Open::Device(device) => device_stat(*device),
-        Open::Tmp(file) => tmp_stat(lock(&file.tmp).stat(file.inode)?),
+        Open::Tmp(file) => lock(&file.tmp).stat(file.inode)?,
         Open::Host { .. } => return Err(Errno::Badf),
     })
 }
@@ -213,19 +210,6 @@ pub(super) fn device_stat(device: Device) -> FileStat {
         accessed: 0,
         modified: 0,
         changed: 0,
-    }
-}
-
-pub(super) fn tmp_stat(stat: super::tmp::Stat) -> FileStat {
-    FileStat {
-        device: TMP_DEVICE,
-        inode: stat.inode,
-        filetype: stat.filetype,
-        links: stat.links,
-        size: stat.size,
-        accessed: stat.accessed,
-        modified: stat.modified,
-        changed: stat.changed,
     }
 }
 
@@ -280,10 +264,15 @@ pub(super) fn new_times(accessed: i64, modified: i64, flags: i32) -> Result<(Opt
     Ok((pick(accessed, abi::FST_ATIM, abi::FST_ATIM_NOW)?, pick(modified, abi::FST_MTIM, abi::FST_MTIM_NOW)?))
 }
 
+/// Whether `fd` is the root the guest started with, the one folder it is
+/// told is preopened: wasi-libc resolves every path from it.
+fn is_root(parts: &Parts<'_>, fd: i32) -> Result<bool, Errno> {
+    Ok(fd as u32 == ROOT_FD && matches!(&*parts.open(fd)?, Open::Folder { path } if path == "/"))
+}
+
 fn fd_prestat_get<T: WasiHost>(mut caller: Caller<'_, T>, fd: i32, out: i32) -> wasmtime::Result<i32> {
     serve(&mut caller, |parts| {
-        // The root alone is preopened: wasi-libc resolves every path from it.
-        if fd as u32 != ROOT_FD || !matches!(&*parts.open(fd)?, Open::Folder { path } if path == "/") {
+        if !is_root(parts, fd)? {
             return fail(Errno::Badf);
         }
         let mut prestat = [0u8; 8];
@@ -294,7 +283,7 @@ fn fd_prestat_get<T: WasiHost>(mut caller: Caller<'_, T>, fd: i32, out: i32) -> 
 
 fn fd_prestat_dir_name<T: WasiHost>(mut caller: Caller<'_, T>, fd: i32, at: i32, len: i32) -> wasmtime::Result<i32> {
     serve(&mut caller, |parts| {
-        if fd as u32 != ROOT_FD || !matches!(&*parts.open(fd)?, Open::Folder { path } if path == "/") {
+        if !is_root(parts, fd)? {
             return fail(Errno::Notdir);
         }
         if len < 1 {

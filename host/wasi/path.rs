@@ -13,7 +13,7 @@ use wasmtime_wasi::runtime::in_tokio;
 
 use super::abi::{self, Done, FDFLAG_APPEND, FILESTAT_SIZE, Failure, O_CREAT, O_DIRECTORY, O_EXCL, O_TRUNC};
 use super::descriptors::{HandleLimit, Open};
-use super::fd::{device_stat, folder_stat, new_times, tmp_open, tmp_stat};
+use super::fd::{device_stat, folder_stat, new_times, tmp_open};
 use super::tmp::{OpenFlags, TmpFolder};
 use super::tree::{self, DEV, Device, MountKind, Place};
 use super::{Files, Parts, WASI, WasiHost, fail, serve};
@@ -251,7 +251,7 @@ fn path_filestat_get<T: WasiHost>(
             Target::Device(device) => device_stat(device),
             Target::Tmp { tmp, rest } => {
                 let folder = lock(&tmp);
-                tmp_stat(folder.stat(folder.lookup(&components(&rest))?)?)
+                folder.stat(folder.lookup(&components(&rest))?)?
             }
             Target::NoDevice | Target::Missing { .. } => return fail(Errno::Noent),
         };

@@ -19,6 +19,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use wasmtime_wasi::p1::types::{Errno, Filetype};
 
+use super::abi::{FileStat, OWN_DEVICE};
+
 /// What a file or folder costs against the cap besides its contents.
 pub(crate) const NODE_COST: u64 = 256;
 
@@ -47,17 +49,8 @@ struct Node {
     changed: u64,
 }
 
-/// What a `stat` of a file or folder in `/tmp` says.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Stat {
-    pub(crate) inode: u64,
-    pub(crate) filetype: Filetype,
-    pub(crate) links: u64,
-    pub(crate) size: u64,
-    pub(crate) accessed: u64,
-    pub(crate) modified: u64,
-    pub(crate) changed: u64,
-}
+/// The device number of `/tmp`'s files, apart from the tree's own.
+pub(crate) const TMP_DEVICE: u64 = OWN_DEVICE + 1;
 
 /// How an open treats its path.
 #[derive(Debug, Clone, Copy, Default)]
@@ -157,13 +150,14 @@ impl TmpFolder {
         }
     }
 
-    pub(crate) fn stat(&self, inode: u64) -> Result<Stat, Errno> {
+    pub(crate) fn stat(&self, inode: u64) -> Result<FileStat, Errno> {
         let node = self.node(inode)?;
         let (filetype, size) = match &node.kind {
             Kind::File(data) => (Filetype::RegularFile, data.len() as u64),
             Kind::Folder { entries, .. } => (Filetype::Directory, entries.len() as u64),
         };
-        Ok(Stat {
+        Ok(FileStat {
+            device: TMP_DEVICE,
             inode,
             filetype,
             links: node.links,
