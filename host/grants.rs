@@ -115,7 +115,7 @@ impl Grants {
             Some((host, rest)) if host.join(&rest).is_dir() => Ok(Some(dir)),
             Some(_) => Err(refuse("not a folder in the granted one it lies in")),
             None if above => Ok(Some(dir)),
-            None => Err(refuse("not inside any folder the sandbox has (grant one with `preopened_dir`)")),
+            None => Err(refuse("not inside any folder the sandbox has (grant one: `--dir`, `preopened_dir`)")),
         }
     }
 
