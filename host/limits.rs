@@ -63,12 +63,10 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 /// The native stack a guest's WebAssembly may use, per call into it.
 ///
 /// CPython guards its C recursion by the guest's own (shadow) stack, but
-/// wasm frames live on the native stack too. With wasmtime's default
-/// (512 KiB) that one ran out first: `repr` of a list nested 100,000 deep
-/// trapped instead of raising `RecursionError`; at 2 MiB `==` of two such
-/// lists still did. At 4 MiB every case we tried raises `RecursionError`
-/// (`repr`, `==`, `pickle`, `copy.deepcopy`, `json.dumps`, `json.loads`,
-/// and recursion through `__repr__`), as at 8 MiB. 4 MiB, because a call
+/// wasm frames live on the native stack too. build.rs makes the shadow
+/// stack a measure of the native one (`build/stack_guard.rs`): every
+/// recursion measured there raises `RecursionError` at most 1.85 MiB deep
+/// in this stack, and the rest is for what runs after. 4 MiB, because a call
 /// into a guest needs this much native stack and more: with 8 MiB it never
 /// fit on a main thread's 8 MiB stack, and every run paid ~15 µs for a new
 /// stack segment (`run("x = 1")` 17.8 µs instead of the figure below).

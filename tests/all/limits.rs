@@ -127,8 +127,8 @@ fn recursion_through_c_code_raises_recursion_error() {
 }
 
 /// C code that CPython does not guard with its recursion limit (walking a
-/// container nested 100,000 deep) raises `RecursionError` too: the guest
-/// checks its own stack, and the native stack (8 MiB) outlasts it. With the
+/// container nested 100,000 deep) raises `RecursionError` too: CPython's
+/// C-stack guard trips before the native stack (4 MiB) runs out. With the
 /// previous guest these trapped.
 #[test]
 fn deep_c_recursion_raises_recursion_error_and_the_interpreter_goes_on() {
