@@ -47,6 +47,18 @@ them).
   (host/wasi/tree.rs).
 - WASI has no file modes, and CPython leaves out `os.umask`, which pytest's
   cache calls: it is back, and remembers a mask that nothing applies.
+- WASI has no users, and CPython leaves out `os.getuid` and its kin, which
+  pytest calls on every platform but Windows and Emscripten before it makes
+  a test's `tmp_path` (and compares with the folder's owner). Every file's
+  `st_uid` and `st_gid` are 0 in WASI, so the sandbox's one user is 0 too,
+  as in a container (file modes still apply to nothing).
+- WASI has no processes. `subprocess` says so (`OSError`, ENOTSUP), but
+  `multiprocessing` failed on a missing `os.pipe` or `os.WNOHANG`:
+  starting a process, making a process `Pool` and a
+  `ProcessPoolExecutor` now raise that `OSError` (the executor its own
+  `NotImplementedError`, which callers test for), naming what to use; a
+  `multiprocessing.pool.ThreadPool`, whose workers wait for each other,
+  raises `RuntimeError`, as CPython does where it cannot start a thread.
 - isolate's own modules that are loaded when first imported (PEP 734's
   `concurrent.interpreters`, `_interpreters`, and the
   `InterpreterPoolExecutor`) come from the driver's code, in place of the
@@ -78,6 +90,24 @@ def install() -> None:
     os.dup2 = dup2
     if not hasattr(os, "umask"):
         os.umask = umask
+    for name in ("getuid", "geteuid", "getgid", "getegid"):
+        if not hasattr(os, name):
+            setattr(os, name, _user(name))
+    if not hasattr(os, "getgroups"):
+        os.getgroups = lambda: [0]
+        os.getgroups.__name__ = os.getgroups.__qualname__ = "getgroups"
+        os.getgroups.__doc__ = "Return list of supplemental group IDs for the process: [0] in the sandbox."
+
+
+def _user(name):
+    def user_id():
+        return 0
+
+    user_id.__name__ = user_id.__qualname__ = name
+    kind = "group" if "gid" in name else "user"
+    real = "effective" if name.startswith("gete") else "real"
+    user_id.__doc__ = f"Return the current process's {real} {kind} id: 0 in the sandbox, the owner of every file."
+    return user_id
 
 
 def _duplicate(op, *fds):
@@ -567,6 +597,52 @@ def _patch_traceback(exec_module, module) -> None:
     module.TracebackException.__init__ = __init__
 
 
+# What `multiprocessing` says in place of starting a process.
+NO_PROCESSES = (
+    "the sandbox has no processes; for parallel work use "
+    "concurrent.futures.InterpreterPoolExecutor (each task in an interpreter of its own)"
+)
+
+
+def _no_processes(*args, **kwargs):
+    import errno
+
+    raise OSError(errno.ENOTSUP, f"{sys.platform} does not support processes: {NO_PROCESSES}")
+
+
+def _patch_multiprocessing_process(exec_module, module) -> None:
+    exec_module(module)
+    module.BaseProcess.start = _no_processes
+
+
+def _patch_multiprocessing_pool(exec_module, module) -> None:
+    exec_module(module)
+    original = module.Pool.__init__
+
+    def __init__(self, *args, **kwargs):
+        self._state = module.INIT  # what `__del__` reads
+        if isinstance(self, module.ThreadPool):
+            # Its workers wait for each other, which deferred threads cannot.
+            raise RuntimeError(
+                "multiprocessing's ThreadPool needs threads that run alongside each other, which the "
+                "sandbox has not; use concurrent.futures.ThreadPoolExecutor (its tasks run one at a "
+                "time) or InterpreterPoolExecutor"
+            )
+        _no_processes()
+
+    __init__.__wrapped__ = original
+    module.Pool.__init__ = __init__
+
+
+def _patch_process_pool(exec_module, module) -> None:
+    exec_module(module)
+
+    def _check_system_limits():
+        raise NotImplementedError(NO_PROCESSES)
+
+    module._check_system_limits = _check_system_limits
+
+
 _PATCHES = {
     "traceback": _patch_traceback,
     "asyncio.selector_events": _patch_asyncio,
@@ -575,6 +651,9 @@ _PATCHES = {
     "logging": _without_register_at_fork,
     "concurrent.futures.thread": _patch_thread_pool,
     "multiprocessing.resource_tracker": _without_register_at_fork,
+    "multiprocessing.process": _patch_multiprocessing_process,
+    "multiprocessing.pool": _patch_multiprocessing_pool,
+    "concurrent.futures.process": _patch_process_pool,
     "joblib.externals.loky.backend.resource_tracker": _without_register_at_fork,
 }
 
