@@ -133,12 +133,15 @@ def serve():
         source = answer[at:]
         del answer
         kind = flags >> 2 & 3
-        args = ()
+        args, kwargs = (), {}
         if flags & 1:
             bindings = _isolate_codec.decode(memoryview(_door(_TAKE_BINDINGS))[1:])
             if kind == _CALL:
-                # A call's one binding is its arguments.
+                # A call's bindings are its arguments, then its keyword
+                # arguments if it has any.
                 args = bindings[0][1]
+                if len(bindings) > 1:
+                    kwargs = bindings[1][1]
             else:
                 for name, value in bindings:
                     setattr(_MAIN, name, value)
@@ -152,7 +155,7 @@ def serve():
         if kind == _EVAL:
             result = eval(_compiled(source, filename, "eval"), _MAIN.__dict__)
         else:
-            result = _resolve(str(source, "utf-8"))(*args)
+            result = _resolve(str(source, "utf-8"))(*args, **kwargs)
         _report_result(result)
         return
     except SystemExit as exc:

@@ -289,8 +289,37 @@ impl Interpreter {
     /// As [`eval`](Self::eval); a name that is not found raises `NameError`
     /// or `AttributeError` ([`Error::RunFailed`]).
     pub fn call(&self, name: &str, args: &[Value]) -> Result<Value> {
-        let args = Message::from_value(&Value::Tuple(args.to_vec()), Copies::Allowed)?;
-        self.inner.evaluate(RunKind::Call, name, vec![(String::new(), args)])
+        self.call_with(name, args, std::iter::empty::<(String, Value)>())
+    }
+
+    /// Like [`call`](Self::call), with keyword arguments too.
+    ///
+    /// ```
+    /// use isolate::Value;
+    /// # let runtime = isolate::Runtime::new()?;
+    /// let interp = runtime.create_interpreter()?;
+    /// interp.run("import json")?;
+    /// let text = interp.call_with("json.dumps", &[Value::List(vec![1.into(), 2.into()])], [("indent", 1.into())])?;
+    /// assert_eq!(text, isolate::Value::from("[\n 1,\n 2\n]"));
+    /// # Ok::<(), isolate::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call); a keyword the callable does not take raises
+    /// `TypeError` ([`Error::RunFailed`]).
+    pub fn call_with<I, K>(&self, name: &str, args: &[Value], kwargs: I) -> Result<Value>
+    where
+        I: IntoIterator<Item = (K, Value)>,
+        K: Into<String>,
+    {
+        let kwargs: Vec<(Value, Value)> =
+            kwargs.into_iter().map(|(key, value)| (Value::Str(key.into()), value)).collect();
+        let mut bindings = vec![(String::new(), Message::from_value(&Value::Tuple(args.to_vec()), Copies::Allowed)?)];
+        if !kwargs.is_empty() {
+            bindings.push((String::new(), Message::from_value(&Value::Dict(kwargs), Copies::Allowed)?));
+        }
+        self.inner.evaluate(RunKind::Call, name, bindings)
     }
 
     /// Runs a script's source in `__main__`, as `python FILENAME` would.

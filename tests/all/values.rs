@@ -82,6 +82,29 @@ fn call_calls_a_dotted_name_with_copied_arguments() {
 }
 
 #[test]
+fn call_with_passes_keyword_arguments() {
+    let interp = interpreter();
+    interp
+        .run("def greet(name, *, punctuation='.', times=1):\n    return f'hello {name}{punctuation}' * times")
+        .unwrap();
+    assert_eq!(
+        interp.call_with("greet", &["Ada".into()], [("punctuation", "!".into())]).unwrap(),
+        Value::from("hello Ada!")
+    );
+    let both = [("times", Value::from(2)), ("punctuation", Value::from("?"))];
+    assert_eq!(interp.call_with("greet", &["Ada".into()], both).unwrap(), Value::from("hello Ada?hello Ada?"));
+    // No keyword arguments is `call`.
+    assert_eq!(
+        interp.call_with("greet", &["Ada".into()], Vec::<(String, Value)>::new()).unwrap(),
+        Value::from("hello Ada.")
+    );
+    let err = interp.call_with("greet", &["Ada".into()], [("colour", "red".into())]).unwrap_err();
+    let exception = err.python_exception().unwrap();
+    assert_eq!(exception.type_name(), "TypeError");
+    assert!(exception.message().contains("colour"), "{}", exception.message());
+}
+
+#[test]
 fn call_errors_name_what_went_wrong() {
     let interp = interpreter();
     let err = interp.call("no_such_function", &[]).unwrap_err();
