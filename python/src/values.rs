@@ -1,0 +1,106 @@
+//! Python objects to isolate's `Value`s and back: what crosses into and
+//! out of a sandbox as a copy.
+
+use isolate::{MAX_DEPTH, Value};
+use num_bigint::BigInt;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple};
+
+use crate::errors;
+
+/// `object` as a value: `None`, `bool`, `int`, `float`, `str`, `bytes`,
+/// buffers (`bytearray`, `memoryview`, anything with the buffer protocol,
+/// as their bytes), and tuples, lists and dicts of those.
+pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
+    to_value_at(object, 0)
+}
+
+fn to_value_at(object: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(errors::not_shareable(format!("a value nested more than {MAX_DEPTH} deep cannot be shared")));
+    }
+    if object.is_none() {
+        return Ok(Value::None);
+    }
+    // Before int: bool is one.
+    if let Ok(value) = object.cast::<PyBool>() {
+        return Ok(Value::Bool(value.is_true()));
+    }
+    if let Ok(value) = object.cast::<PyInt>() {
+        return Ok(match value.extract::<i64>() {
+            Ok(small) => Value::from(small),
+            Err(_) => Value::Int(value.extract::<BigInt>()?),
+        });
+    }
+    if let Ok(value) = object.cast::<PyFloat>() {
+        return Ok(Value::Float(value.value()));
+    }
+    if let Ok(value) = object.cast::<PyString>() {
+        return Ok(Value::Str(value.to_str()?.to_owned()));
+    }
+    if let Ok(value) = object.cast::<PyBytes>() {
+        return Ok(Value::Bytes(value.as_bytes().to_vec()));
+    }
+    if let Ok(value) = object.cast::<PyTuple>() {
+        return Ok(Value::Tuple(value.iter().map(|item| to_value_at(&item, depth + 1)).collect::<PyResult<_>>()?));
+    }
+    if let Ok(value) = object.cast::<PyList>() {
+        return Ok(Value::List(value.iter().map(|item| to_value_at(&item, depth + 1)).collect::<PyResult<_>>()?));
+    }
+    if let Ok(value) = object.cast::<PyDict>() {
+        let items = value
+            .iter()
+            .map(|(key, value)| Ok((to_value_at(&key, depth + 1)?, to_value_at(&value, depth + 1)?)))
+            .collect::<PyResult<_>>()?;
+        return Ok(Value::Dict(items));
+    }
+    if let Ok(value) = object.cast::<PyByteArray>() {
+        return Ok(Value::Buffer(value.to_vec()));
+    }
+    // Any other buffer (a memoryview, an array.array, a numpy array): its
+    // bytes, in C order.
+    if let Ok(view) = PyMemoryView::from(object) {
+        let bytes = view.call_method0("tobytes")?;
+        return Ok(Value::Buffer(bytes.cast::<PyBytes>()?.as_bytes().to_vec()));
+    }
+    let type_name = object.get_type().name().map(|name| name.to_string()).unwrap_or_else(|_| "?".into());
+    Err(errors::not_shareable(format!(
+        "an object of type {type_name} cannot be shared: pass None, bool, int, float, str, bytes, a buffer, \
+         or a tuple, list or dict of those"
+    )))
+}
+
+/// `value` as a Python object: a buffer becomes a read-only `memoryview`
+/// of its bytes.
+pub(crate) fn to_python<'py>(py: Python<'py>, value: Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::None => py.None().into_bound(py),
+        Value::Bool(value) => PyBool::new(py, value).to_owned().into_any(),
+        Value::Int(value) => value.into_pyobject(py)?.into_any(),
+        Value::Float(value) => PyFloat::new(py, value).into_any(),
+        Value::Str(value) => PyString::new(py, &value).into_any(),
+        Value::Bytes(value) => PyBytes::new(py, &value).into_any(),
+        Value::Buffer(value) => PyMemoryView::from(&PyBytes::new(py, &value).into_any())?.into_any(),
+        Value::Tuple(items) => {
+            PyTuple::new(py, items.into_iter().map(|item| to_python(py, item)).collect::<PyResult<Vec<_>>>()?)?
+                .into_any()
+        }
+        Value::List(items) => {
+            PyList::new(py, items.into_iter().map(|item| to_python(py, item)).collect::<PyResult<Vec<_>>>()?)?
+                .into_any()
+        }
+        Value::Dict(items) => {
+            let dict = PyDict::new(py);
+            for (key, value) in items {
+                dict.set_item(to_python(py, key)?, to_python(py, value)?)?;
+            }
+            dict.into_any()
+        }
+        other => {
+            return Err(errors::not_shareable(format!(
+                "a {} cannot be returned to the host program",
+                other.type_name()
+            )));
+        }
+    })
+}

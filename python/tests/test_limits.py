@@ -1,0 +1,81 @@
+"""Limits, cancel() and forks."""
+
+import threading
+import time
+
+import pytest
+
+import isolate_wasm as iso
+
+
+def test_a_time_limit_stops_a_loop_and_the_interpreter_is_discarded():
+    interp = iso.create(timeout=0.5)
+    with pytest.raises(iso.TimeLimitExceeded) as caught:
+        interp.exec("while True:\n    pass")
+    assert isinstance(caught.value, TimeoutError)
+    assert caught.value.limit == 0.5
+    with pytest.raises(iso.TimeLimitExceeded):
+        interp.exec("x = 1")
+
+
+def test_the_memory_limit_raises_memory_error_inside():
+    with iso.create(memory="128M") as interp:
+        with pytest.raises(iso.ExecutionFailed) as caught:
+            interp.exec("data = bytearray(1 << 30)")
+        assert caught.value.excinfo.type.__name__ == "MemoryError"
+        assert interp.eval("len(bytearray(1 << 20))") == 1 << 20
+
+
+def test_fuel_stops_a_run_deterministically():
+    def stopped_at():
+        interp = iso.create(fuel=20_000_000, stdout="capture")
+        with pytest.raises(iso.FuelExhausted):
+            interp.exec("n = 0\nwhile True:\n    n += 1\n    if n % 1000 == 0:\n        print(n)")
+        return interp.take_stdout().split()[-1]
+
+    assert stopped_at() == stopped_at()
+
+
+def test_cancel_from_another_thread():
+    interp = iso.create()
+    timer = threading.Timer(0.3, interp.cancel)
+    timer.start()
+    with pytest.raises(iso.Cancelled):
+        interp.exec("while True:\n    pass")
+    timer.join()
+
+
+def test_runs_release_the_gil():
+    # While a sandbox sleeps, this thread keeps running Python.
+    interp = iso.create()
+    ticks = []
+    worker = threading.Thread(target=interp.exec, args=("import time\ntime.sleep(0.5)",))
+    worker.start()
+    while worker.is_alive():
+        ticks.append(1)
+        time.sleep(0.01)
+    worker.join()
+    assert len(ticks) > 5
+
+
+def test_close_is_refused_while_running():
+    interp = iso.create()
+    worker = threading.Thread(target=interp.exec, args=("import time\ntime.sleep(0.5)",))
+    worker.start()
+    while not interp.is_running():
+        time.sleep(0.01)
+    with pytest.raises(iso.InterpreterError, match="running"):
+        interp.close()
+    worker.join()
+    interp.close()
+
+
+def test_a_fork_is_an_independent_copy(interp):
+    interp.exec("import json\nstate = {'n': 1}\nsquare = lambda x: x * x")
+    child = interp.fork()
+    child.exec("state['n'] = 2")
+    assert child.eval("state['n'], square(3)") == (2, 9)
+    assert interp.eval("state['n']") == 1
+    assert child.call("json.dumps", [1]) == "[1]"
+    assert child.id != interp.id
+    child.close()
