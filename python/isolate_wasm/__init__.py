@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import threading
 from typing import Any, Callable, Iterable, Mapping, Union
 
 from . import _native
@@ -34,13 +35,20 @@ from ._errors import (
     LimitExceeded,
     MemoryLimitExceeded,
     NotShareableError,
+    QueueEmpty,
+    QueueError,
+    QueueFull,
     StackExhausted,
     TimeLimitExceeded,
 )
+from ._native import Queue, Snapshot
 
 __all__ = [
     "create",
+    "create_queue",
     "Interpreter",
+    "Queue",
+    "Snapshot",
     "Dir",
     "warmup",
     "cache_dir",
@@ -54,6 +62,9 @@ __all__ = [
     "LimitExceeded",
     "MemoryLimitExceeded",
     "NotShareableError",
+    "QueueEmpty",
+    "QueueError",
+    "QueueFull",
     "StackExhausted",
     "TimeLimitExceeded",
 ]
@@ -170,6 +181,16 @@ class Interpreter:
         self._native.exec(f"import {module}")
         return f"{module}.{qualname}"
 
+    def call_in_thread(self, callable: Union[str, Callable[..., Any]], /, *args: Any, **kwargs: Any) -> threading.Thread:
+        """Runs `call(callable, *args, **kwargs)` on a new host thread and
+        returns the thread, started (PEP 734): `join(timeout)` and
+        `is_alive()` work as on any thread. The result is dropped; an
+        exception goes to `threading.excepthook`, as any thread's does."""
+        name = self._callable_name(callable)
+        thread = threading.Thread(target=self._native.call, args=(name, args, kwargs or None), daemon=True)
+        thread.start()
+        return thread
+
     def prepare_main(self, ns: Union[Mapping[str, Any], None] = None, /, **kwargs: Any) -> None:
         """Binds names in `__main__` to copies of the values (PEP 734)."""
         names = dict(ns or {}, **kwargs)
@@ -183,6 +204,11 @@ class Interpreter:
         """A copy of this idle interpreter (what it imported and defined),
         in a sandbox of its own, with its limits and grants."""
         return Interpreter(self._native.fork())
+
+    def snapshot(self) -> Snapshot:
+        """The state of this idle interpreter: `create(snapshot=...)` starts
+        new interpreters from it, `save(path)` keeps it in a file."""
+        return self._native.snapshot()
 
     def is_running(self) -> bool:
         """Whether a run is going on in the interpreter (PEP 734)."""
@@ -241,6 +267,7 @@ def create(
     stdout: Any = None,
     stderr: Any = None,
     functions: Union[Mapping[str, Callable[..., Any]], None] = None,
+    snapshot: Union[Snapshot, None] = None,
 ) -> Interpreter:
     """A new interpreter in a sandbox of its own (PEP 734's `create()`).
 
@@ -258,6 +285,9 @@ def create(
       `take_stdout()`), `"discard"`, or a callable given the text.
     - `functions`: host functions the sandbox calls as
       `from host import tools; tools.NAME(...)`, with copies of values.
+    - `snapshot`: start as a copy of a `Snapshot`'s state (what its
+      interpreter imported and defined), with this call's limits and
+      grants.
 
     The first call compiles the guest for this machine (about a minute,
     once per cache folder: see `cache_dir()` and `warmup()`)."""
@@ -296,8 +326,17 @@ def create(
         stdout=_output("stdout", stdout),
         stderr=_output("stderr", stderr),
         functions=named,
+        snapshot=snapshot,
     )
     return Interpreter(native)
+
+
+def create_queue(maxsize: int = 0) -> Queue:
+    """A new queue (PEP 734's `create_queue`) holding at most `maxsize`
+    items (0: no bound), shared with the interpreters it is passed to."""
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 0:
+        raise ValueError(f"maxsize={maxsize!r}: expected a non-negative int")
+    return _native.create_queue(maxsize)
 
 
 def warmup(*, fuel: bool = False) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import queue
 import types
 
 __all__ = [
@@ -17,6 +18,9 @@ __all__ = [
     "FuelExhausted",
     "HandleLimitExceeded",
     "Cancelled",
+    "QueueError",
+    "QueueEmpty",
+    "QueueFull",
 ]
 
 
@@ -91,6 +95,18 @@ class HandleLimitExceeded(LimitExceeded):
 
 class Cancelled(InterpreterError):
     """The run was stopped by `cancel()`; the interpreter is discarded."""
+
+
+class QueueError(InterpreterError):
+    """A queue cannot do what was asked (PEP 734)."""
+
+
+class QueueEmpty(QueueError, queue.Empty):
+    """`get()` found the queue empty, or it stayed empty for `timeout`."""
+
+
+class QueueFull(QueueError, queue.Full):
+    """`put()` found the queue full, or it stayed full for `timeout`."""
 
 
 _LIMITS = {

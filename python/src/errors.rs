@@ -49,6 +49,9 @@ pub(crate) fn to_python(py: Python<'_>, err: Error) -> PyErr {
         Error::Cancelled(_) => raised(py, "Cancelled", (message,)),
         Error::Destroyed(_) => raised(py, "InterpreterNotFoundError", (message,)),
         Error::InvalidValue(_) => raised(py, "NotShareableError", (message,)),
+        Error::QueueEmpty(_) => raised(py, "QueueEmpty", (message,)),
+        Error::QueueFull(_) => raised(py, "QueueFull", (message,)),
+        Error::QueueNotFound(_) | Error::ItemInterpreterDestroyed(_) => raised(py, "QueueError", (message,)),
         Error::Timeout => PyTimeoutError::new_err(message),
         Error::Config(_) => PyValueError::new_err(message),
         Error::Grant { ref source, .. } | Error::Snapshot { ref source, .. } | Error::Cache { ref source, .. } => {

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::output::{PythonWriter, Target};
+use crate::snapshot::Snapshot;
 use crate::{errors, runtime, values};
 
 /// An interpreter in a sandbox of its own. Every run releases the GIL, so
@@ -88,6 +89,12 @@ impl Interpreter {
     /// A copy of this idle interpreter, in a sandbox of its own.
     fn fork(&self, py: Python<'_>) -> PyResult<Interpreter> {
         self.without_gil(py, |interp| interp.fork()).map(Interpreter::new)
+    }
+
+    /// The state of this idle interpreter, for new interpreters to start
+    /// from.
+    fn snapshot(&self, py: Python<'_>) -> PyResult<Snapshot> {
+        self.without_gil(py, |interp| interp.snapshot()).map(|inner| Snapshot { inner })
     }
 
     /// Whether a run is going on.
@@ -188,7 +195,7 @@ fn host_function(function: Py<PyAny>) -> impl Fn(&[Value]) -> Result<Value, Stri
 /// which checks and converts what users pass before calling this.
 #[pyfunction]
 #[pyo3(signature = (*, memory, timeout, fuel, dirs, path, env, stdin, workdir, tmp_size, max_interpreters,
-                    max_handles, stdout, stderr, functions))]
+                    max_handles, stdout, stderr, functions, snapshot))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn create(
     py: Python<'_>,
@@ -206,6 +213,7 @@ pub(crate) fn create(
     stdout: &Bound<'_, PyAny>,
     stderr: &Bound<'_, PyAny>,
     functions: Vec<(String, Py<PyAny>)>,
+    snapshot: Option<PyRef<'_, Snapshot>>,
 ) -> PyResult<Interpreter> {
     let runtime = runtime::runtime(py, fuel.is_some())?;
     let mut builder = runtime.interpreter().stdout(output(stdout, "stdout")?).stderr(output(stderr, "stderr")?);
@@ -244,6 +252,9 @@ pub(crate) fn create(
     }
     if let Some(count) = max_handles {
         builder = builder.max_handles(count);
+    }
+    if let Some(snapshot) = &snapshot {
+        builder = builder.snapshot(&snapshot.inner);
     }
     for (name, function) in functions {
         builder = builder.function(name, host_function(function));

@@ -8,7 +8,9 @@
 mod errors;
 mod interpreter;
 mod output;
+mod queue;
 mod runtime;
+mod snapshot;
 mod values;
 
 use pyo3::prelude::*;
@@ -16,6 +18,9 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<interpreter::Interpreter>()?;
+    module.add_class::<queue::Queue>()?;
+    module.add_class::<snapshot::Snapshot>()?;
+    module.add_function(wrap_pyfunction!(queue::create_queue, module)?)?;
     module.add_function(wrap_pyfunction!(interpreter::create, module)?)?;
     module.add_function(wrap_pyfunction!(runtime::warmup, module)?)?;
     module.add_function(wrap_pyfunction!(runtime::cache_dir, module)?)?;

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple};
 
 use crate::errors;
+use crate::queue::Queue;
 
 /// `object` as a value: `None`, `bool`, `int`, `float`, `str`, `bytes`,
 /// buffers (`bytearray`, `memoryview`, anything with the buffer protocol,
@@ -54,6 +55,9 @@ fn to_value_at(object: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
             .collect::<PyResult<_>>()?;
         return Ok(Value::Dict(items));
     }
+    if let Ok(queue) = object.cast::<Queue>() {
+        return Ok(Value::Queue(queue.get().inner.clone()));
+    }
     if let Ok(value) = object.cast::<PyByteArray>() {
         return Ok(Value::Buffer(value.to_vec()));
     }
@@ -66,7 +70,7 @@ fn to_value_at(object: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     let type_name = object.get_type().name().map(|name| name.to_string()).unwrap_or_else(|_| "?".into());
     Err(errors::not_shareable(format!(
         "an object of type {type_name} cannot be shared: pass None, bool, int, float, str, bytes, a buffer, \
-         or a tuple, list or dict of those"
+         a Queue, or a tuple, list or dict of those"
     )))
 }
 
@@ -96,6 +100,7 @@ pub(crate) fn to_python<'py>(py: Python<'py>, value: Value) -> PyResult<Bound<'p
             }
             dict.into_any()
         }
+        Value::Queue(inner) => Bound::new(py, Queue { inner })?.into_any(),
         other => {
             return Err(errors::not_shareable(format!(
                 "a {} cannot be returned to the host program",

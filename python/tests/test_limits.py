@@ -79,3 +79,27 @@ def test_a_fork_is_an_independent_copy(interp):
     assert child.call("json.dumps", [1]) == "[1]"
     assert child.id != interp.id
     child.close()
+
+
+def test_call_in_thread_runs_on_a_host_thread(interp):
+    interp.exec("import time\ndef slow(x, *, then):\n    time.sleep(0.2)\n    global done\n    done = (x, then)")
+    thread = interp.call_in_thread("slow", 1, then="ok")
+    assert thread.is_alive()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert interp.eval("done") == (1, "ok")
+
+
+def test_a_snapshot_starts_new_interpreters_and_survives_a_file(interp, tmp_path):
+    interp.exec("import json\nsettings = {'scale': 10}\ndef scaled(x):\n    return x * settings['scale']")
+    snapshot = interp.snapshot()
+    assert snapshot.memory_size > 1 << 20
+    with iso.create(snapshot=snapshot) as copy:
+        assert copy.call("scaled", 4) == 40
+    snapshot.save(tmp_path / "state.snap")
+    loaded = iso.Snapshot.load(tmp_path / "state.snap")
+    with iso.create(snapshot=loaded) as copy:
+        assert copy.eval("json.dumps(settings)") == '{"scale": 10}'
+    (tmp_path / "bad.snap").write_bytes(b"not a snapshot")
+    with pytest.raises(OSError):
+        iso.Snapshot.load(tmp_path / "bad.snap")
