@@ -18,6 +18,7 @@ tuples, lists and dicts of those; other objects raise NotShareableError.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import re
@@ -190,6 +191,34 @@ class Interpreter:
         thread = threading.Thread(target=self._native.call, args=(name, args, kwargs or None), daemon=True)
         thread.start()
         return thread
+
+    async def aexec(self, code: str, /) -> None:
+        """`exec()` for asyncio: the run goes on a worker thread, and
+        cancelling the awaiting task cancels the run (the interpreter is
+        then discarded, as by `cancel()`)."""
+        await self._in_thread(self.exec, code)
+
+    async def aeval(self, expression: str, /) -> Any:
+        """`eval()` for asyncio; see `aexec()`."""
+        return await self._in_thread(self.eval, expression)
+
+    async def acall(self, callable: Union[str, Callable[..., Any]], /, *args: Any, **kwargs: Any) -> Any:
+        """`call()` for asyncio; see `aexec()`."""
+        return await self._in_thread(lambda: self.call(callable, *args, **kwargs))
+
+    async def _in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        future = asyncio.get_running_loop().run_in_executor(None, function, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            self.cancel()
+            # The run ends at once; its error (Cancelled) is the task's
+            # cancellation.
+            try:
+                await future
+            except BaseException:
+                pass
+            raise
 
     def prepare_main(self, ns: Union[Mapping[str, Any], None] = None, /, **kwargs: Any) -> None:
         """Binds names in `__main__` to copies of the values (PEP 734)."""

@@ -11,7 +11,7 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::output::{PythonWriter, Target};
 use crate::snapshot::Snapshot;
-use crate::{errors, runtime, values};
+use crate::{errors, interrupt, runtime, values};
 
 /// An interpreter in a sandbox of its own. Every run releases the GIL, so
 /// that other host threads (and other interpreters) run meanwhile.
@@ -30,6 +30,7 @@ impl Interpreter {
     }
 
     fn live(&self) -> PyResult<Arc<isolate::Interpreter>> {
+        runtime::check_process()?;
         let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.clone().ok_or_else(|| Python::attach(|py| errors::to_python(py, isolate::Error::Destroyed(self.id))))
     }
@@ -41,7 +42,16 @@ impl Interpreter {
         work: impl FnOnce(&isolate::Interpreter) -> isolate::Result<T> + Send,
     ) -> PyResult<T> {
         let interp = self.live()?;
-        py.detach(|| work(&interp)).map_err(|err| errors::to_python(py, err))
+        let waiting = interrupt::Waiting::new(py, &self.cancel);
+        let result = py.detach(|| work(&interp));
+        drop(waiting);
+        result.or_else(|err| {
+            if matches!(err, isolate::Error::Cancelled(_)) {
+                // Cancelled by Ctrl-C: the KeyboardInterrupt it raises.
+                py.check_signals()?;
+            }
+            Err(errors::to_python(py, err))
+        })
     }
 }
 

@@ -7,6 +7,7 @@
 
 mod errors;
 mod interpreter;
+mod interrupt;
 mod output;
 mod queue;
 mod runtime;

@@ -58,6 +58,7 @@ impl Queue {
     /// queue is full, at most `timeout` seconds (then `QueueFull`).
     #[pyo3(signature = (obj, block = true, timeout = None))]
     fn put(&self, py: Python<'_>, obj: &Bound<'_, PyAny>, block: bool, timeout: Option<f64>) -> PyResult<()> {
+        runtime::check_process()?;
         let value = values::to_value(obj)?;
         let timeout = timeout_of(timeout)?;
         let queue = &self.inner;
@@ -78,6 +79,7 @@ impl Queue {
     /// the queue is empty, at most `timeout` seconds (then `QueueEmpty`).
     #[pyo3(signature = (block = true, timeout = None))]
     fn get<'py>(&self, py: Python<'py>, block: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        runtime::check_process()?;
         let timeout = timeout_of(timeout)?;
         let queue = &self.inner;
         let got = py.detach(|| match (block, timeout) {

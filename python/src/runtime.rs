@@ -17,6 +17,23 @@ const CACHE_DIR_ENV: &str = "ISOLATE_WASM_CACHE_DIR";
 
 static PLAIN: OnceLock<Runtime> = OnceLock::new();
 static METERED: OnceLock<Runtime> = OnceLock::new();
+/// The process the runtimes were built in.
+static BUILT_IN: OnceLock<u32> = OnceLock::new();
+
+/// Refuses a child of `os.fork()` whose parent had built a runtime: the
+/// child has a copy of its memory but not its threads (the engine's, the
+/// runs'), so nothing of it can be used there.
+pub(crate) fn check_process() -> PyResult<()> {
+    match BUILT_IN.get() {
+        Some(&pid) if pid != std::process::id() => Err(errors::interpreter_error(
+            "isolate_wasm cannot be used in a child of os.fork(): its interpreters and runtime belong to the \
+             parent process. Use them in the parent, or start the child with multiprocessing's \"spawn\" or \
+             \"forkserver\" method (or fork before the first create())"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// The folder the compiled guest is kept in.
 pub(crate) fn cache_folder() -> PyResult<PathBuf> {
@@ -32,6 +49,7 @@ pub(crate) fn cache_folder() -> PyResult<PathBuf> {
 
 /// The runtime, metering fuel or not; built (without the GIL) on first use.
 pub(crate) fn runtime(py: Python<'_>, fuel: bool) -> PyResult<&'static Runtime> {
+    check_process()?;
     let cell = if fuel { &METERED } else { &PLAIN };
     if let Some(runtime) = cell.get() {
         return Ok(runtime);
@@ -39,6 +57,7 @@ pub(crate) fn runtime(py: Python<'_>, fuel: bool) -> PyResult<&'static Runtime> 
     let dir = cache_folder()?;
     let built = py.detach(|| Runtime::builder().cache_dir(dir).fuel(fuel).announce_compilation(true).build());
     let built = built.map_err(|err| errors::to_python(py, err))?;
+    BUILT_IN.get_or_init(std::process::id);
     // Another thread may have built one meanwhile: either is as good.
     Ok(cell.get_or_init(|| built))
 }
