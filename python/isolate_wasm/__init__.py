@@ -23,6 +23,7 @@ import dataclasses
 import os
 import re
 import threading
+import weakref
 from typing import Any, Callable, Iterable, Mapping, Union
 
 from . import _native
@@ -47,7 +48,9 @@ from ._native import Queue, Snapshot
 __all__ = [
     "create",
     "create_queue",
+    "list_all",
     "Interpreter",
+    "InterpreterPoolExecutor",
     "Queue",
     "Snapshot",
     "Dir",
@@ -124,6 +127,10 @@ def _output(name: str, value: Any) -> Any:
     raise ValueError(f"{name}={value!r}: expected 'host', 'capture', 'discard' or a callable taking text")
 
 
+# The interpreters made and not yet collected, by id (for `list_all`).
+_LIVE: "weakref.WeakValueDictionary[int, Interpreter]" = weakref.WeakValueDictionary()
+
+
 class Interpreter:
     """One sandboxed interpreter (PEP 734's `Interpreter`). Make one with
     `create()`; close it with `close()` or a `with` block."""
@@ -132,6 +139,7 @@ class Interpreter:
 
     def __init__(self, native: _native.Interpreter):
         self._native = native
+        _LIVE[native.id] = self
 
     @property
     def id(self) -> int:
@@ -360,6 +368,12 @@ def create(
     return Interpreter(native)
 
 
+def list_all() -> list[Interpreter]:
+    """The interpreters this process made that are not closed (PEP 734's
+    `list_all`, of this package's interpreters)."""
+    return [interp for interp in list(_LIVE.values()) if not interp._native.closed]
+
+
 def create_queue(maxsize: int = 0) -> Queue:
     """A new queue (PEP 734's `create_queue`) holding at most `maxsize`
     items (0: no bound), shared with the interpreters it is passed to."""
@@ -379,3 +393,6 @@ def cache_dir() -> str:
     """The folder the compiled guest is kept in: `$ISOLATE_WASM_CACHE_DIR`,
     else the user's cache folder's `isolate-wasm`."""
     return os.fspath(_native.cache_dir())
+
+
+from ._pool import InterpreterPoolExecutor  # noqa: E402  (it uses create and Interpreter)
