@@ -13,7 +13,9 @@ follow PEP 734 (`concurrent.interpreters`) wherever it has one.
         interp.eval("sum(range(10))")      # 45
 
 Values cross as copies: None, bool, int, float, str, bytes, buffers, and
-tuples, lists and dicts of those; other objects raise NotShareableError.
+tuples, lists and dicts of those, and queues. Other objects go in by
+pickle, unpickled inside the sandbox (their classes must be importable
+there); nothing comes out as a pickle.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import pickle
 import re
 import threading
 import weakref
@@ -127,6 +130,22 @@ def _output(name: str, value: Any) -> Any:
     raise ValueError(f"{name}={value!r}: expected 'host', 'capture', 'discard' or a callable taking text")
 
 
+# The name a pickle is bound to in `__main__` on its way in, for as long
+# as it takes to unpickle it there.
+_PICKLED = "__isolate_wasm_pickled__"
+
+
+def _pickled(value: Any) -> bytes:
+    """`value` pickled for the sandbox, or why it cannot go."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise NotShareableError(
+            f"cannot send {type(value).__name__} to the sandbox: it is not a value that crosses as a copy, and "
+            f"pickling it failed ({exc})"
+        ) from exc
+
+
 # The interpreters made and not yet collected, by id (for `list_all`).
 _LIVE: "weakref.WeakValueDictionary[int, Interpreter]" = weakref.WeakValueDictionary()
 
@@ -173,7 +192,18 @@ class Interpreter:
         function of a module the sandbox can import (one on `path=`, or the
         standard library) may be passed itself: its module is imported in
         the sandbox first."""
-        return self._native.call(self._callable_name(callable), args, kwargs or None)
+        name = self._callable_name(callable)
+        if all(map(_native.is_shareable, args)) and all(map(_native.is_shareable, kwargs.values())):
+            return self._native.call(name, args, kwargs or None)
+        # Some argument goes by pickle: unpickled in the sandbox, then the
+        # call, as an expression (its name resolved as call() resolves it).
+        for value in (*args, *kwargs.values()):
+            if not _native.is_shareable(value):
+                _pickled(value)  # names the argument that cannot go
+        self._native.prepare_main({_PICKLED: _pickled((args, kwargs))})
+        return self._native.eval(
+            f"(lambda a: {name}(*a[0], **a[1]))(__import__('pickle').loads(globals().pop({_PICKLED!r})))"
+        )
 
     def _callable_name(self, callable: Any) -> str:
         if isinstance(callable, str):
@@ -234,8 +264,16 @@ class Interpreter:
         for key in names:
             if not isinstance(key, str) or not key.isidentifier():
                 raise ValueError(f"prepare_main(): {key!r} is not a name")
-        if names:
-            self._native.prepare_main(names)
+        shared = {key: value for key, value in names.items() if _native.is_shareable(value)}
+        pickled = {key: _pickled(value) for key, value in names.items() if key not in shared}
+        if pickled:
+            shared[_PICKLED] = pickled
+        if shared:
+            self._native.prepare_main(shared)
+        if pickled:
+            self._native.exec(
+                f"globals().update((k, __import__('pickle').loads(v)) for k, v in globals().pop({_PICKLED!r}).items())"
+            )
 
     def fork(self) -> "Interpreter":
         """A copy of this idle interpreter (what it imported and defined),

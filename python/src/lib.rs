@@ -24,6 +24,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(queue::create_queue, module)?)?;
     module.add_function(wrap_pyfunction!(interpreter::create, module)?)?;
     module.add_function(wrap_pyfunction!(runtime::warmup, module)?)?;
+    module.add_function(wrap_pyfunction!(values::is_shareable, module)?)?;
     module.add_function(wrap_pyfunction!(runtime::cache_dir, module)?)?;
     module.add("PYTHON_VERSION", isolate::PYTHON_VERSION)?;
     Ok(())

@@ -109,3 +109,9 @@ pub(crate) fn to_python<'py>(py: Python<'py>, value: Value) -> PyResult<Bound<'p
         }
     })
 }
+
+/// Whether `object` crosses as a value (else it goes by pickle).
+#[pyfunction]
+pub(crate) fn is_shareable(object: &Bound<'_, PyAny>) -> bool {
+    to_value(object).is_ok()
+}

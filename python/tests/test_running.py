@@ -88,8 +88,8 @@ def test_a_local_function_is_not_shareable(interp):
 
 
 def test_an_object_that_cannot_cross_is_not_shareable(interp):
-    with pytest.raises(iso.NotShareableError, match="object"):
-        interp.prepare_main(thing=object())
+    with pytest.raises(iso.NotShareableError, match="cannot send generator"):
+        interp.prepare_main(thing=(x for x in []))
     with pytest.raises(iso.NotShareableError):
         interp.eval("open")
     # The interpreter goes on.
@@ -99,3 +99,41 @@ def test_an_object_that_cannot_cross_is_not_shareable(interp):
 def test_exec_wants_source(interp):
     with pytest.raises(TypeError, match="str"):
         interp.exec(b"x = 1")
+
+
+def test_other_objects_go_in_by_pickle_when_their_class_is_importable_there(interp, tmp_path):
+    import importlib
+    import sys
+
+    (tmp_path / "shapes.py").write_text(
+        "import dataclasses\n@dataclasses.dataclass\nclass Box:\n    w: int\n    h: int\n    def area(self):\n        return self.w * self.h\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        shapes = importlib.import_module("shapes")
+        with iso.create(path=[tmp_path]) as sandbox:
+            sandbox.exec("import shapes")
+            sandbox.prepare_main(box=shapes.Box(2, 3), plain=5)
+            assert sandbox.eval("box.area() + plain") == 11
+            assert sandbox.call("shapes.Box.area", shapes.Box(4, 5)) == 20
+            assert sandbox.eval("sorted(k for k in globals() if 'pickled' in k)") == []
+            # Nothing comes back as a pickle.
+            with pytest.raises(iso.NotShareableError):
+                sandbox.eval("box")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("shapes", None)
+
+
+def test_an_object_whose_class_the_sandbox_lacks_fails_clearly(interp):
+    class Local:
+        pass
+
+    with pytest.raises(iso.NotShareableError, match="cannot send Local .*pickling it failed"):
+        interp.prepare_main(thing=Local())
+    with pytest.raises(iso.NotShareableError, match="cannot send Local"):
+        interp.call("print", 1, Local())
+    import fractions
+
+    # The standard library's classes are importable there.
+    assert interp.call("repr", fractions.Fraction(1, 3)) == "Fraction(1, 3)"
