@@ -3,7 +3,7 @@ virtual environment under target/:
 
     python3 python/run_tests.py          # with this Python
     python3 python/run_tests.py --all    # with every CPython 3.10+ pyenv has, and this one
-    python3 python/run_tests.py --all --bench   # then python/bench.py's figures
+    python3 python/run_tests.py --all --bench   # then python/benches/bench.py's figures
 
 The wheel is built once (abi3: one wheel for every CPython from 3.10), by
 pip with maturin from PyPI. The tests compile the guest once into
@@ -53,7 +53,7 @@ def build_wheel():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--all", action="store_true", help="also every pyenv CPython 3.10 and newer")
-    parser.add_argument("--bench", action="store_true", help="then run bench.py with the newest Python tested")
+    parser.add_argument("--bench", action="store_true", help="then run benches/bench.py with the newest Python tested")
     args, pytest_args = parser.parse_known_args()
     if sys.version_info < (3, 10):
         sys.exit("run_tests.py needs Python 3.10 or newer")
@@ -80,7 +80,7 @@ def main():
     print(f"isolate-wasm's tests passed on CPython {', '.join(tested)}")
     if args.bench:
         newest = TARGET / "py-test" / tested[-1] / ("Scripts" if os.name == "nt" else "bin") / "python"
-        run(newest, ROOT / "python" / "bench.py", env=env)
+        run(newest, ROOT / "python" / "benches" / "bench.py", env=env)
 
 
 if __name__ == "__main__":
