@@ -45,6 +45,7 @@ from ._errors import (
     QueueFull,
     StackExhausted,
     TimeLimitExceeded,
+    ToolError,
 )
 from ._native import Queue, Snapshot
 
@@ -74,6 +75,7 @@ __all__ = [
     "QueueFull",
     "StackExhausted",
     "TimeLimitExceeded",
+    "ToolError",
 ]
 
 #: The version of the CPython inside the sandbox, as `sys.version` begins.

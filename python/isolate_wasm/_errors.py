@@ -21,6 +21,7 @@ __all__ = [
     "QueueError",
     "QueueEmpty",
     "QueueFull",
+    "ToolError",
 ]
 
 
@@ -95,6 +96,12 @@ class HandleLimitExceeded(LimitExceeded):
 
 class Cancelled(InterpreterError):
     """The run was stopped by `cancel()`; the interpreter is discarded."""
+
+
+class ToolError(Exception):
+    """Raised by a host function (`create(functions=...)`) to fail the call
+    with this message alone; the sandbox sees `host.ToolError` with it. Any
+    other exception reaches the sandbox as `host.ToolError("Type: message")`."""
 
 
 class QueueError(InterpreterError):

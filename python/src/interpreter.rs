@@ -184,7 +184,12 @@ fn output(spec: &Bound<'_, PyAny>, stream: &'static str) -> PyResult<Output> {
 fn host_function(function: Py<PyAny>) -> impl Fn(&[Value]) -> Result<Value, String> + Send + Sync + 'static {
     move |args: &[Value]| {
         Python::attach(|py| {
+            // A ToolError's message alone; another exception's type too.
             let describe = |err: PyErr| {
+                let tool_error = py.import("isolate_wasm._errors").and_then(|errors| errors.getattr("ToolError"));
+                if tool_error.is_ok_and(|tool_error| err.value(py).is_instance(&tool_error).unwrap_or(false)) {
+                    return err.value(py).to_string();
+                }
                 let type_name =
                     err.get_type(py).qualname().map(|name| name.to_string()).unwrap_or_else(|_| "Exception".into());
                 format!("{type_name}: {}", err.value(py))

@@ -79,6 +79,16 @@ def test_host_functions_are_called_with_copies():
     assert seen == ["greeting", "missing"]
 
 
+def test_a_tool_error_sends_its_message_alone():
+    def lookup(key):
+        raise iso.ToolError(f"no setting {key!r}")
+
+    with iso.create(functions={"lookup": lookup}) as interp:
+        interp.exec("from host import tools, ToolError")
+        interp.exec("try:\n    tools.lookup('colour')\nexcept ToolError as exc:\n    caught = str(exc)")
+        assert interp.eval("caught") == "no setting 'colour'"
+
+
 def test_interpreters_run_in_parallel_on_host_threads():
     from concurrent.futures import ThreadPoolExecutor
 
