@@ -25,6 +25,35 @@ fn timeout_of(timeout: Option<f64>) -> PyResult<Option<Duration>> {
         .transpose()
 }
 
+/// How long a blocking wait goes without the GIL before it checks for
+/// Ctrl-C (Python runs signal handlers only while it holds the GIL).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// Waits with `wait(slice)` in slices of at most [`SIGNAL_CHECK`], until it
+/// gives something other than a timeout (`timed_out`), or until `timeout`,
+/// checking for signals between slices: Ctrl-C (or any signal handler's
+/// exception) ends the wait with that exception.
+fn interruptible<T: Send>(
+    py: Python<'_>,
+    timeout: Option<Duration>,
+    mut wait: impl FnMut(Duration) -> isolate::Result<T> + Send,
+    timed_out: fn(&isolate::Error) -> bool,
+) -> PyResult<isolate::Result<T>> {
+    let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
+    loop {
+        let slice = match deadline {
+            Some(deadline) => deadline.saturating_duration_since(std::time::Instant::now()).min(SIGNAL_CHECK),
+            None => SIGNAL_CHECK,
+        };
+        let outcome = py.detach(|| wait(slice));
+        let expired = deadline.is_some_and(|deadline| std::time::Instant::now() >= deadline);
+        match outcome {
+            Err(err) if !expired && timed_out(&err) => py.check_signals()?,
+            other => return Ok(other),
+        }
+    }
+}
+
 #[pymethods]
 impl Queue {
     /// The queue's id, unique in this process.
@@ -62,11 +91,13 @@ impl Queue {
         let value = values::to_value(obj)?;
         let timeout = timeout_of(timeout)?;
         let queue = &self.inner;
-        let done = py.detach(|| match (block, timeout) {
-            (false, _) => queue.try_put(value),
-            (true, Some(timeout)) => queue.put_timeout(value, timeout),
-            (true, None) => queue.put(value),
-        });
+        let done = match (block, timeout) {
+            (false, _) => py.detach(|| queue.try_put(value)),
+            (true, timeout) => {
+                let full = |err: &isolate::Error| matches!(err, isolate::Error::QueueFull(_));
+                interruptible(py, timeout, |slice| queue.put_timeout(value.clone(), slice), full)?
+            }
+        };
         done.map_err(|err| errors::to_python(py, err))
     }
 
@@ -82,11 +113,15 @@ impl Queue {
         runtime::check_process()?;
         let timeout = timeout_of(timeout)?;
         let queue = &self.inner;
-        let got = py.detach(|| match (block, timeout) {
-            (false, _) => queue.try_get().and_then(|item| item.ok_or(isolate::Error::QueueEmpty(queue.id()))),
-            (true, Some(timeout)) => queue.get_timeout(timeout),
-            (true, None) => queue.get(),
-        });
+        let got = match (block, timeout) {
+            (false, _) => {
+                py.detach(|| queue.try_get().and_then(|item| item.ok_or(isolate::Error::QueueEmpty(queue.id()))))
+            }
+            (true, timeout) => {
+                let empty = |err: &isolate::Error| matches!(err, isolate::Error::QueueEmpty(_));
+                interruptible(py, timeout, |slice| queue.get_timeout(slice), empty)?
+            }
+        };
         let value = got.map_err(|err| errors::to_python(py, err))?;
         values::to_python(py, value)
     }

@@ -28,6 +28,12 @@ PROGRAM = textwrap.dedent(
         time.sleep(30)
     except KeyboardInterrupt:
         print("a sleep: KeyboardInterrupt")
+    # A wait for a queue's item.
+    ctrl_c_in(0.3)
+    try:
+        iso.create_queue().get()
+    except KeyboardInterrupt:
+        print("a queue's get: KeyboardInterrupt")
     # A program's own handler is its own: the run goes on to its end.
     signal.signal(signal.SIGINT, lambda *args: print("the program's handler"))
     ctrl_c_in(0.2)
@@ -44,6 +50,7 @@ def test_ctrl_c_cancels_the_run_the_main_thread_waits_for():
         "the run: KeyboardInterrupt",
         "the interpreter: cancelled",
         "a sleep: KeyboardInterrupt",
+        "a queue's get: KeyboardInterrupt",
         "the program's handler",
         "the run ended",
     ]
