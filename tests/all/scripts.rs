@@ -81,8 +81,12 @@ fn parse_header(script: &Path, source: &str) -> Expectation {
 fn scripts(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        // Modules examples load, not scripts.
-        if path == Path::new("examples/plugins") || path == Path::new("examples/pep734/lib") {
+        // Modules examples load, not scripts; and the Python package's
+        // examples, host programs that its own tests run (python/tests/).
+        if path == Path::new("examples/plugins")
+            || path == Path::new("examples/pep734/lib")
+            || path == Path::new("examples/python")
+        {
             continue;
         }
         if path.is_dir() {
