@@ -53,10 +53,7 @@ pub(crate) const STACK_POINTER: &str = "__stack_pointer";
 ///   every new instance (which would overwrite a forked memory).
 pub(crate) fn prepare_module(module: &[u8], functions: &[&str]) -> Result<(Vec<u8>, Vec<u8>), String> {
     let sections = sections(module)?;
-    let name_section = sections
-        .iter()
-        .find(|s| s.id == 0 && custom_name(module, s).as_deref() == Some("name"))
-        .ok_or("the module has no name section")?;
+    let name_section = name_section(module, &sections)?;
     let function_indices = named_indices(module, name_section, NAMES_FUNCTIONS, functions)?;
     let global_index = named_indices(module, name_section, NAMES_GLOBALS, &[STACK_POINTER])?[0];
     let mut segments = Vec::new();
@@ -101,10 +98,7 @@ pub(crate) fn prepare_module(module: &[u8], functions: &[&str]) -> Result<(Vec<u
 /// `host/hash_seed.rs`).
 pub(crate) fn draw_hash_secret(mut module: Vec<u8>) -> Result<Vec<u8>, String> {
     let sections = sections(&module)?;
-    let name_section = sections
-        .iter()
-        .find(|s| s.id == 0 && custom_name(&module, s).as_deref() == Some("name"))
-        .ok_or("the module has no name section")?;
+    let name_section = name_section(&module, &sections)?;
     let names = [START_FUNCTION, RANDOM_FUNCTION];
     let [start, random] = named_indices(&module, name_section, NAMES_FUNCTIONS, &names)?[..] else {
         unreachable!("one index a name")
@@ -142,10 +136,7 @@ pub(crate) fn draw_hash_secret(mut module: Vec<u8>) -> Result<Vec<u8>, String> {
 pub(crate) fn code_of(module: &[u8], sections: &[Section], index: u32) -> Result<usize, String> {
     // Functions are numbered imports first; the code section holds the
     // others' bodies, in order.
-    let imported = match sections.iter().find(|s| s.id == 2) {
-        Some(imports) => imported_functions(&module[imports.body.clone()])?,
-        None => 0,
-    };
+    let imported = imported_count(module, sections)?;
     let code = sections.iter().find(|s| s.id == 10).ok_or("the module has no code section")?;
     let wanted = index.checked_sub(imported).ok_or(format!("function {index} is imported"))?;
     let (count, mut at) = leb(module, code.body.start)?;
@@ -165,8 +156,16 @@ pub(crate) fn code_of(module: &[u8], sections: &[Section], index: u32) -> Result
     Ok(at)
 }
 
+/// How many functions the module imports (they are numbered first).
+pub(crate) fn imported_count(module: &[u8], sections: &[Section]) -> Result<u32, String> {
+    match sections.iter().find(|s| s.id == 2) {
+        Some(imports) => imported_functions(&module[imports.body.clone()]),
+        None => Ok(0),
+    }
+}
+
 /// How many functions an import section imports.
-pub(crate) fn imported_functions(body: &[u8]) -> Result<u32, String> {
+fn imported_functions(body: &[u8]) -> Result<u32, String> {
     let (count, mut at) = leb(body, 0)?;
     let mut functions = 0;
     for _ in 0..count {
@@ -289,9 +288,46 @@ pub(crate) fn custom_name(module: &[u8], section: &Section) -> Option<String> {
     body.get(at..at + len as usize).map(|name| String::from_utf8_lossy(name).into_owned())
 }
 
+/// The module's name section (function and global names).
+pub(crate) fn name_section<'s>(module: &[u8], sections: &'s [Section]) -> Result<&'s Section, String> {
+    sections
+        .iter()
+        .find(|s| s.id == 0 && custom_name(module, s).as_deref() == Some("name"))
+        .ok_or_else(|| "the module has no name section".into())
+}
+
 /// The name section's subsections of function and global names.
 pub(crate) const NAMES_FUNCTIONS: u8 = 1;
 pub(crate) const NAMES_GLOBALS: u8 = 7;
+
+/// The (index, name) pairs of a subsection of the name section (`subsection`:
+/// [`NAMES_FUNCTIONS`] or [`NAMES_GLOBALS`]), in its order.
+pub(crate) fn names_in<'m>(
+    module: &'m [u8],
+    section: &Section,
+    subsection: u8,
+) -> Result<Vec<(u32, &'m [u8])>, String> {
+    let body = &module[section.body.clone()];
+    let (len, mut at) = leb(body, 0)?;
+    at += len as usize;
+    let mut names = Vec::new();
+    while at < body.len() {
+        let id = body[at];
+        let (size, start) = leb(body, at + 1)?;
+        if id == subsection {
+            let (count, mut p) = leb(body, start)?;
+            for _ in 0..count {
+                let (index, q) = leb(body, p)?;
+                let (len, q) = leb(body, q)?;
+                let name = body.get(q..q + len as usize).ok_or("a name runs past its section")?;
+                names.push((index as u32, name));
+                p = q + len as usize;
+            }
+        }
+        at = start + size as usize;
+    }
+    Ok(names)
+}
 
 /// The indices of the functions or globals (`subsection`) called `names`,
 /// from the name section.
@@ -301,31 +337,15 @@ pub(crate) fn named_indices(
     subsection: u8,
     names: &[&str],
 ) -> Result<Vec<u32>, String> {
-    let body = &module[section.body.clone()];
-    let (len, mut at) = leb(body, 0)?;
-    at += len as usize;
     let mut found = vec![None; names.len()];
-    while at < body.len() {
-        let id = body[at];
-        let (size, start) = leb(body, at + 1)?;
-        let end = start + size as usize;
-        if id == subsection {
-            let (count, mut p) = leb(body, start)?;
-            for _ in 0..count {
-                let (index, q) = leb(body, p)?;
-                let (len, q) = leb(body, q)?;
-                let name = body.get(q..q + len as usize).ok_or("a name runs past its section")?;
-                p = q + len as usize;
-                if let Some(slot) = names.iter().position(|n| n.as_bytes() == name) {
-                    // C's static functions may share a name: one of those
-                    // is no name to export or patch by.
-                    if found[slot].replace(index as u32).is_some() {
-                        return Err(format!("the module's name section names several `{}`", names[slot]));
-                    }
-                }
+    for (index, name) in names_in(module, section, subsection)? {
+        if let Some(slot) = names.iter().position(|n| n.as_bytes() == name) {
+            // C's static functions may share a name: one of those is no
+            // name to export or patch by.
+            if found[slot].replace(index).is_some() {
+                return Err(format!("the module's name section names several `{}`", names[slot]));
             }
         }
-        at = end;
     }
     names
         .iter()
@@ -336,26 +356,9 @@ pub(crate) fn named_indices(
 
 /// The name the name section gives function `index`.
 pub(crate) fn function_name(module: &[u8], section: &Section, index: u64) -> Option<String> {
-    let body = &module[section.body.clone()];
-    let (len, mut at) = leb(body, 0).ok()?;
-    at += len as usize;
-    while at < body.len() {
-        let id = body[at];
-        let (size, start) = leb(body, at + 1).ok()?;
-        if id == NAMES_FUNCTIONS {
-            let (count, mut p) = leb(body, start).ok()?;
-            for _ in 0..count {
-                let (found, q) = leb(body, p).ok()?;
-                let (len, q) = leb(body, q).ok()?;
-                p = q + len as usize;
-                if found == index {
-                    return String::from_utf8(body.get(q..p)?.to_vec()).ok();
-                }
-            }
-        }
-        at = start + size as usize;
-    }
-    None
+    let names = names_in(module, section, NAMES_FUNCTIONS).ok()?;
+    let (_, name) = names.into_iter().find(|(found, _)| u64::from(*found) == index)?;
+    String::from_utf8(name.to_vec()).ok()
 }
 
 pub(crate) fn leb(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {

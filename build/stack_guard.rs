@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use wasmparser::{BinaryReader, FunctionBody, Operator};
 
 use crate::module::{
-    NAMES_FUNCTIONS, NAMES_GLOBALS, STACK_POINTER, Section, custom_name, imported_functions, leb, named_indices,
+    NAMES_FUNCTIONS, NAMES_GLOBALS, STACK_POINTER, Section, imported_count, leb, name_section, named_indices, names_in,
     put_leb, sections,
 };
 
@@ -369,26 +369,8 @@ fn result_types(types: &[u8]) -> Result<Vec<Result<u8, String>>, String> {
 
 /// The names of the module's functions, by index.
 fn function_names(module: &[u8], sections: &[Section]) -> Result<BTreeMap<u32, String>, String> {
-    let body = &module[name_section(module, sections)?.body.clone()];
-    let (len, mut at) = leb(body, 0)?;
-    at += len as usize;
-    let mut names = BTreeMap::new();
-    while at < body.len() {
-        let id = body[at];
-        let (size, start) = leb(body, at + 1)?;
-        if id == NAMES_FUNCTIONS {
-            let (count, mut p) = leb(body, start)?;
-            for _ in 0..count {
-                let (index, q) = leb(body, p)?;
-                let (len, q) = leb(body, q)?;
-                let name = body.get(q..q + len as usize).ok_or("a name runs past its section")?;
-                names.insert(index as u32, String::from_utf8_lossy(name).into_owned());
-                p = q + len as usize;
-            }
-        }
-        at = start + size as usize;
-    }
-    Ok(names)
+    let names = names_in(module, name_section(module, sections)?, NAMES_FUNCTIONS)?;
+    Ok(names.into_iter().map(|(index, name)| (index, String::from_utf8_lossy(name).into_owned())).collect())
 }
 
 /// The index of the one function called `name`.
@@ -401,22 +383,8 @@ fn unique(names: &BTreeMap<u32, String>, name: &str) -> Result<u32, String> {
     }
 }
 
-fn name_section<'s>(module: &[u8], sections: &'s [Section]) -> Result<&'s Section, String> {
-    sections
-        .iter()
-        .find(|s| s.id == 0 && custom_name(module, s).as_deref() == Some("name"))
-        .ok_or_else(|| "the module has no name section".into())
-}
-
 fn section(sections: &[Section], id: u8) -> Result<&Section, String> {
     sections.iter().find(|s| s.id == id).ok_or(format!("the module has no section {id}"))
-}
-
-fn imported_count(module: &[u8], sections: &[Section]) -> Result<u32, String> {
-    match sections.iter().find(|s| s.id == 2) {
-        Some(imports) => imported_functions(&module[imports.body.clone()]),
-        None => Ok(0),
-    }
 }
 
 /// Where each defined function's body (its locals and instructions) lies
