@@ -9,6 +9,14 @@
 //!   mapping of the image, so every interpreter made from one image shares
 //!   its pages until it writes them, and its writes are its own.
 //!
+//! - A memory that ends goes back to its image as a *spare* (Linux): its
+//!   pages that the interpreter wrote are found with the kernel's
+//!   `PAGEMAP_SCAN` and copied back from the image, and the next memory
+//!   made from that image is the spare. A fresh mapping pays a page fault
+//!   (and, with other threads running, a TLB shootdown on every core) for
+//!   each page an interpreter first writes; a spare's written pages are
+//!   already its own, so the next interpreter writes them for free.
+//!
 //! wasmtime must not write the module's data segments into such a memory
 //! (that would overwrite the image, and dirty every page): build.rs strips
 //! them from the module, and the runtime's first image is made of them
@@ -25,7 +33,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
@@ -41,7 +49,18 @@ pub(crate) struct MemoryImage {
     /// Where the memory starts in `file`: a multiple of 64 KiB.
     offset: u64,
     len: usize,
+    /// Memories of interpreters that ended, each reset to this image's
+    /// bytes, for the next memories made from it.
+    spares: Mutex<Vec<mapping::Reservation>>,
 }
+
+/// How many spare memories an image keeps: enough for a pool's workers
+/// each to end one interpreter while the next starts.
+const MAX_SPARES: usize = 8;
+
+/// The most a spare may hold of pages of its own (written, then reset):
+/// what keeping it costs while it waits.
+const MAX_SPARE_PRIVATE: usize = 4 << 20;
 
 impl MemoryImage {
     /// A memory of `len` bytes, zero but for `segments`: build.rs's list of
@@ -61,7 +80,11 @@ impl MemoryImage {
             file.write_all_at(bytes, offset as u64)?;
             segments = &rest[size..];
         }
-        Ok(MemoryImage { file, offset: 0, len })
+        Ok(MemoryImage::new(file, 0, len))
+    }
+
+    fn new(file: File, offset: u64, len: usize) -> Self {
+        MemoryImage { file, offset, len, spares: Mutex::new(Vec::new()) }
     }
 
     /// A copy of `memory`. Runs of zero pages are left as holes, which cost
@@ -69,7 +92,7 @@ impl MemoryImage {
     pub(crate) fn copy_of(memory: &[u8]) -> io::Result<Self> {
         let file = anonymous_file(memory.len())?;
         write_non_zero(&file, 0, memory)?;
-        Ok(MemoryImage { file, offset: 0, len: memory.len() })
+        Ok(MemoryImage::new(file, 0, memory.len()))
     }
 
     /// The image kept in `file` from `offset` (a multiple of 64 KiB) for
@@ -83,7 +106,7 @@ impl MemoryImage {
         if file.metadata()?.len() < needed {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated: the file is shorter than its memory"));
         }
-        Ok(MemoryImage { file, offset, len })
+        Ok(MemoryImage::new(file, offset, len))
     }
 
     /// The same memory in an anonymous file of its own, so that what is
@@ -92,12 +115,34 @@ impl MemoryImage {
     pub(crate) fn copied(&self, inspect: impl FnMut(&[u8])) -> io::Result<Self> {
         let file = anonymous_file(self.len)?;
         self.write_into(&file, 0, inspect)?;
-        Ok(MemoryImage { file, offset: 0, len: self.len })
+        Ok(MemoryImage::new(file, 0, self.len))
     }
 
     /// The memory's size in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// A spare memory of this image with the given layout, if one waits.
+    fn take_spare(&self, capacity: usize, guard: usize) -> Option<mapping::Reservation> {
+        let mut spares = self.spares.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let at = spares.iter().position(|spare| spare.has_layout(capacity, guard))?;
+        Some(spares.swap_remove(at))
+    }
+
+    /// Takes back a memory of this image whose interpreter ended: reset to
+    /// the image, it is the next one's; else (too many spares, too much
+    /// written, no `PAGEMAP_SCAN`) it is unmapped.
+    fn give_back(&self, mut memory: mapping::Reservation) {
+        if self.spares.lock().map_or(true, |spares| spares.len() >= MAX_SPARES) {
+            return;
+        }
+        if memory.reset_to(self).is_ok() {
+            let mut spares = self.spares.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if spares.len() < MAX_SPARES {
+                spares.push(memory);
+            }
+        }
     }
 
     /// Writes the image into `out` at `at`, leaving its zero runs as holes;
@@ -217,16 +262,30 @@ unsafe impl MemoryCreator for ImageMemories {
         if size > reserved || maximum.is_some_and(|maximum| size > maximum) {
             return Err(format!("a memory of {size} bytes does not fit its reservation of {reserved}"));
         }
-        let memory =
-            mapping::Reservation::new(reserved, guard, image.as_deref(), size).map_err(|err| err.to_string())?;
-        Ok(Box::new(ImageMemory { memory, _image: image }))
+        let spare = image.as_ref().and_then(|image| image.take_spare(reserved, guard));
+        let memory = match spare {
+            Some(mut spare) => {
+                spare.grow_to(size).map_err(|err| err.to_string())?;
+                spare
+            }
+            None => mapping::Reservation::new(reserved, guard, image.as_deref(), size).map_err(|err| err.to_string())?,
+        };
+        Ok(Box::new(ImageMemory { memory, image }))
     }
 }
 
 /// One linear memory: its mapping, and the image it maps (kept open).
 struct ImageMemory {
     memory: mapping::Reservation,
-    _image: Option<Arc<MemoryImage>>,
+    image: Option<Arc<MemoryImage>>,
+}
+
+impl Drop for ImageMemory {
+    fn drop(&mut self) {
+        if let Some(image) = &self.image {
+            image.give_back(std::mem::take(&mut self.memory));
+        }
+    }
 }
 
 // SAFETY: as for `ImageMemories` above: `as_ptr` is the reservation's
@@ -274,10 +333,18 @@ mod mapping {
     /// zeros), the rest inaccessible until grown into.
     pub(super) struct Reservation {
         base: *mut u8,
-        /// `capacity + guard`: what is unmapped on drop.
+        /// `capacity + guard`: what is unmapped on drop (none if zero).
         total: usize,
         capacity: usize,
         size: usize,
+    }
+
+    /// No reservation: what is left in a memory whose reservation went
+    /// back to its image.
+    impl Default for Reservation {
+        fn default() -> Self {
+            Reservation { base: std::ptr::null_mut(), total: 0, capacity: 0, size: 0 }
+        }
     }
 
     // SAFETY: the reservation is plain memory owned by this value; wasmtime
@@ -347,6 +414,64 @@ mod mapping {
             self.capacity
         }
 
+        /// Whether this reservation is what a memory of `capacity` bytes
+        /// with a guard of `guard` bytes needs.
+        pub(super) fn has_layout(&self, capacity: usize, guard: usize) -> bool {
+            self.total != 0 && self.capacity == capacity && capacity.checked_add(guard) == Some(self.total)
+        }
+
+        /// Makes this memory, which mapped `image` and whose store is gone,
+        /// what a new mapping of `image` would be: its bytes past the image
+        /// inaccessible zeros again, and every page of the image it wrote
+        /// (found by `PAGEMAP_SCAN`) the image's bytes again. The pages it
+        /// did not write still map the image's file. Fails, for the caller
+        /// to unmap it, where that cannot be done or would keep more than
+        /// [`MAX_SPARE_PRIVATE`] bytes.
+        #[cfg(target_os = "linux")]
+        pub(super) fn reset_to(&mut self, image: &MemoryImage) -> io::Result<()> {
+            if self.total == 0 || self.size < image.len {
+                return Err(io::Error::from(io::ErrorKind::InvalidInput));
+            }
+            if self.size > image.len {
+                let (at, len) = (self.base.wrapping_add(image.len), self.size - image.len);
+                // SAFETY: `[at, at + len)` is the part of the reservation
+                // that grew past the image, anonymous memory only this
+                // value owns and no code can touch (its store is gone).
+                // Made inaccessible, its pages discarded, it reads as zeros
+                // when grown into again, as `grow_to` requires.
+                let status = unsafe {
+                    if libc::mprotect(at.cast(), len, libc::PROT_NONE) != 0 {
+                        -1
+                    } else {
+                        libc::madvise(at.cast(), len, libc::MADV_DONTNEED)
+                    }
+                };
+                if status != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                self.size = image.len;
+            }
+            let written = written_pages::scan(self.base as u64, image.len)?;
+            if written.iter().map(|(_, len)| len).sum::<usize>() > MAX_SPARE_PRIVATE {
+                return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+            }
+            for (offset, len) in written {
+                // SAFETY: `scan` returns page ranges inside `[base, base +
+                // image.len)`, which is mapped readable and writable, owned
+                // by this value alone, and touched by no code now (the
+                // store that ran in it is gone).
+                let pages = unsafe { std::slice::from_raw_parts_mut(self.base.add(offset), len) };
+                image.file.read_exact_at(pages, image.offset + offset as u64)?;
+            }
+            Ok(())
+        }
+
+        /// Elsewhere, memories are not reused.
+        #[cfg(not(target_os = "linux"))]
+        pub(super) fn reset_to(&mut self, _image: &MemoryImage) -> io::Result<()> {
+            Err(io::Error::from(io::ErrorKind::Unsupported))
+        }
+
         /// Makes the memory `new_size` bytes long; new bytes are zero.
         pub(super) fn grow_to(&mut self, new_size: usize) -> io::Result<()> {
             if new_size > self.capacity {
@@ -355,9 +480,9 @@ mod mapping {
             if new_size > self.size {
                 // SAFETY: `[base + size, base + new_size)` lies inside the
                 // reservation (`new_size <= capacity`), is still the
-                // untouched `PROT_NONE` anonymous mapping made in `new`
-                // (memories never shrink), and so reads as zeros once
-                // accessible.
+                // `PROT_NONE` anonymous mapping made in `new`, untouched
+                // or discarded by `reset_to` (memories shrink only there),
+                // and so reads as zeros once accessible.
                 let status = unsafe {
                     libc::mprotect(
                         self.base.add(self.size).cast(),
@@ -376,6 +501,9 @@ mod mapping {
 
     impl Drop for Reservation {
         fn drop(&mut self) {
+            if self.total == 0 {
+                return;
+            }
             // SAFETY: the whole reservation was mapped in `new` and is
             // owned by this value alone; wasmtime drops a memory only when
             // its store is gone and no code can touch it.
@@ -383,5 +511,205 @@ mod mapping {
                 libc::munmap(self.base.cast(), self.total);
             }
         }
+    }
+
+    /// The kernel's `PAGEMAP_SCAN` (Linux 6.7): which pages of a private
+    /// file mapping are no longer the file's.
+    #[cfg(target_os = "linux")]
+    mod written_pages {
+        use std::fs::File;
+        use std::io;
+        use std::os::fd::AsRawFd;
+
+        const PAGE_IS_FILE: u64 = 1 << 2;
+        const PAGE_IS_PRESENT: u64 = 1 << 3;
+        const PAGE_IS_SWAPPED: u64 = 1 << 4;
+
+        /// `struct page_region` of `<linux/fs.h>`.
+        #[repr(C)]
+        #[derive(Clone, Copy, Default)]
+        struct PageRegion {
+            start: u64,
+            end: u64,
+            categories: u64,
+        }
+
+        /// `struct pm_scan_arg` of `<linux/fs.h>`.
+        #[repr(C)]
+        struct PmScanArg {
+            size: u64,
+            flags: u64,
+            start: u64,
+            end: u64,
+            walk_end: u64,
+            vec: u64,
+            vec_len: u64,
+            max_pages: u64,
+            category_inverted: u64,
+            category_mask: u64,
+            category_anyof_mask: u64,
+            return_mask: u64,
+        }
+
+        /// `_IOWR('f', 16, struct pm_scan_arg)` in the encoding of x86,
+        /// Arm and RISC-V (`dir << 30 | size << 16 | type << 8 | nr`);
+        /// other architectures encode ioctls differently and get
+        /// `Unsupported`.
+        #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))]
+        const PAGEMAP_SCAN: u64 = (3 << 30) | ((size_of::<PmScanArg>() as u64) << 16) | ((b'f' as u64) << 8) | 16;
+
+        /// The ranges `(offset, len)` of `[start, start + len)`, page
+        /// aligned, whose pages are this process's own (written after a
+        /// private file mapping was made, present or swapped out) rather
+        /// than the file's. Pages never touched, or only read, map the
+        /// file and are not listed.
+        pub(super) fn scan(start: u64, len: usize) -> io::Result<Vec<(usize, usize)>> {
+            #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64")))]
+            return Err(io::Error::from(io::ErrorKind::Unsupported));
+            #[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))]
+            {
+                // Opened each time: a descriptor kept from before an
+                // `os.fork()` would scan the parent's pages.
+                let pagemap = File::open("/proc/self/pagemap")?;
+                let end = start.checked_add(len as u64).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+                let mut regions = [PageRegion::default(); 128];
+                let mut found = Vec::new();
+                let mut at = start;
+                while at < end {
+                    let mut arg = PmScanArg {
+                        size: size_of::<PmScanArg>() as u64,
+                        flags: 0,
+                        start: at,
+                        end,
+                        walk_end: 0,
+                        vec: regions.as_mut_ptr() as u64,
+                        vec_len: regions.len() as u64,
+                        max_pages: 0,
+                        category_inverted: PAGE_IS_FILE,
+                        category_mask: PAGE_IS_FILE,
+                        category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                        return_mask: PAGE_IS_FILE | PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+                    };
+                    // SAFETY: `arg` is a `pm_scan_arg` of the size it
+                    // declares, and `vec` points to `vec_len` writable
+                    // `page_region`s, all alive across the call; the
+                    // kernel only reads the page tables of `[at, end)`.
+                    let count = unsafe { libc::ioctl(pagemap.as_raw_fd(), PAGEMAP_SCAN as _, &mut arg) };
+                    let count = usize::try_from(count).map_err(|_| io::Error::last_os_error())?;
+                    for region in regions.get(..count).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))? {
+                        if region.start < at || region.end > end || region.start >= region.end {
+                            return Err(io::Error::from(io::ErrorKind::InvalidData));
+                        }
+                        found.push(((region.start - start) as usize, (region.end - region.start) as usize));
+                    }
+                    if arg.walk_end <= at || arg.walk_end > end {
+                        return Err(io::Error::from(io::ErrorKind::InvalidData));
+                    }
+                    at = arg.walk_end;
+                }
+                Ok(found)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: usize = 4096;
+    const LEN: usize = 64 * PAGE;
+
+    /// A memory made from `image` as an instance's would be, with a
+    /// reservation of 1 MiB and a guard of 64 KiB.
+    fn memory_of(image: &Arc<MemoryImage>) -> Box<dyn LinearMemory> {
+        let ty = MemoryType::new(1, None);
+        instantiate_from(image, LEN, || {
+            ImageMemories.new_memory(ty, LEN, None, Some(1 << 20), 64 << 10).map_err(wasmtime::Error::msg)
+        })
+        .expect("memory")
+    }
+
+    fn bytes(memory: &dyn LinearMemory) -> &[u8] {
+        // SAFETY: `byte_size()` bytes from `as_ptr()` are mapped and
+        // readable while the memory lives, and nothing writes them while
+        // this borrow of it lasts.
+        unsafe { std::slice::from_raw_parts(memory.as_ptr(), memory.byte_size()) }
+    }
+
+    fn write(memory: &mut dyn LinearMemory, at: usize, what: &[u8]) {
+        assert!(at + what.len() <= memory.byte_size());
+        // SAFETY: the range was checked to lie in the accessible memory,
+        // which this exclusive borrow alone touches.
+        unsafe { std::ptr::copy_nonoverlapping(what.as_ptr(), memory.as_ptr().add(at), what.len()) }
+    }
+
+    fn pattern() -> Vec<u8> {
+        let mut bytes: Vec<u8> = (0..LEN).map(|i| (i * 7 + i / PAGE) as u8).collect();
+        // Zero pages are holes in the image's file.
+        bytes[8 * PAGE..12 * PAGE].fill(0);
+        bytes
+    }
+
+    fn spares(image: &MemoryImage) -> usize {
+        image.spares.lock().unwrap().len()
+    }
+
+    #[test]
+    fn a_memory_is_its_image() {
+        let image = Arc::new(MemoryImage::copy_of(&pattern()).expect("image"));
+        let memory = memory_of(&image);
+        assert_eq!(memory.byte_size(), LEN);
+        assert!(bytes(&*memory) == pattern());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_spare_memory_is_reset_to_its_image() {
+        let image = Arc::new(MemoryImage::copy_of(&pattern()).expect("image"));
+        let mut first = memory_of(&image);
+        // Pages written whole, in part, in a hole, at the edges; one only read.
+        write(&mut *first, 0, b"secret");
+        write(&mut *first, 3 * PAGE + 100, &[0xAA; 2 * PAGE]);
+        write(&mut *first, 9 * PAGE, b"in a hole");
+        write(&mut *first, LEN - 6, b"secret");
+        assert_eq!(bytes(&*first)[20 * PAGE], pattern()[20 * PAGE]);
+        // And past the image, after growing.
+        first.grow_to(LEN + 4 * PAGE).expect("grow");
+        write(&mut *first, LEN + PAGE, b"grown");
+        let base = first.as_ptr();
+        drop(first);
+        assert_eq!(spares(&image), 1);
+
+        let mut second = memory_of(&image);
+        assert_eq!(second.as_ptr(), base, "the spare is reused");
+        assert_eq!(spares(&image), 0);
+        assert_eq!(second.byte_size(), LEN);
+        assert!(bytes(&*second) == pattern());
+        second.grow_to(LEN + 4 * PAGE).expect("grow");
+        assert!(bytes(&*second)[LEN..].iter().all(|&b| b == 0), "grown memory is zeros again");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn spares_are_few_and_small() {
+        let image = Arc::new(MemoryImage::copy_of(&pattern()).expect("image"));
+        let memories: Vec<_> = (0..MAX_SPARES + 2).map(|_| memory_of(&image)).collect();
+        drop(memories);
+        assert_eq!(spares(&image), MAX_SPARES);
+
+        // A memory that wrote more than a spare may keep is unmapped.
+        let big = Arc::new(MemoryImage::copy_of(&vec![1; MAX_SPARE_PRIVATE + PAGE]).expect("image"));
+        let ty = MemoryType::new(1, None);
+        let len = MAX_SPARE_PRIVATE + PAGE;
+        let mut memory = instantiate_from(&big, len, || {
+            ImageMemories.new_memory(ty, len, None, Some(64 << 20), 0).map_err(wasmtime::Error::msg)
+        })
+        .expect("memory");
+        for page in 0..len / PAGE {
+            write(&mut *memory, page * PAGE, &[2]);
+        }
+        drop(memory);
+        assert_eq!(spares(&big), 0);
     }
 }
