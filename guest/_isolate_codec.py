@@ -14,10 +14,13 @@ imports none of them.
 
 import _struct as struct  # `struct` itself is not loaded in the started interpreter
 import marshal as _marshal
+import sys
 
 # Must match host/value/codec.rs (a host test checks).
 MAX_DEPTH = 512
-NONE, FALSE, TRUE, INT, FLOAT, STR, BYTES, BUFFER, TUPLE, RECV, SEND, LIST, DICT, QUEUE = range(14)
+NONE, FALSE, TRUE, INT, FLOAT, STR, BYTES, BUFFER, TUPLE, RECV, SEND, LIST, DICT, QUEUE, ARRAY = range(15)
+# Must match host/value/array.rs.
+MAX_DIMENSIONS = 64
 _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 # A message in `marshal`'s format starts at this byte or above; the codec's
@@ -46,7 +49,7 @@ def _varint(n):
         out.append(byte | 0x80)
 
 
-_TAGS = [bytes([tag]) for tag in range(14)]
+_TAGS = [bytes([tag]) for tag in range(15)]
 
 
 # Tag and one-byte length of the short values `encode` writes directly.
@@ -124,9 +127,45 @@ def encode(obj, buffer=False, prefix=b"", copy=False):
             parts += (_TAGS[BUFFER], _varint(view.nbytes), view)
         elif kind in HANDLE_TAGS:
             parts += (_TAGS[HANDLE_TAGS[kind]], _U64.pack(obj.id))
+        elif copy and kind.__module__ == "numpy" and "numpy" in sys.modules:
+            numpy = sys.modules["numpy"]
+            if kind is numpy.ndarray:
+                parts += _array(obj)
+            elif isinstance(obj, numpy.generic) and obj.dtype.kind in "biufSU":
+                # A numpy scalar (`np.float64(2.0)`, what `a.sum()` gives)
+                # crosses as the Python value it stands for.
+                pending.append((obj.item(), depth))
+            else:
+                raise ValueError(f"a numpy {kind.__name__!r} object cannot be copied")
         else:
             raise ValueError(f"{kind.__name__!r} object {'cannot be copied' if copy else 'is not shareable'}")
     return b"".join(parts)
+
+
+def _array(array):
+    """The codec's pieces of a numpy array: its dtype, shape and elements in
+    C order (host/value/array.rs)."""
+    dtype = array.dtype
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "biufcSUVMm":
+        raise ValueError(f"a numpy array of dtype {dtype} cannot be copied: only arrays of numbers, strings, bytes and times")
+    data = None
+    if array.flags.c_contiguous:
+        try:
+            data = memoryview(array).cast("B")
+        except (TypeError, ValueError):
+            pass  # a dtype the buffer protocol lacks (datetime64)
+    if data is None:
+        data = array.tobytes()
+    encoded = dtype.str.encode("ascii")
+    shape = b"".join(_varint(n) for n in array.shape)
+    return (_TAGS[ARRAY], _varint(len(encoded)), encoded, _varint(array.ndim), shape, _varint(len(data)), data)
+
+
+def _decode_array(dtype, shape, data):
+    import numpy
+
+    # A writable array of its own, as any argument copied in is.
+    return numpy.frombuffer(bytearray(data), dtype=dtype).reshape(shape)
 
 
 PLAIN_SCALARS = frozenset((type(None), bool, int, float, str, bytes))
@@ -270,6 +309,10 @@ def decode(data):
                 stack.append([[], count, tag])
                 continue
             value = _container(tag, [])
+        elif tag == ARRAY:
+            dtype = str(sized(), "ascii")
+            shape = tuple(varint() for _ in range(varint()))
+            value = _decode_array(dtype, shape, sized())
         elif tag in (RECV, SEND, QUEUE):
             (handle_id,) = _U64.unpack_from(view, at)
             at += 8

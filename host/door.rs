@@ -672,6 +672,10 @@ mod tests {
         let codec = guest_constants(include_str!("../guest/_isolate_codec.py"));
         let constant = |name: &str| codec.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
         assert_eq!(constant("MAX_DEPTH"), Some(crate::value::MAX_DEPTH as u64));
+        assert_eq!(constant("MAX_DIMENSIONS"), Some(crate::value::MAX_DIMENSIONS as u64));
+        // Its tags, in order, are the host's.
+        assert!(codec_source_tags().ends_with("QUEUE, ARRAY = range(15)"));
+        assert_eq!(crate::value::tag::ARRAY, 14);
         let first = constant("MARSHAL_FIRST").unwrap() as u8;
         assert!(crate::value::format::is_marshal(&[first]) && !crate::value::format::is_marshal(&[first - 1]));
         // The unbound policies' flags are CPython's, on both sides.
@@ -679,6 +683,14 @@ mod tests {
         assert!(pep_734.contains("_UNBOUND_TO_FLAG = {UNBOUND_REMOVE: 1, UNBOUND_ERROR: 2, UNBOUND: 3}"));
         use crate::queue::fifo::Unbound;
         assert_eq!([Unbound::Remove as u8, Unbound::Error as u8, Unbound::Replace as u8], [1, 2, 3]);
+    }
+
+    fn codec_source_tags() -> &'static str {
+        let source = include_str!("../guest/_isolate_codec.py");
+        source
+            .lines()
+            .find(|line| line.starts_with("NONE, FALSE, TRUE, INT, FLOAT, STR, BYTES, BUFFER, TUPLE,"))
+            .unwrap_or("")
     }
 
     #[test]

@@ -162,7 +162,7 @@ pub mod fuzzing {
     pub use crate::value::check_decoder;
 }
 
-pub use value::{MAX_DEPTH, MAX_MESSAGE_SIZE, Value, WrongType, from_value, to_value};
+pub use value::{Array, MAX_DEPTH, MAX_DIMENSIONS, MAX_MESSAGE_SIZE, Value, WrongType, from_value, to_value};
 
 // The cost model of the docs, checked: a runtime is shared across threads,
 // an interpreter can be moved to and shared with other threads.

@@ -268,7 +268,9 @@ unsafe impl MemoryCreator for ImageMemories {
                 spare.grow_to(size).map_err(|err| err.to_string())?;
                 spare
             }
-            None => mapping::Reservation::new(reserved, guard, image.as_deref(), size).map_err(|err| err.to_string())?,
+            None => {
+                mapping::Reservation::new(reserved, guard, image.as_deref(), size).map_err(|err| err.to_string())?
+            }
         };
         Ok(Box::new(ImageMemory { memory, image }))
     }

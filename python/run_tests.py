@@ -65,7 +65,8 @@ def main():
         shutil.rmtree(home, ignore_errors=True)
         run(python, "-m", "venv", home)
         bin_dir = home / ("Scripts" if os.name == "nt" else "bin")
-        run(bin_dir / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel, "pytest")
+        # numpy, for the tests of arrays crossing (the package needs none).
+        run(bin_dir / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel, "pytest", "numpy")
         # From the tests' folder, so that `import isolate_wasm` is the
         # installed wheel, never the sources beside them.
         run(bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args, cwd=ROOT / "python" / "tests", env=env)

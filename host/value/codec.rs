@@ -18,6 +18,9 @@
 //!   0x0b list    count:varint, then count values
 //!   0x0c dict    count:varint, then count pairs of values: key, value
 //!   0x0d queue   queue id: 8 bytes little-endian (a PEP 734 `Queue`)
+//!   0x0e array   dtype: len:varint, then len bytes (numpy's `dtype.str`);
+//!                ndim:varint, then ndim varints (the shape);
+//!                len:varint, then len bytes (the elements, C order)
 //! varint := unsigned LEB128, at most 10 bytes
 //! ```
 //!
@@ -33,7 +36,7 @@
 
 use num_bigint::BigInt;
 
-use super::{Copies, MAX_DEPTH, MAX_MESSAGE_SIZE, Value};
+use super::{Array, Copies, MAX_DEPTH, MAX_DIMENSIONS, MAX_MESSAGE_SIZE, Value};
 use crate::error::{Error, Result};
 use crate::ids::{ChannelId, HandleId, QueueId};
 
@@ -52,6 +55,7 @@ pub(crate) mod tag {
     pub const LIST: u8 = 0x0b;
     pub const DICT: u8 = 0x0c;
     pub const QUEUE: u8 = 0x0d;
+    pub const ARRAY: u8 = 0x0e;
 }
 
 /// The kinds of container a message nests.
@@ -105,6 +109,15 @@ pub(super) fn encode_with(value: &Value, mut handle: impl FnMut(&Value)) -> Vec<
                     pending.push(value);
                     pending.push(key);
                 }
+            }
+            Value::Array(array) => {
+                put_bytes(&mut out, tag::ARRAY, array.dtype().as_bytes());
+                put_varint(&mut out, array.shape().len() as u64);
+                for &n in array.shape() {
+                    put_varint(&mut out, n as u64);
+                }
+                put_varint(&mut out, array.data().len() as u64);
+                out.extend_from_slice(array.data());
             }
             Value::RecvChannel(end) => {
                 handle(value);
@@ -283,6 +296,27 @@ fn walk(bytes: &[u8], visitor: &mut impl Visitor, build: bool, copies: Copies) -
                 let bytes = reader.sized()?;
                 visitor.scalar(if build { Value::Buffer(bytes.to_vec()) } else { Value::None });
             }
+            tag::ARRAY => {
+                if copies == Copies::Refused {
+                    return Err(invalid("a numpy array is not shareable (PEP 554): send its bytes as a buffer"));
+                }
+                let dtype = std::str::from_utf8(reader.sized()?).map_err(|_| invalid("a dtype is not text"))?;
+                let ndim = reader.varint()?;
+                if ndim > MAX_DIMENSIONS as u64 {
+                    return Err(invalid(format!("an array of {ndim} dimensions (numpy allows {MAX_DIMENSIONS})")));
+                }
+                let shape = (0..ndim)
+                    .map(|_| usize::try_from(reader.varint()?).map_err(|_| invalid("an array's dimension overflows")))
+                    .collect::<Result<Vec<_>>>()?;
+                let data = reader.sized()?;
+                // Checked whether built or not: a message is valid or not.
+                Array::check(dtype, &shape, data.len())?;
+                visitor.scalar(if build {
+                    Value::Array(Array::new(dtype, shape, data.to_vec())?)
+                } else {
+                    Value::None
+                });
+            }
             tag::TUPLE | tag::LIST | tag::DICT => {
                 let container = match tag {
                     tag::TUPLE => Container::Tuple,
@@ -411,6 +445,8 @@ mod tests {
         roundtrip("héllo ☃ 🐍".into());
         roundtrip(b"\x00\xff".as_slice().into());
         roundtrip(Value::Buffer(vec![1, 2, 3]));
+        roundtrip(Value::Array(Array::new("<f8", vec![2, 1], vec![7; 16]).unwrap()));
+        roundtrip(Value::Array(Array::new("<U1", vec![], vec![b'a', 0, 0, 0]).unwrap()));
         roundtrip(Value::Tuple(vec![]));
         roundtrip((1, "two", (3.0, (), Value::Tuple(vec![Value::None]))).into());
         roundtrip(Value::List(vec![]));
@@ -435,6 +471,26 @@ mod tests {
         // A dict's count is of pairs: twice as many values must follow.
         refused(&[tag::DICT, 1, tag::NONE], "claims 1 items");
         refused(&[tag::DICT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], "claims");
+    }
+
+    #[test]
+    fn arrays_are_checked_and_never_shared() {
+        let array = encode(&Value::Array(Array::new("<i2", vec![3], vec![1, 0, 2, 0, 3, 0]).unwrap()));
+        assert_eq!(array, [tag::ARRAY, 3, b'<', b'i', b'2', 1, 3, 6, 1, 0, 2, 0, 3, 0]);
+        let Err(Error::InvalidValue(why)) = validate(&array, Copies::Refused) else { panic!("an array shared") };
+        assert!(why.contains("not shareable"), "{why}");
+        // Forged ones: elements short of the shape, a dtype numpy would
+        // fill with objects, too many dimensions, a shape that overflows.
+        refused(&[tag::ARRAY, 3, b'<', b'f', b'8', 1, 2, 8, 0, 0, 0, 0, 0, 0, 0, 0], "cannot hold 8 bytes");
+        refused(&[tag::ARRAY, 2, b'|', b'O', 1, 1, 4, 0, 0, 0, 0], "not a dtype");
+        let mut deep = vec![tag::ARRAY, 3, b'<', b'f', b'8', 65];
+        deep.extend([1; 65]);
+        deep.extend([8, 0, 0, 0, 0, 0, 0, 0, 0]);
+        refused(&deep, "65 dimensions");
+        let mut huge = vec![tag::ARRAY, 3, b'<', b'f', b'8', 2, 0];
+        huge.extend([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0]);
+        refused(&huge, "too large");
+        refused(&[tag::ARRAY, 3, b'<', b'f', b'8', 1], "wanted");
     }
 
     #[test]

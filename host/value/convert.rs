@@ -5,8 +5,8 @@ use std::fmt;
 
 use num_bigint::BigInt;
 
-use super::Value;
 use super::message::{Queue, RecvChannel, SendChannel};
+use super::{Array, Value};
 
 macro_rules! from_int {
     ($($t:ty),*) => {$(
@@ -88,6 +88,12 @@ impl<K: Into<Value>, V: Into<Value>> From<std::collections::BTreeMap<K, V>> for 
 impl<K: Into<Value>, V: Into<Value>, S> From<std::collections::HashMap<K, V, S>> for Value {
     fn from(map: std::collections::HashMap<K, V, S>) -> Self {
         Value::Dict(map.into_iter().map(|(key, value)| (key.into(), value.into())).collect())
+    }
+}
+
+impl From<Array> for Value {
+    fn from(array: Array) -> Self {
+        Value::Array(array)
     }
 }
 
@@ -186,5 +192,6 @@ try_into_variant!(BigInt, "int", Value::Int(n) => n);
 try_into_variant!(Vec<u8>, "bytes", Value::Bytes(bytes) => bytes, Value::Buffer(bytes) => bytes);
 try_into_variant!(Vec<Value>, "tuple or list", Value::Tuple(items) => items, Value::List(items) => items);
 try_into_variant!(Vec<(Value, Value)>, "dict", Value::Dict(items) => items);
+try_into_variant!(Array, "numpy.ndarray", Value::Array(array) => array);
 try_into_variant!(RecvChannel, "RecvChannel", Value::RecvChannel(end) => end);
 try_into_variant!(SendChannel, "SendChannel", Value::SendChannel(end) => end);

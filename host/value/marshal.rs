@@ -226,7 +226,9 @@ pub(crate) fn write(out: &mut Vec<u8>, value: &Value) -> Option<()> {
                     pending.push(Item::Value(key));
                 }
             }
-            Value::Buffer(_) | Value::RecvChannel(_) | Value::SendChannel(_) | Value::Queue(_) => return None,
+            Value::Buffer(_) | Value::Array(_) | Value::RecvChannel(_) | Value::SendChannel(_) | Value::Queue(_) => {
+                return None;
+            }
         }
     }
     Some(())

@@ -18,6 +18,7 @@
 
 use num_bigint::BigInt;
 
+mod array;
 mod codec;
 mod convert;
 pub(crate) mod format;
@@ -25,6 +26,7 @@ pub(crate) mod marshal;
 mod message;
 mod serde;
 
+pub use array::{Array, MAX_DIMENSIONS};
 pub(crate) use codec::{encode, put_varint, tag};
 pub use convert::WrongType;
 #[cfg(feature = "fuzzing")]
@@ -90,6 +92,9 @@ pub enum Value {
     List(Vec<Value>),
     /// `dict`: a copy, its items in order. Not shareable through a channel.
     Dict(Vec<(Value, Value)>),
+    /// A `numpy.ndarray`: a copy of its elements, with its dtype and shape.
+    /// Not shareable through a channel.
+    Array(Array),
     /// The receiving end of a channel.
     RecvChannel(RecvChannel),
     /// The sending end of a channel.
@@ -112,6 +117,7 @@ impl Value {
             Value::Tuple(_) => "tuple",
             Value::List(_) => "list",
             Value::Dict(_) => "dict",
+            Value::Array(_) => "numpy.ndarray",
             Value::RecvChannel(_) => "RecvChannel",
             Value::SendChannel(_) => "SendChannel",
             Value::Queue(_) => "Queue",

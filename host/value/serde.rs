@@ -79,6 +79,15 @@ impl de::Error for Error {
     }
 }
 
+/// Bytes that serialize as bytes, not as a sequence of numbers.
+struct AsBytes<'a>(&'a [u8]);
+
+impl serde::Serialize for AsBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
 impl serde::Serialize for Value {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::{Error as _, SerializeSeq};
@@ -114,6 +123,14 @@ impl serde::Serialize for Value {
                     map.serialize_entry(key, value)?;
                 }
                 map.end()
+            }
+            Value::Array(array) => {
+                use serde::ser::SerializeStruct;
+                let mut fields = serializer.serialize_struct("Array", 3)?;
+                fields.serialize_field("dtype", array.dtype())?;
+                fields.serialize_field("shape", array.shape())?;
+                fields.serialize_field("data", &AsBytes(array.data()))?;
+                fields.end()
             }
             Value::RecvChannel(_) | Value::SendChannel(_) | Value::Queue(_) => {
                 Err(S::Error::custom("a channel end or queue is a capability and cannot be serialized"))
@@ -433,6 +450,17 @@ impl<'de> de::Deserializer<'de> for Value {
                 let value = visitor.visit_map(&mut map)?;
                 map.end()?;
                 Ok(value)
+            }
+            Value::Array(array) => {
+                // As it serializes: a struct of its dtype, shape and bytes.
+                let shape = array.shape().iter().map(|&n| Value::from(n as u64)).collect();
+                let dtype = Value::Str(array.dtype().to_owned());
+                let fields = vec![
+                    (Value::Str("dtype".into()), dtype),
+                    (Value::Str("shape".into()), Value::Tuple(shape)),
+                    (Value::Str("data".into()), Value::Bytes(array.into_data())),
+                ];
+                Value::Dict(fields).deserialize_any(visitor)
             }
             Value::RecvChannel(_) | Value::SendChannel(_) | Value::Queue(_) => {
                 Err(<Error as de::Error>::custom("a channel end or queue is a capability and cannot be deserialized"))

@@ -12,10 +12,12 @@ follow PEP 734 (`concurrent.interpreters`) wherever it has one.
         interp.call("math.sqrt", 16.0)     # 4.0
         interp.eval("sum(range(10))")      # 45
 
-Values cross as copies: None, bool, int, float, str, bytes, buffers, and
-tuples, lists and dicts of those, and queues. Other objects go in by
-pickle, unpickled inside the sandbox (their classes must be importable
-there); nothing comes out as a pickle.
+Values cross as copies: None, bool, int, float, str, bytes, buffers, numpy
+arrays (out as numpy arrays with their dtype and shape where the host has
+numpy, else as a memoryview of their bytes) and numpy scalars (as the
+Python numbers they stand for), tuples, lists and dicts of those, and
+queues. Other objects go in by pickle, unpickled inside the sandbox (their
+classes must be importable there); nothing comes out as a pickle.
 """
 
 from __future__ import annotations

@@ -77,3 +77,60 @@ fn numpy_results_come_back_to_rust() {
         run.join().unwrap().unwrap();
     });
 }
+
+/// numpy arrays come out as `Value::Array`, with their dtype and shape, and
+/// go back in as numpy arrays of their own; numpy scalars come out as the
+/// Python values they stand for.
+#[test]
+fn numpy_arrays_and_scalars_cross_with_their_dtype_and_shape() {
+    let interp = interpreter();
+    interp.run("import numpy as np").unwrap();
+    let Value::Array(array) = interp.eval("np.arange(12.0).reshape(3, 4).T").unwrap() else { panic!("an array") };
+    assert_eq!((array.dtype(), array.shape()), ("<f8", &[4, 3][..]));
+    // A transposed view comes out in C order.
+    let firsts: Vec<f64> =
+        array.data().chunks(8).take(3).map(|bytes| f64::from_le_bytes(bytes.try_into().unwrap())).collect();
+    assert_eq!(firsts, [0.0, 4.0, 8.0]);
+    for (expression, dtype, shape) in [
+        ("np.array(3.0)", "<f8", &[][..]),
+        ("np.zeros((0, 3), dtype=np.float32)", "<f4", &[0, 3][..]),
+        ("np.array(['ab', 'c'])", "<U2", &[2][..]),
+        ("np.array([1, 2], dtype='M8[s]')", "<M8[s]", &[2][..]),
+        ("np.array([True])", "|b1", &[1][..]),
+        ("np.array([1 + 2j])", "<c16", &[1][..]),
+    ] {
+        let Value::Array(array) = interp.eval(expression).unwrap() else { panic!("{expression}: an array") };
+        assert_eq!((array.dtype(), array.shape()), (dtype, shape), "{expression}");
+    }
+    assert_eq!(interp.eval("np.arange(4).sum()").unwrap(), Value::from(6));
+    assert_eq!(interp.eval("np.float32(0.5)").unwrap(), Value::from(0.5));
+    assert_eq!(interp.eval("np.bool_(True)").unwrap(), Value::from(true));
+
+    interp.run("def describe(a):\n    return (a.dtype.str, a.shape, float(a.sum()), a.flags.writeable)").unwrap();
+    let floats = [1.0f64, 2.0, 3.0, 4.5].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let array = isolate::Array::new("<f8", vec![2, 2], floats).unwrap();
+    let described = interp.call("describe", &[Value::Array(array.clone())]).unwrap();
+    assert_eq!(described, Value::from(("<f8", (2, 2), 10.5, true)));
+    // Through a channel it is not shareable: PEP 554 sends buffers.
+    let (_recv, send) = runtime().create_channel();
+    let refused = send.send(Value::Array(array)).unwrap_err();
+    assert!(refused.to_string().contains("not shareable"), "{refused}");
+}
+
+#[test]
+fn numpy_values_that_cannot_cross_say_so() {
+    let interp = interpreter();
+    interp.run("import numpy as np").unwrap();
+    for (expression, says) in [
+        ("np.array([object()])", "dtype object"),
+        ("np.zeros(2, dtype=[('x', 'f8')])", "cannot be copied"),
+        ("np.ma.masked_array([1])", "'MaskedArray' object cannot be copied"),
+        ("np.complex128(1)", "'complex128' object cannot be copied"),
+    ] {
+        let err = interp.eval(expression).unwrap_err();
+        assert!(
+            matches!(err, isolate::Error::InvalidValue(_)) && err.to_string().contains(says),
+            "{expression}: {err}"
+        );
+    }
+}
