@@ -33,7 +33,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
@@ -52,6 +52,9 @@ pub(crate) struct MemoryImage {
     /// Memories of interpreters that ended, each reset to this image's
     /// bytes, for the next memories made from it.
     spares: Mutex<Vec<mapping::Reservation>>,
+    /// The image's bytes mapped read-only, which resetting a spare copies
+    /// from (made on first use; `None` if it could not be mapped).
+    view: OnceLock<Option<mapping::View>>,
 }
 
 /// How many spare memories an image keeps: enough for a pool's workers
@@ -84,7 +87,7 @@ impl MemoryImage {
     }
 
     fn new(file: File, offset: u64, len: usize) -> Self {
-        MemoryImage { file, offset, len, spares: Mutex::new(Vec::new()) }
+        MemoryImage { file, offset, len, spares: Mutex::new(Vec::new()), view: OnceLock::new() }
     }
 
     /// A copy of `memory`. Runs of zero pages are left as holes, which cost
@@ -121,6 +124,14 @@ impl MemoryImage {
     /// The memory's size in bytes.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The image's bytes, mapped (not read) from its file.
+    fn bytes(&self) -> Option<&[u8]> {
+        self.view
+            .get_or_init(|| mapping::View::new(&self.file, self.offset, self.len).ok())
+            .as_ref()
+            .map(|view| view.bytes())
     }
 
     /// A spare memory of this image with the given layout, if one waits.
@@ -457,13 +468,18 @@ mod mapping {
             if written.iter().map(|(_, len)| len).sum::<usize>() > MAX_SPARE_PRIVATE {
                 return Err(io::Error::from(io::ErrorKind::OutOfMemory));
             }
+            let original = image.bytes();
             for (offset, len) in written {
                 // SAFETY: `scan` returns page ranges inside `[base, base +
                 // image.len)`, which is mapped readable and writable, owned
                 // by this value alone, and touched by no code now (the
                 // store that ran in it is gone).
                 let pages = unsafe { std::slice::from_raw_parts_mut(self.base.add(offset), len) };
-                image.file.read_exact_at(pages, image.offset + offset as u64)?;
+                match original {
+                    // A copy in memory: no system call per range.
+                    Some(original) => pages.copy_from_slice(&original[offset..offset + len]),
+                    None => image.file.read_exact_at(pages, image.offset + offset as u64)?,
+                }
             }
             Ok(())
         }
@@ -511,6 +527,57 @@ mod mapping {
             // its store is gone and no code can touch it.
             unsafe {
                 libc::munmap(self.base.cast(), self.total);
+            }
+        }
+    }
+
+    /// A file's bytes mapped read-only and shared: pages of its page cache,
+    /// never copied.
+    pub(super) struct View {
+        base: *const u8,
+        len: usize,
+    }
+
+    // SAFETY: the mapping is read-only memory owned by this value; shared
+    // references to it from any thread only read.
+    unsafe impl Send for View {}
+    unsafe impl Sync for View {}
+
+    impl View {
+        /// `len` bytes of `file` from `offset` (a multiple of the page
+        /// size), which the caller vouches are not changed or truncated
+        /// while the view lives.
+        pub(super) fn new(file: &File, offset: u64, len: usize) -> io::Result<Self> {
+            let offset = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            if len == 0 {
+                return Err(io::Error::from(io::ErrorKind::InvalidInput));
+            }
+            // SAFETY: a new shared read-only mapping at an address the
+            // kernel chooses; nothing else can be affected. The result is
+            // checked.
+            let base = unsafe {
+                libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), offset)
+            };
+            if base == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(View { base: base.cast(), len })
+        }
+
+        pub(super) fn bytes(&self) -> &[u8] {
+            // SAFETY: `len` bytes from `base` are mapped readable for the
+            // view's life, and their file does not change (`new`'s caller
+            // vouches), so they are never written while borrowed.
+            unsafe { std::slice::from_raw_parts(self.base, self.len) }
+        }
+    }
+
+    impl Drop for View {
+        fn drop(&mut self) {
+            // SAFETY: the mapping was made in `new` and is owned by this
+            // value; the borrows `bytes` gave out end before it drops.
+            unsafe {
+                libc::munmap(self.base.cast_mut().cast(), self.len);
             }
         }
     }
