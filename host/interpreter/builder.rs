@@ -385,6 +385,7 @@ impl InterpreterBuilder {
             runtime: runtime.clone(),
             state: Mutex::new(State::Live(Box::new(live))),
             running: AtomicBool::new(false),
+            copying: Mutex::new(()),
             stdout: self.stdout,
             stderr: self.stderr,
             limits: self.limits,

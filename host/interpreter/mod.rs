@@ -139,6 +139,9 @@ pub(crate) struct InterpreterInner {
     /// Claimed for the whole of a run (and of a destroy), before `state` is
     /// locked: the claim is what makes a second run fail instead of wait.
     running: AtomicBool,
+    /// Held while a fork or snapshot claims it: copies wait for each other
+    /// (their claim is brief), where a run fails.
+    copying: Mutex<()>,
     stdout: Output,
     stderr: Output,
     limits: Limits,
@@ -391,6 +394,8 @@ impl Interpreter {
     /// `interpreters.list_all()` holds only itself. While the first fork
     /// after a run copies the memory, the interpreter is busy: a run started
     /// then fails with [`Error::AlreadyRunning`], as during another run.
+    /// Forks (and snapshots) from several threads at once wait for each
+    /// other's copy instead, and then run in parallel.
     ///
     /// # Errors
     ///
@@ -559,6 +564,7 @@ impl InterpreterInner {
     /// This interpreter's state, between runs. See [`Interpreter::snapshot`].
     pub(crate) fn snapshot(&self) -> Result<Snapshot> {
         let refuse = |reason: String| Error::CannotCopy { id: self.id, reason };
+        let _copying = lock(&self.copying);
         let _claim = self.claim().map_err(|_| refuse("it is running (a copy is taken between runs)".into()))?;
         let mut state = lock(&self.state);
         let live = match &mut *state {

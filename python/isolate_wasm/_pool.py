@@ -55,25 +55,22 @@ class InterpreterPoolExecutor(concurrent.futures.Executor):
             elif initializer is not None:
                 template.call(initializer, *initargs)
         self._template = template
-        # A fork copies an idle interpreter: one at a time.
-        self._forking = threading.Lock()
+        # Forks of the template from several workers at once wait for each
+        # other's brief copy, then run in parallel; this guards `_workers`.
+        self._lock = threading.Lock()
         self._local = threading.local()
         self._workers: list[Interpreter] = []
         self._threads = concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix="isolate_wasm pool")
 
-    def _fork(self) -> Interpreter:
-        with self._forking:
-            return self._template.fork()
-
     def _run(self, fn: Union[str, Callable[..., Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self._per_task == "fork":
-            with self._fork() as fresh:
+            with self._template.fork() as fresh:
                 return fresh.call(fn, *args, **kwargs)
         interp: Union[Interpreter, None] = getattr(self._local, "interp", None)
         if interp is None:
-            interp = self._fork()
+            interp = self._template.fork()
             self._local.interp = interp
-            with self._forking:
+            with self._lock:
                 self._workers.append(interp)
         return interp.call(fn, *args, **kwargs)
 

@@ -400,3 +400,30 @@ fn a_running_interpreter_has_no_snapshot() {
         run.join().unwrap().unwrap();
     });
 }
+
+/// Threads that fork one idle interpreter at once all get their fork (the
+/// first after a run copies the memory while the others wait), and forks
+/// of forks that ended reuse their memory without seeing what it held.
+#[test]
+fn forks_from_many_threads_at_once_all_succeed_and_start_clean() {
+    let env = interpreter();
+    env.run("secret = None\ndef mark(n):\n    global secret\n    before, secret = secret, 'x' * 100_000 + str(n)\n    return before")
+        .unwrap();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let env = &env;
+                scope.spawn(move || {
+                    for n in 0..25 {
+                        let fork = env.fork().expect("a fork while others fork");
+                        let before = fork.call("mark", &[Value::from(worker * 100 + n)]).unwrap();
+                        assert_eq!(before, Value::None, "a fork saw another's state");
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().unwrap();
+        }
+    });
+}
