@@ -19,8 +19,6 @@ import sys
 # Must match host/value/codec.rs (a host test checks).
 MAX_DEPTH = 512
 NONE, FALSE, TRUE, INT, FLOAT, STR, BYTES, BUFFER, TUPLE, RECV, SEND, LIST, DICT, QUEUE, ARRAY = range(15)
-# Must match host/value/array.rs.
-MAX_DIMENSIONS = 64
 _U64 = struct.Struct("<Q")
 _F64 = struct.Struct("<d")
 # A message in `marshal`'s format starts at this byte or above; the codec's

@@ -134,9 +134,15 @@ impl MemoryImage {
             .map(|view| view.bytes())
     }
 
+    /// The spares, whether or not a thread panicked holding them (a list
+    /// of reset memories is whole between its pushes and removals).
+    fn spares(&self) -> std::sync::MutexGuard<'_, Vec<mapping::Reservation>> {
+        self.spares.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// A spare memory of this image with the given layout, if one waits.
     fn take_spare(&self, capacity: usize, guard: usize) -> Option<mapping::Reservation> {
-        let mut spares = self.spares.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut spares = self.spares();
         let at = spares.iter().position(|spare| spare.has_layout(capacity, guard))?;
         Some(spares.swap_remove(at))
     }
@@ -145,11 +151,13 @@ impl MemoryImage {
     /// the image, it is the next one's; else (too many spares, too much
     /// written, no `PAGEMAP_SCAN`) it is unmapped.
     fn give_back(&self, mut memory: mapping::Reservation) {
-        if self.spares.lock().map_or(true, |spares| spares.len() >= MAX_SPARES) {
+        // Checked before the reset too, which is not worth doing for a
+        // memory that would be unmapped anyway.
+        if self.spares().len() >= MAX_SPARES {
             return;
         }
         if memory.reset_to(self).is_ok() {
-            let mut spares = self.spares.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut spares = self.spares();
             if spares.len() < MAX_SPARES {
                 spares.push(memory);
             }
@@ -721,7 +729,7 @@ mod tests {
     }
 
     fn spares(image: &MemoryImage) -> usize {
-        image.spares.lock().unwrap().len()
+        image.spares().len()
     }
 
     #[test]

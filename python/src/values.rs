@@ -123,7 +123,7 @@ fn numpy(py: Python<'_>) -> Option<&Bound<'_, PyModule>> {
 /// where the host has no numpy, as a read-only `memoryview` of its bytes.
 fn array_to_python<'py>(py: Python<'py>, array: Array) -> PyResult<Bound<'py, PyAny>> {
     let Some(numpy) = numpy(py) else {
-        return Ok(PyMemoryView::from(&PyBytes::new(py, array.data()).into_any())?.into_any());
+        return to_python(py, Value::Buffer(array.into_data()));
     };
     let shape = PyTuple::new(py, array.shape())?;
     let dtype = array.dtype().to_owned();
