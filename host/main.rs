@@ -139,16 +139,9 @@ struct SnapshotArgs {
     run: RunArgs,
 }
 
-#[derive(Args)]
-struct RunArgs {
-    /// Run CODE instead of a script file; sys.argv[0] is then '-c' (as `python -c`)
-    #[arg(short = 'c', value_name = "CODE", conflicts_with = "module", help_heading = "What to run")]
-    code: Option<String>,
-
-    /// Run the library module MODULE as a script, as `python -m` does (`-m json.tool`, `-m timeit`)
-    #[arg(short = 'm', value_name = "MODULE", help_heading = "What to run")]
-    module: Option<String>,
-
+/// The limits and grants every command's interpreters get.
+#[derive(Args, Default)]
+struct SandboxArgs {
     /// Grant a host folder read-only and put it on sys.path, before the standard library:
     /// a project's source tree, or pure-Python packages unpacked from wheels (the interpreters
     /// the script creates get it too)
@@ -195,6 +188,112 @@ struct RunArgs {
         help_heading = "Grants (each adds one thing the sandbox sees)"
     )]
     workdir: Option<String>,
+}
+
+impl SandboxArgs {
+    /// The limits and grants, checked: `--path` folders made absolute,
+    /// `--env KEY` read from this process.
+    fn resolve(self) -> Result<Sandbox, String> {
+        // `--path DIR`: granted read-only at its own absolute path (so that
+        // tracebacks name the host's files), and put on sys.path, for the
+        // interpreters the script creates too.
+        let mut module_paths = Vec::new();
+        for dir in self.paths {
+            let absolute =
+                std::path::absolute(&dir).map_err(|err| format!("--path {}: {}", dir.display(), describe(&err)))?;
+            if absolute.to_str().is_none() {
+                return Err(format!("--path {}: not a UTF-8 path", dir.display()));
+            }
+            module_paths.push(absolute);
+        }
+        let env = self
+            .env
+            .into_iter()
+            .filter_map(|entry| match entry.split_once('=') {
+                Some((key, value)) => Some((key.to_owned(), value.to_owned())),
+                // `--env KEY` passes the variable through if it is set, as
+                // `docker run -e KEY` does.
+                None => std::env::var(&entry).ok().map(|value| (entry, value)),
+            })
+            .collect();
+        Ok(Sandbox {
+            timeout: self.timeout,
+            memory: self.memory,
+            tmp_size: self.tmp_size,
+            fuel: self.fuel,
+            max_interpreters: self.max_interpreters,
+            workdir: self.workdir,
+            dirs: self.dirs,
+            module_paths,
+            env,
+        })
+    }
+}
+
+/// [`SandboxArgs`], checked: what every interpreter a command makes gets.
+struct Sandbox {
+    timeout: Option<Duration>,
+    memory: Option<usize>,
+    tmp_size: Option<usize>,
+    fuel: Option<u64>,
+    max_interpreters: Option<usize>,
+    workdir: Option<String>,
+    dirs: Vec<(PathBuf, String, DirAccess)>,
+    module_paths: Vec<PathBuf>,
+    env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    /// The runtime these interpreters need (one that counts fuel for `--fuel`).
+    fn runtime(&self) -> Result<Runtime, Error> {
+        Runtime::builder().fuel(self.fuel.is_some()).announce_compilation(true).build()
+    }
+
+    /// `builder` with these limits and grants.
+    fn apply(&self, mut builder: isolate::InterpreterBuilder) -> isolate::InterpreterBuilder {
+        if let Some(timeout) = self.timeout {
+            builder = builder.timeout(timeout);
+        }
+        if let Some(memory) = self.memory {
+            builder = builder.memory_limit(memory);
+        }
+        if let Some(fuel) = self.fuel {
+            builder = builder.fuel(fuel);
+        }
+        if let Some(count) = self.max_interpreters {
+            builder = builder.max_interpreters(count);
+        }
+        if let Some(bytes) = self.tmp_size {
+            builder = builder.tmp_size(bytes);
+        }
+        if let Some(dir) = &self.workdir {
+            builder = builder.working_dir(dir.clone());
+        }
+        for (host, guest, access) in &self.dirs {
+            builder = builder.preopened_dir(host.clone(), guest.clone(), *access);
+        }
+        for dir in &self.module_paths {
+            builder = builder.module_path(dir.clone());
+        }
+        for (key, value) in &self.env {
+            builder = builder.env(key.clone(), value.clone());
+        }
+        builder
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Run CODE instead of a script file; sys.argv[0] is then '-c' (as `python -c`)
+    #[arg(short = 'c', value_name = "CODE", conflicts_with = "module", help_heading = "What to run")]
+    code: Option<String>,
+
+    /// Run the library module MODULE as a script, as `python -m` does (`-m json.tool`, `-m timeit`)
+    #[arg(short = 'm', value_name = "MODULE", help_heading = "What to run")]
+    module: Option<String>,
+
+    #[command(flatten)]
+    sandbox: SandboxArgs,
 
     /// Give the script this process's stdin
     #[arg(long, help_heading = "Grants (each adds one thing the sandbox sees)")]
@@ -341,32 +440,11 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
     let interactive = args.interactive || prompt_only;
     // The prompt reads this process's stdin; so does the script before it.
     args.stdin |= interactive;
-    let (timeout, memory, stdin, fuel) = (args.timeout, args.memory, args.stdin, args.fuel);
-    let (max_interpreters, tmp_size, workdir) = (args.max_interpreters, args.tmp_size, args.workdir.take());
-    let dirs = std::mem::take(&mut args.dirs);
-    // `--path DIR`: granted read-only at its own absolute path (so that
-    // tracebacks name the host's files), and put on sys.path, for the
-    // interpreters the script creates too.
-    let mut module_paths = Vec::new();
-    for dir in std::mem::take(&mut args.paths) {
-        let absolute = match std::path::absolute(&dir) {
-            Ok(absolute) => absolute,
-            Err(err) => return fail(&format!("--path {}: {}", dir.display(), describe(&err)), EXIT_USAGE),
-        };
-        if absolute.to_str().is_none() {
-            return fail(&format!("--path {}: not a UTF-8 path", dir.display()), EXIT_USAGE);
-        }
-        module_paths.push(absolute);
-    }
-    let env: Vec<(String, String)> = std::mem::take(&mut args.env)
-        .into_iter()
-        .filter_map(|entry| match entry.split_once('=') {
-            Some((key, value)) => Some((key.to_owned(), value.to_owned())),
-            // `--env KEY` passes the variable through if it is set, as
-            // `docker run -e KEY` does.
-            None => std::env::var(&entry).ok().map(|value| (entry, value)),
-        })
-        .collect();
+    let stdin = args.stdin;
+    let sandbox = match std::mem::take(&mut args.sandbox).resolve() {
+        Ok(sandbox) => sandbox,
+        Err(message) => return fail(&message, EXIT_USAGE),
+    };
     let from = args.from.take();
     let program = if prompt_only {
         Program { source: Vec::new(), filename: "<stdin>".to_owned(), argv: vec![String::new()] }
@@ -381,35 +459,9 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
         Ok(snapshot) => snapshot,
         Err(err) => return fail(&error_chain(&err), EXIT_USAGE),
     };
-    let interpreter = Runtime::builder().fuel(fuel.is_some()).announce_compilation(true).build().and_then(|runtime| {
-        let mut builder = runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit());
-        if let Some(timeout) = timeout {
-            builder = builder.timeout(timeout);
-        }
-        if let Some(memory) = memory {
-            builder = builder.memory_limit(memory);
-        }
-        if let Some(fuel) = fuel {
-            builder = builder.fuel(fuel);
-        }
-        if let Some(count) = max_interpreters {
-            builder = builder.max_interpreters(count);
-        }
-        if let Some(bytes) = tmp_size {
-            builder = builder.tmp_size(bytes);
-        }
-        if let Some(dir) = workdir {
-            builder = builder.working_dir(dir);
-        }
-        for (host, guest, access) in dirs {
-            builder = builder.preopened_dir(host, guest, access);
-        }
-        for dir in module_paths {
-            builder = builder.module_path(dir);
-        }
-        for (key, value) in env {
-            builder = builder.env(key, value);
-        }
+    let interpreter = sandbox.runtime().and_then(|runtime| {
+        let builder = runtime.interpreter().argv(program.argv).stdout(Output::inherit()).stderr(Output::inherit());
+        let mut builder = sandbox.apply(builder);
         if stdin {
             builder = builder.inherit_stdin();
         }
