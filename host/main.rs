@@ -6,6 +6,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+#[path = "cli/mcp.rs"]
+mod mcp;
 use isolate::{DirAccess, Error, Limit, Output, Runtime};
 
 const VERSION: &str = concat!(
@@ -53,6 +56,9 @@ enum Command {
         override_usage = "isolate snapshot [OPTIONS] -o FILE <SCRIPT | - | -c CODE | -m MODULE> [ARGS]...\n       isolate snapshot [OPTIONS] <-c CODE | -m MODULE> -o FILE [ARGS]..."
     )]
     Snapshot(SnapshotArgs),
+    /// Serve sandboxed Python sessions to agents over the Model Context Protocol, on stdio
+    #[command(after_long_help = MCP_AFTER_HELP)]
+    Mcp(McpArgs),
     /// Print the licences of the Python guest embedded in isolate and of everything it links
     Licenses,
 }
@@ -128,6 +134,39 @@ Examples:
   isolate snapshot -c 'import numpy, pandas' -o numpy_pandas.snapshot
   isolate run --from numpy_pandas.snapshot analysis.py
   isolate snapshot --dir ./models:/models:ro -o warm.snapshot load_models.py";
+
+const MCP_AFTER_HELP: &str = "\
+Tools:
+  run_python(code, session?)   run code in a session (a new one unless named): its stdout,
+                               stderr, the value of a final expression (repr, and JSON when
+                               plain), the traceback if it raised
+  fork_session(session)        a new session that is a copy of this one
+  reset_session(session)       the same session id, a fresh interpreter
+  close_session(session)       free a session
+  list_sessions()              the open sessions
+
+Every session is an interpreter in a sandbox of its own, with the grants and limits
+given here (a --timeout bounds each run_python call). A limit or sys.exit ends the
+session, and the call says so. stdout carries protocol messages only.
+
+Examples:
+  isolate mcp
+  isolate mcp --timeout 10s --memory 1G --dir ./work:/work
+  isolate mcp --from numpy_pandas.snapshot --max-sessions 8";
+
+#[derive(Args)]
+struct McpArgs {
+    /// Start every session from the state saved in FILE by `isolate snapshot`
+    #[arg(long = "from", value_name = "FILE")]
+    from: Option<PathBuf>,
+
+    /// Cap the sessions open at once
+    #[arg(long, value_name = "N", default_value_t = 16, help_heading = "Limits")]
+    max_sessions: usize,
+
+    #[command(flatten)]
+    sandbox: SandboxArgs,
+}
 
 #[derive(Args)]
 struct SnapshotArgs {
@@ -320,6 +359,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args, None),
         Command::Snapshot(args) => run(args.run, Some(args.output)),
+        Command::Mcp(args) => serve_mcp(args),
         Command::Licenses => {
             print!("{}", isolate::LICENSES);
             ExitCode::SUCCESS
@@ -525,6 +565,24 @@ fn run(mut args: RunArgs, snapshot_to: Option<PathBuf>) -> ExitCode {
     };
     let _ = std::io::stdout().flush();
     status
+}
+
+fn serve_mcp(args: McpArgs) -> ExitCode {
+    let sandbox = match args.sandbox.resolve() {
+        Ok(sandbox) => sandbox,
+        Err(message) => return fail(&message, EXIT_USAGE),
+    };
+    let snapshot = match args.from.map(isolate::Snapshot::load).transpose() {
+        Ok(snapshot) => snapshot,
+        Err(err) => return fail(&error_chain(&err), EXIT_USAGE),
+    };
+    if args.max_sessions == 0 {
+        return fail("--max-sessions must be at least 1", EXIT_USAGE);
+    }
+    match mcp::serve(sandbox, snapshot, args.max_sessions) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => fail(&message, EXIT_ISOLATE_FAILED),
+    }
 }
 
 /// Whether the prompt of `-i` can follow a run that ended so: not after a

@@ -13,6 +13,7 @@ mod hash_seed;
 mod host_functions;
 mod interpreters;
 mod limits;
+mod mcp;
 mod output;
 mod pep734;
 mod science;

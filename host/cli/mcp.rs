@@ -1,0 +1,269 @@
+//! `isolate mcp`: a Model Context Protocol server on stdio whose tools run
+//! Python in sessions, each an interpreter of one runtime in a sandbox of
+//! its own, with the command line's grants and limits.
+//!
+//! stdout carries protocol messages and nothing else: the sessions' output
+//! is captured and returned with each run, and isolate's own notices go to
+//! stderr.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use isolate::{Error, Interpreter, Output, Runtime, Snapshot, Value};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Sandbox;
+
+/// What each new session runs first (see the file).
+const SESSION_RUNNER: &str = include_str!("../../guest/mcp_session.py");
+
+/// The sessions of one server.
+struct Sessions {
+    runtime: Runtime,
+    sandbox: Sandbox,
+    /// What a new session starts from (`--from`), else a fresh interpreter.
+    snapshot: Option<Snapshot>,
+    max_sessions: usize,
+    next: AtomicU64,
+    live: Mutex<BTreeMap<String, Arc<Interpreter>>>,
+}
+
+impl Sessions {
+    fn live(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Interpreter>>> {
+        self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, id: &str) -> Result<Arc<Interpreter>, ErrorData> {
+        self.live().get(id).cloned().ok_or_else(|| unknown_session(id))
+    }
+
+    /// A name for a new session, if the cap leaves room for one.
+    fn new_id(&self) -> Result<String, ErrorData> {
+        if self.live().len() >= self.max_sessions {
+            return Err(ErrorData::invalid_request(
+                format!("{} sessions are open, the most this server allows: close one first", self.max_sessions),
+                None,
+            ));
+        }
+        Ok(format!("s{}", self.next.fetch_add(1, Ordering::Relaxed) + 1))
+    }
+
+    /// A new interpreter with the server's grants and limits, its output
+    /// captured, ready to run cells.
+    fn create(&self) -> Result<Interpreter, ErrorData> {
+        let mut builder =
+            self.sandbox.apply(self.runtime.interpreter()).stdout(Output::capture()).stderr(Output::capture());
+        if let Some(snapshot) = &self.snapshot {
+            builder = builder.snapshot(snapshot);
+        }
+        let interp = builder.build().map_err(|err| internal(&err))?;
+        interp.run_script("<isolate:mcp>", SESSION_RUNNER.as_bytes()).map_err(|err| internal(&err))?;
+        Ok(interp)
+    }
+
+    fn insert(&self, id: String, interp: Interpreter) {
+        self.live().insert(id, Arc::new(interp));
+    }
+}
+
+/// The server: its sessions, and the tools that reach them.
+#[derive(Clone)]
+pub(crate) struct Server {
+    sessions: Arc<Sessions>,
+    #[allow(dead_code, reason = "read by the code #[tool_handler] writes")]
+    tool_router: ToolRouter<Self>,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct RunPython {
+    /// Python source to run. If it ends with an expression, that
+    /// expression's value is returned (as `repr`, and as JSON when it is
+    /// plain data), as in a notebook cell.
+    code: String,
+    /// The session to run in (its state stays between runs); a new one if
+    /// omitted. Its id comes back with the result.
+    session: Option<String>,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+struct SessionId {
+    /// A session's id, as `run_python` or `list_sessions` gave it.
+    session: String,
+}
+
+#[tool_router]
+impl Server {
+    #[tool(description = "Run Python code in a sandboxed CPython 3.15 session (numpy, pandas, scipy, scikit-learn \
+        and matplotlib are available; no network, no host files unless the server granted folders). Returns \
+        stdout, stderr, the value of a final expression, and the traceback if the code raised. State persists \
+        in the session between calls.")]
+    async fn run_python(&self, Parameters(request): Parameters<RunPython>) -> Result<CallToolResult, ErrorData> {
+        let sessions = self.sessions.clone();
+        blocking(move || {
+            let (id, interp) = match request.session {
+                Some(id) => {
+                    let interp = sessions.get(&id)?;
+                    (id, interp)
+                }
+                None => {
+                    let id = sessions.new_id()?;
+                    sessions.insert(id.clone(), sessions.create()?);
+                    let interp = sessions.get(&id)?;
+                    (id, interp)
+                }
+            };
+            let outcome = interp.call("__isolate_mcp__.run", &[Value::from(request.code.as_str())]);
+            let stdout = interp.take_stdout().text();
+            let stderr = interp.take_stderr().text();
+            let mut report = json!({ "session": id, "stdout": stdout, "stderr": stderr });
+            match outcome {
+                Ok(value) => {
+                    report["result"] = result_of(value);
+                    Ok(CallToolResult::structured(report))
+                }
+                Err(Error::RunFailed(exception)) => {
+                    report["error"] = json!({
+                        "type": exception.type_name(),
+                        "message": exception.message(),
+                        "traceback": exception.traceback(),
+                    });
+                    Ok(CallToolResult::structured_error(report))
+                }
+                Err(Error::AlreadyRunning(_)) => Err(ErrorData::invalid_request(
+                    format!("session {id} is running another call: wait for it, or fork it"),
+                    None,
+                )),
+                Err(err) => {
+                    // A limit, sys.exit or a trap: the interpreter is gone.
+                    sessions.live().remove(&id);
+                    report["error"] = json!({ "type": "SessionEnded", "message": err.to_string() });
+                    report["session_ended"] = json!(true);
+                    Ok(CallToolResult::structured_error(report))
+                }
+            }
+        })
+        .await
+    }
+
+    #[tool(description = "Copy a session: the new session starts with everything the original has (variables, \
+        imports, functions), and what either does afterwards is its own. Returns the new session's id.")]
+    async fn fork_session(
+        &self,
+        Parameters(SessionId { session }): Parameters<SessionId>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let sessions = self.sessions.clone();
+        blocking(move || {
+            let original = sessions.get(&session)?;
+            let id = sessions.new_id()?;
+            let fork = original.fork().map_err(|err| ErrorData::invalid_request(err.to_string(), None))?;
+            sessions.insert(id.clone(), fork);
+            Ok(CallToolResult::structured(json!({ "session": id, "forked_from": session })))
+        })
+        .await
+    }
+
+    #[tool(description = "Start a session over: the same id, a fresh interpreter.")]
+    async fn reset_session(
+        &self,
+        Parameters(SessionId { session }): Parameters<SessionId>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let sessions = self.sessions.clone();
+        blocking(move || {
+            sessions.get(&session)?;
+            let fresh = sessions.create()?;
+            sessions.insert(session.clone(), fresh);
+            Ok(CallToolResult::structured(json!({ "session": session, "reset": true })))
+        })
+        .await
+    }
+
+    #[tool(description = "Close a session and free its memory.")]
+    async fn close_session(
+        &self,
+        Parameters(SessionId { session }): Parameters<SessionId>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let closed = self.sessions.live().remove(&session).ok_or_else(|| unknown_session(&session))?;
+        // Freeing an interpreter takes a while: not on the protocol's thread.
+        blocking(move || {
+            drop(closed);
+            Ok(CallToolResult::structured(json!({ "session": session, "closed": true })))
+        })
+        .await
+    }
+
+    #[tool(description = "The open sessions' ids.")]
+    async fn list_sessions(&self) -> Result<CallToolResult, ErrorData> {
+        let ids: Vec<String> = self.sessions.live().keys().cloned().collect();
+        Ok(CallToolResult::structured(json!({ "sessions": ids, "max_sessions": self.sessions.max_sessions })))
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("isolate", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Sandboxed Python sessions: run_python runs code (a new session unless one is named) and returns its \
+             output and last value; fork_session copies a session to try something without changing it.",
+            )
+    }
+}
+
+/// The JSON of a cell's result: `null`, or its `repr` and, when plain, its
+/// value as JSON.
+fn result_of(value: Value) -> serde_json::Value {
+    let Value::Tuple(items) = value else { return serde_json::Value::Null };
+    let mut items = items.into_iter();
+    let (Some(Value::Str(repr)), Some(encoded)) = (items.next(), items.next()) else {
+        return serde_json::Value::Null;
+    };
+    let json = match encoded {
+        Value::Str(text) => serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        _ => serde_json::Value::Null,
+    };
+    json!({ "repr": repr, "json": json })
+}
+
+fn unknown_session(id: &str) -> ErrorData {
+    ErrorData::invalid_params(format!("no session {id:?}: list_sessions shows the open ones"), None)
+}
+
+fn internal(err: &Error) -> ErrorData {
+    ErrorData::internal_error(err.to_string(), None)
+}
+
+/// Runs `work`, which blocks on interpreters, off the protocol's thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ErrorData> + Send + 'static,
+) -> Result<T, ErrorData> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|panic| Err(ErrorData::internal_error(format!("the call failed: {panic}"), None)))
+}
+
+/// Serves MCP on stdin and stdout until the client closes them.
+pub(crate) fn serve(sandbox: Sandbox, snapshot: Option<Snapshot>, max_sessions: usize) -> Result<(), String> {
+    let runtime = sandbox.runtime().map_err(|err| err.to_string())?;
+    let sessions = Arc::new(Sessions {
+        runtime,
+        sandbox,
+        snapshot,
+        max_sessions,
+        next: AtomicU64::new(0),
+        live: Mutex::new(BTreeMap::new()),
+    });
+    let server = Server { sessions, tool_router: Server::tool_router() };
+    let protocol = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|err| err.to_string())?;
+    protocol.block_on(async {
+        let service = server.serve(rmcp::transport::stdio()).await.map_err(|err| err.to_string())?;
+        service.waiting().await.map_err(|err| err.to_string())?;
+        Ok(())
+    })
+}

@@ -1,0 +1,77 @@
+//! `isolate mcp`, driven by a real MCP client (the official Python SDK's,
+//! in a virtual environment made under target/ on first use) and by hand
+//! for input no well-behaved client sends.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::cli::isolate;
+
+/// A Python with the `mcp` SDK: a virtual environment under target/,
+/// made (from PyPI) once.
+fn python_with_mcp() -> PathBuf {
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mcp-venv");
+    let python = venv.join("bin").join("python");
+    let ready = venv.join("ready");
+    if !ready.exists() {
+        let made = Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv).status().expect("python3");
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "mcp>=2,<3"])
+            .status()
+            .expect("pip");
+        assert!(installed.success(), "pip install mcp failed");
+        std::fs::write(&ready, "").unwrap();
+    }
+    python
+}
+
+#[test]
+fn an_mcp_client_runs_code_forks_sessions_and_hits_limits() {
+    let client = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
+    let out = Command::new(python_with_mcp()).args([client, env!("CARGO_BIN_EXE_isolate")]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the client failed:\n{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mcp client: all checks passed\n");
+}
+
+/// Lines a broken client might send: each gets an answer or is skipped,
+/// and the server answers what follows; stdout holds JSON-RPC and nothing
+/// else, whatever the sessions print.
+#[test]
+fn malformed_input_never_ends_the_server() {
+    let mut server = isolate().args(["mcp"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut input = server.stdin.take().unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut answer = |input: &mut std::process::ChildStdin, request: &str| -> serde_json::Value {
+        writeln!(input, "{request}").unwrap();
+        let line = lines.next().expect("an answer").unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON on stdout: {line}"))
+    };
+    let init = answer(
+        &mut input,
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+    );
+    assert_eq!(init["result"]["serverInfo"]["name"], "isolate");
+    writeln!(input, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    writeln!(input, "this is not JSON").unwrap();
+    writeln!(input, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":"#).unwrap();
+    let unknown = answer(&mut input, r#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#);
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+    let session = answer(
+        &mut input,
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"1","session":"s99"}}}"#,
+    );
+    assert_eq!(session["error"]["code"], -32602, "{session}");
+    // What a session prints comes back in the result, never on stdout.
+    let noisy = answer(
+        &mut input,
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"import os, sys\nprint('out')\nprint('err', file=sys.stderr)\nos.write(1, b'raw\\n')\n6 * 7"}}}"#,
+    );
+    let result = &noisy["result"]["structuredContent"];
+    assert_eq!((&result["stdout"], &result["stderr"]), (&"out\nraw\n".into(), &"err\n".into()), "{noisy}");
+    assert_eq!(result["result"]["json"], 42);
+    drop(input);
+    assert!(server.wait().unwrap().success(), "the server should end when its input does");
+}
