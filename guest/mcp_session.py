@@ -1,6 +1,6 @@
 """What `isolate mcp` (host/cli/mcp.rs) runs once in each new session: a
 `__isolate_mcp__` in `__main__` whose `run(code)` runs a cell as a
-notebook does. Its filename starts with `<isolate:`, so tracebacks leave
+notebook does, and whose `take_figures()` gives the figures it left. Its filename starts with `<isolate:`, so tracebacks leave
 its frames out and show the cell's own, as CPython would."""
 
 
@@ -53,18 +53,38 @@ def _make_runner():
             encoded = None
         return (text, encoded)
 
-    return run
+    def take_figures():
+        """The matplotlib figures left open (shown or not), as PNG bytes,
+        closed: what a notebook shows below a cell."""
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is None:
+            return ()
+        import io
+
+        pngs = []
+        for number in pyplot.get_fignums():
+            buffer = io.BytesIO()
+            pyplot.figure(number).savefig(buffer, format="png")
+            pngs.append(buffer.getvalue())
+        pyplot.close("all")
+        return tuple(pngs)
+
+    # plt.show() has nothing to show on: the figures come back with the call.
+    import warnings
+
+    warnings.filterwarnings("ignore", message="FigureCanvasAgg is non-interactive")
+    return run, take_figures
 
 
 class _Runner:
-    __slots__ = ("run",)
+    __slots__ = ("run", "take_figures")
 
     def __repr__(self):
         return "<isolate mcp session runner>"
 
 
 __isolate_mcp__ = _Runner()
-__isolate_mcp__.run = _make_runner()
+__isolate_mcp__.run, __isolate_mcp__.take_figures = _make_runner()
 del _make_runner, _Runner
 # Run as a script, this set `__main__.__file__`: a session has none, as the
 # REPL has none.

@@ -147,7 +147,9 @@ Tools:
 
 Every session is an interpreter in a sandbox of its own, with the grants and limits
 given here (a --timeout bounds each run_python call). A limit or sys.exit ends the
-session, and the call says so. stdout carries protocol messages only.
+session, and the call says so; a session no call used for --idle-timeout is closed.
+Figures matplotlib has open at the end of a call come back as PNG images. stdout
+carries protocol messages only.
 
 Examples:
   isolate mcp
@@ -163,6 +165,10 @@ struct McpArgs {
     /// Cap the sessions open at once
     #[arg(long, value_name = "N", default_value_t = 16, help_heading = "Limits")]
     max_sessions: usize,
+
+    /// Close a session no call has used for this long: 30s, 10m, 1h
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m", help_heading = "Limits")]
+    idle_timeout: Duration,
 
     #[command(flatten)]
     sandbox: SandboxArgs,
@@ -579,7 +585,7 @@ fn serve_mcp(args: McpArgs) -> ExitCode {
     if args.max_sessions == 0 {
         return fail("--max-sessions must be at least 1", EXIT_USAGE);
     }
-    match mcp::serve(sandbox, snapshot, args.max_sessions) {
+    match mcp::serve(sandbox, snapshot, args.max_sessions, args.idle_timeout) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message, EXIT_ISOLATE_FAILED),
     }

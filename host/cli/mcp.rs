@@ -9,11 +9,14 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use isolate::{Error, Interpreter, Output, Runtime, Snapshot, Value};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ErrorData, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::json;
@@ -30,17 +33,41 @@ struct Sessions {
     /// What a new session starts from (`--from`), else a fresh interpreter.
     snapshot: Option<Snapshot>,
     max_sessions: usize,
+    /// A session unused for this long is closed.
+    idle_timeout: Duration,
     next: AtomicU64,
-    live: Mutex<BTreeMap<String, Arc<Interpreter>>>,
+    live: Mutex<BTreeMap<String, Session>>,
+}
+
+/// An open session: its interpreter, and when a call last used it.
+struct Session {
+    interp: Arc<Interpreter>,
+    used: Instant,
 }
 
 impl Sessions {
-    fn live(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Interpreter>>> {
+    fn live(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Session>> {
         self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The session's interpreter; it counts as used now.
     fn get(&self, id: &str) -> Result<Arc<Interpreter>, ErrorData> {
-        self.live().get(id).cloned().ok_or_else(|| unknown_session(id))
+        let mut live = self.live();
+        let session = live.get_mut(id).ok_or_else(|| unknown_session(id))?;
+        session.used = Instant::now();
+        Ok(session.interp.clone())
+    }
+
+    /// Takes out the sessions idle for longer than the timeout (a running
+    /// one is never idle), for the caller to free.
+    fn expire(&self) -> Vec<Session> {
+        let mut live = self.live();
+        let idle: Vec<String> = live
+            .iter()
+            .filter(|(_, session)| !session.interp.is_running() && session.used.elapsed() > self.idle_timeout)
+            .map(|(id, _)| id.clone())
+            .collect();
+        idle.iter().filter_map(|id| live.remove(id)).collect()
     }
 
     /// A name for a new session, if the cap leaves room for one.
@@ -68,7 +95,7 @@ impl Sessions {
     }
 
     fn insert(&self, id: String, interp: Interpreter) {
-        self.live().insert(id, Arc::new(interp));
+        self.live().insert(id, Session { interp: Arc::new(interp), used: Instant::now() });
     }
 }
 
@@ -119,13 +146,20 @@ impl Server {
                 }
             };
             let outcome = interp.call("__isolate_mcp__.run", &[Value::from(request.code.as_str())]);
+            // Whether the cell raised or not, as a notebook shows them.
+            let figures = match &outcome {
+                Ok(_) | Err(Error::RunFailed(_)) => figures_of(&interp),
+                Err(_) => Vec::new(),
+            };
+            // Used until now: the idle time counts from the end of a call.
+            let _ = sessions.get(&id);
             let stdout = interp.take_stdout().text();
             let stderr = interp.take_stderr().text();
-            let mut report = json!({ "session": id, "stdout": stdout, "stderr": stderr });
-            match outcome {
+            let mut report = json!({ "session": id, "stdout": stdout, "stderr": stderr, "figures": figures.len() });
+            let mut result = match outcome {
                 Ok(value) => {
                     report["result"] = result_of(value);
-                    Ok(CallToolResult::structured(report))
+                    CallToolResult::structured(report)
                 }
                 Err(Error::RunFailed(exception)) => {
                     report["error"] = json!({
@@ -133,20 +167,24 @@ impl Server {
                         "message": exception.message(),
                         "traceback": exception.traceback(),
                     });
-                    Ok(CallToolResult::structured_error(report))
+                    CallToolResult::structured_error(report)
                 }
-                Err(Error::AlreadyRunning(_)) => Err(ErrorData::invalid_request(
-                    format!("session {id} is running another call: wait for it, or fork it"),
-                    None,
-                )),
+                Err(Error::AlreadyRunning(_)) => {
+                    return Err(ErrorData::invalid_request(
+                        format!("session {id} is running another call: wait for it, or fork it"),
+                        None,
+                    ));
+                }
                 Err(err) => {
                     // A limit, sys.exit or a trap: the interpreter is gone.
                     sessions.live().remove(&id);
                     report["error"] = json!({ "type": "SessionEnded", "message": err.to_string() });
                     report["session_ended"] = json!(true);
-                    Ok(CallToolResult::structured_error(report))
+                    CallToolResult::structured_error(report)
                 }
-            }
+            };
+            result.content.extend(figures.iter().map(|png| ContentBlock::image(BASE64.encode(png), "image/png")));
+            Ok(result)
         })
         .await
     }
@@ -216,6 +254,15 @@ impl ServerHandler for Server {
     }
 }
 
+/// The PNGs of the figures the last cell left open (none if the session
+/// cannot say: that is not the cell's failure).
+fn figures_of(interp: &Interpreter) -> Vec<Vec<u8>> {
+    match interp.call("__isolate_mcp__.take_figures", &[]) {
+        Ok(Value::Tuple(pngs)) => pngs.into_iter().filter_map(|png| Vec::<u8>::try_from(png).ok()).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The JSON of a cell's result: `null`, or its `repr` and, when plain, its
 /// value as JSON.
 fn result_of(value: Value) -> serde_json::Value {
@@ -249,19 +296,37 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Serves MCP on stdin and stdout until the client closes them.
-pub(crate) fn serve(sandbox: Sandbox, snapshot: Option<Snapshot>, max_sessions: usize) -> Result<(), String> {
+pub(crate) fn serve(
+    sandbox: Sandbox,
+    snapshot: Option<Snapshot>,
+    max_sessions: usize,
+    idle_timeout: Duration,
+) -> Result<(), String> {
     let runtime = sandbox.runtime().map_err(|err| err.to_string())?;
     let sessions = Arc::new(Sessions {
         runtime,
         sandbox,
         snapshot,
         max_sessions,
+        idle_timeout,
         next: AtomicU64::new(0),
         live: Mutex::new(BTreeMap::new()),
     });
-    let server = Server { sessions, tool_router: Server::tool_router() };
+    let server = Server { sessions: sessions.clone(), tool_router: Server::tool_router() };
     let protocol = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|err| err.to_string())?;
     protocol.block_on(async {
+        let reaped = sessions.clone();
+        let period = (idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let expired = reaped.expire();
+                if !expired.is_empty() {
+                    // Freeing interpreters takes a while: not on this thread.
+                    let _ = tokio::task::spawn_blocking(move || drop(expired)).await;
+                }
+            }
+        });
         let service = server.serve(rmcp::transport::stdio()).await.map_err(|err| err.to_string())?;
         service.waiting().await.map_err(|err| err.to_string())?;
         Ok(())

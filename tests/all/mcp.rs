@@ -75,3 +75,32 @@ fn malformed_input_never_ends_the_server() {
     drop(input);
     assert!(server.wait().unwrap().success(), "the server should end when its input does");
 }
+
+/// A session no call used for the idle timeout is closed.
+#[test]
+fn idle_sessions_are_closed() {
+    let mut server =
+        isolate().args(["mcp", "--idle-timeout", "1s"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut input = server.stdin.take().unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let mut answer = |input: &mut std::process::ChildStdin, request: &str| -> serde_json::Value {
+        writeln!(input, "{request}").unwrap();
+        serde_json::from_str(&lines.next().expect("an answer").unwrap()).unwrap()
+    };
+    answer(
+        &mut input,
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+    );
+    writeln!(input, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
+    let list = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_sessions","arguments":{}}}"#;
+    let made = answer(
+        &mut input,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"x = 1"}}}"#,
+    );
+    let id = made["result"]["structuredContent"]["session"].clone();
+    assert_eq!(answer(&mut input, list)["result"]["structuredContent"]["sessions"], serde_json::json!([id]));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(answer(&mut input, list)["result"]["structuredContent"]["sessions"], serde_json::json!([]));
+    drop(input);
+    assert!(server.wait().unwrap().success());
+}

@@ -2,6 +2,8 @@
 agent host would (tests/all/mcp.rs runs it): `python client.py ISOLATE`."""
 
 import asyncio
+import base64
+import struct
 import sys
 
 from mcp import ClientSession, StdioServerParameters
@@ -51,6 +53,26 @@ async def main(isolate):
         assert "isolate" not in traceback, traceback
         _, out = await call(client, "run_python", code="x", session=first)
         assert out["result"]["json"] == "changed", out
+
+        # Figures left open, shown or not, come back as PNG images.
+        result = await client.call_tool("run_python", {"session": first, "code": (
+            "import matplotlib.pyplot as plt\n"
+            "plt.figure(figsize=(4, 3), dpi=100)\nplt.plot([1, 3, 2])\nplt.show()\n"
+            "fig, ax = plt.subplots(figsize=(2, 2), dpi=50)\nax.bar([1, 2], [3, 4])"
+        )})
+        assert not result.is_error and result.structured_content["figures"] == 2, result
+        assert result.structured_content["stderr"] == "", result.structured_content
+        images = [item for item in result.content if item.type == "image"]
+        sizes = []
+        for image in images:
+            assert image.mime_type == "image/png", image.mime_type
+            png = base64.b64decode(image.data)
+            assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", png[:16]
+            sizes.append(struct.unpack(">II", png[16:24]))
+        assert sizes == [(400, 300), (100, 100)], sizes
+        # Shown once: the next call has none.
+        result = await client.call_tool("run_python", {"session": first, "code": "len(plt.get_fignums())"})
+        assert result.structured_content["result"]["json"] == 0 and result.structured_content["figures"] == 0, result
 
         # The time limit ends the session, and says so.
         failed, out = await call(client, "run_python", code="while True: pass", session=fork)
