@@ -3,28 +3,16 @@
 //! for input no well-behaved client sends.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::cli::isolate;
 
-/// A Python with the `mcp` SDK: a virtual environment under target/,
-/// made (from PyPI) once.
+#[path = "../mcp/venv.rs"]
+mod venv;
+
 fn python_with_mcp() -> PathBuf {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("mcp-venv");
-    let python = venv.join("bin").join("python");
-    let ready = venv.join("ready");
-    if !ready.exists() {
-        let made = Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv).status().expect("python3");
-        assert!(made.success(), "python3 -m venv failed");
-        let installed = Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check", "mcp>=2,<3"])
-            .status()
-            .expect("pip");
-        assert!(installed.success(), "pip install mcp failed");
-        std::fs::write(&ready, "").unwrap();
-    }
-    python
+    venv::python_with_mcp(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
 #[test]
