@@ -154,7 +154,8 @@ carries protocol messages only.
 Examples:
   isolate mcp
   isolate mcp --timeout 10s --memory 1G --dir ./work:/work
-  isolate mcp --from numpy_pandas.snapshot --max-sessions 8";
+  isolate mcp --from numpy_pandas.snapshot --max-sessions 8
+  isolate mcp --http 127.0.0.1:8000            (streamable HTTP at http://127.0.0.1:8000/mcp)";
 
 #[derive(Args)]
 struct McpArgs {
@@ -169,6 +170,11 @@ struct McpArgs {
     /// Close a session no call has used for this long: 30s, 10m, 1h
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30m", help_heading = "Limits")]
     idle_timeout: Duration,
+
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio; ADDR is a loopback address
+    /// and port (127.0.0.1:8000, [::1]:8000; port 0 picks a free one, printed on stderr)
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
 
     #[command(flatten)]
     sandbox: SandboxArgs,
@@ -585,7 +591,15 @@ fn serve_mcp(args: McpArgs) -> ExitCode {
     if args.max_sessions == 0 {
         return fail("--max-sessions must be at least 1", EXIT_USAGE);
     }
-    match mcp::serve(sandbox, snapshot, args.max_sessions, args.idle_timeout) {
+    if let Some(address) = args.http
+        && !address.ip().is_loopback()
+    {
+        return fail(
+            &format!("--http {address}: not a loopback address (the sessions run code for whoever connects)"),
+            EXIT_USAGE,
+        );
+    }
+    match mcp::serve(sandbox, snapshot, args.max_sessions, args.idle_timeout, args.http) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => fail(&message, EXIT_ISOLATE_FAILED),
     }

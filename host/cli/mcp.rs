@@ -263,6 +263,26 @@ fn figures_of(interp: &Interpreter) -> Vec<Vec<u8>> {
     }
 }
 
+/// Streamable HTTP: every client (an MCP session of the protocol's own)
+/// reaches the same sessions. rmcp accepts only loopback `Host`s, against
+/// DNS rebinding.
+async fn serve_http(server: Server, address: std::net::SocketAddr) -> Result<(), String> {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|err| format!("--http {address}: {}", crate::describe(&err)))?;
+    let bound = listener.local_addr().map_err(|err| err.to_string())?;
+    eprintln!("isolate mcp: serving on http://{bound}/mcp");
+    axum::serve(listener, router).await.map_err(|err| err.to_string())
+}
+
 /// The JSON of a cell's result: `null`, or its `repr` and, when plain, its
 /// value as JSON.
 fn result_of(value: Value) -> serde_json::Value {
@@ -295,12 +315,15 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|panic| Err(ErrorData::internal_error(format!("the call failed: {panic}"), None)))
 }
 
-/// Serves MCP on stdin and stdout until the client closes them.
+/// Serves MCP on stdin and stdout until the client closes them, or with
+/// `http`, streamable HTTP at `http://ADDR/mcp` (a loopback address, which
+/// the caller checked) until the process is stopped.
 pub(crate) fn serve(
     sandbox: Sandbox,
     snapshot: Option<Snapshot>,
     max_sessions: usize,
     idle_timeout: Duration,
+    http: Option<std::net::SocketAddr>,
 ) -> Result<(), String> {
     let runtime = sandbox.runtime().map_err(|err| err.to_string())?;
     let sessions = Arc::new(Sessions {
@@ -327,8 +350,13 @@ pub(crate) fn serve(
                 }
             }
         });
-        let service = server.serve(rmcp::transport::stdio()).await.map_err(|err| err.to_string())?;
-        service.waiting().await.map_err(|err| err.to_string())?;
+        match http {
+            None => {
+                let service = server.serve(rmcp::transport::stdio()).await.map_err(|err| err.to_string())?;
+                service.waiting().await.map_err(|err| err.to_string())?;
+            }
+            Some(address) => serve_http(server, address).await?,
+        }
         Ok(())
     })
 }

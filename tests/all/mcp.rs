@@ -92,3 +92,29 @@ fn idle_sessions_are_closed() {
     drop(input);
     assert!(server.wait().unwrap().success());
 }
+
+#[test]
+fn an_mcp_client_reaches_the_sessions_over_streamable_http() {
+    let mut server = isolate().args(["mcp", "--http", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = BufReader::new(server.stderr.take().unwrap()).lines();
+    // The compilation notice may come first.
+    let url = loop {
+        let line = stderr.next().expect("the server says where it serves").unwrap();
+        if let Some(url) = line.strip_prefix("isolate mcp: serving on ") {
+            break url.to_owned();
+        }
+    };
+    let client = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/http_client.py");
+    let out = Command::new(python_with_mcp()).args([client, &url]).output().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(out.status.success(), "the client failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mcp http client: all checks passed\n");
+}
+
+#[test]
+fn http_is_served_on_loopback_only() {
+    let out = isolate().args(["mcp", "--http", "0.0.0.0:8000"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"), "{out:?}");
+}
