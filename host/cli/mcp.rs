@@ -7,13 +7,14 @@
 //! stderr.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use isolate::{Error, Interpreter, Output, Runtime, Snapshot, Value};
+use isolate::{DirAccess, Error, Interpreter, Output, Runtime, Snapshot, Value};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -145,6 +146,8 @@ impl Server {
                     (id, interp)
                 }
             };
+            let writable = sessions.sandbox.dirs.iter().any(|(_, _, access)| *access == DirAccess::ReadWrite);
+            let before = if writable { files_in(&sessions.sandbox.dirs) } else { BTreeMap::new() };
             let outcome = interp.call("__isolate_mcp__.run", &[Value::from(request.code.as_str())]);
             // Whether the cell raised or not, as a notebook shows them.
             let figures = match &outcome {
@@ -156,6 +159,17 @@ impl Server {
             let stdout = interp.take_stdout().text();
             let stderr = interp.take_stderr().text();
             let mut report = json!({ "session": id, "stdout": stdout, "stderr": stderr, "figures": figures.len() });
+            if writable {
+                // Those new or changed since before the call.
+                let after = files_in(&sessions.sandbox.dirs);
+                let written: Vec<serde_json::Value> = after
+                    .into_iter()
+                    .filter(|(path, state)| before.get(path) != Some(state))
+                    .take(MAX_FILES_LISTED)
+                    .map(|(path, (_, size))| json!({ "path": path, "size": size }))
+                    .collect();
+                report["files"] = written.into();
+            }
             let mut result = match outcome {
                 Ok(value) => {
                     report["result"] = result_of(value);
@@ -281,6 +295,48 @@ async fn serve_http(server: Server, address: std::net::SocketAddr) -> Result<(),
     let bound = listener.local_addr().map_err(|err| err.to_string())?;
     eprintln!("isolate mcp: serving on http://{bound}/mcp");
     axum::serve(listener, router).await.map_err(|err| err.to_string())
+}
+
+/// The most of the folders' trees [`files_in`] looks at, and of the files
+/// written that a call lists.
+const MAX_ENTRIES_SEEN: usize = 10_000;
+const MAX_FILES_LISTED: usize = 100;
+
+/// The files of the read-write folders granted, by the paths the sandbox
+/// sees them at, with when they were last modified and their sizes: before
+/// and after a call, what it wrote. Symbolic links are not followed.
+fn files_in(dirs: &[(PathBuf, String, DirAccess)]) -> BTreeMap<String, (SystemTime, u64)> {
+    let mut found = BTreeMap::new();
+    let mut seen = 0;
+    for (host, guest, access) in dirs {
+        if *access != DirAccess::ReadWrite {
+            continue;
+        }
+        let root = if guest.starts_with('/') { guest.trim_end_matches('/').to_owned() } else { format!("/{guest}") };
+        let mut pending = vec![(host.clone(), root, 0)];
+        while let Some((dir, named, depth)) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                seen += 1;
+                if seen > MAX_ENTRIES_SEEN {
+                    return found;
+                }
+                let (Ok(kind), Some(name)) = (entry.file_type(), entry.file_name().to_str().map(str::to_owned)) else {
+                    continue;
+                };
+                let path = format!("{named}/{name}");
+                if kind.is_dir() && depth < 16 {
+                    pending.push((entry.path(), path, depth + 1));
+                } else if kind.is_file()
+                    && let Ok(metadata) = entry.metadata()
+                {
+                    let modified = metadata.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                    found.insert(path, (modified, metadata.len()));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The JSON of a cell's result: `null`, or its `repr` and, when plain, its

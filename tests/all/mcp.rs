@@ -24,73 +24,117 @@ fn an_mcp_client_runs_code_forks_sessions_and_hits_limits() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "mcp client: all checks passed\n");
 }
 
+/// A server spoken to by hand, one JSON-RPC line at a time.
+struct Raw {
+    server: std::process::Child,
+    input: Option<std::process::ChildStdin>,
+    output: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Raw {
+    /// `isolate mcp ARGS`, initialized.
+    fn start(args: &[&str]) -> Raw {
+        let mut server = isolate().arg("mcp").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let input = server.stdin.take();
+        let output = BufReader::new(server.stdout.take().unwrap()).lines();
+        let mut raw = Raw { server, input, output };
+        let init = raw.ask(
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+        );
+        assert_eq!(init["result"]["serverInfo"]["name"], "isolate");
+        raw.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+        raw
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.input.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    /// Sends a request and reads the next line, which must be JSON.
+    fn ask(&mut self, request: &str) -> serde_json::Value {
+        self.send(request);
+        let line = self.output.next().expect("an answer").unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON on stdout: {line}"))
+    }
+
+    /// Calls `tool` with `arguments` (JSON); the answer.
+    fn tool(&mut self, id: u64, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+        let request = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+        self.ask(&request.to_string())
+    }
+
+    /// Closes the server's input: it must then end, successfully.
+    fn finish(mut self) {
+        drop(self.input.take());
+        assert!(self.server.wait().unwrap().success(), "the server should end when its input does");
+    }
+}
+
 /// Lines a broken client might send: each gets an answer or is skipped,
 /// and the server answers what follows; stdout holds JSON-RPC and nothing
 /// else, whatever the sessions print.
 #[test]
 fn malformed_input_never_ends_the_server() {
-    let mut server = isolate().args(["mcp"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut input = server.stdin.take().unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let mut answer = |input: &mut std::process::ChildStdin, request: &str| -> serde_json::Value {
-        writeln!(input, "{request}").unwrap();
-        let line = lines.next().expect("an answer").unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON on stdout: {line}"))
-    };
-    let init = answer(
-        &mut input,
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
-    );
-    assert_eq!(init["result"]["serverInfo"]["name"], "isolate");
-    writeln!(input, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
-    writeln!(input, "this is not JSON").unwrap();
-    writeln!(input, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":"#).unwrap();
-    let unknown = answer(&mut input, r#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#);
+    let mut raw = Raw::start(&[]);
+    raw.send("this is not JSON");
+    raw.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":"#);
+    let unknown = raw.ask(r#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#);
     assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
-    let session = answer(
-        &mut input,
-        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"1","session":"s99"}}}"#,
-    );
+    let session = raw.tool(4, "run_python", serde_json::json!({"code": "1", "session": "s99"}));
     assert_eq!(session["error"]["code"], -32602, "{session}");
     // What a session prints comes back in the result, never on stdout.
-    let noisy = answer(
-        &mut input,
-        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"import os, sys\nprint('out')\nprint('err', file=sys.stderr)\nos.write(1, b'raw\\n')\n6 * 7"}}}"#,
-    );
+    let code = "import os, sys\nprint('out')\nprint('err', file=sys.stderr)\nos.write(1, b'raw\\n')\n6 * 7";
+    let noisy = raw.tool(5, "run_python", serde_json::json!({ "code": code }));
     let result = &noisy["result"]["structuredContent"];
     assert_eq!((&result["stdout"], &result["stderr"]), (&"out\nraw\n".into(), &"err\n".into()), "{noisy}");
     assert_eq!(result["result"]["json"], 42);
-    drop(input);
-    assert!(server.wait().unwrap().success(), "the server should end when its input does");
+    assert!(result.get("files").is_none(), "no folder granted, no files: {result}");
+    raw.finish();
 }
 
 /// A session no call used for the idle timeout is closed.
 #[test]
 fn idle_sessions_are_closed() {
-    let mut server =
-        isolate().args(["mcp", "--idle-timeout", "1s"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    let mut input = server.stdin.take().unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let mut answer = |input: &mut std::process::ChildStdin, request: &str| -> serde_json::Value {
-        writeln!(input, "{request}").unwrap();
-        serde_json::from_str(&lines.next().expect("an answer").unwrap()).unwrap()
-    };
-    answer(
-        &mut input,
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
-    );
-    writeln!(input, r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#).unwrap();
-    let list = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_sessions","arguments":{}}}"#;
-    let made = answer(
-        &mut input,
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"run_python","arguments":{"code":"x = 1"}}}"#,
-    );
+    let mut raw = Raw::start(&["--idle-timeout", "1s"]);
+    let made = raw.tool(2, "run_python", serde_json::json!({"code": "x = 1"}));
     let id = made["result"]["structuredContent"]["session"].clone();
-    assert_eq!(answer(&mut input, list)["result"]["structuredContent"]["sessions"], serde_json::json!([id]));
+    let sessions = |raw: &mut Raw| {
+        raw.tool(3, "list_sessions", serde_json::json!({}))["result"]["structuredContent"]["sessions"].clone()
+    };
+    assert_eq!(sessions(&mut raw), serde_json::json!([id]));
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(answer(&mut input, list)["result"]["structuredContent"]["sessions"], serde_json::json!([]));
-    drop(input);
-    assert!(server.wait().unwrap().success());
+    assert_eq!(sessions(&mut raw), serde_json::json!([]));
+    raw.finish();
+}
+
+/// The files a call wrote in a granted read-write folder are listed, by
+/// the sandbox's paths; older ones and symbolic links are not.
+#[test]
+fn files_a_call_writes_are_listed() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("old.txt"), "before").unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", work.path().join("link")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let grant = format!("{}:/work", work.path().display());
+    let mut raw = Raw::start(&["--dir", &grant]);
+    let code = "import os\nos.makedirs('/work/sub')\nopen('/work/out.csv', 'w').write('a,b\\n1,2\\n')\nopen('/work/sub/n.txt', 'w').write('x')";
+    let answer = raw.tool(2, "run_python", serde_json::json!({ "code": code }));
+    let mut files = answer["result"]["structuredContent"]["files"].as_array().expect("files").clone();
+    files.sort_by_key(|file| file["path"].to_string());
+    assert_eq!(
+        files,
+        [
+            serde_json::json!({"path": "/work/out.csv", "size": 8}),
+            serde_json::json!({"path": "/work/sub/n.txt", "size": 1})
+        ]
+    );
+    let again = raw.tool(
+        3,
+        "run_python",
+        serde_json::json!({"code": "1", "session": answer["result"]["structuredContent"]["session"]}),
+    );
+    assert_eq!(again["result"]["structuredContent"]["files"], serde_json::json!([]));
+    raw.finish();
 }
 
 #[test]
