@@ -148,8 +148,9 @@ Tools:
 Every session is an interpreter in a sandbox of its own, with the grants and limits
 given here (a --timeout bounds each run_python call). A limit or sys.exit ends the
 session, and the call says so; a session no call used for --idle-timeout is closed.
-Figures matplotlib has open at the end of a call come back as PNG images. stdout
-carries protocol messages only.
+Figures matplotlib has open at the end of a call come back as PNG images, and the
+files it wrote in a read-write folder are listed; the granted folders' files of at most
+1 MiB are resources (file:///work/out.csv). stdout carries protocol messages only.
 
 Examples:
   isolate mcp

@@ -17,7 +17,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use isolate::{DirAccess, Error, Interpreter, Output, Runtime, Snapshot, Value};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource, ResourceContents,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler, ServiceExt, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::json;
@@ -259,12 +264,58 @@ impl Server {
 #[tool_handler]
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
             .with_server_info(Implementation::new("isolate", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Sandboxed Python sessions: run_python runs code (a new session unless one is named) and returns its \
-             output and last value; fork_session copies a session to try something without changing it.",
+                 output and last value; fork_session copies a session to try something without changing it. \
+                 Small files in the granted folders are resources (file:// and the path the sessions see).",
             )
+    }
+
+    /// The files of every granted folder small enough to read back.
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let sessions = self.sessions.clone();
+        let files = blocking(move || Ok(walk(sessions.sandbox.dirs.iter()))).await?;
+        let resources = files
+            .into_iter()
+            .filter(|(_, (_, size))| *size <= MAX_RESOURCE_SIZE)
+            .map(|(path, (_, size))| {
+                let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
+                let mut resource = Resource::new(format!("file://{path}"), name);
+                resource.size = Some(size);
+                resource.mime_type = mime_type(&path).map(str::to_owned);
+                resource
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    /// A granted file's contents: text if it is UTF-8, else base64.
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let sessions = self.sessions.clone();
+        let uri = request.uri;
+        blocking(move || {
+            let file = resource_file(&sessions.sandbox.dirs, &uri)?;
+            let bytes = read_small(&file)
+                .map_err(|err| ErrorData::resource_not_found(format!("{uri}: {}", crate::describe(&err)), None))?;
+            let mime = mime_type(&uri);
+            let contents = match String::from_utf8(bytes) {
+                Ok(text) => ResourceContents::text(text, uri.clone()).with_mime_type(mime.unwrap_or("text/plain")),
+                Err(bytes) => ResourceContents::blob(BASE64.encode(bytes.as_bytes()), uri.clone())
+                    .with_mime_type(mime.unwrap_or("application/octet-stream")),
+            };
+            Ok(ReadResourceResult::new(vec![contents]).into())
+        })
+        .await
     }
 }
 
@@ -306,13 +357,20 @@ const MAX_FILES_LISTED: usize = 100;
 /// sees them at, with when they were last modified and their sizes: before
 /// and after a call, what it wrote. Symbolic links are not followed.
 fn files_in(dirs: &[(PathBuf, String, DirAccess)]) -> BTreeMap<String, (SystemTime, u64)> {
+    walk(dirs.iter().filter(|(_, _, access)| *access == DirAccess::ReadWrite))
+}
+
+/// Where the sandbox sees a granted folder: `data` is `/data`.
+fn guest_root(guest: &str) -> String {
+    if guest.starts_with('/') { guest.trim_end_matches('/').to_owned() } else { format!("/{guest}") }
+}
+
+/// The files of `dirs`, at most [`MAX_ENTRIES_SEEN`] entries looked at.
+fn walk<'a>(dirs: impl Iterator<Item = &'a (PathBuf, String, DirAccess)>) -> BTreeMap<String, (SystemTime, u64)> {
     let mut found = BTreeMap::new();
     let mut seen = 0;
-    for (host, guest, access) in dirs {
-        if *access != DirAccess::ReadWrite {
-            continue;
-        }
-        let root = if guest.starts_with('/') { guest.trim_end_matches('/').to_owned() } else { format!("/{guest}") };
+    for (host, guest, _) in dirs {
+        let root = guest_root(guest);
         let mut pending = vec![(host.clone(), root, 0)];
         while let Some((dir, named, depth)) = pending.pop() {
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
@@ -337,6 +395,79 @@ fn files_in(dirs: &[(PathBuf, String, DirAccess)]) -> BTreeMap<String, (SystemTi
         }
     }
     found
+}
+
+/// The largest file read back as a resource.
+const MAX_RESOURCE_SIZE: u64 = 1 << 20;
+
+/// The host file behind `uri` (`file://` and a path the sandbox sees, in a
+/// granted folder), if it is a regular file reached through no symbolic
+/// link and no `..`, and small enough to read back.
+fn resource_file(dirs: &[(PathBuf, String, DirAccess)], uri: &str) -> Result<PathBuf, ErrorData> {
+    let refused = |why: &str| ErrorData::resource_not_found(format!("{uri}: {why}"), None);
+    let path = uri.strip_prefix("file://").ok_or_else(|| refused("not a file:// URI of this server"))?;
+    let parts: Vec<&str> = path.split('/').filter(|part| !part.is_empty()).collect();
+    if !path.starts_with('/') || parts.iter().any(|part| *part == "." || *part == "..") {
+        return Err(refused("not an absolute path without . or .."));
+    }
+    // The grant whose folder holds it, the deepest first.
+    let (host, depth) = dirs
+        .iter()
+        .filter_map(|(host, guest, _)| {
+            let root: Vec<String> =
+                guest_root(guest).split('/').filter(|part| !part.is_empty()).map(str::to_owned).collect();
+            (root.len() < parts.len() && root.iter().zip(&parts).all(|(a, b)| a == b)).then_some((host, root.len()))
+        })
+        .max_by_key(|(_, depth)| *depth)
+        .ok_or_else(|| refused("not in a granted folder"))?;
+    let mut file = host.clone();
+    for part in &parts[depth..] {
+        file.push(part);
+        let metadata = std::fs::symlink_metadata(&file).map_err(|_| refused("no such file"))?;
+        if metadata.file_type().is_symlink() {
+            return Err(refused("reached through a symbolic link"));
+        }
+    }
+    let metadata = std::fs::symlink_metadata(&file).map_err(|_| refused("no such file"))?;
+    if !metadata.is_file() {
+        return Err(refused("not a file"));
+    }
+    if metadata.len() > MAX_RESOURCE_SIZE {
+        return Err(refused(&format!("{} bytes, more than the {MAX_RESOURCE_SIZE} read back", metadata.len())));
+    }
+    Ok(file)
+}
+
+/// `file`'s bytes, if they are at most [`MAX_RESOURCE_SIZE`]: opened
+/// without following a symbolic link (a session may have put one there
+/// since it was checked) and read no further than the bound.
+fn read_small(file: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(file)?;
+    let mut bytes = Vec::new();
+    opened.take(MAX_RESOURCE_SIZE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_RESOURCE_SIZE {
+        return Err(std::io::Error::other("the file grew past what is read back"));
+    }
+    Ok(bytes)
+}
+
+/// A file's MIME type by its name's extension.
+fn mime_type(path: &str) -> Option<&'static str> {
+    let extension = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "txt" | "log" | "py" => "text/plain",
+        "csv" => "text/csv",
+        "md" => "text/markdown",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "svg" => "image/svg+xml",
+        "pdf" => "application/pdf",
+        _ => return None,
+    })
 }
 
 /// The JSON of a cell's result: `null`, or its `repr` and, when plain, its

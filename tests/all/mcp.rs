@@ -162,3 +162,59 @@ fn http_is_served_on_loopback_only() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"), "{out:?}");
 }
+
+/// Small files of the granted folders are resources, by the sandbox's
+/// paths; nothing outside them, through a symbolic link or `..`, nor a
+/// large file, is read back.
+#[test]
+fn granted_files_read_back_as_resources() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("big.bin"), vec![0u8; (1 << 20) + 1]).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", work.path().join("link.txt")).unwrap();
+    let grant = format!("{}:/work", work.path().display());
+    let mut raw = Raw::start(&["--dir", &grant]);
+    let code =
+        "open('/work/out.csv', 'w').write('a,b\\n1,2\\n')\nopen('/work/raw.bin', 'wb').write(bytes([0, 255, 1]))";
+    raw.tool(2, "run_python", serde_json::json!({ "code": code }));
+
+    let listed = raw.ask(r#"{"jsonrpc":"2.0","id":3,"method":"resources/list"}"#);
+    let mut resources: Vec<(String, serde_json::Value, serde_json::Value)> = listed["result"]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|resource| {
+            (resource["uri"].as_str().unwrap().to_owned(), resource["size"].clone(), resource["mimeType"].clone())
+        })
+        .collect();
+    resources.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        resources,
+        [
+            ("file:///work/out.csv".to_owned(), 8.into(), "text/csv".into()),
+            ("file:///work/raw.bin".to_owned(), 3.into(), serde_json::Value::Null),
+        ]
+    );
+    let read = |raw: &mut Raw, uri: &str| {
+        raw.ask(
+            &serde_json::json!({"jsonrpc": "2.0", "id": 4, "method": "resources/read", "params": {"uri": uri}})
+                .to_string(),
+        )
+    };
+    let csv = read(&mut raw, "file:///work/out.csv");
+    assert_eq!(csv["result"]["contents"][0]["text"], "a,b\n1,2\n", "{csv}");
+    let binary = read(&mut raw, "file:///work/raw.bin");
+    assert_eq!(binary["result"]["contents"][0]["blob"], "AP8B", "{binary}");
+    for refused in [
+        "file:///work/link.txt",
+        "file:///work/big.bin",
+        "file:///work/../etc/passwd",
+        "file:///etc/passwd",
+        "file:///work/missing",
+        "file:///work",
+        "http://example.com/x",
+    ] {
+        let answer = read(&mut raw, refused);
+        assert!(answer["error"]["code"].is_i64() && answer.get("result").is_none(), "{refused}: {answer}");
+    }
+    raw.finish();
+}
