@@ -78,6 +78,12 @@ fn malformed_input_never_ends_the_server() {
     let mut raw = Raw::start(&[]);
     raw.send("this is not JSON");
     raw.send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":"#);
+    // A message past the transport's 16 MiB bound is dropped, not buffered.
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"run_python","arguments":{{"code":"{}"}}}}}}"#,
+        "x".repeat(17 << 20)
+    );
+    raw.send(&huge);
     let unknown = raw.ask(r#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#);
     assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
     let session = raw.tool(4, "run_python", serde_json::json!({"code": "1", "session": "s99"}));
