@@ -602,7 +602,11 @@ fn serve_mcp(args: McpArgs) -> ExitCode {
     }
     match mcp::serve(sandbox, snapshot, args.max_sessions, args.idle_timeout, args.http) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => fail(&message, EXIT_ISOLATE_FAILED),
+        Err(mcp::Failure::Session(err @ (Error::Grant { .. } | Error::Config(_)))) => {
+            fail(&error_chain(&err), EXIT_USAGE)
+        }
+        Err(mcp::Failure::Session(err)) => fail(&error_chain(&err), EXIT_ISOLATE_FAILED),
+        Err(mcp::Failure::Server(message)) => fail(&message, EXIT_ISOLATE_FAILED),
     }
 }
 

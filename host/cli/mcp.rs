@@ -76,32 +76,44 @@ impl Sessions {
         idle.iter().filter_map(|id| live.remove(id)).collect()
     }
 
-    /// A name for a new session, if the cap leaves room for one.
+    /// A name for a new session, if the cap leaves room for one (checked
+    /// before making its interpreter, and again by [`open`](Self::open)).
     fn new_id(&self) -> Result<String, ErrorData> {
         if self.live().len() >= self.max_sessions {
-            return Err(ErrorData::invalid_request(
-                format!("{} sessions are open, the most this server allows: close one first", self.max_sessions),
-                None,
-            ));
+            return Err(self.full());
         }
         Ok(format!("s{}", self.next.fetch_add(1, Ordering::Relaxed) + 1))
     }
 
+    fn full(&self) -> ErrorData {
+        ErrorData::invalid_request(
+            format!("{} sessions are open, the most this server allows: close one first", self.max_sessions),
+            None,
+        )
+    }
+
     /// A new interpreter with the server's grants and limits, its output
     /// captured, ready to run cells.
-    fn create(&self) -> Result<Interpreter, ErrorData> {
+    fn create(&self) -> Result<Interpreter, Error> {
         let mut builder =
             self.sandbox.apply(self.runtime.interpreter()).stdout(Output::capture()).stderr(Output::capture());
         if let Some(snapshot) = &self.snapshot {
             builder = builder.snapshot(snapshot);
         }
-        let interp = builder.build().map_err(|err| internal(&err))?;
-        interp.run_script("<isolate:mcp>", SESSION_RUNNER.as_bytes()).map_err(|err| internal(&err))?;
+        let interp = builder.build()?;
+        interp.run_script("<isolate:mcp>", SESSION_RUNNER.as_bytes())?;
         Ok(interp)
     }
 
-    fn insert(&self, id: String, interp: Interpreter) {
-        self.live().insert(id, Session { interp: Arc::new(interp), used: Instant::now() });
+    /// Opens a session as `id`, unless calls at once filled the cap since
+    /// [`new_id`](Self::new_id).
+    fn open(&self, id: &str, interp: Interpreter) -> Result<(), ErrorData> {
+        let mut live = self.live();
+        if live.len() >= self.max_sessions {
+            return Err(self.full());
+        }
+        live.insert(id.to_owned(), Session { interp: Arc::new(interp), used: Instant::now() });
+        Ok(())
     }
 }
 
@@ -146,7 +158,7 @@ impl Server {
                 }
                 None => {
                     let id = sessions.new_id()?;
-                    sessions.insert(id.clone(), sessions.create()?);
+                    sessions.open(&id, sessions.create().map_err(|err| internal(&err))?)?;
                     let interp = sessions.get(&id)?;
                     (id, interp)
                 }
@@ -219,7 +231,7 @@ impl Server {
             let original = sessions.get(&session)?;
             let id = sessions.new_id()?;
             let fork = original.fork().map_err(|err| ErrorData::invalid_request(err.to_string(), None))?;
-            sessions.insert(id.clone(), fork);
+            sessions.open(&id, fork)?;
             Ok(CallToolResult::structured(json!({ "session": id, "forked_from": session })))
         })
         .await
@@ -233,8 +245,12 @@ impl Server {
         let sessions = self.sessions.clone();
         blocking(move || {
             sessions.get(&session)?;
-            let fresh = sessions.create()?;
-            sessions.insert(session.clone(), fresh);
+            let fresh = Arc::new(sessions.create().map_err(|err| internal(&err))?);
+            // Unless it was closed meanwhile: then there is nothing to reset.
+            let mut live = sessions.live();
+            let open = live.get_mut(&session).ok_or_else(|| unknown_session(&session))?;
+            *open = Session { interp: fresh, used: Instant::now() };
+            drop(live);
             Ok(CallToolResult::structured(json!({ "session": session, "reset": true })))
         })
         .await
@@ -502,17 +518,30 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|panic| Err(ErrorData::internal_error(format!("the call failed: {panic}"), None)))
 }
 
+/// Why the server could not start or stopped.
+pub(crate) enum Failure {
+    /// Making a session with the given grants failed: a folder that is not
+    /// there, a working directory outside the grants, a snapshot of
+    /// another build.
+    Session(Error),
+    /// The runtime or the protocol failed.
+    Server(String),
+}
+
 /// Serves MCP on stdin and stdout until the client closes them, or with
 /// `http`, streamable HTTP at `http://ADDR/mcp` (a loopback address, which
-/// the caller checked) until the process is stopped.
+/// the caller checked) until the process is stopped. A first session is
+/// made and dropped before: a grant that cannot work fails here, at once,
+/// not at the first call (and the guest is compiled by then if it had to
+/// be).
 pub(crate) fn serve(
     sandbox: Sandbox,
     snapshot: Option<Snapshot>,
     max_sessions: usize,
     idle_timeout: Duration,
     http: Option<std::net::SocketAddr>,
-) -> Result<(), String> {
-    let runtime = sandbox.runtime().map_err(|err| err.to_string())?;
+) -> Result<(), Failure> {
+    let runtime = sandbox.runtime().map_err(Failure::Session)?;
     let sessions = Arc::new(Sessions {
         runtime,
         sandbox,
@@ -522,28 +551,34 @@ pub(crate) fn serve(
         next: AtomicU64::new(0),
         live: Mutex::new(BTreeMap::new()),
     });
+    drop(sessions.create().map_err(Failure::Session)?);
     let server = Server { sessions: sessions.clone(), tool_router: Server::tool_router() };
-    let protocol = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|err| err.to_string())?;
-    protocol.block_on(async {
-        let reaped = sessions.clone();
-        let period = (idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(period).await;
-                let expired = reaped.expire();
-                if !expired.is_empty() {
-                    // Freeing interpreters takes a while: not on this thread.
-                    let _ = tokio::task::spawn_blocking(move || drop(expired)).await;
+    let protocol = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::Server(err.to_string()))?;
+    protocol
+        .block_on(async {
+            let reaped = sessions.clone();
+            let period = (idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(10));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(period).await;
+                    let expired = reaped.expire();
+                    if !expired.is_empty() {
+                        // Freeing interpreters takes a while: not on this thread.
+                        let _ = tokio::task::spawn_blocking(move || drop(expired)).await;
+                    }
                 }
+            });
+            match http {
+                None => {
+                    let service = server.serve(rmcp::transport::stdio()).await.map_err(|err| err.to_string())?;
+                    service.waiting().await.map_err(|err| err.to_string())?;
+                }
+                Some(address) => serve_http(server, address).await?,
             }
-        });
-        match http {
-            None => {
-                let service = server.serve(rmcp::transport::stdio()).await.map_err(|err| err.to_string())?;
-                service.waiting().await.map_err(|err| err.to_string())?;
-            }
-            Some(address) => serve_http(server, address).await?,
-        }
-        Ok(())
-    })
+            Ok(())
+        })
+        .map_err(Failure::Server)
 }

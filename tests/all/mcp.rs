@@ -162,6 +162,15 @@ fn an_mcp_client_reaches_the_sessions_over_streamable_http() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "mcp http client: all checks passed\n");
 }
 
+/// A grant that cannot work fails when the server starts, as `run` fails.
+#[test]
+fn a_bad_grant_fails_at_start() {
+    let out = isolate().args(["mcp", "--dir", "/no/such/folder:/work"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot grant `/no/such/folder`"), "{out:?}");
+    assert!(out.stdout.is_empty());
+}
+
 #[test]
 fn http_is_served_on_loopback_only() {
     let out = isolate().args(["mcp", "--http", "0.0.0.0:8000"]).output().unwrap();
