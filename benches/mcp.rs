@@ -7,7 +7,8 @@
 //! (benches/peers/mcp_native_server.py, in a virtual environment under
 //! target/); a new session's first result with `--from` a numpy+pandas
 //! snapshot; `fork_session` of a session that imported numpy and pandas and
-//! built a DataFrame, the first after a run and again.
+//! built a DataFrame, the first after a run and again; `fork_session` of a
+//! session started from the snapshot, after a DataFrame cell.
 
 #[path = "support/stats.rs"]
 mod stats;
@@ -151,4 +152,22 @@ fn main() {
             .collect(),
     );
     row("a new session from --from numpy_pandas.snapshot, first result", ms(first));
+
+    // The fork an agent makes most: of a session started from the
+    // snapshot, after a cell that worked on a DataFrame.
+    let cell = "frame = pandas.DataFrame({'k': numpy.arange(10_000) % 7, 'v': numpy.linspace(0, 1, 10_000)})\nframe.groupby('k').sum()";
+    let forks = median(
+        (0..samples.min(30))
+            .map(|_| {
+                let session = from.tool("run_python", json!({"code": cell}))["session"].clone();
+                let start = Instant::now();
+                let fork = from.tool("fork_session", json!({"session": session}))["session"].clone();
+                let took = start.elapsed().as_secs_f64();
+                from.tool("close_session", json!({"session": fork}));
+                from.tool("close_session", json!({"session": session}));
+                took
+            })
+            .collect(),
+    );
+    row("fork_session of a --from session after a DataFrame cell", ms(forks));
 }

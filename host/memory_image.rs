@@ -17,6 +17,17 @@
 //!   each page an interpreter first writes; a spare's written pages are
 //!   already its own, so the next interpreter writes them for free.
 //!
+//! - An image taken of a memory that wrote a little of its own image
+//!   (a snapshot after a run, for a fork) is *layered*: the pages it wrote,
+//!   found with `PAGEMAP_SCAN`, are copied aside, laid over the image
+//!   below. A flat copy costs a pass over the whole memory
+//!   (34 ms for numpy and pandas); the pages a cell writes are a few
+//!   megabytes. A memory made from a layered image maps the image below
+//!   and copies the pages over it (one mapping, not one per range: the
+//!   ranges are hundreds, scattered). Once a second memory is made from
+//!   it, a thread makes the image flat in the background, and the memories
+//!   made after that map the flat copy alone.
+//!
 //! wasmtime must not write the module's data segments into such a memory
 //! (that would overwrite the image, and dirty every page): build.rs strips
 //! them from the module, and the runtime's first image is made of them
@@ -43,11 +54,9 @@ use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 const ZERO_RUN: usize = 4096;
 
 /// A whole linear memory, kept in a file that does not change while any
-/// memory maps it.
+/// memory maps it, or layered: pages kept aside over such a memory.
 pub(crate) struct MemoryImage {
-    file: File,
-    /// Where the memory starts in `file`: a multiple of 64 KiB.
-    offset: u64,
+    bytes: Bytes,
     len: usize,
     /// Memories of interpreters that ended, each reset to this image's
     /// bytes, for the next memories made from it.
@@ -56,6 +65,38 @@ pub(crate) struct MemoryImage {
     /// from (made on first use; `None` if it could not be mapped).
     view: OnceLock<Option<mapping::View>>,
 }
+
+/// Where an image's bytes are.
+enum Bytes {
+    /// A flat image: in `file`, from `offset` (a multiple of 64 KiB).
+    InFile { file: File, offset: u64 },
+    /// A layered image: the image below, with pages of its own over it.
+    Layered(Layers),
+}
+
+/// What a layered image adds to the image below it.
+struct Layers {
+    /// The image below: a flat one.
+    below: Arc<MemoryImage>,
+    /// The page ranges `(offset, len)` whose bytes are in `pages` (one
+    /// after the other), not the image below's; past the end of the image
+    /// below, the bytes of no range are zero.
+    ranges: Vec<(usize, usize)>,
+    pages: Vec<u8>,
+    /// The same image, flat, once the background thread made it.
+    flat: OnceLock<Arc<MemoryImage>>,
+    /// How many memories were made from it.
+    uses: std::sync::atomic::AtomicUsize,
+}
+
+/// The most of its own pages a memory may have written for an image of it
+/// to be layered: a memory made from a layered image copies them, until
+/// its flat copy is ready.
+const MAX_LAYERED: usize = 16 << 20;
+
+/// How many images are made flat at once, in the background: beyond that,
+/// a layered image stays layered.
+const MAX_FLATTENING: usize = 2;
 
 /// How many spare memories an image keeps: enough for a pool's workers
 /// each to end one interpreter while the next starts.
@@ -87,7 +128,54 @@ impl MemoryImage {
     }
 
     fn new(file: File, offset: u64, len: usize) -> Self {
-        MemoryImage { file, offset, len, spares: Mutex::new(Vec::new()), view: OnceLock::new() }
+        MemoryImage::with_bytes(Bytes::InFile { file, offset }, len)
+    }
+
+    fn with_bytes(bytes: Bytes, len: usize) -> Self {
+        MemoryImage { bytes, len, spares: Mutex::new(Vec::new()), view: OnceLock::new() }
+    }
+
+    /// The image's layers, if it is layered.
+    fn layers(&self) -> Option<&Layers> {
+        match &self.bytes {
+            Bytes::Layered(layers) => Some(layers),
+            Bytes::InFile { .. } => None,
+        }
+    }
+
+    /// An image of `memory`, which maps `mapped` (see [`Self::resolved`])
+    /// and is idle: layered over the flat image below it if it wrote at
+    /// most [`MAX_LAYERED`] bytes of pages of its own (which `PAGEMAP_SCAN`
+    /// tells), else a flat copy.
+    pub(crate) fn image_of(mapped: &Arc<MemoryImage>, memory: &[u8]) -> io::Result<Arc<MemoryImage>> {
+        let below = mapped.layers().map_or(mapped, |layers| &layers.below);
+        let written = mapping::pages_written(memory);
+        let Some(ranges) = written.filter(|ranges| ranges.iter().map(|(_, len)| len).sum::<usize>() <= MAX_LAYERED)
+        else {
+            return Ok(Arc::new(MemoryImage::copy_of(memory)?));
+        };
+        let ranges = changed(&ranges, memory, below);
+        let mut pages = Vec::with_capacity(ranges.iter().map(|(_, len)| len).sum());
+        for &(offset, len) in &ranges {
+            pages.extend_from_slice(&memory[offset..offset + len]);
+        }
+        let layers = Layers { below: below.clone(), ranges, pages, flat: OnceLock::new(), uses: Default::default() };
+        Ok(Arc::new(MemoryImage::with_bytes(Bytes::Layered(layers), memory.len())))
+    }
+
+    /// What the next memory made from this image maps: its flat copy, once
+    /// one is ready, else the image itself. A layered image is made flat
+    /// in the background when a second memory is made from it: most
+    /// snapshots serve one fork.
+    pub(crate) fn resolved(self: &Arc<Self>) -> Arc<MemoryImage> {
+        let Some(layers) = self.layers() else { return self.clone() };
+        if let Some(flat) = layers.flat.get() {
+            return flat.clone();
+        }
+        if layers.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 1 {
+            flatten_in_background(self);
+        }
+        self.clone()
     }
 
     /// A copy of `memory`. Runs of zero pages are left as holes, which cost
@@ -129,7 +217,10 @@ impl MemoryImage {
     /// The image's bytes, mapped (not read) from its file.
     fn bytes(&self) -> Option<&[u8]> {
         self.view
-            .get_or_init(|| mapping::View::new(&self.file, self.offset, self.len).ok())
+            .get_or_init(|| match &self.bytes {
+                Bytes::InFile { file, offset } => mapping::View::new(file, *offset, self.len).ok(),
+                Bytes::Layered(_) => None,
+            })
             .as_ref()
             .map(|view| view.bytes())
     }
@@ -152,8 +243,9 @@ impl MemoryImage {
     /// written, no `PAGEMAP_SCAN`) it is unmapped.
     fn give_back(&self, mut memory: mapping::Reservation) {
         // Checked before the reset too, which is not worth doing for a
-        // memory that would be unmapped anyway.
-        if self.spares().len() >= MAX_SPARES {
+        // memory that would be unmapped anyway. A memory of a layered image
+        // is not reused: it maps the image below.
+        if self.layers().is_some() || self.spares().len() >= MAX_SPARES {
             return;
         }
         if memory.reset_to(self).is_ok() {
@@ -181,11 +273,92 @@ impl MemoryImage {
         let mut done = 0;
         while done < self.len {
             let chunk = (self.len - done).min(buffer.len());
-            self.file.read_exact_at(&mut buffer[..chunk], self.offset + done as u64)?;
+            self.read_at(&mut buffer[..chunk], done)?;
             f(&buffer[..chunk])?;
             done += chunk;
         }
         Ok(())
+    }
+
+    /// Reads the image's bytes from `at` into `buffer`, which must not
+    /// reach past its end.
+    fn read_at(&self, buffer: &mut [u8], at: usize) -> io::Result<()> {
+        let layers = match &self.bytes {
+            Bytes::InFile { file, offset } => return file.read_exact_at(buffer, offset + at as u64),
+            Bytes::Layered(layers) => layers,
+        };
+        if let Some(flat) = layers.flat.get() {
+            return flat.read_at(buffer, at);
+        }
+        let end = at + buffer.len();
+        let from_below = layers.below.len.clamp(at, end) - at;
+        layers.below.read_at(&mut buffer[..from_below], at)?;
+        buffer[from_below..].fill(0);
+        for (offset, pages) in layers.laid_over() {
+            let (start, stop) = (offset.max(at), (offset + pages.len()).min(end));
+            if start < stop {
+                buffer[start - at..stop - at].copy_from_slice(&pages[start - offset..stop - offset]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Of `ranges` (of pages `memory` wrote), the 4 KiB pages whose bytes are
+/// not `below`'s (zeros past its end): about 40% of the pages a cell
+/// writes are as they were (a reference count up and down again), and a
+/// page left out is a page no copy of the memory copies. All of them where
+/// `below` cannot be read.
+fn changed(ranges: &[(usize, usize)], memory: &[u8], below: &MemoryImage) -> Vec<(usize, usize)> {
+    let Some(was) = below.bytes() else { return ranges.to_vec() };
+    let mut changed: Vec<(usize, usize)> = Vec::new();
+    for &(offset, len) in ranges {
+        for start in (offset..offset + len).step_by(ZERO_RUN) {
+            let end = (start + ZERO_RUN).min(offset + len);
+            let now = &memory[start..end];
+            let same = match was.get(start..end) {
+                Some(was) => now == was,
+                None => start >= was.len() && now.iter().all(|&byte| byte == 0),
+            };
+            match changed.last_mut() {
+                _ if same => {}
+                Some((at, len)) if *at + *len == start => *len += end - start,
+                _ => changed.push((start, end - start)),
+            }
+        }
+    }
+    changed
+}
+
+impl Layers {
+    /// Each range laid over the image below, with its bytes.
+    fn laid_over(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        self.ranges.iter().scan(0, |at, &(offset, len)| {
+            let pages = &self.pages[*at..*at + len];
+            *at += len;
+            Some((offset, pages))
+        })
+    }
+}
+
+/// Starts a thread that makes `image` flat (see [`Layers::flat`]), unless
+/// [`MAX_FLATTENING`] are at work; a failure leaves it layered.
+fn flatten_in_background(image: &Arc<MemoryImage>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static FLATTENING: AtomicUsize = AtomicUsize::new(0);
+    if FLATTENING.fetch_add(1, Ordering::Relaxed) >= MAX_FLATTENING {
+        FLATTENING.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    let image = image.clone();
+    let flatten = move || {
+        if let (Some(layers), Ok(flat)) = (image.layers(), image.copied(|_| ())) {
+            let _ = layers.flat.set(Arc::new(flat));
+        }
+        FLATTENING.fetch_sub(1, Ordering::Relaxed);
+    };
+    if std::thread::Builder::new().name("isolate-flatten".into()).spawn(flatten).is_err() {
+        FLATTENING.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -374,6 +547,9 @@ mod mapping {
     unsafe impl Sync for Reservation {}
 
     impl Reservation {
+        /// A memory of `size` bytes: `image`'s (zeros past its end), or
+        /// zeros. A layered image's is the image below mapped, and the
+        /// pages laid over it copied.
         pub(super) fn new(capacity: usize, guard: usize, image: Option<&MemoryImage>, size: usize) -> io::Result<Self> {
             let total = capacity.checked_add(guard).ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
             // SAFETY: a new anonymous mapping at an address the kernel
@@ -393,33 +569,48 @@ mod mapping {
             }
             // From here on, drop unmaps the whole reservation.
             let mut reservation = Reservation { base: base.cast(), total, capacity, size: 0 };
-            let mut mapped = 0;
-            if let Some(image) = image {
-                let offset =
-                    libc::off_t::try_from(image.offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-                // SAFETY: `[base, base + image.len)` lies inside the
-                // reservation made above (the caller checked `size <=
-                // capacity` and `size >= image.len`), which only this
-                // value owns, so `MAP_FIXED` replaces nothing else. The
-                // file is open and at least `offset + len` long
-                // (`MemoryImage::in_file` and `anonymous_file`).
-                let at = unsafe {
-                    libc::mmap(
-                        base,
-                        image.len,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_PRIVATE | libc::MAP_FIXED,
-                        image.file.as_raw_fd(),
-                        offset,
-                    )
-                };
-                if at == libc::MAP_FAILED {
-                    return Err(io::Error::last_os_error());
-                }
-                mapped = image.len;
-                reservation.size = mapped;
+            let Some(image) = image else {
+                reservation.grow_to(size)?;
+                return Ok(reservation);
+            };
+            let flat = image.layers().map_or(image, |layers| &*layers.below);
+            let (Bytes::InFile { file, offset }, true) = (&flat.bytes, size >= image.len) else {
+                return Err(io::Error::from(io::ErrorKind::InvalidInput));
+            };
+            let offset = libc::off_t::try_from(*offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            // SAFETY: `[base, base + flat.len)` lies inside the reservation
+            // made above (the caller checked `size <= capacity`, and
+            // `size >= image.len >= flat.len`: an image is at least as long
+            // as the one below it), which only this value owns, so
+            // `MAP_FIXED` replaces nothing else. The file is open and at
+            // least `offset + len` long (`MemoryImage::in_file` and
+            // `anonymous_file`).
+            let at = unsafe {
+                libc::mmap(
+                    base,
+                    flat.len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    file.as_raw_fd(),
+                    offset,
+                )
+            };
+            if at == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
             }
-            reservation.grow_to(size.max(mapped))?;
+            reservation.size = flat.len;
+            reservation.grow_to(size)?;
+            for (offset, pages) in image.layers().into_iter().flat_map(Layers::laid_over) {
+                if offset.checked_add(pages.len()).is_none_or(|end| end > image.len) {
+                    return Err(io::Error::from(io::ErrorKind::InvalidData));
+                }
+                // SAFETY: `[offset, offset + len)` was just checked to lie
+                // in the image, and so in the `size` accessible bytes of
+                // this reservation, which no other code can reach yet (it
+                // is being made).
+                let memory = unsafe { std::slice::from_raw_parts_mut(reservation.base.add(offset), pages.len()) };
+                memory.copy_from_slice(pages);
+            }
             Ok(reservation)
         }
 
@@ -486,7 +677,7 @@ mod mapping {
                 match original {
                     // A copy in memory: no system call per range.
                     Some(original) => pages.copy_from_slice(&original[offset..offset + len]),
-                    None => image.file.read_exact_at(pages, image.offset + offset as u64)?,
+                    None => image.read_at(pages, offset)?,
                 }
             }
             Ok(())
@@ -537,6 +728,17 @@ mod mapping {
                 libc::munmap(self.base.cast(), self.total);
             }
         }
+    }
+
+    /// The page ranges `(offset, len)` of `memory` (a linear memory made
+    /// by [`Reservation::new`], idle) that are its own rather than its
+    /// image's files': written, or past the image and touched. `None` where
+    /// the kernel cannot tell.
+    pub(super) fn pages_written(memory: &[u8]) -> Option<Vec<(usize, usize)>> {
+        #[cfg(target_os = "linux")]
+        return written_pages::scan(memory.as_ptr() as u64, memory.len()).ok();
+        #[cfg(not(target_os = "linux"))]
+        return None;
     }
 
     /// A file's bytes mapped read-only and shared: pages of its page cache,
@@ -765,6 +967,103 @@ mod tests {
         assert!(bytes(&*second) == pattern());
         second.grow_to(LEN + 4 * PAGE).expect("grow");
         assert!(bytes(&*second)[LEN..].iter().all(|&b| b == 0), "grown memory is zeros again");
+    }
+
+    /// The bytes a memory made from `image` has.
+    fn made_from(image: &Arc<MemoryImage>) -> Vec<u8> {
+        let memory = memory_of(image);
+        bytes(&*memory).to_vec()
+    }
+
+    /// The bytes of `image` as a saved snapshot reads them.
+    fn read_back(image: &MemoryImage) -> Vec<u8> {
+        let mut read = Vec::new();
+        image
+            .for_each_chunk(|chunk| {
+                read.extend_from_slice(chunk);
+                Ok(())
+            })
+            .expect("read");
+        read
+    }
+
+    #[test]
+    fn an_image_of_a_memory_is_that_memory_layered_or_flat() {
+        let image = Arc::new(MemoryImage::copy_of(&pattern()).expect("image"));
+        let mut first = memory_of(&image);
+        write(&mut *first, 0, b"secret");
+        write(&mut *first, 3 * PAGE + 100, &[0xAA; 2 * PAGE]);
+        write(&mut *first, 9 * PAGE, b"in a hole");
+        write(&mut *first, 30 * PAGE, &[0; PAGE]);
+        write(&mut *first, LEN - 6, b"end");
+        first.grow_to(LEN + 4 * PAGE).expect("grow");
+        write(&mut *first, LEN + PAGE, b"grown");
+        // Written, but as they were: left out of a layer.
+        write(&mut *first, 40 * PAGE, &pattern()[40 * PAGE..41 * PAGE]);
+        write(&mut *first, LEN + 2 * PAGE, &[0; PAGE]);
+        let expected = bytes(&*first).to_vec();
+
+        let taken = MemoryImage::image_of(&image, bytes(&*first)).expect("image of it");
+        // Layered where the kernel tells which pages were written.
+        assert_eq!(taken.layers().is_some(), mapping::pages_written(bytes(&*first)).is_some());
+        if let Some(layers) = taken.layers() {
+            let pages: Vec<usize> = layers
+                .ranges
+                .iter()
+                .flat_map(|&(offset, len)| (offset..offset + len).step_by(PAGE))
+                .map(|at| at / PAGE)
+                .collect();
+            assert_eq!(pages, [0, 3, 4, 5, 9, 30, 63, 65], "the pages that changed");
+        }
+        // What the original writes next is its own.
+        write(&mut *first, 0, b"later!");
+        assert!(made_from(&taken) == expected);
+        assert!(read_back(&taken) == expected);
+
+        // A memory made from the layered image, written, and taken again:
+        // laid over the same image below.
+        let mapped = taken.resolved();
+        assert!(Arc::ptr_eq(&mapped, &taken), "the first memory made from it maps it layered");
+        let mut second = memory_of(&mapped);
+        write(&mut *second, 20 * PAGE, b"second");
+        let again = MemoryImage::image_of(&mapped, bytes(&*second)).expect("image of the copy");
+        if let Some(layers) = again.layers() {
+            let below = mapped.layers().map_or(&mapped, |layers| &layers.below);
+            assert!(Arc::ptr_eq(&layers.below, below) && below.layers().is_none(), "layers do not stack");
+        }
+        let expected_again = bytes(&*second).to_vec();
+        assert!(made_from(&again) == expected_again);
+
+        // Once a second memory is made from it, the layered image becomes
+        // flat in the background, and memories made after that map the flat
+        // copy.
+        if taken.layers().is_some() {
+            let waited = std::time::Instant::now();
+            while Arc::ptr_eq(&taken.resolved(), &taken) && waited.elapsed() < std::time::Duration::from_secs(10) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let flat = taken.resolved();
+            assert!(flat.layers().is_none(), "made flat");
+            assert!(made_from(&flat) == expected);
+            assert!(read_back(&taken) == expected);
+        }
+    }
+
+    #[test]
+    fn a_memory_that_wrote_much_is_copied_flat() {
+        let len = MAX_LAYERED + 2 * PAGE;
+        let image = Arc::new(MemoryImage::copy_of(&vec![1; len]).expect("image"));
+        let ty = MemoryType::new(1, None);
+        let mut memory = instantiate_from(&image, len, || {
+            ImageMemories.new_memory(ty, len, None, Some(64 << 20), 0).map_err(wasmtime::Error::msg)
+        })
+        .expect("memory");
+        for page in 0..len / PAGE {
+            write(&mut *memory, page * PAGE, &[2]);
+        }
+        let taken = MemoryImage::image_of(&image, bytes(&*memory)).expect("image of it");
+        assert!(taken.layers().is_none());
+        assert!(read_back(&taken) == bytes(&*memory));
     }
 
     #[cfg(target_os = "linux")]

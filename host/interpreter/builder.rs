@@ -489,7 +489,7 @@ impl InterpreterBuilder {
             live = boot(builder.store(&budget, &tmp, &cancel, seed.pending_secret())?);
         }
         let mut live = live.map_err(|(_, err)| Error::engine(err))?;
-        live.snapshot().map_err(Error::engine)
+        live.flat_snapshot().map_err(Error::engine)
     }
 
     /// A builder for a fork of `original`: `argv` is unused (a fork keeps

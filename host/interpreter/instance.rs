@@ -100,6 +100,9 @@ pub(crate) struct Live {
     exports: Arc<Exports>,
     /// The driver's `serve`: the Python callable the host calls for a run.
     entry: i32,
+    /// The image the memory was made from: what its own pages are told
+    /// from when it is snapshotted.
+    image: Arc<MemoryImage>,
     /// A snapshot of the memory as it is, until the next run changes it:
     /// forks in a row share one.
     snapshot: Option<Snapshot>,
@@ -137,7 +140,9 @@ impl Live {
             }
         })();
         match started {
-            Ok((exports, entry)) => Ok(Live { store, exports, entry, snapshot: None, setup: None }),
+            Ok((exports, entry)) => {
+                Ok(Live { store, exports, entry, image: image.clone(), snapshot: None, setup: None })
+            }
             Err(err) => Err((store, err)),
         }
     }
@@ -158,8 +163,10 @@ impl Live {
         snapshot: &Snapshot,
         settings: Option<Vec<u8>>,
     ) -> std::result::Result<Live, (Store<HostState>, wasmtime::Error)> {
+        // A layered snapshot's flat copy, if it is ready.
+        let image = snapshot.image.resolved();
         let started = (|| {
-            let (_, exports) = instantiate(&mut store, pre, &snapshot.image)?;
+            let (_, exports) = instantiate(&mut store, pre, &image)?;
             exports.stack_pointer.set(&mut store, Val::I32(snapshot.stack_pointer))?;
             store.data_mut().link.set_entry(snapshot.entry);
             Ok(exports)
@@ -172,7 +179,7 @@ impl Live {
         // maps the same image.
         let same_memory = settings.is_none().then(|| snapshot.clone());
         let setup = settings.unwrap_or_else(|| value::encode(&Value::None));
-        Ok(Live { store, exports, entry: snapshot.entry, snapshot: same_memory, setup: Some(setup) })
+        Ok(Live { store, exports, entry: snapshot.entry, image, snapshot: same_memory, setup: Some(setup) })
     }
 
     /// Does a copy's setup now, if it is still to do: before its memory is
@@ -196,16 +203,31 @@ impl Live {
     }
 
     /// The memory as it is now, with what a copy needs to start from it.
-    /// Copies the memory the first time after a run (milliseconds per
-    /// 10 MiB written); forks in a row share the copy.
+    /// The first time after a run, the pages the memory changed are copied
+    /// aside (see `memory_image`), or the whole memory if it wrote more
+    /// than 16 MiB (34 ms after `import numpy, pandas`); forks in a row
+    /// share the copy.
     pub(crate) fn snapshot(&mut self) -> wasmtime::Result<Snapshot> {
+        self.snapshot_with(MemoryImage::image_of)
+    }
+
+    /// The memory as it is now, copied whole: a template's, which every
+    /// new interpreter maps, never to copy pages over it.
+    pub(crate) fn flat_snapshot(&mut self) -> wasmtime::Result<Snapshot> {
+        self.snapshot_with(|_, memory| MemoryImage::copy_of(memory).map(Arc::new))
+    }
+
+    fn snapshot_with(
+        &mut self,
+        image_of: impl FnOnce(&Arc<MemoryImage>, &[u8]) -> std::io::Result<Arc<MemoryImage>>,
+    ) -> wasmtime::Result<Snapshot> {
         if let Some(snapshot) = &self.snapshot {
             return Ok(snapshot.clone());
         }
         self.finish_setup()?;
-        let image = MemoryImage::copy_of(self.exports.memory.data(&self.store))?;
+        let image = image_of(&self.image, self.exports.memory.data(&self.store))?;
         let stack_pointer = self.exports.stack_pointer.get(&mut self.store).i32().unwrap_or_default();
-        let snapshot = Snapshot { image: Arc::new(image), stack_pointer, entry: self.entry };
+        let snapshot = Snapshot { image, stack_pointer, entry: self.entry };
         self.snapshot = Some(snapshot.clone());
         Ok(snapshot)
     }
