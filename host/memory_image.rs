@@ -24,9 +24,9 @@
 //!   (34 ms for numpy and pandas); the pages a cell writes are a few
 //!   megabytes. A memory made from a layered image maps the image below
 //!   and copies the pages over it (one mapping, not one per range: the
-//!   ranges are hundreds, scattered). Once a second memory is made from
-//!   it, a thread makes the image flat in the background, and the memories
-//!   made after that map the flat copy alone.
+//!   ranges are hundreds, scattered). A second memory made from it makes
+//!   it flat first (once), and the memories made from then on map the flat
+//!   copy alone.
 //!
 //! wasmtime must not write the module's data segments into such a memory
 //! (that would overwrite the image, and dirty every page): build.rs strips
@@ -83,20 +83,16 @@ struct Layers {
     /// below, the bytes of no range are zero.
     ranges: Vec<(usize, usize)>,
     pages: Vec<u8>,
-    /// The same image, flat, once the background thread made it.
-    flat: OnceLock<Arc<MemoryImage>>,
+    /// The same image, flat, once a second memory was made from it
+    /// (`None` if that failed).
+    flat: OnceLock<Option<Arc<MemoryImage>>>,
     /// How many memories were made from it.
     uses: std::sync::atomic::AtomicUsize,
 }
 
 /// The most of its own pages a memory may have written for an image of it
-/// to be layered: a memory made from a layered image copies them, until
-/// its flat copy is ready.
+/// to be layered: the first memory made from a layered image copies them.
 const MAX_LAYERED: usize = 16 << 20;
-
-/// How many images are made flat at once, in the background: beyond that,
-/// a layered image stays layered.
-const MAX_FLATTENING: usize = 2;
 
 /// How many spare memories an image keeps: enough for a pool's workers
 /// each to end one interpreter while the next starts.
@@ -163,19 +159,20 @@ impl MemoryImage {
         Ok(Arc::new(MemoryImage::with_bytes(Bytes::Layered(layers), memory.len())))
     }
 
-    /// What the next memory made from this image maps: its flat copy, once
-    /// one is ready, else the image itself. A layered image is made flat
-    /// in the background when a second memory is made from it: most
-    /// snapshots serve one fork.
+    /// What the next memory made from this image maps: the image itself,
+    /// for the first memory made from a layered one (which copies its
+    /// pages), then its flat copy, made once, here (if that fails, the
+    /// layered image still serves). Most captures serve one fork (an
+    /// agent's); a pool's serve many, which map the flat copy alone.
     pub(crate) fn resolved(self: &Arc<Self>) -> Arc<MemoryImage> {
         let Some(layers) = self.layers() else { return self.clone() };
-        if let Some(flat) = layers.flat.get() {
-            return flat.clone();
+        if layers.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+            return self.clone();
         }
-        if layers.uses.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 1 {
-            flatten_in_background(self);
+        match layers.flat.get_or_init(|| self.copied(|_| ()).ok().map(Arc::new)) {
+            Some(flat) => flat.clone(),
+            None => self.clone(),
         }
-        self.clone()
     }
 
     /// A copy of `memory`. Runs of zero pages are left as holes, which cost
@@ -287,7 +284,7 @@ impl MemoryImage {
             Bytes::InFile { file, offset } => return file.read_exact_at(buffer, offset + at as u64),
             Bytes::Layered(layers) => layers,
         };
-        if let Some(flat) = layers.flat.get() {
+        if let Some(Some(flat)) = layers.flat.get() {
             return flat.read_at(buffer, at);
         }
         let end = at + buffer.len();
@@ -338,27 +335,6 @@ impl Layers {
             *at += len;
             Some((offset, pages))
         })
-    }
-}
-
-/// Starts a thread that makes `image` flat (see [`Layers::flat`]), unless
-/// [`MAX_FLATTENING`] are at work; a failure leaves it layered.
-fn flatten_in_background(image: &Arc<MemoryImage>) {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static FLATTENING: AtomicUsize = AtomicUsize::new(0);
-    if FLATTENING.fetch_add(1, Ordering::Relaxed) >= MAX_FLATTENING {
-        FLATTENING.fetch_sub(1, Ordering::Relaxed);
-        return;
-    }
-    let image = image.clone();
-    let flatten = move || {
-        if let (Some(layers), Ok(flat)) = (image.layers(), image.copied(|_| ())) {
-            let _ = layers.flat.set(Arc::new(flat));
-        }
-        FLATTENING.fetch_sub(1, Ordering::Relaxed);
-    };
-    if std::thread::Builder::new().name("isolate-flatten".into()).spawn(flatten).is_err() {
-        FLATTENING.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -1034,15 +1010,11 @@ mod tests {
         let expected_again = bytes(&*second).to_vec();
         assert!(made_from(&again) == expected_again);
 
-        // Once a second memory is made from it, the layered image becomes
-        // flat in the background, and memories made after that map the flat
-        // copy.
+        // A second memory made from the layered image maps its flat copy,
+        // and so do the memories made after it.
         if taken.layers().is_some() {
-            let waited = std::time::Instant::now();
-            while Arc::ptr_eq(&taken.resolved(), &taken) && waited.elapsed() < std::time::Duration::from_secs(10) {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
             let flat = taken.resolved();
+            assert!(Arc::ptr_eq(&taken.resolved(), &flat));
             assert!(flat.layers().is_none(), "made flat");
             assert!(made_from(&flat) == expected);
             assert!(read_back(&taken) == expected);
