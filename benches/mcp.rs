@@ -21,7 +21,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use stats::median;
+use stats::{median, timed};
 
 /// A server on the other end of a pipe, and the next request's id.
 struct Client {
@@ -70,18 +70,6 @@ impl Drop for Client {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn timed(samples: usize, mut f: impl FnMut()) -> f64 {
-    median(
-        (0..samples)
-            .map(|_| {
-                let start = Instant::now();
-                f();
-                start.elapsed().as_secs_f64()
-            })
-            .collect(),
-    )
 }
 
 fn row(what: &str, figure: String) {

@@ -918,20 +918,25 @@ mod tests {
         assert!(bytes(&*memory) == pattern());
     }
 
+    /// Writes pages of `memory` whole, in part, in a hole and at the end,
+    /// then grows it and writes past the image.
+    fn scribble(memory: &mut dyn LinearMemory) {
+        write(memory, 0, b"secret");
+        write(memory, 3 * PAGE + 100, &[0xAA; 2 * PAGE]);
+        write(memory, 9 * PAGE, b"in a hole");
+        write(memory, LEN - 6, b"secret");
+        memory.grow_to(LEN + 4 * PAGE).expect("grow");
+        write(memory, LEN + PAGE, b"grown");
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn a_spare_memory_is_reset_to_its_image() {
         let image = Arc::new(MemoryImage::copy_of(&pattern()).expect("image"));
         let mut first = memory_of(&image);
-        // Pages written whole, in part, in a hole, at the edges; one only read.
-        write(&mut *first, 0, b"secret");
-        write(&mut *first, 3 * PAGE + 100, &[0xAA; 2 * PAGE]);
-        write(&mut *first, 9 * PAGE, b"in a hole");
-        write(&mut *first, LEN - 6, b"secret");
+        scribble(&mut *first);
+        // A page only read.
         assert_eq!(bytes(&*first)[20 * PAGE], pattern()[20 * PAGE]);
-        // And past the image, after growing.
-        first.grow_to(LEN + 4 * PAGE).expect("grow");
-        write(&mut *first, LEN + PAGE, b"grown");
         let base = first.as_ptr();
         drop(first);
         assert_eq!(spares(&image), 1);
@@ -967,13 +972,8 @@ mod tests {
     fn an_image_of_a_memory_is_that_memory_layered_or_flat() {
         let image = Arc::new(MemoryImage::copy_of(&pattern()).expect("image"));
         let mut first = memory_of(&image);
-        write(&mut *first, 0, b"secret");
-        write(&mut *first, 3 * PAGE + 100, &[0xAA; 2 * PAGE]);
-        write(&mut *first, 9 * PAGE, b"in a hole");
+        scribble(&mut *first);
         write(&mut *first, 30 * PAGE, &[0; PAGE]);
-        write(&mut *first, LEN - 6, b"end");
-        first.grow_to(LEN + 4 * PAGE).expect("grow");
-        write(&mut *first, LEN + PAGE, b"grown");
         // Written, but as they were: left out of a layer.
         write(&mut *first, 40 * PAGE, &pattern()[40 * PAGE..41 * PAGE]);
         write(&mut *first, LEN + 2 * PAGE, &[0; PAGE]);
