@@ -57,7 +57,15 @@ enum Command {
     )]
     Snapshot(SnapshotArgs),
     /// Serve sandboxed Python sessions to agents over the Model Context Protocol, on stdio
-    #[command(after_long_help = MCP_AFTER_HELP)]
+    #[command(
+        after_long_help = MCP_AFTER_HELP,
+        // `run`'s limits, as they bound a session rather than a script.
+        mut_arg("timeout", |arg| arg.help("End a run_python call that runs longer than this, and its session: 500ms, 10s, 2m")),
+        mut_arg("memory", |arg| arg.help("Cap each session's memory, its own interpreters' included: 256M, 1G, 65536K [default: 4G]")),
+        mut_arg("fuel", |arg| arg.help("End a run_python call, and its session, after it executes about N WebAssembly instructions: deterministic, unlike --timeout, but slower to run")),
+        mut_arg("max_interpreters", |arg| arg.help("Cap the interpreters each session may have alive at once (created with interpreters.create() or fork()) [default: 64]")),
+        mut_arg("tmp_size", |arg| arg.help("Cap each session's private /tmp, a folder in memory that is gone when the session ends: its files' contents and 256 bytes a file [default: 64M]")),
+    )]
     Mcp(McpArgs),
     /// Print the licences of the Python guest embedded in isolate and of everything it links
     Licenses,
