@@ -146,8 +146,9 @@ Examples:
 const MCP_AFTER_HELP: &str = "\
 Tools:
   run_python(code, session?)   run code in a session (a new one unless named): its stdout,
-                               stderr, the value of a final expression (repr, and JSON when
-                               plain), the traceback if it raised
+                               stderr (100,000 bytes of each at most), the value of a final
+                               expression (repr, and JSON when plain), the traceback if it
+                               raised
   fork_session(session)        a new session that is a copy of this one
   reset_session(session)       the same session id, a fresh interpreter
   close_session(session)       free a session

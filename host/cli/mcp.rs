@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use isolate::{DirAccess, Error, Interpreter, Output, Runtime, Snapshot, Value};
+use isolate::{Captured, DirAccess, Error, Interpreter, Output, Runtime, Snapshot, Value};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -95,8 +95,11 @@ impl Sessions {
     /// A new interpreter with the server's grants and limits, its output
     /// captured, ready to run cells.
     fn create(&self) -> Result<Interpreter, Error> {
-        let mut builder =
-            self.sandbox.apply(self.runtime.interpreter()).stdout(Output::capture()).stderr(Output::capture());
+        let mut builder = self
+            .sandbox
+            .apply(self.runtime.interpreter())
+            .stdout(Output::capture_up_to(MAX_OUTPUT))
+            .stderr(Output::capture_up_to(MAX_OUTPUT));
         if let Some(snapshot) = &self.snapshot {
             builder = builder.snapshot(snapshot);
         }
@@ -173,8 +176,8 @@ impl Server {
             };
             // Used until now: the idle time counts from the end of a call.
             let _ = sessions.get(&id);
-            let stdout = interp.take_stdout().text();
-            let stderr = interp.take_stderr().text();
+            let stdout = output_text(interp.take_stdout());
+            let stderr = output_text(interp.take_stderr());
             let mut report = json!({ "session": id, "stdout": stdout, "stderr": stderr, "figures": figures.len() });
             if writable {
                 // Those new or changed since before the call.
@@ -333,6 +336,20 @@ impl ServerHandler for Server {
         })
         .await
     }
+}
+
+/// How much of a call's stdout, and of its stderr, comes back: an agent
+/// reads it (a result's `repr` is cut at 20,000 characters, in the guest).
+const MAX_OUTPUT: usize = 100_000;
+
+/// A call's output as text; past [`MAX_OUTPUT`] bytes, a line says how much
+/// more there was.
+fn output_text(captured: Captured) -> String {
+    let mut text = captured.text();
+    if captured.is_truncated() {
+        text.push_str(&format!("\n... ({} more bytes)\n", captured.dropped));
+    }
+    text
 }
 
 /// The PNGs of the figures the last cell left open (none if the session

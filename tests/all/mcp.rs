@@ -95,6 +95,14 @@ fn malformed_input_never_ends_the_server() {
     assert_eq!((&result["stdout"], &result["stderr"]), (&"out\nraw\n".into(), &"err\n".into()), "{noisy}");
     assert_eq!(result["result"]["json"], 42);
     assert!(result.get("files").is_none(), "no folder granted, no files: {result}");
+    // A flood of output comes back cut, saying how much more there was;
+    // the next call's output is whole again.
+    let session = result["session"].clone();
+    let flood = raw.tool(6, "run_python", serde_json::json!({"code": "print('x' * 300_000)", "session": session}));
+    let stdout = flood["result"]["structuredContent"]["stdout"].as_str().expect("stdout").to_owned();
+    assert_eq!(stdout, format!("{}\n... (200001 more bytes)\n", "x".repeat(100_000)));
+    let after = raw.tool(7, "run_python", serde_json::json!({"code": "print('ok')", "session": session}));
+    assert_eq!(after["result"]["structuredContent"]["stdout"], "ok\n", "{after}");
     raw.finish();
 }
 
