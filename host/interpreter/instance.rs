@@ -163,7 +163,8 @@ impl Live {
         snapshot: &Snapshot,
         settings: Option<Vec<u8>>,
     ) -> std::result::Result<Live, (Store<HostState>, wasmtime::Error)> {
-        // A layered snapshot's flat copy, if it is ready.
+        // What a memory made from the snapshot maps now: a layered
+        // snapshot itself the first time, its flat copy after that.
         let image = snapshot.image.resolved();
         let started = (|| {
             let (_, exports) = instantiate(&mut store, pre, &image)?;
