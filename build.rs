@@ -38,11 +38,13 @@ use sha2::{Digest, Sha256};
 mod module;
 #[path = "build/stack_guard.rs"]
 mod stack_guard;
+#[path = "build/trapping_copies.rs"]
+mod trapping_copies;
 #[path = "build/unpack.rs"]
 mod unpack;
 
 /// How the module is prepared: their text names the guest (see the files).
-const MODULE_PREPARATION: &[&str] = &["build/module.rs", "build/stack_guard.rs"];
+const MODULE_PREPARATION: &[&str] = &["build/module.rs", "build/stack_guard.rs", "build/trapping_copies.rs"];
 /// How the wheel is unpacked: its text names the guest's folder too.
 const UNPACKING: &str = "build/unpack.rs";
 
@@ -79,6 +81,15 @@ fn main() {
 fn build() -> Result<(), String> {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     println!("cargo:rerun-if-changed=build.rs");
+    // Where a running guest is stopped by revoking its memory
+    // (host/tripwire.rs): Linux on the architectures whose signal context
+    // it reads the program counter of.
+    println!("cargo::rustc-check-cfg=cfg(revocation_works)");
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    if os == "linux" && (arch == "x86_64" || arch == "aarch64") {
+        println!("cargo:rustc-cfg=revocation_works");
+    }
     for file in MODULE_PREPARATION {
         println!("cargo:rerun-if-changed={file}");
     }

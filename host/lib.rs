@@ -138,6 +138,7 @@ mod runtime;
 mod stdlib;
 mod stop;
 mod sync;
+mod tripwire;
 mod value;
 mod wasi;
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use wasmtime::{Engine, ResourceLimiter};
 
+use crate::tripwire::Tripwires;
+
 /// The default cap on a sandbox's memory: 4 GiB, for the interpreter the
 /// host created and those its code creates, together.
 ///
@@ -94,8 +96,14 @@ pub(crate) const RUN_THREAD_STACK: usize = MAX_WASM_STACK + (4 << 20);
 /// The stack wasmtime gives an async call into a guest.
 pub(crate) const ASYNC_STACK: usize = STACK_RED_ZONE;
 
-/// How often the engine's epoch advances: the resolution of time limits.
+/// How often the engine's epoch advances, or the ticker checks the
+/// tripwires: the resolution of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// How soon the ticker checks again after it revoked a guest's memory: a
+/// guest in one of wasmtime's bulk memory routines gets it back to finish
+/// (`tripwire.rs`), and is stopped as soon as it is back in its own code.
+pub(crate) const REVOKE_AGAIN: Duration = Duration::from_micros(250);
 
 /// The limits of one interpreter. Interpreters created by its Python code
 /// get the same limits.
@@ -292,28 +300,37 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] while the runtime lives,
-/// which is what lets a store's deadline interrupt a guest that never calls
-/// the host.
-pub(crate) struct EpochTicker {
+/// Every [`EPOCH_TICK`] while the runtime lives: advances the engine's
+/// epoch, which lets a store's deadline interrupt a guest compiled with
+/// epoch checks, or checks the tripwires of the runtime's stores, which
+/// stops the guests that must stop by revoking their memory.
+pub(crate) struct Ticker {
     stop: Arc<AtomicBool>,
 }
 
-impl EpochTicker {
-    pub(crate) fn start(engine: Engine) -> std::io::Result<Self> {
+impl Ticker {
+    pub(crate) fn start(epochs: Option<Engine>, tripwires: Arc<Tripwires>) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
-        std::thread::Builder::new().name("isolate-epoch".into()).spawn(move || {
+        std::thread::Builder::new().name("isolate-ticker".into()).spawn(move || {
+            let mut next = EPOCH_TICK;
             while !stopped.load(Ordering::Relaxed) {
-                std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
+                std::thread::sleep(next);
+                next = match &epochs {
+                    Some(engine) => {
+                        engine.increment_epoch();
+                        EPOCH_TICK
+                    }
+                    None if tripwires.check_all() => REVOKE_AGAIN,
+                    None => EPOCH_TICK,
+                };
             }
         })?;
-        Ok(EpochTicker { stop })
+        Ok(Ticker { stop })
     }
 }
 
-impl Drop for EpochTicker {
+impl Drop for Ticker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }

@@ -48,6 +48,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use wasmtime::{LinearMemory, MemoryCreator, MemoryType};
 
+use crate::tripwire::Tripwire;
+
 /// The granularity at which zero pages are left out of an image. Images
 /// are mapped at offsets that are multiples of the WebAssembly page (64
 /// KiB), which every host page size divides.
@@ -374,19 +376,30 @@ thread_local! {
     /// The image the next linear memory created on this thread maps, and
     /// the module memory's minimum size in bytes (which tells it from the
     /// store's GC heap, which the engine also asks [`ImageMemories`] for).
-    static NEXT_IMAGE: RefCell<Option<(Arc<MemoryImage>, usize)>> = const { RefCell::new(None) };
+    static NEXT_IMAGE: RefCell<Option<NextMemory>> = const { RefCell::new(None) };
+}
+
+/// What the next linear memory created on a thread is made of.
+struct NextMemory {
+    image: Arc<MemoryImage>,
+    /// The module memory's minimum size in bytes.
+    minimum: usize,
+    /// What revokes it, if the runtime stops guests that way.
+    tripwire: Option<Arc<Tripwire>>,
 }
 
 /// Runs `instantiate`, which must create one instance of the guest on this
 /// thread, with `image` as its linear memory; `minimum` is the module
-/// memory's declared minimum, in bytes. Fails if the memory was not made
-/// from the image (the guest must never run on a memory of zeros).
+/// memory's declared minimum, in bytes; `tripwire`, if any, is attached to
+/// the memory (and its growth goes through it). Fails if the memory was
+/// not made from the image (the guest must never run on a memory of zeros).
 pub(crate) fn instantiate_from<R>(
     image: &Arc<MemoryImage>,
     minimum: usize,
+    tripwire: Option<Arc<Tripwire>>,
     instantiate: impl FnOnce() -> wasmtime::Result<R>,
 ) -> wasmtime::Result<R> {
-    NEXT_IMAGE.with(|next| *next.borrow_mut() = Some((image.clone(), minimum)));
+    NEXT_IMAGE.with(|next| *next.borrow_mut() = Some(NextMemory { image: image.clone(), minimum, tripwire }));
     let result = instantiate();
     let unused = NEXT_IMAGE.with(|next| next.borrow_mut().take()).is_some();
     let instance = result?;
@@ -415,11 +428,15 @@ unsafe impl MemoryCreator for ImageMemories {
         reserved: Option<usize>,
         guard: usize,
     ) -> Result<Box<dyn LinearMemory>, String> {
-        let image = NEXT_IMAGE.with(|next| {
+        let next = NEXT_IMAGE.with(|next| {
             let mut next = next.borrow_mut();
-            let is_linear_memory = next.as_ref().is_some_and(|(_, want)| *want == minimum && !ty.is_64());
-            if is_linear_memory { next.take().map(|(image, _)| image) } else { None }
+            let is_linear_memory = next.as_ref().is_some_and(|next| next.minimum == minimum && !ty.is_64());
+            if is_linear_memory { next.take() } else { None }
         });
+        let (image, tripwire) = match next {
+            Some(NextMemory { image, tripwire, .. }) => (Some(image), tripwire),
+            None => (None, None),
+        };
         // Without a reservation size, reserve enough for the largest memory
         // the type allows: growth must never move the memory.
         let reserved = match reserved {
@@ -433,21 +450,26 @@ unsafe impl MemoryCreator for ImageMemories {
         let spare = image.as_ref().and_then(|image| image.take_spare(reserved, guard));
         let memory = match spare {
             Some(mut spare) => {
-                spare.grow_to(size).map_err(|err| err.to_string())?;
+                spare.grow_to(size, true).map_err(|err| err.to_string())?;
                 spare
             }
             None => {
                 mapping::Reservation::new(reserved, guard, image.as_deref(), size).map_err(|err| err.to_string())?
             }
         };
-        Ok(Box::new(ImageMemory { memory, image }))
+        if let Some(tripwire) = &tripwire {
+            tripwire.attach(memory.base(), memory.size());
+        }
+        Ok(Box::new(ImageMemory { memory, image, tripwire }))
     }
 }
 
-/// One linear memory: its mapping, and the image it maps (kept open).
+/// One linear memory: its mapping, the image it maps (kept open), and what
+/// revokes it.
 struct ImageMemory {
     memory: mapping::Reservation,
     image: Option<Arc<MemoryImage>>,
+    tripwire: Option<Arc<Tripwire>>,
 }
 
 impl Drop for ImageMemory {
@@ -472,7 +494,12 @@ unsafe impl LinearMemory for ImageMemory {
     }
 
     fn grow_to(&mut self, new_size: usize) -> wasmtime::Result<()> {
-        self.memory.grow_to(new_size).map_err(wasmtime::Error::from)
+        let memory = &mut self.memory;
+        match &self.tripwire {
+            Some(tripwire) => tripwire.grow(new_size, |revoked| memory.grow_to(new_size, !revoked)),
+            None => memory.grow_to(new_size, true),
+        }
+        .map_err(wasmtime::Error::from)
     }
 
     fn as_ptr(&self) -> *mut u8 {
@@ -546,7 +573,7 @@ mod mapping {
             // From here on, drop unmaps the whole reservation.
             let mut reservation = Reservation { base: base.cast(), total, capacity, size: 0 };
             let Some(image) = image else {
-                reservation.grow_to(size)?;
+                reservation.grow_to(size, true)?;
                 return Ok(reservation);
             };
             let flat = image.layers().map_or(image, |layers| &*layers.below);
@@ -575,7 +602,7 @@ mod mapping {
                 return Err(io::Error::last_os_error());
             }
             reservation.size = flat.len;
-            reservation.grow_to(size)?;
+            reservation.grow_to(size, true)?;
             for (offset, pages) in image.layers().into_iter().flat_map(Layers::laid_over) {
                 if offset.checked_add(pages.len()).is_none_or(|end| end > image.len) {
                     return Err(io::Error::from(io::ErrorKind::InvalidData));
@@ -665,12 +692,16 @@ mod mapping {
             Err(io::Error::from(io::ErrorKind::Unsupported))
         }
 
-        /// Makes the memory `new_size` bytes long; new bytes are zero.
-        pub(super) fn grow_to(&mut self, new_size: usize) -> io::Result<()> {
+        /// Makes the memory `new_size` bytes long; new bytes are zero, and
+        /// `accessible` unless the memory is revoked (when they become so
+        /// with the rest of it).
+        pub(super) fn grow_to(&mut self, new_size: usize, accessible: bool) -> io::Result<()> {
             if new_size > self.capacity {
                 return Err(io::Error::new(io::ErrorKind::OutOfMemory, "a memory cannot grow past its reservation"));
             }
-            if new_size > self.size {
+            if new_size > self.size && !accessible {
+                self.size = new_size;
+            } else if new_size > self.size {
                 // SAFETY: `[base + size, base + new_size)` lies inside the
                 // reservation (`new_size <= capacity`), is still the
                 // `PROT_NONE` anonymous mapping made in `new`, untouched
@@ -879,7 +910,7 @@ mod tests {
     /// reservation of 1 MiB and a guard of 64 KiB.
     fn memory_of(image: &Arc<MemoryImage>) -> Box<dyn LinearMemory> {
         let ty = MemoryType::new(1, None);
-        instantiate_from(image, LEN, || {
+        instantiate_from(image, LEN, None, || {
             ImageMemories.new_memory(ty, LEN, None, Some(1 << 20), 64 << 10).map_err(wasmtime::Error::msg)
         })
         .expect("memory")
@@ -1026,7 +1057,7 @@ mod tests {
         let len = MAX_LAYERED + 2 * PAGE;
         let image = Arc::new(MemoryImage::copy_of(&vec![1; len]).expect("image"));
         let ty = MemoryType::new(1, None);
-        let mut memory = instantiate_from(&image, len, || {
+        let mut memory = instantiate_from(&image, len, None, || {
             ImageMemories.new_memory(ty, len, None, Some(64 << 20), 0).map_err(wasmtime::Error::msg)
         })
         .expect("memory");
@@ -1050,7 +1081,7 @@ mod tests {
         let big = Arc::new(MemoryImage::copy_of(&vec![1; MAX_SPARE_PRIVATE + PAGE]).expect("image"));
         let ty = MemoryType::new(1, None);
         let len = MAX_SPARE_PRIVATE + PAGE;
-        let mut memory = instantiate_from(&big, len, || {
+        let mut memory = instantiate_from(&big, len, None, || {
             ImageMemories.new_memory(ty, len, None, Some(64 << 20), 0).map_err(wasmtime::Error::msg)
         })
         .expect("memory");

@@ -15,12 +15,13 @@ use crate::ids::{ChannelId, InterpreterId, Party, QueueId};
 use crate::interpreter::snapshot::Snapshot;
 use crate::interpreter::store::HostState;
 use crate::interpreter::{Interpreter, InterpreterBuilder};
-use crate::limits::{self, EpochTicker};
+use crate::limits::{self, Ticker};
 use crate::memory_image::{ImageMemories, MemoryImage};
 use crate::queue::QueueState;
 use crate::queue::fifo::Unbound;
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
+use crate::tripwire::{Interruption, Tripwire, Tripwires};
 use crate::value::{self, Queue, RecvChannel, SendChannel};
 use crate::{cache, guest, interpreter, stdlib, wasi};
 
@@ -70,8 +71,12 @@ struct Inner {
     /// Whether the engine meters fuel, so that interpreters can have a
     /// fuel limit.
     fuel: bool,
-    /// Stops the epoch thread when the runtime goes.
-    _ticker: EpochTicker,
+    /// How running guests are stopped.
+    interruption: Interruption,
+    /// The stores whose guests the ticker stops by revoking their memory.
+    tripwires: Arc<Tripwires>,
+    /// Stops the ticker's thread when the runtime goes.
+    _ticker: Ticker,
 }
 
 /// Every channel, by id, for the host's lookups. Weak: a channel lives as
@@ -124,6 +129,22 @@ impl Runtime {
 
     pub(crate) fn memory_minimum(&self) -> usize {
         self.inner.memory_minimum
+    }
+
+    /// How this runtime stops running guests.
+    pub(crate) fn interruption(&self) -> Interruption {
+        self.inner.interruption
+    }
+
+    /// Where the compiled guest's code lies in this process.
+    pub(crate) fn code_range(&self) -> std::ops::Range<usize> {
+        let text = self.inner.pre.module().text();
+        text.as_ptr() as usize..text.as_ptr() as usize + text.len()
+    }
+
+    /// Has the ticker check `tripwire` while its store lives.
+    pub(crate) fn watch(&self, tripwire: &Arc<Tripwire>) {
+        self.inner.tripwires.register(tripwire);
     }
 
     /// The interpreter every new one with hash seed `seed` is a copy of.
@@ -345,7 +366,8 @@ impl RuntimeBuilder {
         // code of a user's runs; named after the driver's sources.
         let driver_code_file = guest_dir.join(format!("driver-{}.marshal", guest::DRIVER_HASH));
         let driver_code = std::fs::read(&driver_code_file).ok().filter(|code| !code.is_empty()).map(Arc::from);
-        let engine = Engine::new(&engine_config(self.fuel)).map_err(Error::engine)?;
+        let interruption = Interruption::for_this_platform();
+        let engine = Engine::new(&engine_config(self.fuel, interruption)).map_err(Error::engine)?;
         let module = cache::artifact::load_or_compile(&engine, &guest_dir, self.announce_compile)?;
         cache::remove_other_guests(&cache_root);
         // The template: the booted guest every interpreter is a copy of.
@@ -365,8 +387,10 @@ impl RuntimeBuilder {
             .and_then(|bytes| usize::try_from(bytes).ok())
             .ok_or_else(|| Error::Engine("the guest exports no memory".into()))?;
 
-        let ticker = EpochTicker::start(engine.clone())
-            .map_err(|err| Error::Engine(format!("cannot start the epoch thread: {err}")))?;
+        let tripwires = Arc::new(Tripwires::default());
+        let epochs = (interruption == Interruption::Epoch).then(|| engine.clone());
+        let ticker = Ticker::start(epochs, tripwires.clone())
+            .map_err(|err| Error::Engine(format!("cannot start the ticker thread: {err}")))?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -385,6 +409,8 @@ impl RuntimeBuilder {
                 channels: Mutex::new(Channels::default()),
                 queues: Mutex::new(Queues::default()),
                 fuel: self.fuel,
+                interruption,
+                tripwires,
                 _ticker: ticker,
             }),
         })
@@ -396,14 +422,16 @@ impl RuntimeBuilder {
 /// initialisation is off (it cannot work with a host memory, and the
 /// module's data segments are in the image instead), and memory is
 /// allocated on demand (the pooling allocator does not use a host memory).
-fn engine_config(fuel: bool) -> Config {
+fn engine_config(fuel: bool, interruption: Interruption) -> Config {
     let mut config = Config::new();
     config.memory_init_cow(false);
     config.with_host_memory(Arc::new(ImageMemories));
     config.consume_fuel(fuel);
-    // Time limits: a store's deadline, checked at function entries and loop
-    // back-edges, interrupts a guest that never calls the host.
-    config.epoch_interruption(true);
+    // Time limits: the guest's memory is revoked when it must stop
+    // (`tripwire.rs`), or, where that cannot work, a store's deadline,
+    // checked at function entries and loop back-edges, interrupts a guest
+    // that never calls the host.
+    config.epoch_interruption(interruption == Interruption::Epoch);
     // The guest raises and catches C++ exceptions (wasm exception handling).
     config.wasm_exceptions(true);
     config.max_wasm_stack(limits::MAX_WASM_STACK);

@@ -3,8 +3,9 @@
 //!
 //! An interpreter is in one of three places when it is cancelled, and each
 //! is reached differently:
-//! - running Python: the store's epoch callback, called every tick, sees
-//!   the flag and traps;
+//! - running Python: the runtime's ticker sees the flag and revokes its
+//!   memory (`tripwire.rs`), or, where that cannot work, the store's epoch
+//!   callback, called every tick, sees it and traps;
 //! - blocked in a host call (a channel, a join, a nested run, a sleep): the
 //!   call registered a *nudge* before it waited, and cancelling runs it, so
 //!   the wait wakes, sees the flag and stops the guest;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::ids::Party;
 use crate::sync::lock;
+use crate::tripwire::Tripwire;
 
 type Nudge = Arc<dyn Fn() + Send + Sync>;
 
@@ -110,12 +112,15 @@ pub(crate) fn earlier(a: Option<Instant>, b: Option<Instant>) -> Option<Instant>
 pub(crate) struct Stop {
     deadline: Option<Instant>,
     cancel: Arc<CancelFlag>,
+    /// What stops the guest where it runs, if the runtime revokes memory.
+    tripwire: Arc<Tripwire>,
 }
 
 impl Stop {
-    /// No deadline yet, and `cancel` for the interpreter's cancellation.
-    pub(crate) fn new(cancel: Arc<CancelFlag>) -> Self {
-        Stop { deadline: None, cancel }
+    /// No deadline yet, `cancel` for the interpreter's cancellation, and
+    /// `tripwire` for its store.
+    pub(crate) fn new(cancel: Arc<CancelFlag>, tripwire: Arc<Tripwire>) -> Self {
+        Stop { deadline: None, cancel, tripwire }
     }
 
     /// When the current run must end, if it has a deadline.
@@ -125,6 +130,12 @@ impl Stop {
 
     pub(crate) fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
+        self.tripwire.set_deadline(deadline);
+    }
+
+    /// The store's tripwire.
+    pub(crate) fn tripwire(&self) -> &Arc<Tripwire> {
+        &self.tripwire
     }
 
     /// The interpreter's cancellation: blocking calls wake when it is set.

@@ -24,8 +24,9 @@ use crate::limits::{self, Limit, Limits, MemoryBudget, MemoryLimiter};
 use crate::memory_image::MemoryImage;
 use crate::output::Output;
 use crate::runtime::Runtime;
-use crate::stop::CancelFlag;
+use crate::stop::{CancelFlag, Stop};
 use crate::sync::lock;
+use crate::tripwire::{Interruption, Tripwire};
 use crate::value::{self, Value};
 use crate::wasi::{Files, TmpFolder};
 
@@ -436,11 +437,12 @@ impl InterpreterBuilder {
         }
         let mut wasi = wasi.build_p1();
         let files = Files::new(&mut wasi, tmp.clone(), self.limits.max_handles);
+        let tripwire = Tripwire::new(runtime.code_range(), cancel.clone());
         let state = HostState {
             wasi,
             files,
             limiter: MemoryLimiter::new(budget.clone()),
-            link: GuestLink::new(runtime.clone(), cancel.clone(), self.argv.clone()),
+            link: GuestLink::new(runtime.clone(), Stop::new(cancel.clone(), tripwire.clone()), self.argv.clone()),
             runs: Default::default(),
             staging: Default::default(),
             exports: None,
@@ -452,18 +454,30 @@ impl InterpreterBuilder {
             // Setting up is not the guest's doing: runs get their budget.
             store.set_fuel(u64::MAX).map_err(Error::engine)?;
         }
-        // Every epoch tick, a running guest checks whether it must stop:
-        // its run's deadline passed, or it was cancelled. A few hundred
-        // calls a second; the deadline itself is exact, not counted in
-        // ticks.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|store| {
-            if store.data().link.stop().must_stop() {
-                Err(Trap::Interrupt.into())
-            } else {
-                Ok(UpdateDeadline::Continue(1))
+        match runtime.interruption() {
+            // The runtime's ticker revokes the memory of a guest that must
+            // stop; the hook keeps host calls from finding it revoked.
+            Interruption::Revocation => {
+                let hook = tripwire.clone();
+                store.call_hook(move |_, call| hook.on_call(call));
+                tripwire.install(&mut store);
+                runtime.watch(&tripwire);
             }
-        });
+            // Every epoch tick, a running guest checks whether it must
+            // stop: its run's deadline passed, or it was cancelled. A few
+            // hundred calls a second; the deadline itself is exact, not
+            // counted in ticks.
+            Interruption::Epoch => {
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(|store| {
+                    if store.data().link.stop().must_stop() {
+                        Err(Trap::Interrupt.into())
+                    } else {
+                        Ok(UpdateDeadline::Continue(1))
+                    }
+                });
+            }
+        }
         Ok(store)
     }
 

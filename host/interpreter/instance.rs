@@ -11,6 +11,7 @@ use crate::guest_memory::checked_range;
 use crate::interpreter::snapshot::Snapshot;
 use crate::interpreter::store::HostState;
 use crate::memory_image::{self, MemoryImage};
+use crate::tripwire::Interruption;
 use crate::value::{self, Message, Value};
 
 /// The guest's exports the host calls.
@@ -285,7 +286,11 @@ fn instantiate(
     if !store.data_mut().limiter.charge(image.len().saturating_sub(minimum)) {
         return Err(wasmtime::Error::msg("the memory limit leaves no room for the interpreter's memory"));
     }
-    let instance = memory_image::instantiate_from(image, minimum, || pre.instantiate(&mut *store))?;
+    let tripwire = match store.data().link.runtime().interruption() {
+        Interruption::Revocation => Some(store.data().link.stop().tripwire().clone()),
+        Interruption::Epoch => None,
+    };
+    let instance = memory_image::instantiate_from(image, minimum, tripwire, || pre.instantiate(&mut *store))?;
     let exports = Arc::new(Exports::of(&instance, store)?);
     store.data_mut().exports = Some(exports.clone());
     Ok((instance, exports))

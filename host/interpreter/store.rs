@@ -14,7 +14,7 @@ use crate::interpreter::runs::Runs;
 use crate::interpreter::staging::Staging;
 use crate::limits::MemoryLimiter;
 use crate::runtime::Runtime;
-use crate::stop::{CancelFlag, Stop};
+use crate::stop::Stop;
 use crate::wasi::{Files, WasiHost};
 
 /// The host side of one interpreter's store.
@@ -77,17 +77,8 @@ pub(crate) struct GuestLink {
 }
 
 impl GuestLink {
-    pub(crate) fn new(runtime: Runtime, cancel: Arc<CancelFlag>, argv: Vec<String>) -> Self {
-        GuestLink {
-            runtime,
-            me: Weak::new(),
-            stop: Stop::new(cancel),
-            argv,
-            entry: None,
-            request: None,
-            outcome: None,
-            result: None,
-        }
+    pub(crate) fn new(runtime: Runtime, stop: Stop, argv: Vec<String>) -> Self {
+        GuestLink { runtime, me: Weak::new(), stop, argv, entry: None, request: None, outcome: None, result: None }
     }
 
     /// What ends the current run early.

@@ -45,6 +45,26 @@ fn cancel_stops_a_busy_loop_that_catches_everything() {
 }
 
 #[test]
+fn cancel_stops_a_long_c_loop() {
+    // Catastrophic backtracking: the regular expression engine never
+    // returns to Python.
+    assert_cancelled(cancel_while("import re\nready.send(None)\nre.match(r'(a+)+$', 'a' * 40 + 'b')"));
+}
+
+#[test]
+fn cancel_stops_a_loop_of_bulk_copies_and_the_others_go_on() {
+    // Copies of 16 MiB run in wasmtime's own routine, as host code: a
+    // cancel that comes during one lets it finish, then stops the run.
+    let other = interpreter();
+    other.run("kept = list(range(1000))").unwrap();
+    let source = "big = bytearray(16 << 20)\nready.send(None)\nwhile True:\n    big = bytearray(bytes(big))";
+    assert_cancelled(cancel_while(source));
+    // Revoking one guest's memory left every other one's alone.
+    assert_eq!(other.eval("sum(kept)").unwrap(), Value::from(499_500));
+    assert_eq!(interpreter().eval("2 + 2").unwrap(), Value::from(4));
+}
+
+#[test]
 fn cancel_wakes_a_guest_blocked_in_recv() {
     let source = "import interpreters\nr, s = interpreters.create_channel()\nready.send(None)\nr.recv()";
     assert_cancelled(cancel_while(source));

@@ -122,8 +122,23 @@ impl Fixtures {
     }
 }
 
+/// Runs an empty script with `env`, so that the guest is compiled for it
+/// before the scripts run: the first run that compiles says so on stderr.
+fn warm_up(env: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("empty.py");
+    std::fs::write(&script, "").unwrap();
+    let out = isolate().arg("run").arg(&script).envs(env.iter().copied()).stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "warming up: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Runs one script; a description of what went wrong, if anything did.
 fn check(script: &Path, expected: &Expectation, fixtures: &Fixtures) -> Option<String> {
+    check_with(script, expected, fixtures, &[])
+}
+
+/// Runs one script with `env` in isolate's environment.
+fn check_with(script: &Path, expected: &Expectation, fixtures: &Fixtures, env: &[(&str, &str)]) -> Option<String> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
@@ -132,7 +147,8 @@ fn check(script: &Path, expected: &Expectation, fixtures: &Fixtures) -> Option<S
 
     let mut command = isolate();
     command.arg("run");
-    command.args(flags).arg(script).args(&expected.args).env(CANARY.0, CANARY.1).stdin(Stdio::null());
+    command.args(flags).arg(script).args(&expected.args).env(CANARY.0, CANARY.1).envs(env.iter().copied());
+    command.stdin(Stdio::null());
     if expected.discard_stdout {
         command.stdout(Stdio::null());
     }
@@ -166,6 +182,7 @@ fn every_script_under_tests_py_and_examples_does_what_its_header_says() {
     assert!(found.len() >= 50, "expected the scripts under tests/py and examples, found {found:?}");
 
     let fixtures = Fixtures::new();
+    warm_up(&[]);
     let mut failures = Vec::new();
     let mut runs = 0;
     for script in &found {
@@ -175,4 +192,26 @@ fn every_script_under_tests_py_and_examples_does_what_its_header_says() {
         failures.extend(check(script, &expected, &fixtures));
     }
     assert!(failures.is_empty(), "{} of {runs} runs failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The sandbox's scripts again with the guest compiled with epoch checks,
+/// the way isolate stops a running guest where it cannot revoke its memory
+/// (`ISOLATE_INTERRUPT=epoch`): both ways must hold every limit.
+#[test]
+fn every_sandbox_script_holds_with_epoch_checks_too() {
+    let mut found = Vec::new();
+    scripts(Path::new("tests/py/sandbox"), &mut found);
+    found.sort();
+    assert!(found.len() >= 30, "expected the scripts under tests/py/sandbox, found {found:?}");
+
+    let fixtures = Fixtures::new();
+    warm_up(&[("ISOLATE_INTERRUPT", "epoch")]);
+    let failures: Vec<String> = found
+        .iter()
+        .filter_map(|script| {
+            let expected = parse_header(script, &std::fs::read_to_string(script).unwrap());
+            check_with(script, &expected, &fixtures, &[("ISOLATE_INTERRUPT", "epoch")])
+        })
+        .collect();
+    assert!(failures.is_empty(), "{} of {} runs failed:\n{}", failures.len(), found.len(), failures.join("\n"));
 }
