@@ -10,7 +10,9 @@
 //! 3. the module (`build/module.rs`) gets more exports, loses its data
 //!    segments, which become the initial memory image the host maps, and
 //!    draws its hash secret; CPython's C-stack guard is made to measure
-//!    the native stack too (`build/stack_guard.rs`); both are
+//!    the native stack too (`build/stack_guard.rs`); every access to
+//!    memory becomes one the host may stop the guest at
+//!    (`build/trapping_copies.rs`); the module and segments are
 //!    zstd-compressed; matplotlib's data becomes a zstd tar.
 //!
 //! The wheel's `python-snapshot.wasm` is the same code after Wizer ran

@@ -1,9 +1,10 @@
 //! How promptly the sandbox's limits act, and how far memory goes past its
 //! cap: `cargo bench --bench sandbox`. Prints medians and maxima.
 //!
-//! - deadline to return: a run with a 100 ms time limit that loops, sleeps,
-//!   or waits on a channel; how long after the deadline `run` returns;
-//! - cancel to return: the same three, cancelled from another thread;
+//! - deadline to return: a run with a 100 ms time limit that loops (in
+//!   Python, in C, in the engine's bulk copies), sleeps, or waits on a
+//!   channel; how long after the deadline `run` returns;
+//! - cancel to return: the same, cancelled from another thread;
 //! - memory past the cap: the process's RSS growth while a sandbox capped
 //!   at 64 MiB allocates without end, against the cap.
 //!
@@ -19,11 +20,13 @@ use isolate::{Runtime, Value};
 const SAMPLES: usize = 15;
 const TIME_LIMIT: Duration = Duration::from_millis(100);
 
-const CASES: [(&str, &str); 3] = [
+const CASES: [(&str, &str); 5] = [
     (
         "a loop catching everything",
         "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass",
     ),
+    ("regex backtracking (C)", "import re\nre.match(r'(a+)+$', 'a' * 40 + 'b')"),
+    ("16 MiB copies (engine code)", "big = bytearray(16 << 20)\nwhile True:\n    big = bytearray(bytes(big))"),
     ("time.sleep(3600)", "import time\ntime.sleep(3600)"),
     ("recv on a channel", "import interpreters\nr, s = interpreters.create_channel()\nr.recv()"),
 ];

@@ -54,7 +54,8 @@
 //!   default, capped), streamed to a writer, inherited, or discarded.
 //! - Limits, set on the [`InterpreterBuilder`]: memory over the whole store,
 //!   shared with the interpreters its code creates ([`DEFAULT_MEMORY_LIMIT`]),
-//!   a wall-clock time limit per run enforced by epoch interruption, an
+//!   a wall-clock time limit per run (a running guest is stopped within
+//!   5 ms, by revoking its memory on Linux, by epoch checks elsewhere), an
 //!   optional fuel budget per run (deterministic), caps on the interpreters
 //!   its code creates ([`DEFAULT_MAX_INTERPRETERS`]) and the handles it
 //!   holds ([`DEFAULT_MAX_HANDLES`]). A limit Python cannot handle stops the

@@ -21,7 +21,7 @@ use crate::queue::QueueState;
 use crate::queue::fifo::Unbound;
 use crate::stdlib::GuestFiles;
 use crate::sync::lock;
-use crate::tripwire::{Interruption, Tripwire, Tripwires};
+use crate::tripwire::{self, Interruption, Tripwire, Tripwires};
 use crate::value::{self, Queue, RecvChannel, SendChannel};
 use crate::{cache, guest, interpreter, stdlib, wasi};
 
@@ -368,6 +368,7 @@ impl RuntimeBuilder {
         let driver_code = std::fs::read(&driver_code_file).ok().filter(|code| !code.is_empty()).map(Arc::from);
         let interruption = Interruption::for_this_platform();
         let engine = Engine::new(&engine_config(self.fuel, interruption)).map_err(Error::engine)?;
+        tripwire::remember_trap_handler();
         let module = cache::artifact::load_or_compile(&engine, &guest_dir, self.announce_compile)?;
         cache::remove_other_guests(&cache_root);
         // The template: the booted guest every interpreter is a copy of.

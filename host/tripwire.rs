@@ -151,6 +151,9 @@ impl Tripwire {
             return false;
         }
         self.stopping.store(true, Ordering::SeqCst);
+        if self.state.load(Ordering::SeqCst) != IN_WASM || !trap_handler::in_front() {
+            return false;
+        }
         if self.state.compare_exchange(IN_WASM, REVOKED, Ordering::SeqCst, Ordering::SeqCst).is_err() {
             return false;
         }
@@ -165,27 +168,30 @@ impl Tripwire {
     /// The store's call hook: keeps `state` saying where the guest is, and
     /// traps a run that must stop on its way into or out of the host.
     pub(crate) fn on_call(&self, hook: CallHook) -> wasmtime::Result<()> {
-        match hook {
+        let stopped = match hook {
             CallHook::CallingWasm => {
-                self.state.store(IN_WASM, Ordering::SeqCst);
-                Ok(())
+                self.enter_wasm();
+                false
             }
             CallHook::ReturningFromHost => {
-                self.state.store(IN_WASM, Ordering::SeqCst);
-                if self.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(()) }
+                self.enter_wasm();
+                self.must_stop()
             }
             CallHook::ReturningFromWasm => {
-                if self.leave_wasm() {
-                    Err(Trap::Interrupt.into())
-                } else {
-                    Ok(())
-                }
+                RUNNING.set(std::ptr::null());
+                self.leave_wasm()
             }
             CallHook::CallingHost => {
-                let revoked = self.leave_wasm();
-                if revoked || self.must_stop() { Err(Trap::Interrupt.into()) } else { Ok(()) }
+                RUNNING.set(std::ptr::null());
+                self.leave_wasm() || self.must_stop()
             }
-        }
+        };
+        if stopped { Err(Trap::Interrupt.into()) } else { Ok(()) }
+    }
+
+    fn enter_wasm(&self) {
+        RUNNING.set(self);
+        self.state.store(IN_WASM, Ordering::SeqCst);
     }
 
     /// Marks the guest out of wasm, giving its memory back if the ticker
@@ -264,6 +270,123 @@ impl Tripwire {
         let _ = store;
     }
 }
+
+thread_local! {
+    /// The tripwire of the store whose guest this thread is running, if it
+    /// is running one (null in host calls): what [`trap_handler`]'s front
+    /// handler asks whether a fault is a revoked memory's.
+    static RUNNING: std::cell::Cell<*const Tripwire> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Keeping wasmtime's signal handler in front of a handler installed after
+/// it.
+///
+/// wasmtime installs its handler of `SIGSEGV` when the first engine is
+/// made, and forwards the faults that are not its own to the handler that
+/// was there before. A handler installed later comes first, and some do
+/// not forward a fault with its context: Python's `faulthandler`, enabled
+/// after a runtime was built, prints a "Segmentation fault" traceback and
+/// raises the signal again from its own frame, and the process dies of
+/// what was a time limit. So before it revokes a memory, the ticker checks
+/// that wasmtime's handler is still first; if not, it puts a front handler
+/// first, which gives wasmtime the faults of a thread running a guest
+/// whose memory is revoked, and every other fault to the handler it
+/// displaced, as that handler expects.
+mod trap_handler {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicPtr, Ordering};
+
+    use super::{REVOKED, RUNNING};
+
+    /// A signal action, kept for the life of the process.
+    struct Action(libc::sigaction);
+
+    // SAFETY: a plain C struct of a function pointer, flags and a mask,
+    // only read once stored.
+    unsafe impl Send for Action {}
+    unsafe impl Sync for Action {}
+
+    /// wasmtime's action for `SIGSEGV`, as the first engine installed it.
+    static WASMTIME: OnceLock<Action> = OnceLock::new();
+    /// The action the front handler displaced, for the faults that are not
+    /// a guest's. Set before the front handler is installed, never freed.
+    static DISPLACED: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
+
+    /// Remembers wasmtime's handler: called right after an engine is made.
+    pub(crate) fn remember_wasmtime() {
+        if WASMTIME.get().is_none()
+            && let Some(action) = current()
+        {
+            let _ = WASMTIME.set(Action(action));
+        }
+    }
+
+    /// The process's action for `SIGSEGV` now.
+    fn current() -> Option<libc::sigaction> {
+        // SAFETY: a query (no new action is given); `action` is written.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            (libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut action) == 0).then_some(action)
+        }
+    }
+
+    /// True if a fault of a thread running a guest reaches wasmtime's
+    /// handler, after putting the front handler first if needed; false if
+    /// that cannot be made so (then the memory is not revoked).
+    pub(crate) fn in_front() -> bool {
+        let (Some(wasmtime), Some(now)) = (WASMTIME.get(), current()) else { return false };
+        let front = front as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) as usize;
+        if now.sa_sigaction == wasmtime.0.sa_sigaction || now.sa_sigaction == front {
+            return true;
+        }
+        DISPLACED.store(Box::into_raw(Box::new(now)), Ordering::SeqCst);
+        // SAFETY: installs `front`, whose every path is async-signal-safe,
+        // with the flags wasmtime gives its own (the fault's context, the
+        // alternate stack, re-entry).
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
+            action.sa_sigaction = front;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut()) == 0
+        }
+    }
+
+    /// The front handler: wasmtime's handler for a fault of a thread
+    /// running a guest whose memory is revoked, the displaced one for
+    /// anything else.
+    extern "C" fn front(signum: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+        let running = RUNNING.get();
+        // SAFETY: `running` is null or the tripwire of the store this
+        // thread is running, which the store keeps alive while it runs.
+        let guest_fault = !running.is_null() && unsafe { (*running).state.load(Ordering::SeqCst) } == REVOKED;
+        let action = match (guest_fault, WASMTIME.get()) {
+            (true, Some(wasmtime)) => &wasmtime.0,
+            // SAFETY: set before `front` was installed, and never freed.
+            _ => match unsafe { DISPLACED.load(Ordering::SeqCst).as_ref() } {
+                Some(displaced) => displaced,
+                None => return,
+            },
+        };
+        // SAFETY: calls a handler as the kernel would have, with the
+        // signal's own information and context; a default or ignored
+        // disposition is put back, and the fault happens again under it.
+        unsafe {
+            if action.sa_sigaction == libc::SIG_DFL || action.sa_sigaction == libc::SIG_IGN {
+                libc::sigaction(signum, action, std::ptr::null_mut());
+            } else if action.sa_flags & libc::SA_SIGINFO != 0 {
+                let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute(action.sa_sigaction);
+                handler(signum, info, context);
+            } else {
+                let handler: extern "C" fn(libc::c_int) = std::mem::transmute(action.sa_sigaction);
+                handler(signum);
+            }
+        }
+    }
+}
+
+pub(crate) use trap_handler::remember_wasmtime as remember_trap_handler;
 
 /// The program counter of the interrupted thread, from the `ucontext_t` a
 /// signal handler gets.

@@ -66,8 +66,9 @@ pub const STRING_FILENAME: &str = "<string>";
 /// [`Interpreter::cancel_handle`](crate::Interpreter::cancel_handle).
 ///
 /// [`cancel`](Self::cancel) stops the interpreter promptly whether it is
-/// running Python (within one epoch tick, 5 ms), blocked in a channel's
-/// `send`/`recv`, a `join`, a nested run or `time.sleep`, or idle. A
+/// running Python or C (within a tick of the runtime's ticker, 5 ms),
+/// blocked in a channel's `send`/`recv`, a `join`, a nested run or
+/// `time.sleep`, or idle. A
 /// cancelled interpreter is discarded: the run in progress and every later
 /// call return [`Error::Cancelled`](crate::Error::Cancelled), its channel
 /// ends are released, and the interpreters its Python code created are

@@ -1,8 +1,8 @@
 //! `poll_oneoff` (`time.sleep`, `select`) that ends at the run's deadline
 //! and on cancellation.
 //!
-//! wasmtime-wasi serves it by parking the thread, where the epoch callback
-//! cannot reach the guest: `time.sleep(3600)` would outlive a one-second
+//! wasmtime-wasi serves it by parking the thread, where nothing that stops
+//! a running guest (its memory revoked, or an epoch check) can reach it: `time.sleep(3600)` would outlive a one-second
 //! time limit. A poll on clocks alone is served here instead, by a wait
 //! that ends at the clock, the deadline or a cancellation, whichever comes
 //! first; polls on files go on to wasmtime-wasi (a file is always ready).

@@ -1,5 +1,7 @@
 """Limits, cancel() and forks."""
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -16,6 +18,29 @@ def test_a_time_limit_stops_a_loop_and_the_interpreter_is_discarded():
     assert caught.value.limit == 0.5
     with pytest.raises(iso.TimeLimitExceeded):
         interp.exec("x = 1")
+
+
+LATE_FAULTHANDLER = """
+import faulthandler
+import isolate_wasm as iso
+
+iso.create().exec("x = 1")
+faulthandler.enable()
+for code in ("while True:\\n    pass", "import re\\nre.match(r'(a+)+$', 'a' * 40 + 'b')"):
+    try:
+        iso.create(timeout=0.2).exec(code)
+    except iso.TimeLimitExceeded as err:
+        print(type(err).__name__)
+print(iso.create().eval("2 + 2"))
+"""
+
+
+def test_a_time_limit_holds_when_faulthandler_is_enabled_after_the_runtime():
+    # A running guest is stopped by a fault in its memory, which the
+    # runtime's signal handler takes; faulthandler, enabled after it, comes
+    # first and must not see it (it would print a crash and end the process).
+    done = subprocess.run([sys.executable, "-c", LATE_FAULTHANDLER], capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "TimeLimitExceeded\nTimeLimitExceeded\n4\n", "")
 
 
 def test_the_memory_limit_raises_memory_error_inside():

@@ -155,9 +155,9 @@ fn at_once(answer: Result<Answer, Fault>) -> wasmtime::Result<Answer> {
 }
 
 /// The answer of a request that waited: a wait that the run's deadline or
-/// a cancellation (`stop`) ended stops the guest right there, as the epoch
-/// callback would a moment later, rather than hand Python an error it has
-/// no time left to handle.
+/// a cancellation (`stop`) ended stops the guest right there, as the
+/// ticker would a moment later, rather than hand Python an error it has no
+/// time left to handle.
 fn waited(answer: Result<Answer, Fault>, stop: &Stop) -> wasmtime::Result<Answer> {
     match answer {
         Err(_) if stop.must_stop() => Err(wasmtime::Trap::Interrupt.into()),
