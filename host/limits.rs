@@ -100,11 +100,6 @@ pub(crate) const ASYNC_STACK: usize = STACK_RED_ZONE;
 /// tripwires: the resolution of time limits.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// How soon the ticker checks again after it revoked a guest's memory: a
-/// guest in one of wasmtime's bulk memory routines gets it back to finish
-/// (`tripwire.rs`), and is stopped as soon as it is back in its own code.
-pub(crate) const REVOKE_AGAIN: Duration = Duration::from_micros(250);
-
 /// The limits of one interpreter. Interpreters created by its Python code
 /// get the same limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -313,17 +308,12 @@ impl Ticker {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         std::thread::Builder::new().name("isolate-ticker".into()).spawn(move || {
-            let mut next = EPOCH_TICK;
             while !stopped.load(Ordering::Relaxed) {
-                std::thread::sleep(next);
-                next = match &epochs {
-                    Some(engine) => {
-                        engine.increment_epoch();
-                        EPOCH_TICK
-                    }
-                    None if tripwires.check_all() => REVOKE_AGAIN,
-                    None => EPOCH_TICK,
-                };
+                std::thread::sleep(EPOCH_TICK);
+                match &epochs {
+                    Some(engine) => engine.increment_epoch(),
+                    None => tripwires.check_all(),
+                }
             }
         })?;
         Ok(Ticker { stop })

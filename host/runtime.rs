@@ -302,6 +302,14 @@ impl std::fmt::Debug for Runtime {
 /// By default the cache folder is `$ISOLATE_CACHE_DIR` if set, else the
 /// user's cache folder (`~/.cache/isolate` on Linux,
 /// `~/Library/Caches/isolate` on macOS); see [`default_cache_dir`].
+///
+/// How a running guest is stopped at its time limit or on a cancel is the
+/// platform's: on Linux (x86-64, Arm64) the runtime revokes its memory,
+/// and the guest runs without a check in its loops; elsewhere, or with
+/// `ISOLATE_INTERRUPT=epoch` in the environment, the guest is compiled to
+/// check the time at every loop and call (a quarter slower on pure Python).
+/// Both stop a run within 5 ms; the README's "What a time limit costs"
+/// says how.
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeBuilder {
     cache_dir: Option<PathBuf>,

@@ -24,8 +24,12 @@
 //!   `memory.fill`, `memory.init`): they fault in host code, which
 //!   wasmtime's handler does not handle; the store's own signal handler
 //!   (which wasmtime asks first) sees a fault in the revoked memory at an
-//!   address outside the guest's code, gives the memory back, and lets the
-//!   access run again. The stop comes at the ticker's next tick;
+//!   address outside the guest's code, gives back the 64 KiB block it
+//!   faulted in, and lets the access run again; the rest stays revoked,
+//!   and the guest's copies and fills are cut into chunks of that size,
+//!   each after a load of its own (build.rs), so the guest traps within a
+//!   chunk. The ticker revokes the whole memory again every tick until the
+//!   run has stopped;
 //! - `memory.grow`: growth takes the same lock as revocation, and a revoked
 //!   memory grows without its new pages becoming accessible;
 //! - snapshots, forks and everything else the host does between runs: a
@@ -38,6 +42,9 @@
 //! Host calls check the stop too, in the same hook: a guest that spends
 //! nearly all its time in host calls (writing output in a loop) is stopped
 //! on its way in or out of one.
+//!
+//! A signal handler installed after wasmtime's would see these faults
+//! first: see [`trap_handler`] for how wasmtime's is kept in front.
 
 // The one module with `unsafe` for stopping guests: `mprotect` of a guest's
 // memory, the signal handler, and the program counter of a fault.
@@ -78,6 +85,11 @@ impl Interruption {
 const OUT_OF_WASM: u8 = 0;
 const IN_WASM: u8 = 1;
 const REVOKED: u8 = 2;
+
+/// The block of a revoked memory given back to a wasmtime routine that
+/// faulted in it: as large as the chunks the guest's copies and fills are
+/// cut into, so that one chunk faults a few times at most.
+const WINDOW: usize = 64 << 10;
 
 /// One store's tripwire: shared by its call hook and signal handler (on the
 /// thread that runs it), its memory (which grows on that thread), and the
@@ -141,28 +153,34 @@ impl Tripwire {
 
     /// Called by the ticker: marks the run as stopping if its deadline
     /// passed or it was cancelled, and revokes its memory if it is in wasm.
-    /// True if it revoked it (or tried): the ticker comes back sooner than
-    /// a tick, in case the guest was in one of wasmtime's routines, which
-    /// get the memory back.
-    pub(crate) fn check(&self, now: Instant) -> bool {
+    /// A memory already revoked is revoked whole again: the blocks that
+    /// wasmtime's routines got back (see `on_fault`) are not left to a
+    /// guest that would loop in them alone.
+    pub(crate) fn check(&self, now: Instant) {
         let deadline = lock(&self.deadline);
         let due = self.cancel.is_set() || deadline.is_some_and(|deadline| now >= deadline);
         if !due {
-            return false;
+            return;
         }
         self.stopping.store(true, Ordering::SeqCst);
-        if self.state.load(Ordering::SeqCst) != IN_WASM || !trap_handler::in_front() {
-            return false;
+        // The guest leaves wasm by itself (`leave_wasm`) only through this
+        // lock once revoked; entering it needs no lock, hence the exchange.
+        if self.state.load(Ordering::SeqCst) == OUT_OF_WASM || !trap_handler::in_front() {
+            return;
         }
-        if self.state.compare_exchange(IN_WASM, REVOKED, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-            return false;
+        let revoked = match self.state.load(Ordering::SeqCst) {
+            REVOKED => true,
+            IN_WASM => self.state.compare_exchange(IN_WASM, REVOKED, Ordering::SeqCst, Ordering::SeqCst).is_ok(),
+            _ => false,
+        };
+        if revoked {
+            // A failure (the kernel out of memory for the mapping's split)
+            // may have revoked part of it: it stays marked revoked, given
+            // back whole when the guest leaves wasm, and tried again at
+            // the next tick.
+            let _ = protect(self.base.load(Ordering::SeqCst), self.size.load(Ordering::SeqCst), libc::PROT_NONE);
         }
-        if !protect(self.base.load(Ordering::SeqCst), self.size.load(Ordering::SeqCst), libc::PROT_NONE) {
-            // Could not revoke (out of kernel memory for the mapping's
-            // split): tried again soon.
-            self.state.store(IN_WASM, Ordering::SeqCst);
-        }
-        true
+        drop(deadline);
     }
 
     /// The store's call hook: keeps `state` saying where the guest is, and
@@ -240,13 +258,12 @@ impl Tripwire {
             return false;
         }
         // Host code one of the guest's instructions called (a bulk memory
-        // routine of wasmtime's): it must finish. The ticker revokes the
-        // memory again at its next tick.
-        if protect(base, size, libc::PROT_READ | libc::PROT_WRITE) {
-            self.state.store(IN_WASM, Ordering::SeqCst);
-            return true;
-        }
-        false
+        // routine of wasmtime's): it must finish. Only the block it faulted
+        // in is given back, and the memory stays revoked: the routine's
+        // chunk (at most 64 KiB, `build/trapping_copies.rs`) faults in a few
+        // blocks, and the guest's next access elsewhere traps.
+        let offset = (address - base) & !(WINDOW - 1);
+        protect(base + offset, WINDOW.min(size - offset), libc::PROT_READ | libc::PROT_WRITE)
     }
 
     /// Installs this tripwire's signal handler in `store`.
@@ -431,14 +448,16 @@ impl Tripwires {
     }
 
     /// Checks every live tripwire, and forgets those of stores that are
-    /// gone. True if it revoked a memory: check again soon.
-    pub(crate) fn check_all(&self) -> bool {
+    /// gone.
+    pub(crate) fn check_all(&self) {
         let now = Instant::now();
         let live: Vec<Arc<Tripwire>> = {
             let mut all = lock(&self.all);
             all.retain(|tripwire| tripwire.strong_count() > 0);
             all.iter().filter_map(Weak::upgrade).collect()
         };
-        live.iter().fold(false, |revoked, tripwire| tripwire.check(now) | revoked)
+        for tripwire in live {
+            tripwire.check(now);
+        }
     }
 }

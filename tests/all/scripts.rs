@@ -122,14 +122,19 @@ impl Fixtures {
     }
 }
 
-/// Runs an empty script with `env`, so that the guest is compiled for it
-/// before the scripts run: the first run that compiles says so on stderr.
+/// Runs an empty script with `env`, with fuel and without, so that both
+/// ways of compiling the guest are cached before the scripts run: the run
+/// that compiles says so on stderr.
 fn warm_up(env: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("empty.py");
     std::fs::write(&script, "").unwrap();
-    let out = isolate().arg("run").arg(&script).envs(env.iter().copied()).stdin(Stdio::null()).output().unwrap();
-    assert!(out.status.success(), "warming up: {}", String::from_utf8_lossy(&out.stderr));
+    for flags in [&[][..], &["--fuel", "1000000000"]] {
+        let mut command = isolate();
+        command.arg("run").args(flags).arg(&script).envs(env.iter().copied()).stdin(Stdio::null());
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "warming up: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 /// Runs one script; a description of what went wrong, if anything did.
