@@ -483,7 +483,10 @@ impl Drop for ImageMemory {
 // SAFETY: as for `ImageMemories` above: `as_ptr` is the reservation's
 // base, fixed for its life; `byte_size` bytes from it are accessible;
 // `grow_to` makes more accessible (zero-filled) without moving it, and
-// refuses to pass `byte_capacity`, the reservation less its guard.
+// refuses to pass `byte_capacity`, the reservation less its guard. The one
+// exception is a memory its tripwire revoked to stop the guest: then only
+// the guest's compiled code and wasmtime's bulk memory routines run against
+// it, and what they meet is a trap or a block given back (tripwire.rs).
 unsafe impl LinearMemory for ImageMemory {
     fn byte_size(&self) -> usize {
         self.memory.size()
