@@ -246,6 +246,7 @@ impl Tripwire {
     /// fault, and the faulting access may run again.
     ///
     /// It runs in a signal handler: atomics and `mprotect` only.
+    #[cfg_attr(not(revocation_works), allow(dead_code))]
     fn on_fault(&self, signum: libc::c_int, address: usize, pc: usize) -> bool {
         if (signum != libc::SIGSEGV && signum != libc::SIGBUS) || self.state.load(Ordering::SeqCst) != REVOKED {
             return false;
