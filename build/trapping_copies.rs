@@ -37,15 +37,28 @@ use crate::module::{Section, leb, put_leb, sections};
 /// `INLINE_COPY_MAX_BYTES`).
 const INLINE_COPY_MAX: u32 = 128;
 
+/// An access a copy is made of: the width in bytes, the opcode of a load
+/// of that many bytes into a value, and of its store.
+type Access = (u32, &'static [u8], &'static [u8]);
+
+/// The accesses a copy is made of, widest first.
+const ACCESSES: [Access; 5] = [
+    (16, &[0xfd, 0x00], &[0xfd, 0x0b]), // v128.load, v128.store
+    (8, &[0x29], &[0x37]),              // i64.load, i64.store
+    (4, &[0x28], &[0x36]),              // i32.load, i32.store
+    (2, &[0x2f], &[0x3b]),              // i32.load16_u, i32.store16
+    (1, &[0x2d], &[0x3a]),              // i32.load8_u, i32.store8
+];
+
 /// The chunks a copy of `len` bytes is made of, widest first: `(offset,
-/// width)`, as Cranelift's own expansion takes them.
-fn chunks(len: u32) -> Vec<(u32, u32)> {
+/// access)`, as Cranelift's own expansion takes them.
+fn chunks(len: u32) -> Vec<(u32, Access)> {
     let mut out = Vec::new();
     let mut offset = 0;
-    for width in [16, 8, 4, 2, 1] {
-        while len - offset >= width {
-            out.push((offset, width));
-            offset += width;
+    for access in ACCESSES {
+        while len - offset >= access.0 {
+            out.push((offset, access));
+            offset += access.0;
         }
     }
     out
@@ -123,12 +136,11 @@ fn rewritten_body(
 ) -> Result<Option<Vec<u8>>, String> {
     let function = FunctionBody::new(BinaryReader::new(&module[body.clone()], body.start as u64));
     let mut locals = function.get_locals_reader().map_err(|e| e.to_string())?;
-    let mut groups = Vec::new();
+    let groups = locals.get_count();
     let mut local_count = param_count;
-    for _ in 0..locals.get_count() {
-        let (n, ty) = locals.read().map_err(|e| e.to_string())?;
+    for _ in 0..groups {
+        let (n, _) = locals.read().map_err(|e| e.to_string())?;
         local_count = local_count.checked_add(n).ok_or("too many locals")?;
-        groups.push((n, ty));
     }
     let instructions = locals.original_position() as usize;
     let mut operators = function.get_operators_reader().map_err(|e| e.to_string())?;
@@ -156,7 +168,7 @@ fn rewritten_body(
     };
 
     let mut out = Vec::with_capacity(body.len() + 256);
-    put_leb(&mut out, (groups.len() + ADDED_LOCALS.len()) as u64);
+    put_leb(&mut out, u64::from(groups) + ADDED_LOCALS.len() as u64);
     out.extend_from_slice(&module[body.start + leb_len(module, body.start)?..instructions]);
     for &(n, ty) in ADDED_LOCALS {
         put_leb(&mut out, n.into());
@@ -174,26 +186,26 @@ fn rewritten_body(
             }
             Operator::MemoryCopy { dst_mem: 0, src_mem: 0 } => {
                 if let Some((len, _)) = pending_const.take() {
-                    out.extend_from_slice(&[0x21]); // local.set
+                    out.push(LOCAL_SET);
                     put_leb(&mut out, src.into());
-                    out.extend_from_slice(&[0x21]);
+                    out.push(LOCAL_SET);
                     put_leb(&mut out, dst.into());
                     let chunks = chunks(len);
-                    for (index, &(offset, width)) in chunks.iter().enumerate() {
-                        out.push(0x20); // local.get
+                    for (index, &(offset, (width, load, _))) in chunks.iter().enumerate() {
+                        out.push(LOCAL_GET);
                         put_leb(&mut out, src.into());
-                        out.extend_from_slice(load(width));
+                        out.extend_from_slice(load);
                         out.push(0); // alignment: a hint, none promised
                         put_leb(&mut out, offset.into());
-                        out.push(0x21);
+                        out.push(LOCAL_SET);
                         put_leb(&mut out, temp((index, width)).into());
                     }
-                    for (index, &(offset, width)) in chunks.iter().enumerate() {
-                        out.push(0x20);
+                    for (index, &(offset, (width, _, store))) in chunks.iter().enumerate() {
+                        out.push(LOCAL_GET);
                         put_leb(&mut out, dst.into());
-                        out.push(0x20);
+                        out.push(LOCAL_GET);
                         put_leb(&mut out, temp((index, width)).into());
-                        out.extend_from_slice(store(width));
+                        out.extend_from_slice(store);
                         out.push(0);
                         put_leb(&mut out, offset.into());
                     }
@@ -216,28 +228,6 @@ fn rewritten_body(
         out.extend_from_slice(&module[at]);
     }
     Ok(Some(out))
-}
-
-/// The opcode of a load of `width` bytes into a value of the chunk's type.
-fn load(width: u32) -> &'static [u8] {
-    match width {
-        16 => &[0xfd, 0x00], // v128.load
-        8 => &[0x29],        // i64.load
-        4 => &[0x28],        // i32.load
-        2 => &[0x2f],        // i32.load16_u
-        _ => &[0x2d],        // i32.load8_u
-    }
-}
-
-/// The opcode of a store of `width` bytes of a chunk's value.
-fn store(width: u32) -> &'static [u8] {
-    match width {
-        16 => &[0xfd, 0x0b], // v128.store
-        8 => &[0x37],        // i64.store
-        4 => &[0x36],        // i32.store
-        2 => &[0x3b],        // i32.store16
-        _ => &[0x3a],        // i32.store8
-    }
 }
 
 /// How many bytes the LEB128 number at `module[at]` takes.
