@@ -36,6 +36,8 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+#[path = "build/gemm_hand_off.rs"]
+mod gemm_hand_off;
 #[path = "build/module.rs"]
 mod module;
 #[path = "build/stack_guard.rs"]
@@ -46,7 +48,8 @@ mod trapping_copies;
 mod unpack;
 
 /// How the module is prepared: their text names the guest (see the files).
-const MODULE_PREPARATION: &[&str] = &["build/module.rs", "build/stack_guard.rs", "build/trapping_copies.rs"];
+const MODULE_PREPARATION: &[&str] =
+    &["build/module.rs", "build/stack_guard.rs", "build/trapping_copies.rs", "build/gemm_hand_off.rs"];
 /// How the wheel is unpacked: its text names the guest's folder too.
 const UNPACKING: &str = "build/unpack.rs";
 

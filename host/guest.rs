@@ -29,6 +29,11 @@ pub(crate) const GUEST_HASH: &str = env!("ISOLATE_GUEST_HASH");
 /// A hash of the driver's sources; names its compiled code in the cache.
 pub(crate) const DRIVER_HASH: &str = env!("ISOLATE_DRIVER_HASH");
 
+/// The name the guest's function table is exported under: its last slot
+/// is the host's, for the matrix products its OpenBLAS hands over (see
+/// `build/gemm_hand_off.rs`).
+pub(crate) const TABLE_EXPORT: &str = "__indirect_function_table";
+
 /// The guest's CPython version, such as `3.15.0`.
 pub const PYTHON_VERSION: &str = env!("ISOLATE_PYTHON_VERSION");
 

@@ -124,6 +124,7 @@ mod cache;
 mod channel;
 mod door;
 mod error;
+mod gemm;
 mod grants;
 mod guest;
 mod guest_memory;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use wasmtime::{Config, Engine, InstancePre, Linker};
 
@@ -71,6 +71,11 @@ struct Inner {
     /// Whether the engine meters fuel, so that interpreters can have a
     /// fuel limit.
     fuel: bool,
+    /// How many threads compute the matrix products guests hand over.
+    product_threads: usize,
+    /// Those threads, started at the first product: `None` if they could
+    /// not be.
+    product_pool: OnceLock<Option<rayon::ThreadPool>>,
     /// How running guests are stopped.
     interruption: Interruption,
     /// The stores whose guests the ticker stops by revoking their memory.
@@ -129,6 +134,27 @@ impl Runtime {
 
     pub(crate) fn memory_minimum(&self) -> usize {
         self.inner.memory_minimum
+    }
+
+    /// The threads that compute the matrix products guests hand to the
+    /// host, or `None` if the guests' own kernels compute them: a runtime
+    /// that meters fuel (so that fuel stays deterministic), one built with
+    /// `product_threads(0)`, or one whose threads could not start.
+    pub(crate) fn product_threads(&self) -> Option<&rayon::ThreadPool> {
+        if self.inner.fuel || self.inner.product_threads == 0 {
+            return None;
+        }
+        let threads = self.inner.product_threads;
+        self.inner
+            .product_pool
+            .get_or_init(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("isolate-products-{i}"))
+                    .build()
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// How this runtime stops running guests.
@@ -315,6 +341,7 @@ pub struct RuntimeBuilder {
     cache_dir: Option<PathBuf>,
     fuel: bool,
     announce_compile: bool,
+    product_threads: Option<usize>,
 }
 
 impl RuntimeBuilder {
@@ -341,6 +368,18 @@ impl RuntimeBuilder {
     /// Off by default.
     pub fn fuel(mut self, meter: bool) -> Self {
         self.fuel = meter;
+        self
+    }
+
+    /// How many threads compute the matrix products that the guests'
+    /// numpy, scipy and scikit-learn hand to the host (see the README's
+    /// "Scientific Python"): one pool, shared by all of the runtime's
+    /// interpreters, started at the first product. By default, as many as
+    /// the machine has cores. `0` keeps every product in the guest's own
+    /// WebAssembly kernels, as a runtime that meters [fuel](Self::fuel)
+    /// always does, so that fuel stays deterministic.
+    pub fn product_threads(mut self, threads: usize) -> Self {
+        self.product_threads = Some(threads);
         self
     }
 
@@ -418,6 +457,10 @@ impl RuntimeBuilder {
                 channels: Mutex::new(Channels::default()),
                 queues: Mutex::new(Queues::default()),
                 fuel: self.fuel,
+                product_threads: self
+                    .product_threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                product_pool: OnceLock::new(),
                 interruption,
                 tripwires,
                 _ticker: ticker,

@@ -291,6 +291,7 @@ fn instantiate(
         Interruption::Epoch => None,
     };
     let instance = memory_image::instantiate_from(image, minimum, tripwire, || pre.instantiate(&mut *store))?;
+    super::products::install(store, &instance)?;
     let exports = Arc::new(Exports::of(&instance, store)?);
     store.data_mut().exports = Some(exports.clone());
     Ok((instance, exports))

@@ -6,6 +6,7 @@
 //! - `store.rs`: its store's host-side state, and what the host calls need;
 //! - `instance.rs`: the guest's exports, how it boots, and how a run enters
 //!   the guest;
+//! - `products.rs`: the matrix products its OpenBLAS hands to the host;
 //! - `host_calls/`: what the guest asks of the host through the door, a
 //!   file per concern;
 //! - `handles.rs`: the channel ends and queues it holds;
@@ -22,6 +23,7 @@ mod builder;
 mod handles;
 mod host_calls;
 pub(crate) mod instance;
+mod products;
 mod runs;
 mod sandbox;
 mod scripts;

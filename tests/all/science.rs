@@ -134,3 +134,32 @@ fn numpy_values_that_cannot_cross_say_so() {
         );
     }
 }
+
+/// Products whose every value is an integer well below 2^53, so exact in
+/// any order of summation: real (`dgemm`, and `syrk` for `a.T @ a`) and
+/// complex (`zgemm` with a conjugate transpose).
+const KNOWN_PRODUCTS: &str = "\
+import numpy as np
+a = np.arange(1.0, 40001.0).reshape(200, 200)
+b = np.ones((200, 200))
+z = (np.arange(1.0, 10001.0) * (1 - 2j)).reshape(100, 100)
+print((a @ b)[0, 0], (a @ b)[199, 0], (a.T @ a)[0, 0], (a @ a)[7, 3])
+print((z @ z.conj().T)[0, 0], (z.T @ z)[1, 2])
+print((a.astype(np.float32) @ b.astype(np.float32))[3, 3])
+";
+const KNOWN_VALUES: &str = "20100.0 7980100.0 105875960200.0 6106520400.0\n\
+                            (1691750+0j) (-9857926800-13143902400j)\n\
+                            140100.0\n";
+
+#[test]
+fn matrix_products_have_their_known_values() {
+    assert_eq!(stdout_of(KNOWN_PRODUCTS), KNOWN_VALUES);
+}
+
+#[test]
+fn matrix_products_in_the_guests_own_kernels_have_the_same_values() {
+    let runtime = isolate::Runtime::builder().product_threads(0).build().unwrap();
+    let interp = runtime.create_interpreter().unwrap();
+    interp.run(KNOWN_PRODUCTS).unwrap();
+    assert_eq!(interp.take_stdout().text(), KNOWN_VALUES);
+}
