@@ -30,16 +30,23 @@ use crate::module::{
 /// The name the module's function table is exported under.
 pub(crate) const TABLE_EXPORT: &str = "__indirect_function_table";
 
-/// The scalar types of OpenBLAS's drivers, by their prefix: a driver's
-/// kind is `16 × scalar + 4 × op(A) + op(B)`, the scalar its index here.
+/// The scalar types of OpenBLAS's drivers, by their prefix, in the order
+/// their kinds number them.
 const SCALARS: [char; 4] = ['s', 'd', 'c', 'z'];
 
-/// What a driver does to an operand, by its letter in the driver's name:
-/// nothing, transpose, conjugate, conjugate and transpose (the last two
-/// only for complex scalars).
+/// What a `gemm` driver does to an operand, by its letter in the driver's
+/// name: nothing, transpose, conjugate, conjugate and transpose (the last
+/// two only for complex scalars).
 const OPS: [char; 4] = ['n', 't', 'r', 'c'];
 
-/// The drivers, with their kinds: `sgemm_nn` ... `zgemm_cc`.
+/// The first kind of the rank-k updates.
+const RANK_K: usize = 64;
+
+/// The drivers, with their kinds:
+/// - `sgemm_nn` ... `zgemm_cc`, of kind `16 × scalar + 4 × op(A) + op(B)`;
+/// - the rank-k updates `ssyrk_UN` ... `zherk_LC` (`C = A·Aᵀ` or `Aᵀ·A`,
+///   one triangle of it; `herk`, `Aᴴ`), of kind `64 + 16 × scalar + 8 ×
+///   herk + 2 × lower + transposed`.
 fn drivers() -> Vec<(String, u32)> {
     let mut out = Vec::new();
     for (scalar, prefix) in SCALARS.iter().enumerate() {
@@ -47,6 +54,16 @@ fn drivers() -> Vec<(String, u32)> {
         for (a, op_a) in ops.iter().enumerate() {
             for (b, op_b) in ops.iter().enumerate() {
                 out.push((format!("{prefix}gemm_{op_a}{op_b}"), (16 * scalar + 4 * a + b) as u32));
+            }
+        }
+        let updates: &[(&str, usize, char)] =
+            if scalar < 2 { &[("syrk", 0, 'T')] } else { &[("syrk", 0, 'T'), ("herk", 8, 'C')] };
+        for (name, herk, transposed_letter) in updates {
+            for (lower, triangle) in ['U', 'L'].iter().enumerate() {
+                for (transposed, letter) in ['N', *transposed_letter].iter().enumerate() {
+                    let kind = RANK_K + 16 * scalar + herk + 2 * lower + transposed;
+                    out.push((format!("{prefix}{name}_{triangle}{letter}"), kind as u32));
+                }
             }
         }
     }

@@ -24,6 +24,7 @@ use std::ops::Range;
 
 use bytemuck::Pod;
 use faer::linalg::matmul::matmul_with_conj;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::ReborrowMut;
 use faer::traits::ComplexField;
 use faer::{Accum, Conj, MatMut, MatRef, Par};
@@ -131,7 +132,8 @@ pub(crate) struct Product {
     op_b: Op,
     /// The block of A that `op(A)`'s rows `m_from..m_to` come from.
     a: Block,
-    /// The block of B that `op(B)`'s columns `n_from..n_to` come from.
+    /// The block of B that `op(B)`'s columns `n_from..n_to` come from (A's
+    /// own, for a rank-k update).
     b: Block,
     /// The block of C the product updates.
     c: Block,
@@ -140,6 +142,17 @@ pub(crate) struct Product {
     beta: Option<u64>,
     /// The inner dimension.
     k: u64,
+    /// For a rank-k update (`syrk`, `herk`), the triangle of C it updates.
+    triangle: Option<Triangle>,
+}
+
+/// The triangle of C a rank-k update (`C = alpha·A·Aᵀ + beta·C`, or `Aᴴ`
+/// for `herk`) computes: BLAS leaves the other untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Triangle {
+    lower: bool,
+    /// `herk`: alpha and beta are real, and C's diagonal is made real.
+    hermitian: bool,
 }
 
 /// What [`Product::compute`] did.
@@ -165,6 +178,11 @@ fn read_i32s<const N: usize>(memory: &[u8], at: u32) -> Option<[i32; N]> {
     Some(out)
 }
 
+/// The kinds of the drivers (see build/gemm_hand_off.rs): `gemm`'s are
+/// `16·scalar + 4·op(A) + op(B)`; `syrk`'s and `herk`'s are
+/// `RANK_K + 16·scalar + 8·herk + 2·lower + transposed`.
+const RANK_K: u32 = 64;
+
 impl Product {
     /// The product a driver of `kind` was called for, with its arguments
     /// at `args` and its ranges at `range_m` and `range_n` (0 for none),
@@ -174,13 +192,56 @@ impl Product {
     /// d, alpha, beta` and the `BLASLONG`s (`i32`) `m, n, k, lda, ldb, ldc`;
     /// a range is two `BLASLONG`s, from and to.
     pub(crate) fn read(memory: &[u8], kind: i32, args: i32, range_m: i32, range_n: i32) -> Option<Product> {
-        let kind = u32::try_from(kind).ok().filter(|kind| *kind < 64)?;
-        let scalar = [Scalar::F32, Scalar::F64, Scalar::C32, Scalar::C64][kind as usize >> 4];
-        let (op_a, op_b) = (Op::of(kind >> 2), Op::of(kind));
+        let kind = u32::try_from(kind).ok().filter(|kind| *kind < 2 * RANK_K)?;
+        let scalar = [Scalar::F32, Scalar::F64, Scalar::C32, Scalar::C64][(kind as usize >> 4) & 3];
+        let width = [4, 8, 8, 16][scalar as usize];
         let [a, b, c, _d, alpha, beta, m, n, k, lda, ldb, ldc] = read_i32s::<12>(memory, args as u32)?;
         let address = |pointer: i32| u64::from(pointer as u32);
         let count = |value: i32| u64::try_from(value).ok();
         let (m, n, k) = (count(m)?, count(n)?, count(k)?);
+        let (lda, ldb, ldc) = (count(lda)?, count(ldb)?, count(ldc)?);
+        let beta = (beta != 0).then(|| address(beta));
+        if alpha == 0 || k == 0 {
+            return None;
+        }
+
+        if kind >= RANK_K {
+            // C is n×n; A is n×k (k×n transposed), and B is A. OpenBLAS's
+            // interface passes no ranges: a caller that does is left to
+            // the guest.
+            let triangle = Triangle { lower: kind & 2 != 0, hermitian: kind & 8 != 0 };
+            if range_m != 0
+                || range_n != 0
+                || n == 0
+                || (triangle.hermitian && matches!(scalar, Scalar::F32 | Scalar::F64))
+            {
+                return None;
+            }
+            let transposed = kind & 1 != 0;
+            let flip = if triangle.hermitian { Op::Adjoint } else { Op::Transpose };
+            let (op_a, op_b) = if transposed { (flip, Op::Plain) } else { (Op::Plain, flip) };
+            let (rows, cols) = if transposed { (k, n) } else { (n, k) };
+            let a = Block::new(address(a), width, lda, (0, 0), rows, cols)?;
+            let c = Block::new(address(c), width, ldc, (0, 0), n, n)?;
+            if lda < rows.max(1) || ldc < n.max(1) {
+                return None;
+            }
+            let b = a.clone();
+            return Some(Product {
+                scalar,
+                op_a,
+                op_b,
+                a,
+                b,
+                c,
+                alpha: address(alpha),
+                beta,
+                k,
+                triangle: Some(triangle),
+            });
+        }
+
+        let (op_a, op_b) = (Op::of(kind >> 2), Op::of(kind));
         let range = |at: i32, whole: u64| -> Option<(u64, u64)> {
             if at == 0 {
                 return Some((0, whole));
@@ -192,13 +253,11 @@ impl Product {
         let (m_from, m_to) = range(range_m, m)?;
         let (n_from, n_to) = range(range_n, n)?;
         let (rows, cols) = (m_to - m_from, n_to - n_from);
-        if alpha == 0 || rows == 0 || cols == 0 || k == 0 {
+        if rows == 0 || cols == 0 {
             return None;
         }
         // The stored operands: A is m×k (k×m to be transposed), B is k×n
         // (n×k), and BLAS wants each leading dimension at least its rows.
-        let width = [4, 8, 8, 16][scalar as usize];
-        let (lda, ldb, ldc) = (count(lda)?, count(ldb)?, count(ldc)?);
         let a = match op_a.transposes() {
             false => Block::new(address(a), width, lda, (m_from, 0), rows, k)?,
             true => Block::new(address(a), width, lda, (0, m_from), k, rows)?,
@@ -213,8 +272,7 @@ impl Product {
         if lda < whole_a_rows.max(1) || ldb < whole_b_rows.max(1) || ldc < m.max(1) {
             return None;
         }
-        let beta = (beta != 0).then(|| address(beta));
-        Some(Product { scalar, op_a, op_b, a, b, c, alpha: address(alpha), beta, k })
+        Some(Product { scalar, op_a, op_b, a, b, c, alpha: address(alpha), beta, k, triangle: None })
     }
 
     pub(crate) fn scalar(&self) -> Scalar {
@@ -223,7 +281,8 @@ impl Product {
 
     /// How many multiply-adds the product takes.
     pub(crate) fn muladds(&self) -> u64 {
-        self.c.rows.saturating_mul(self.c.cols).saturating_mul(self.k)
+        let all = self.c.rows.saturating_mul(self.c.cols).saturating_mul(self.k);
+        if self.triangle.is_some() { all / 2 } else { all }
     }
 
     /// Computes the product in `memory` with `T` its scalar (which must be
@@ -246,9 +305,11 @@ impl Product {
         if !apart(&a) || !apart(&b) {
             return None;
         }
-        let alpha = T::read(memory, self.alpha)?;
+        let hermitian = self.triangle.is_some_and(|triangle| triangle.hermitian);
+        let scalar = |at: u64| if hermitian { T::read_real(memory, at) } else { T::read(memory, at) };
+        let alpha = scalar(self.alpha)?;
         let beta = match self.beta {
-            Some(at) => Some(T::read(memory, at)?),
+            Some(at) => Some(scalar(at)?),
             None => None,
         };
         if alpha == T::ZERO {
@@ -276,8 +337,10 @@ impl Product {
         };
         let a_view = view(a_elements, &self.a)?;
         let b_view = view(b_elements, &self.b)?;
-        let a_view = if self.op_a.transposes() { a_view.transpose() } else { a_view };
-        let b_view = if self.op_b.transposes() { b_view.transpose() } else { b_view };
+        let lhs =
+            Operand { view: if self.op_a.transposes() { a_view.transpose() } else { a_view }, conj: self.op_a.conj() };
+        let rhs =
+            Operand { view: if self.op_b.transposes() { b_view.transpose() } else { b_view }, conj: self.op_b.conj() };
         let mut c_view = MatMut::from_column_major_slice_with_stride_mut(
             c_elements,
             dim(self.c.rows)?,
@@ -286,13 +349,19 @@ impl Product {
         );
 
         // BLAS's beta: 0 ignores what C held (NaNs included), 1 adds to it,
-        // anything else scales it first.
+        // anything else scales it first (only the triangle, for a rank-k
+        // update).
         let accum = match beta {
             Some(beta) if beta == T::ZERO => Accum::Replace,
             Some(beta) if beta != T::ONE => {
                 for j in 0..c_view.ncols() {
-                    for value in c_view.rb_mut().col_mut(j).iter_mut() {
-                        *value = *value * beta;
+                    let rows = match self.triangle {
+                        None => 0..c_view.nrows(),
+                        Some(Triangle { lower: false, .. }) => 0..j + 1,
+                        Some(Triangle { lower: true, .. }) => j..c_view.nrows(),
+                    };
+                    for i in rows {
+                        c_view[(i, j)] = c_view[(i, j)] * beta;
                     }
                 }
                 Accum::Add
@@ -300,7 +369,48 @@ impl Product {
             _ => Accum::Add,
         };
 
-        let (rows, cols, depth) = (c_view.nrows(), c_view.ncols(), a_view.ncols());
+        let product = Parts { lhs, rhs, alpha, par, must_stop: &must_stop };
+        let done = match self.triangle {
+            None => product.rectangle(c_view.rb_mut(), accum),
+            Some(triangle) => product.triangle(c_view.rb_mut(), accum, triangle.lower),
+        };
+        if hermitian {
+            for i in 0..c_view.nrows() {
+                c_view[(i, i)] = c_view[(i, i)].real_part();
+            }
+        }
+        Some(if done { Outcome::Done } else { Outcome::Stopped })
+    }
+}
+
+/// An operand as the product reads it: a view (transposed if its op
+/// says), and whether to conjugate it.
+#[derive(Clone, Copy)]
+struct Operand<'a, T> {
+    view: MatRef<'a, T>,
+    conj: Conj,
+}
+
+/// A product computed in parts, with a check of whether to stop before
+/// each.
+struct Parts<'a, T, S> {
+    lhs: Operand<'a, T>,
+    rhs: Operand<'a, T>,
+    alpha: T,
+    par: Par,
+    must_stop: &'a S,
+}
+
+impl<T: Element, S: Fn() -> bool> Parts<'_, T, S> {
+    /// `c = alpha·lhs·rhs` (`accum` says whether added to c): false if it
+    /// stopped.
+    fn rectangle(&self, mut c: MatMut<'_, T>, accum: Accum) -> bool {
+        self.rectangle_at(c.rb_mut(), accum, (0, 0))
+    }
+
+    /// The rectangle of C at `(row, col)` of the whole product.
+    fn rectangle_at(&self, mut c: MatMut<'_, T>, accum: Accum, (row, col): (usize, usize)) -> bool {
+        let (rows, cols, depth) = (c.nrows(), c.ncols(), self.lhs.view.ncols());
         let (part_rows, part_cols, part_depth) = part_shape(rows, cols, depth);
         for l in (0..depth).step_by(part_depth) {
             let part_depth = part_depth.min(depth - l);
@@ -310,23 +420,67 @@ impl Product {
                 let part_cols = part_cols.min(cols - j);
                 for i in (0..rows).step_by(part_rows) {
                     let part_rows = part_rows.min(rows - i);
-                    if must_stop() {
-                        return Some(Outcome::Stopped);
+                    if (self.must_stop)() {
+                        return false;
                     }
                     matmul_with_conj(
-                        c_view.rb_mut().submatrix_mut(i, j, part_rows, part_cols),
+                        c.rb_mut().submatrix_mut(i, j, part_rows, part_cols),
                         accum,
-                        a_view.submatrix(i, l, part_rows, part_depth),
-                        self.op_a.conj(),
-                        b_view.submatrix(l, j, part_depth, part_cols),
-                        self.op_b.conj(),
-                        alpha,
-                        par,
+                        self.lhs.view.submatrix(row + i, l, part_rows, part_depth),
+                        self.lhs.conj,
+                        self.rhs.view.submatrix(l, col + j, part_depth, part_cols),
+                        self.rhs.conj,
+                        self.alpha,
+                        self.par,
                     );
                 }
             }
         }
-        Some(Outcome::Done)
+        true
+    }
+
+    /// The upper (or `lower`) triangle of the square `c = alpha·lhs·rhs`,
+    /// in blocks of columns: each a triangle on the diagonal and the
+    /// rectangle above (below) it.
+    fn triangle(&self, mut c: MatMut<'_, T>, accum: Accum, lower: bool) -> bool {
+        let (n, depth) = (c.ncols(), self.lhs.view.ncols());
+        let (side, _, part_depth) = part_shape(n, n, depth);
+        let structure = if lower { BlockStructure::TriangularLower } else { BlockStructure::TriangularUpper };
+        for l in (0..depth).step_by(part_depth) {
+            let part_depth = part_depth.min(depth - l);
+            let accum = if l == 0 { accum } else { Accum::Add };
+            let slice = Parts {
+                lhs: Operand { view: self.lhs.view.subcols(l, part_depth), conj: self.lhs.conj },
+                rhs: Operand { view: self.rhs.view.subrows(l, part_depth), conj: self.rhs.conj },
+                alpha: self.alpha,
+                par: self.par,
+                must_stop: self.must_stop,
+            };
+            for j in (0..n).step_by(side) {
+                let width = side.min(n - j);
+                if (self.must_stop)() {
+                    return false;
+                }
+                triangular::matmul_with_conj(
+                    c.rb_mut().submatrix_mut(j, j, width, width),
+                    structure,
+                    accum,
+                    slice.lhs.view.subrows(j, width),
+                    BlockStructure::Rectangular,
+                    slice.lhs.conj,
+                    slice.rhs.view.subcols(j, width),
+                    BlockStructure::Rectangular,
+                    slice.rhs.conj,
+                    slice.alpha,
+                    slice.par,
+                );
+                let (rows, first) = if lower { (n - j - width, j + width) } else { (j, 0) };
+                if rows > 0 && !slice.rectangle_at(c.rb_mut().submatrix_mut(first, j, rows, width), accum, (first, j)) {
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 
@@ -335,6 +489,21 @@ impl Product {
 pub(crate) trait Element: Pod + ComplexField + PartialEq + std::ops::Mul<Output = Self> {
     const ZERO: Self;
     const ONE: Self;
+
+    /// Its real scalar: `herk`'s alpha and beta are of it.
+    type RealScalar: Pod;
+
+    fn from_real(real: Self::RealScalar) -> Self;
+
+    /// The number without its imaginary part.
+    fn real_part(self) -> Self;
+
+    /// A real scalar at byte `at` of `memory`, as this one.
+    fn read_real(memory: &[u8], at: u64) -> Option<Self> {
+        let start = usize::try_from(at).ok()?;
+        let bytes = memory.get(start..start.checked_add(std::mem::size_of::<Self::RealScalar>())?)?;
+        Some(Self::from_real(bytemuck::pod_read_unaligned(bytes)))
+    }
 
     /// The scalar at byte `at` of `memory`, if it is inside (BLAS's alpha
     /// and beta need no alignment).
@@ -348,21 +517,57 @@ pub(crate) trait Element: Pod + ComplexField + PartialEq + std::ops::Mul<Output 
 impl Element for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    type RealScalar = f32;
+
+    fn from_real(real: f32) -> Self {
+        real
+    }
+
+    fn real_part(self) -> Self {
+        self
+    }
 }
 
 impl Element for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+    type RealScalar = f64;
+
+    fn from_real(real: f64) -> Self {
+        real
+    }
+
+    fn real_part(self) -> Self {
+        self
+    }
 }
 
 impl Element for Complex<f32> {
     const ZERO: Self = Complex::new(0.0, 0.0);
     const ONE: Self = Complex::new(1.0, 0.0);
+    type RealScalar = f32;
+
+    fn from_real(real: f32) -> Self {
+        Complex::new(real, 0.0)
+    }
+
+    fn real_part(self) -> Self {
+        Complex::new(self.re, 0.0)
+    }
 }
 
 impl Element for Complex<f64> {
     const ZERO: Self = Complex::new(0.0, 0.0);
     const ONE: Self = Complex::new(1.0, 0.0);
+    type RealScalar = f64;
+
+    fn from_real(real: f64) -> Self {
+        Complex::new(real, 0.0)
+    }
+
+    fn real_part(self) -> Self {
+        Complex::new(self.re, 0.0)
+    }
 }
 
 #[cfg(test)]
@@ -528,7 +733,7 @@ mod tests {
             assert!(memory.product(kind(1, 0, 0)).is_none(), "{dims:?}");
         }
         memory.args([128, 1024, 2048], [4, 4, 4, 4, 4, 4], false);
-        assert!(memory.product(64).is_none(), "a kind past the drivers'");
+        assert!(memory.product(128).is_none(), "a kind past the drivers'");
         assert!(memory.product(-1).is_none());
         assert!(Product::read(&memory.bytes, kind(1, 0, 0), (1 << 16) - 8, 0, 0).is_none(), "arguments past the end");
         assert!(Product::read(&memory.bytes, kind(1, 0, 0), -4, 0, 0).is_none());
@@ -580,8 +785,9 @@ mod tests {
     }
 
     #[test]
-    fn a_stop_between_parts_ends_the_product() {
-        let (m, n, k) = (64, 4096, 256);
+    fn a_product_asks_whether_to_stop_between_its_parts_and_stops() {
+        // Twice the multiply-adds of a part.
+        let (m, n, k) = (64, 4096, 1024);
         let size = 128 + 8 * (m * k + k * n + m * n);
         let mut memory = Memory::new(size);
         memory.put_f64s(ALPHA, &[1.0]);
@@ -591,9 +797,82 @@ mod tests {
         let checks = std::cell::Cell::new(0);
         let outcome = product.compute::<f64>(&mut memory.bytes, Par::Seq, || {
             checks.set(checks.get() + 1);
-            checks.get() > 1
+            false
         });
-        assert_eq!(outcome, Outcome::Stopped);
+        assert_eq!(outcome, Outcome::Done);
+        assert!(checks.get() >= 2, "{} checks", checks.get());
+        memory.put_f64s(ct, &[7.0]);
+        assert_eq!(product.compute::<f64>(&mut memory.bytes, Par::Seq, || true), Outcome::Stopped);
+        assert_eq!(memory.f64s(ct, 1), [7.0], "C is untouched by a product stopped before its first part");
+    }
+
+    /// `syrk`'s and `herk`'s kinds (see build/gemm_hand_off.rs).
+    fn rank_k(scalar: u32, herk: bool, lower: bool, transposed: bool) -> i32 {
+        (64 + 16 * scalar + 8 * herk as u32 + 2 * lower as u32 + transposed as u32) as i32
+    }
+
+    #[test]
+    fn rank_k_updates_compute_their_triangle_and_leave_the_other() {
+        let (n, k) = (70, 45);
+        for lower in [false, true] {
+            for transposed in [false, true] {
+                let lda = if transposed { k } else { n } + 2;
+                let ldc = n + 1;
+                let a = values(lda * if transposed { n } else { k }, 4);
+                let c = values(ldc * n, 5);
+                let (at, ct) = (128, 128 + 8 * a.len() as u32);
+                let mut memory = Memory::new(ct as usize + 8 * c.len() + 64);
+                memory.put_f64s(at, &a);
+                memory.put_f64s(ct, &c);
+                memory.put_f64s(ALPHA, &[2.0]);
+                memory.put_f64s(BETA, &[0.5]);
+                // syrk's arguments: a, c, alpha, beta; n at m's and n's
+                // places (OpenBLAS reads n), k, lda, ldc.
+                memory.args([at, 0, ct], [0, n as i32, k as i32, lda as i32, 0, ldc as i32], true);
+                let product = memory.product(rank_k(1, false, lower, transposed)).unwrap();
+                assert_eq!(product.compute::<f64>(&mut memory.bytes, Par::Seq, || false), Outcome::Done);
+                let full = reference((n, n, k), &a, lda, transposed, &a, lda, !transposed, &c, ldc, 2.0, 0.5);
+                let got = memory.f64s(ct, c.len());
+                for j in 0..n {
+                    for i in 0..n {
+                        let at = i + j * ldc;
+                        let inside = if lower { i >= j } else { i <= j };
+                        let want = if inside { full[at] } else { c[at] };
+                        assert!(
+                            (got[at] - want).abs() <= 1e-9 * want.abs().max(1.0),
+                            "{lower} {transposed} ({i}, {j})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn herk_takes_real_scalars_and_makes_the_diagonal_real() {
+        // C = alpha·A·Aᴴ + beta·C with A = [(1 + 2i), (3 - i)] as a 1×2
+        // matrix: A·Aᴴ = 5 + 10 = 15; C's diagonal held 1 + 1i.
+        let mut memory = Memory::new(4096);
+        memory.put_f64s(128, &[1.0, 2.0, 3.0, -1.0]);
+        memory.put_f64s(512, &[1.0, 1.0]);
+        memory.put_f64s(ALPHA, &[2.0]); // real, unlike a complex gemm's
+        memory.put_f64s(BETA, &[3.0]);
+        memory.args([128, 0, 512], [0, 1, 2, 1, 0, 1], true);
+        let product = memory.product(rank_k(3, true, false, false)).unwrap();
+        assert_eq!(product.compute::<Complex<f64>>(&mut memory.bytes, Par::Seq, || false), Outcome::Done);
+        assert_eq!(memory.f64s(512, 2), [33.0, 0.0]);
+        // A real scalar's herk does not exist: left to the guest.
+        assert!(memory.product(rank_k(1, true, false, false)).is_none());
+    }
+
+    #[test]
+    fn rank_k_updates_with_ranges_are_left_to_the_guest() {
+        let mut memory = Memory::new(4096);
+        memory.put_f64s(ALPHA, &[1.0]);
+        memory.put_i32s(64, &[0, 2]);
+        memory.args([128, 0, 1024], [0, 4, 4, 4, 0, 4], false);
+        assert!(Product::read(&memory.bytes, rank_k(1, false, false, false), ARGS, 64, 0).is_none());
+        assert!(memory.product(rank_k(1, false, false, false)).is_some());
     }
 
     #[test]
