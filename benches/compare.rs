@@ -4,16 +4,17 @@
 //!
 //! The peers are measured by benches/peers/peers.py, run with CPython 3.12
 //! or newer: `$ISOLATE_PEER_PYTHON`, else the newest pyenv 3.12+, else
-//! `python3` if it is new enough. eryx (`pyeryx` from PyPI) is installed
-//! into `target/peer-venv` the first time, if the network allows; without
-//! it, its column is empty.
+//! `python3` if it is new enough. eryx (`pyeryx` from PyPI), numpy, pandas
+//! and scikit-learn are installed into `target/peer-venv` the first time,
+//! if the network allows; without them, their columns are empty.
 //!
 //! Workloads: (1) create an interpreter and run its first statement, and
 //! fork a prepared one and run a worker's job in the fork; (2)
 //! `run("x = 1")`; (3) a small round trip guest<->guest and host<->guest;
-//! (4) 8 MiB `bytes` messages; (5) CPU-bound Python, and numpy and pandas
-//! (computations, and `import numpy, pandas` in a fresh interpreter against
-//! a fresh process), against native CPython;
+//! (4) 8 MiB `bytes` messages; (5) CPU-bound Python, and numpy, pandas and
+//! scikit-learn (computations, dense linear algebra, and `import numpy,
+//! pandas` in a fresh interpreter against a fresh process), against native
+//! CPython;
 //! (6) parallel scaling on 2 threads; (7) memory per idle interpreter with
 //! 1,000 alive, as RSS and as private memory (RSS counts again, in every
 //! interpreter, the pages of the guest's memory image that they all share
@@ -208,19 +209,33 @@ fn ours(
     out
 }
 
-/// A venv of `python` with pyeryx, numpy and pandas, made once under
-/// target/; `python` itself if that cannot be done.
+/// What the peers' venv has: eryx's column, and the scientific stack of
+/// the native one.
+const PEER_PACKAGES: [&str; 4] = ["pyeryx", "numpy", "pandas", "scikit-learn"];
+
+/// A venv of `python` with [`PEER_PACKAGES`], made once under target/ (and
+/// completed if an older one lacks some); `python` itself if that cannot
+/// be done.
 fn with_eryx(python: &Path) -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peer-venv");
     let venv_python = venv.join("bin/python3");
-    if !venv_python.exists() {
-        let made = Command::new(python).args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
+    let complete = || {
+        Command::new(&venv_python)
+            .args(["-c", "import eryx, numpy, pandas, sklearn"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !complete() {
+        let made = (venv_python.exists()
+            || Command::new(python).args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success()))
             && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "pyeryx", "numpy", "pandas"])
+                .args(["install", "--quiet"])
+                .args(PEER_PACKAGES)
                 .status()
                 .is_ok_and(|s| s.success());
         if !made {
-            eprintln!("(could not install pyeryx, numpy and pandas into {}: no eryx column)", venv.display());
+            eprintln!("(could not install {} into {}: no eryx column)", PEER_PACKAGES.join(", "), venv.display());
             let _ = std::fs::remove_dir_all(&venv);
             return python.to_owned();
         }
@@ -317,6 +332,14 @@ fn main() {
         "numpy_matmul",
         "numpy_elementwise",
         "pandas_groupby",
+        "matmul_300_f32",
+        "matmul_1000_f64",
+        "matmul_1000_f32",
+        "linalg_solve_1000",
+        "linalg_svd_300",
+        "numpy_cov_5000x200",
+        "sklearn_pca",
+        "sklearn_ridge",
         "import_numpy_pandas",
         "parallel_speedup",
         "idle_rss_per_interpreter",

@@ -29,6 +29,21 @@ BIG = 8 << 20
 BIG_MESSAGES = 10 if QUICK else 30
 IDLE = 100 if QUICK else 1_000
 
+# The operands of the linear algebra rows, made once per interpreter (here,
+# once per row's globals).
+LINALG = """import numpy as np
+try:
+    a300
+except NameError:
+    rng = np.random.default_rng(0)
+    a300 = rng.random((300, 300)) + 300 * np.eye(300)
+    a1000 = rng.random((1000, 1000)) + 1000 * np.eye(1000)
+    a1000_32 = a1000.astype(np.float32)
+    x5000 = rng.random((5000, 200))
+    x20000 = rng.random((20000, 200))
+    y20000 = x20000 @ rng.random(200)
+"""
+
 # The CPU-bound workloads: the same source runs natively here and in the
 # sandbox (benches/compare.rs reads it from this file's output).
 CPU = {
@@ -40,6 +55,17 @@ CPU = {
     "numpy_matmul": "import numpy as np\na = np.arange(300 * 300, dtype=np.float64).reshape(300, 300) / 1e4\nfloat((a @ a).sum())",
     "numpy_elementwise": "import numpy as np\nx = np.linspace(0, 10, 2_000_000)\nfloat((np.sin(x) ** 2 + np.sqrt(x)).sum())",
     "pandas_groupby": "import numpy as np, pandas as pd\ndf = pd.DataFrame({'k': np.arange(300_000) % 100, 'v': np.arange(300_000, dtype=np.float64)})\nfloat(df.groupby('k').v.mean().sum())",
+    # Dense linear algebra (in the sandbox, the products run on the host:
+    # host/gemm.rs). The operands are made at the first run only, here as
+    # in the sandbox: the rows time the linear algebra.
+    "matmul_300_f32": LINALG + "float((a300.astype(np.float32) @ a300.astype(np.float32)).sum())",
+    "matmul_1000_f64": LINALG + "float((a1000 @ a1000).sum())",
+    "matmul_1000_f32": LINALG + "float((a1000_32 @ a1000_32).sum())",
+    "linalg_solve_1000": LINALG + "float(np.linalg.solve(a1000, np.ones(1000)).sum())",
+    "linalg_svd_300": LINALG + "float(np.linalg.svd(a300)[1].sum())",
+    "numpy_cov_5000x200": LINALG + "float(np.cov(x5000, rowvar=False).sum())",
+    "sklearn_pca": LINALG + "from sklearn.decomposition import PCA\nfloat(PCA(20).fit(x20000).explained_variance_.sum())",
+    "sklearn_ridge": LINALG + "from sklearn.linear_model import Ridge\nfloat(Ridge(1.0).fit(x20000, y20000).coef_.sum())",
 }
 # How long a fresh interpreter (here: a fresh process) takes to import both.
 IMPORT_NUMPY_PANDAS = "import numpy, pandas"
@@ -277,11 +303,14 @@ def native():
     results = {}
     for name, source in CPU.items():
         code = compile(source, name, "exec")
+        # One namespace per row, as the sandbox runs each row in one
+        # interpreter: what a row makes once, it keeps.
+        namespace = {}
         try:
-            exec(code, {})
+            exec(code, namespace)
         except ImportError:
-            continue  # numpy or pandas missing here: no native figure
-        results[name] = timed(lambda: exec(code, {}), 5 if QUICK else 11)
+            continue  # numpy, pandas or scikit-learn missing here: no native figure
+        results[name] = timed(lambda: exec(code, namespace), 5 if QUICK else 11)
     try:
         import numpy, pandas  # noqa: F401
     except ImportError:
