@@ -1,17 +1,19 @@
-//! How build.rs lets the host compute the guest's matrix products.
+//! How build.rs lets the host compute the guest's dense linear algebra.
 //!
 //! The guest's numpy, scipy and scikit-learn link OpenBLAS, compiled to
-//! WebAssembly with its generic kernels: a 1000×1000 product runs 10–20
+//! WebAssembly with its generic kernels: a 1000×1000 product runs 5–20
 //! times slower than native code. Every general matrix product OpenBLAS
 //! makes goes through one of its level-3 drivers, `?gemm_xy` (`dgemm_nn`,
 //! `zgemm_ct`, ...), whichever entry point it came in by (`cblas_dgemm`,
-//! Fortran's `dgemm_`, LAPACK's own calls): each takes the operation as a
-//! `blas_arg_t` in linear memory. So each driver's body is made to begin
-//! with a call of a host function, with the driver's kind and its first
-//! three parameters (the arguments, the row and the column range); if the
-//! host answers 1 it has computed the product and the driver returns 0, as
-//! it would have; if 0, the driver goes on with its own kernels.
-//!
+//! Fortran's `dgemm_`, LAPACK's own calls); every rank-k update (`a.T @ a`,
+//! `np.cov`) through `?syrk_xy` or `?herk_xy`; every real LU factorisation
+//! (`np.linalg.solve`, `inv`, `det`) through `?getrf_single`. Each takes
+//! its operation as a `blas_arg_t` in linear memory. So each of those
+//! functions is made to begin with a call of a host function, with its
+//! kind (see [`drivers`]) and its first three parameters (the arguments,
+//! the row and the column range). The host answers 0 to leave the work to
+//! the function's own code, or what the function returns, plus one.
+
 //! The module cannot import a function without renumbering every other, so
 //! the call is an indirect one, to a slot added at the end of the module's
 //! table (which is exported, as [`TABLE_EXPORT`]): the host puts its
@@ -20,7 +22,7 @@
 //!
 //! This file's text is part of the guest's identity, as `module.rs`'s is.
 
-use wasmparser::{BinaryReader, ValType};
+use wasmparser::{BinaryReader, FunctionBody, ValType};
 
 use crate::module::{
     I32_CONST, NAMES_FUNCTIONS, Section, code_of, i32_const, imported_count, leb, name_section, named_indices,
@@ -39,14 +41,19 @@ const SCALARS: [char; 4] = ['s', 'd', 'c', 'z'];
 /// two only for complex scalars).
 const OPS: [char; 4] = ['n', 't', 'r', 'c'];
 
-/// The first kind of the rank-k updates.
+/// The first kind of the rank-k updates, and of the LU factorisations.
 const RANK_K: usize = 64;
+const GETRF: usize = 128;
 
 /// The drivers, with their kinds:
 /// - `sgemm_nn` ... `zgemm_cc`, of kind `16 × scalar + 4 × op(A) + op(B)`;
 /// - the rank-k updates `ssyrk_UN` ... `zherk_LC` (`C = A·Aᵀ` or `Aᵀ·A`,
 ///   one triangle of it; `herk`, `Aᴴ`), of kind `64 + 16 × scalar + 8 ×
-///   herk + 2 × lower + transposed`.
+///   herk + 2 × lower + transposed`;
+/// - the LU factorisations with partial pivoting `sgetrf_single` and
+///   `dgetrf_single` (LAPACK's `getrf`, OpenBLAS's own blocked code, which
+///   calls its kernels directly rather than a `gemm` driver), of kind `128
+///   + scalar`.
 fn drivers() -> Vec<(String, u32)> {
     let mut out = Vec::new();
     for (scalar, prefix) in SCALARS.iter().enumerate() {
@@ -55,6 +62,9 @@ fn drivers() -> Vec<(String, u32)> {
             for (b, op_b) in ops.iter().enumerate() {
                 out.push((format!("{prefix}gemm_{op_a}{op_b}"), (16 * scalar + 4 * a + b) as u32));
             }
+        }
+        if scalar < 2 {
+            out.push((format!("{prefix}getrf_single"), (GETRF + scalar) as u32));
         }
         let updates: &[(&str, usize, char)] =
             if scalar < 2 { &[("syrk", 0, 'T')] } else { &[("syrk", 0, 'T'), ("herk", 8, 'C')] };
@@ -105,9 +115,7 @@ pub(crate) fn hand_off_products(module: &[u8]) -> Result<Vec<u8>, String> {
             start.checked_add(size as usize).filter(|&end| end <= code.body.end).ok_or("a body runs past the code")?;
         match prologues.get(&defined) {
             Some(&(instructions, kind)) => {
-                let mut body = module[start..instructions].to_vec();
-                body.extend(prologue(kind, slot, hand_off_type)?);
-                body.extend_from_slice(&module[instructions..end]);
+                let body = with_prologue(module, start..end, instructions, prologue(kind, slot, hand_off_type)?)?;
                 put_leb(&mut new_code, body.len() as u64);
                 new_code.extend_from_slice(&body);
             }
@@ -133,23 +141,67 @@ pub(crate) fn hand_off_products(module: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// `i32.const kind; local.get 0; local.get 1; local.get 2; i32.const slot;
-/// call_indirect (type hand_off_type); if; i32.const 0; return; end`.
-fn prologue(kind: u32, slot: u32, hand_off_type: u32) -> Result<Vec<u8>, String> {
+/// call_indirect (type hand_off_type); local.tee $answer; if; local.get
+/// $answer; i32.const 1; i32.sub; return; end`: the host answers 0 to leave
+/// the work to the driver, or what the driver is to return, plus one (a
+/// product's driver returns 0; `getrf`'s returns LAPACK's `info`).
+/// `$answer` is a local [`with_prologue`] adds, whose index it fills in.
+fn prologue(kind: u32, slot: u32, hand_off_type: u32) -> Result<impl Fn(u32) -> Vec<u8>, String> {
     let as_i32 = |value: u32| i32::try_from(value).map_err(|e| e.to_string());
-    let mut out = Vec::with_capacity(24);
-    i32_const(&mut out, as_i32(kind)?);
+    let mut call = Vec::with_capacity(24);
+    i32_const(&mut call, as_i32(kind)?);
     for local in 0..3 {
-        out.extend([LOCAL_GET, local]);
+        call.extend([LOCAL_GET, local]);
     }
-    i32_const(&mut out, as_i32(slot)?);
-    out.push(CALL_INDIRECT);
-    put_leb(&mut out, hand_off_type.into());
-    out.push(0x00); // the table
-    out.extend([IF, EMPTY_BLOCK, I32_CONST, 0, RETURN, END]);
+    i32_const(&mut call, as_i32(slot)?);
+    call.push(CALL_INDIRECT);
+    put_leb(&mut call, hand_off_type.into());
+    call.push(0x00); // the table
+    Ok(move |answer: u32| {
+        let mut out = call.clone();
+        out.push(LOCAL_TEE);
+        put_leb(&mut out, answer.into());
+        out.extend([IF, EMPTY_BLOCK, LOCAL_GET]);
+        put_leb(&mut out, answer.into());
+        out.extend([I32_CONST, 1, I32_SUB, RETURN, END]);
+        out
+    })
+}
+
+/// The body `module[body]` (whose instructions begin at `instructions`)
+/// with one more `i32` local, and `prologue` of that local's index before
+/// its instructions.
+fn with_prologue(
+    module: &[u8],
+    body: std::ops::Range<usize>,
+    instructions: usize,
+    prologue: impl Fn(u32) -> Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let function = FunctionBody::new(BinaryReader::new(&module[body.clone()], body.start as u64));
+    let mut locals = function.get_locals_reader().map_err(|e| e.to_string())?;
+    let groups = locals.get_count();
+    let mut declared = 0u32;
+    for _ in 0..groups {
+        let (count, _) = locals.read().map_err(|e| e.to_string())?;
+        declared = declared.checked_add(count).ok_or("a driver declares too many locals")?;
+    }
+    if locals.original_position() != instructions as u64 {
+        return Err("a driver's locals do not end where its instructions begin".into());
+    }
+    let (_, groups_end) = leb(module, body.start)?;
+    let answer = DRIVER_PARAMS.len() as u32 + declared;
+    let mut out = Vec::with_capacity(body.len() + 32);
+    put_leb(&mut out, u64::from(groups) + 1);
+    out.extend_from_slice(&module[groups_end..instructions]);
+    out.extend([1, 0x7f]); // one i32
+    out.extend(prologue(answer));
+    out.extend_from_slice(&module[instructions..body.end]);
     Ok(out)
 }
 
 const LOCAL_GET: u8 = 0x20;
+const LOCAL_TEE: u8 = 0x22;
+const I32_SUB: u8 = 0x6b;
 const CALL_INDIRECT: u8 = 0x11;
 const IF: u8 = 0x04;
 const EMPTY_BLOCK: u8 = 0x40;

@@ -96,7 +96,7 @@ impl Op {
 /// elements of `width` bytes from byte `start`, a column every `ld`
 /// elements.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Block {
+pub(crate) struct Block {
     start: u64,
     rows: u64,
     cols: u64,
@@ -107,14 +107,31 @@ struct Block {
 impl Block {
     /// The block of `rows × cols` elements at row `row` and column `col` of
     /// the matrix at `address`.
-    fn new(address: u64, width: u64, ld: u64, (row, col): (u64, u64), rows: u64, cols: u64) -> Option<Block> {
+    pub(crate) fn new(
+        address: u64,
+        width: u64,
+        ld: u64,
+        (row, col): (u64, u64),
+        rows: u64,
+        cols: u64,
+    ) -> Option<Block> {
         let offset = col.checked_mul(ld)?.checked_add(row)?.checked_mul(width)?;
         Some(Block { start: address.checked_add(offset)?, rows, cols, ld, width })
     }
 
+    /// The size of its elements, in bytes.
+    pub(crate) fn width(&self) -> u64 {
+        self.width
+    }
+
+    /// Its leading dimension, in elements.
+    pub(crate) fn ld(&self) -> u64 {
+        self.ld
+    }
+
     /// The bytes the block spans, if it lies inside a memory of `size`
     /// bytes.
-    fn bytes(&self, size: u64) -> Option<Range<usize>> {
+    pub(crate) fn bytes(&self, size: u64) -> Option<Range<usize>> {
         let elements = match self.cols.checked_sub(1) {
             Some(before_last) => before_last.checked_mul(self.ld)?.checked_add(self.rows)?,
             None => 0,
@@ -168,7 +185,7 @@ pub(crate) enum Outcome {
 }
 
 /// Reads little-endian `i32`s at `at` in `memory`, if they are all inside.
-fn read_i32s<const N: usize>(memory: &[u8], at: u32) -> Option<[i32; N]> {
+pub(crate) fn read_i32s<const N: usize>(memory: &[u8], at: u32) -> Option<[i32; N]> {
     let start = usize::try_from(at).ok()?;
     let bytes = memory.get(start..start.checked_add(4 * N)?)?;
     let mut out = [0; N];
@@ -386,25 +403,25 @@ impl Product {
 /// An operand as the product reads it: a view (transposed if its op
 /// says), and whether to conjugate it.
 #[derive(Clone, Copy)]
-struct Operand<'a, T> {
-    view: MatRef<'a, T>,
-    conj: Conj,
+pub(crate) struct Operand<'a, T> {
+    pub(crate) view: MatRef<'a, T>,
+    pub(crate) conj: Conj,
 }
 
 /// A product computed in parts, with a check of whether to stop before
 /// each.
-struct Parts<'a, T, S> {
-    lhs: Operand<'a, T>,
-    rhs: Operand<'a, T>,
-    alpha: T,
-    par: Par,
-    must_stop: &'a S,
+pub(crate) struct Parts<'a, T, S> {
+    pub(crate) lhs: Operand<'a, T>,
+    pub(crate) rhs: Operand<'a, T>,
+    pub(crate) alpha: T,
+    pub(crate) par: Par,
+    pub(crate) must_stop: &'a S,
 }
 
 impl<T: Element, S: Fn() -> bool> Parts<'_, T, S> {
     /// `c = alpha·lhs·rhs` (`accum` says whether added to c): false if it
     /// stopped.
-    fn rectangle(&self, mut c: MatMut<'_, T>, accum: Accum) -> bool {
+    pub(crate) fn rectangle(&self, mut c: MatMut<'_, T>, accum: Accum) -> bool {
         self.rectangle_at(c.rb_mut(), accum, (0, 0))
     }
 

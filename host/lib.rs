@@ -133,6 +133,7 @@ mod host_function;
 mod ids;
 mod interpreter;
 mod limits;
+mod lu;
 mod memory_image;
 mod output;
 mod queue;

@@ -8,6 +8,9 @@
 # stdout: shapes that do not match: refused
 # stdout: empty and one-element products: ok
 # stdout: syrk and herk: ok
+# stdout: getrf's pivots and factors: ok
+# stdout: getrf of a singular matrix: 2
+# stdout: solve, inv and det: ok
 # The BLAS entry points the guest has, called with every kind of argument a
 # caller can make them take: products large enough that the host computes
 # them (see host/gemm.rs), checked against numpy's einsum, which does not use
@@ -104,3 +107,47 @@ symmetric = [
     close(np.cov(x, rowvar=False), np.einsum("ki,kj->ij", x - x.mean(0), x - x.mean(0)) / 499, np.float64),
 ]
 print("syrk and herk:", "ok" if all(symmetric) else symmetric)
+
+
+def plain_lu(a):
+    """LAPACK's partial pivoting, one column at a time."""
+    a = a.copy()
+    m, n = a.shape
+    pivots = []
+    for j in range(min(m, n)):
+        p = j + int(np.argmax(np.abs(a[j:, j])))
+        pivots.append(p)
+        if a[p, j] != 0:
+            a[[j, p]] = a[[p, j]]
+            a[j + 1 :, j] /= a[j, j]
+        a[j + 1 :, j + 1 :] -= np.outer(a[j + 1 :, j], a[j, j + 1 :])
+    return a, np.array(pivots)
+
+
+from scipy.linalg import lu_factor
+
+factored = []
+for shape in ((130, 100), (100, 130), (257, 190)):
+    for dtype in (np.float64, np.float32):
+        a = rng.standard_normal(shape).astype(dtype)
+        lu, pivots = lu_factor(a)
+        want, want_pivots = plain_lu(a.astype(np.float64))
+        factored.append((pivots == want_pivots).all() and close(lu, want, dtype))
+print("getrf's pivots and factors:", "ok" if all(factored) else factored)
+
+singular = matrix(120, 120, np.float64)
+singular[:, 1] = 0.0
+from scipy.linalg import lapack
+
+print("getrf of a singular matrix:", lapack.dgetrf(singular)[2])
+
+system = rng.random((400, 400)) + 400 * np.eye(400)
+solved = np.linalg.solve(system, np.ones(400))
+inverse = np.linalg.inv(system)
+triangular = np.diag(np.arange(1.0, 121.0)) + np.triu(np.ones((120, 120)), 1)
+checks = [
+    np.abs(system @ solved - 1).max() < 1e-9,
+    np.abs(system @ inverse - np.eye(400)).max() < 1e-9,
+    np.isclose(np.linalg.det(triangular[::-1]), np.prod(np.arange(1.0, 121.0)) * (-1) ** 60),
+]
+print("solve, inv and det:", "ok" if all(checks) else checks)
