@@ -301,7 +301,7 @@ mod tests {
         (0..count).map(|i| i32::from_le_bytes(bytes[IPIV as usize + 4 * i..][..4].try_into().unwrap())).collect()
     }
 
-    fn factorise(bytes: &mut Vec<u8>) -> Outcome {
+    fn factorise(bytes: &mut [u8]) -> Outcome {
         let lu = Lu::read(bytes, GETRF_KIND + 1, ARGS, 0, 0).expect("a factorisation");
         lu.compute::<f64>(bytes, Par::Seq, || false)
     }
