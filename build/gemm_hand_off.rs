@@ -25,8 +25,8 @@
 use wasmparser::{BinaryReader, FunctionBody, ValType};
 
 use crate::module::{
-    I32_CONST, NAMES_FUNCTIONS, Section, code_of, i32_const, imported_count, leb, name_section, named_indices,
-    put_export, put_leb, sections,
+    I32_CONST, LOCAL_GET, NAMES_FUNCTIONS, Section, code_of, i32_const, imported_count, leb, name_section,
+    named_indices, put_export, put_leb, sections,
 };
 
 /// The name the module's function table is exported under.
@@ -199,7 +199,6 @@ fn with_prologue(
     Ok(out)
 }
 
-const LOCAL_GET: u8 = 0x20;
 const LOCAL_TEE: u8 = 0x22;
 const I32_SUB: u8 = 0x6b;
 const CALL_INDIRECT: u8 = 0x11;

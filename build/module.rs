@@ -362,6 +362,7 @@ pub(crate) fn function_name(module: &[u8], section: &Section, index: u64) -> Opt
 }
 
 pub(crate) const I32_CONST: u8 = 0x41;
+pub(crate) const LOCAL_GET: u8 = 0x20;
 
 /// `i32.const value`.
 pub(crate) fn i32_const(out: &mut Vec<u8>, value: i32) {

@@ -31,7 +31,7 @@
 
 use wasmparser::{BinaryReader, FunctionBody, Operator};
 
-use crate::module::{I32_CONST, Section, i32_const, leb, put_leb, sections};
+use crate::module::{I32_CONST, LOCAL_GET, Section, i32_const, leb, put_leb, sections};
 
 /// The largest constant length Cranelift copies inline (wasmtime 48's
 /// `INLINE_COPY_MAX_BYTES`).
@@ -292,7 +292,6 @@ struct Helpers {
 }
 
 /// Instructions, for the added functions' bodies.
-const LOCAL_GET: u8 = 0x20;
 const LOCAL_SET: u8 = 0x21;
 
 /// `i32.const 0; i32.load8_u; drop`: a load of the memory's first byte,
